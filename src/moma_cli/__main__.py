@@ -1,0 +1,3 @@
+from moma_cli.cli.app import main
+
+main()

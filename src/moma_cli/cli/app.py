@@ -1,0 +1,55 @@
+"""The `moma` command: global options, then the command groups registered below.
+
+Command modules import their services inside the command functions, so `moma --help`
+loads Typer and nothing heavy.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from moma_cli import __version__
+from moma_cli.cli import data, remote
+from moma_cli.cli.context import OPTIONS
+
+app = typer.Typer(
+    name="moma",
+    help="Git as the system of record for ML models and data.\n\n"
+    "Track data with 'moma add', share it with 'moma push' / 'moma pull', and keep the "
+    "small pointer files in git.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"moma {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v",
+                                          help="Show tracebacks for errors.")] = False,
+    wait: Annotated[float, typer.Option(
+        "--wait", metavar="SECONDS",
+        help="Wait up to SECONDS for another moma command to release the repository lock.",
+    )] = 0.0,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    OPTIONS.verbose = verbose
+    OPTIONS.wait = wait
+
+
+for module in (data, remote):
+    module.register(app)
+
+
+def main() -> None:
+    app()

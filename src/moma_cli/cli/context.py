@@ -1,0 +1,59 @@
+"""Global options and the error funnel shared by every command."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import typer
+
+from moma_cli.errors import ExitCode, MomaError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Options:
+    verbose: bool = False
+    wait: float = 0.0
+
+
+OPTIONS = Options()
+
+
+def guarded(fn: F) -> F:
+    """Map every outcome of a command to an exit code: MomaError -> 1 with one clear line,
+    Ctrl-C -> 130, anything else -> 3 ('a bug'), with a traceback only under --verbose."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from moma_cli.cli import render
+
+        try:
+            return fn(*args, **kwargs)
+        except MomaError as exc:
+            if OPTIONS.verbose:
+                traceback.print_exc()
+            render.error(exc.message, exc.hint)
+            raise typer.Exit(ExitCode.FAILURE) from None
+        except KeyboardInterrupt:
+            render.error("interrupted")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except OSError as exc:
+            if OPTIONS.verbose:
+                traceback.print_exc()
+            render.error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            raise typer.Exit(ExitCode.FAILURE) from None
+        except Exception as exc:  # noqa: BLE001 - the funnel for bugs
+            if OPTIONS.verbose:
+                traceback.print_exc()
+            render.error(f"internal error: {type(exc).__name__}: {exc}",
+                         "run with --verbose and report it at the moma issue tracker")
+            raise typer.Exit(ExitCode.BUG) from None
+
+    return wrapper  # type: ignore[return-value]

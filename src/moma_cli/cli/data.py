@@ -1,0 +1,164 @@
+"""`moma init / add / status / checkout`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from moma_cli.cli.context import OPTIONS, guarded
+
+if TYPE_CHECKING:
+    from moma_cli.services.data import CheckoutResult
+
+Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,  # noqa: UP007 - Typer
+                                             help="Parallel workers (default: from config, "
+                                                  "else sized to the machine).")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("add")(add)
+    app.command("status")(status)
+    app.command("checkout")(checkout)
+
+
+@guarded
+def init(
+    no_stage: Annotated[bool, typer.Option("--no-stage",
+                                           help="Do not 'git add' the files init creates.")] = False,
+) -> None:
+    """Make the current git work tree a moma repository.
+
+    Creates .moma.yaml (committed) and the git-ignored .moma/ directory.
+
+    Example: git init && moma init
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import repo
+
+    result = repo.init(stage=not no_stage)
+    render.line(f"Initialized moma repository in {result.root}")
+    if result.created:
+        render.line(f"Created: {', '.join(result.created)}")
+
+
+@guarded
+def add(
+    targets: Annotated[list[str], typer.Argument(help="Files or directories to track.")],
+    no_stage: Annotated[bool, typer.Option("--no-stage",
+                                           help="Do not 'git add' pointers and .gitignore.")] = False,
+    jobs: Jobs = None,
+    json_out: Json = False,
+) -> None:
+    """Track files or directories: hash them into the cache and write PATH.moma pointers.
+
+    The data itself is git-ignored; commit the pointer. Re-adding unchanged data is a no-op.
+
+    Examples:
+      moma add model.pkl data/
+      git commit -m "Train on August data"
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import data
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = data.add(repo, targets, stage=not no_stage, jobs=jobs,
+                          progress=render.RichProgress())
+    if json_out:
+        render.print_json({"added": [vars(i) for i in result.items], "staged": result.staged})
+        return
+    for item in result.items:
+        what = f"{item.nfiles} files, " if item.kind == "dir" else ""
+        verb = "Added" if item.changed else "Unchanged"
+        render.line(f"{verb} {item.path} ({what}{render.human_size(item.size)}) "
+                    f"{item.oid[:8]}")
+    if result.staged:
+        render.line("Pointers staged in git; commit them with 'git commit'.")
+
+
+@guarded
+def status(
+    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
+        help="Limit to these tracked paths.")] = None,
+    jobs: Jobs = None,
+    json_out: Json = False,
+) -> None:
+    """Show tracked data that differs from its pointer, or is missing from the cache.
+
+    Exit code 1 when anything is not up to date, so scripts can test it.
+
+    Example: moma status --json
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import data
+    from moma_cli.services.repo import open_repo
+
+    result = data.status(open_repo(), targets, jobs=jobs)
+    if json_out:
+        render.print_json({"clean": result.clean, "entries": [vars(e) for e in result.entries]})
+    elif result.clean:
+        render.line("Data and pointers are up to date.")
+    else:
+        for entry in result.entries:
+            if entry.state == "ok":
+                continue
+            render.line(f"{entry.state + ':':<14}{entry.path}"
+                        + (f"  ({entry.message})" if entry.message else ""))
+            for change, rel in entry.changes[:50]:
+                render.line(f"    {change}: {rel}")
+            if len(entry.changes) > 50:
+                render.line(f"    ... and {len(entry.changes) - 50} more")
+    if not result.clean:
+        raise typer.Exit(1)
+
+
+@guarded
+def checkout(
+    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
+        help="Limit to these tracked paths.")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Overwrite data that is modified and not in the cache.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Make the workspace match the pointers, e.g. after 'git checkout'.
+
+    Modified data that is not in the cache is never overwritten without --force.
+
+    Example: git checkout v1 && moma checkout
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import data
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = data.checkout(repo, targets, force=force, progress=render.RichProgress())
+    if json_out:
+        render.print_json(vars(result) | {"ok": result.ok})
+    else:
+        _render_checkout(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _render_checkout(r: CheckoutResult) -> None:
+    from moma_cli.cli import render
+
+    render.line(f"{len(r.restored)} restored, {r.unchanged} unchanged"
+                + (f", {len(r.removed)} removed" if r.removed else ""))
+    for path in r.replaced:
+        render.warn(f"replaced modified {path} (--force)")
+    for path in r.conflicts:
+        render.error(f"{path}: modified and not in the cache; left as is",
+                     "save it with 'moma add', or pass --force to overwrite it")
+    for path in r.missing:
+        render.error(f"{path}: object not in the cache", "run 'moma pull' to download it")
+    for path in r.corrupt:
+        render.error(f"{path}: cache object was corrupt and was moved aside",
+                     "run 'moma pull' to download a good copy")
+    for message in r.invalid:
+        render.error(message)

@@ -1,0 +1,216 @@
+"""Repository configuration: `.moma.yaml` (committed), `.moma.local.yaml` (git-ignored),
+`MOMA_*` environment variables, in increasing precedence; command-line flags win over all
+and are applied by the services that take them.
+
+Loading returns a frozen `Config`; editing (`moma remote ...`) goes through
+`read_layer` / `write_layer`, which touch exactly one file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from moma_cli import yamlio
+from moma_cli.errors import ConfigError
+
+CONFIG_FILE = ".moma.yaml"
+LOCAL_CONFIG_FILE = ".moma.local.yaml"
+LINK_TYPES = ("reflink", "hardlink", "symlink", "copy")
+REMOTE_OPTIONS = (
+    "url",
+    "endpointurl",
+    "region",
+    "profile",
+    "jobs",
+    "verify_ssl",
+)
+# Keys that would put a secret in a file; credentials come from the environment or the
+# AWS credential chain instead.
+SECRET_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "password", "key", "secret")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    name: str
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> int | None:
+        value = self.options.get("jobs")
+        return int(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    hash_algo: str = "blake3"
+    jobs: int = 0  # 0: sized to the machine at use
+    default_remote: str | None = None
+    cache_dir: Path = Path(".moma/cache")
+    link_types: tuple[str, ...] = ("reflink", "copy")
+    remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)  # merged document, for later sections
+
+    def remote(self, name: str | None = None) -> RemoteConfig:
+        chosen = name or self.default_remote
+        if chosen is None:
+            raise ConfigError(
+                "no remote given and no default remote set",
+                hint="run 'moma remote add NAME URL --default' or pass -r NAME",
+            )
+        if chosen not in self.remotes:
+            known = ", ".join(sorted(self.remotes)) or "none"
+            raise ConfigError(f"unknown remote {chosen!r} (known: {known})",
+                              hint="see 'moma remote list'")
+        return self.remotes[chosen]
+
+    def section(self, name: str) -> Any:
+        return self.raw.get(name)
+
+
+def check_name(name: str, what: str = "name") -> str:
+    if not _NAME_RE.fullmatch(name):
+        raise ConfigError(
+            f"invalid {what} {name!r}",
+            hint="use letters, digits, '_', '.', '-' (start with a letter or digit, max 64)",
+        )
+    return name
+
+
+def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
+    path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
+    if not path.exists():
+        return {}
+    try:
+        doc = yamlio.load_file(path, path.name)
+    except yamlio.YamlError as exc:
+        raise ConfigError(exc.message, hint=f"fix {path.name} by hand") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path.name}: top level must be a mapping")
+    return doc
+
+
+def write_layer(root: Path, doc: Mapping[str, Any], local: bool = False) -> None:
+    from moma_cli.storage.atomic import atomic_write_bytes
+
+    path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
+    atomic_write_bytes(path, yamlio.dumps(dict(doc)).encode())
+
+
+def load(root: Path, environ: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if environ is None else environ
+    merged = _merge(read_layer(root), read_layer(root, local=True))
+    _apply_env(merged, env)
+    return _build(root, merged)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+_ENV_KEYS = {
+    "MOMA_REMOTE": ("core", "remote"),
+    "MOMA_JOBS": ("core", "jobs"),
+    "MOMA_HASH": ("core", "hash"),
+    "MOMA_CACHE_DIR": ("cache", "dir"),
+    "MOMA_CACHE_TYPE": ("cache", "type"),
+}
+_ENV_REMOTE_RE = re.compile(r"MOMA_REMOTE_([A-Z0-9_]+)__([A-Z_]+)")
+
+
+def _apply_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
+    for var, (section, key) in _ENV_KEYS.items():
+        if env.get(var):
+            doc.setdefault(section, {})
+            doc[section] = {**doc[section], key: env[var]}
+    # MOMA_REMOTE_<NAME>__<OPTION>, e.g. MOMA_REMOTE_STORAGE__ENDPOINTURL
+    remotes = doc.get("remotes") or {}
+    for var, value in env.items():
+        match = _ENV_REMOTE_RE.fullmatch(var)
+        if not match:
+            continue
+        wanted = match.group(1).lower().replace("_", "-")
+        for name in list(remotes):
+            if name.lower().replace("_", "-") == wanted and isinstance(remotes[name], Mapping):
+                remotes[name] = {**remotes[name], match.group(2).lower(): value}
+
+
+def _build(root: Path, doc: Mapping[str, Any]) -> Config:
+    core = _mapping(doc, "core")
+    cache = _mapping(doc, "cache")
+    from moma_cli.core.hashing import ALGORITHMS
+
+    algo = str(core.get("hash", "blake3"))
+    if algo not in ALGORITHMS:
+        raise ConfigError(f"core.hash: unknown algorithm {algo!r} (use {', '.join(ALGORITHMS)})")
+    try:
+        jobs = int(core.get("jobs", 0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"core.jobs: expected an integer, got {core.get('jobs')!r}") from None
+    if jobs < 0:
+        raise ConfigError("core.jobs: must be 0 (auto) or positive")
+    link_types = _link_types(cache.get("type", "reflink,copy"))
+    cache_dir = Path(os.path.expanduser(str(cache.get("dir", ".moma/cache"))))
+    remotes = {}
+    for name, opts in _mapping(doc, "remotes").items():
+        remotes[name] = _remote(str(name), opts)
+    default = core.get("remote")
+    if default is not None and default not in remotes:
+        raise ConfigError(f"core.remote: default remote {default!r} is not defined under remotes")
+    return Config(
+        root=root,
+        hash_algo=algo,
+        jobs=jobs,
+        default_remote=default,
+        cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
+        link_types=link_types,
+        remotes=remotes,
+        raw=doc,
+    )
+
+
+def _mapping(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = doc.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"'{key}' in {CONFIG_FILE} must be a mapping")
+    return value
+
+
+def _link_types(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value).split(",")
+    types = tuple(str(t).strip() for t in items if str(t).strip())
+    unknown = [t for t in types if t not in LINK_TYPES]
+    if unknown or not types:
+        raise ConfigError(
+            f"cache.type: unknown link type {', '.join(unknown) or '(empty)'}",
+            hint=f"choose from {', '.join(LINK_TYPES)}, in order of preference",
+        )
+    return types
+
+
+def _remote(name: str, opts: Any) -> RemoteConfig:
+    check_name(name, "remote name")
+    if not isinstance(opts, Mapping) or not opts.get("url"):
+        raise ConfigError(f"remotes.{name}: needs a 'url'")
+    secrets = [k for k in opts if str(k).lower() in SECRET_OPTIONS]
+    if secrets:
+        raise ConfigError(
+            f"remotes.{name}: '{secrets[0]}' must not be stored in a config file",
+            hint="set credentials in the environment (AWS_ACCESS_KEY_ID, ...) or an AWS profile",
+        )
+    return RemoteConfig(name, str(opts["url"]), {k: v for k, v in opts.items() if k != "url"})

@@ -1,0 +1,1 @@
+"""Pure logic: no git, no network, no filesystem writes."""

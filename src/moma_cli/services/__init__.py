@@ -1,0 +1,1 @@
+"""Use cases. Services return result dataclasses; they never print or exit."""

@@ -1,0 +1,177 @@
+"""The repository context every service works in: root, config, cache, stat cache, git."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from moma_cli import config as config_mod
+from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.paths import check_repo_relpath, is_within
+from moma_cli.errors import MomaError, NotARepoError, PathError, PointerError
+from moma_cli.gitrepo import Git, find_root
+from moma_cli.storage.atomic import write_if_changed
+from moma_cli.storage.cache import ObjectCache
+from moma_cli.storage.lock import RepoLock
+from moma_cli.storage.state import StateDB
+
+MOMA_DIR = ".moma"
+
+
+def default_jobs() -> int:
+    """Parallelism for I/O-bound work: a few requests in flight per core."""
+    return min(32, (os.cpu_count() or 1) * 4)
+
+
+@dataclass
+class Repo:
+    root: Path
+    config: config_mod.Config
+
+    @cached_property
+    def git(self) -> Git:
+        return Git(self.root)
+
+    @cached_property
+    def state(self) -> StateDB:
+        return StateDB(self.root / MOMA_DIR / "state.db")
+
+    @cached_property
+    def cache(self) -> ObjectCache:
+        return ObjectCache(self.config.cache_dir, self.config.hash_algo, self.state)
+
+    def lock(self, wait: float = 0.0) -> RepoLock:
+        return RepoLock(self.root / MOMA_DIR / "lock", wait=wait)
+
+    def jobs(self, override: int | None = None) -> int:
+        return override or self.config.jobs or default_jobs()
+
+    def abspath(self, rel: str) -> Path:
+        return self.root / rel
+
+    # -- user paths -----------------------------------------------------------------------
+    def relpath(self, user_path: str | Path, cwd: Path | None = None) -> str:
+        """Turn a path typed by the user into a checked repo-relative POSIX path."""
+        base = Path(cwd or os.getcwd())
+        absolute = Path(os.path.abspath(base / user_path))
+        root = Path(os.path.abspath(self.root))
+        if absolute == root:
+            raise PathError(f"{user_path}: is the repository root itself")
+        if not is_within(str(absolute), str(root)):
+            raise PathError(f"{user_path}: is outside the repository {root}")
+        rel = absolute.relative_to(root).as_posix()
+        check_repo_relpath(rel)
+        self.check_no_escape(rel)
+        return rel
+
+    def check_no_escape(self, rel: str) -> None:
+        """Refuse paths whose parent directories are symlinks leading outside the repo."""
+        real_root = os.path.realpath(self.root)
+        parent = os.path.realpath(os.path.dirname(self.root / rel))
+        if not is_within(parent, real_root):
+            raise PathError(f"{rel}: a parent directory is a symlink leading outside the repository")
+
+    # -- pointers -------------------------------------------------------------------------
+    def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
+        path = self.root / pointer_rel
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(pointer_mod.MAX_POINTER_BYTES + 1)
+        except FileNotFoundError:
+            raise PointerError(f"{pointer_rel}: pointer file not found") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise PointerError(f"{pointer_rel}: not UTF-8 text") from None
+        return pointer_mod.parse(text, pointer_rel)
+
+    def write_pointer(self, ptr: pointer_mod.Pointer) -> bool:
+        """Write the pointer file; False when its content is already exactly that."""
+        self.check_no_escape(ptr.pointer_path)
+        return write_if_changed(self.root / ptr.pointer_path, pointer_mod.dumps(ptr).encode())
+
+    def pointers(
+        self, targets: Iterable[str] | None = None, cwd: Path | None = None
+    ) -> tuple[list[pointer_mod.Pointer], list[MomaError]]:
+        """Workspace pointers (all, or those matching targets) and the ones that failed to parse.
+
+        A bad pointer never hides the good ones: callers act on what parsed and report the rest.
+        """
+        all_files = self.git.pointer_files()
+        if targets is None:
+            chosen = all_files
+        else:
+            chosen = []
+            for target in targets:
+                chosen.extend(self._match_target(target, all_files, cwd))
+        good: list[pointer_mod.Pointer] = []
+        bad: list[MomaError] = []
+        for rel in dict.fromkeys(chosen):
+            try:
+                good.append(self.load_pointer(rel))
+            except MomaError as exc:
+                bad.append(exc)
+        return good, bad
+
+    def _match_target(self, target: str, pointer_files: list[str], cwd: Path | None) -> list[str]:
+        rel = self.relpath(target, cwd)
+        if pointer_mod.is_pointer_path(rel):
+            return [rel]
+        if os.path.exists(self.root / pointer_mod.pointer_path_of(rel)):
+            return [pointer_mod.pointer_path_of(rel)]
+        inside = [p for p in pointer_files if is_within(p, rel)]
+        if inside:
+            return inside
+        raise PathError(f"{target}: not tracked by moma", hint=f"run 'moma add {target}' first")
+
+
+def open_repo(cwd: Path | None = None) -> Repo:
+    root = find_root(Path(cwd or os.getcwd()))
+    if not (root / config_mod.CONFIG_FILE).exists():
+        raise NotARepoError(
+            f"{root} is not a moma repository (no {config_mod.CONFIG_FILE})",
+            hint="run 'moma init' at the top of the git work tree",
+        )
+    return Repo(root, config_mod.load(root))
+
+
+@dataclass
+class InitResult:
+    root: Path
+    created: list[str] = field(default_factory=list)
+
+
+def init(cwd: Path | None = None, stage: bool = True) -> InitResult:
+    root = find_root(Path(cwd or os.getcwd()))
+    result = InitResult(root)
+    config_file = root / config_mod.CONFIG_FILE
+    if not config_file.exists():
+        config_mod.write_layer(root, {"core": {"hash": "blake3"}})
+        result.created.append(config_mod.CONFIG_FILE)
+    (root / MOMA_DIR).mkdir(exist_ok=True)
+    if add_gitignore_entries(root, "", [f"/{MOMA_DIR}/", f"/{config_mod.LOCAL_CONFIG_FILE}"]):
+        result.created.append(".gitignore")
+    if stage:
+        Git(root).add([config_mod.CONFIG_FILE, ".gitignore"])
+    return result
+
+
+def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
+    """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
+    path = root / directory / ".gitignore"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        text = ""
+    present = set(text.splitlines())
+    missing = [e for e in entries if e not in present]
+    if not missing:
+        return False
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += "".join(e + "\n" for e in missing)
+    write_if_changed(path, text.encode())
+    return True

@@ -1,0 +1,1 @@
+"""Bytes by oid: the local cache, the stat cache, remotes and transfers."""

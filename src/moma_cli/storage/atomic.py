@@ -1,0 +1,60 @@
+"""Atomic file writes: a temp sibling, fsync, `os.replace`; the temp never outlives a failure.
+
+A reader therefore sees either the old file or the complete new one, never a prefix,
+even after a crash or a full disk (dvc_objects/fs/utils.py does the same).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+TMP_MARK = ".moma-tmp-"
+
+
+def tmp_sibling(path: Path) -> Path:
+    return path.with_name(f"{TMP_MARK}{path.name}.{secrets.token_hex(4)}")
+
+
+def is_tmp_name(name: str) -> bool:
+    return name.startswith(TMP_MARK)
+
+
+@contextlib.contextmanager
+def atomic_open(path: Path, mode: int = 0o644, fsync: bool = True) -> Iterator[BinaryIO]:
+    """Yield a binary file whose content replaces `path` only if the block succeeds."""
+    tmp = tmp_sibling(path)
+    fh = open(tmp, "xb")  # noqa: SIM115 - closed below on every path
+    try:
+        yield fh
+        fh.flush()
+        if fsync:
+            os.fsync(fh.fileno())
+        fh.close()
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
+    with atomic_open(path, mode) as fh:
+        fh.write(data)
+
+
+def write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:
+    """Atomically write `data` unless the file already holds exactly it."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    atomic_write_bytes(path, data, mode)
+    return True

@@ -1,0 +1,83 @@
+"""Materialise a cache object in the workspace: reflink, hardlink, symlink or copy.
+
+Types are tried in the configured order. Hardlinks and symlinks share the read-only cache
+file; reflinks and copies give the workspace its own writable bytes, so editing them can
+never change the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from moma_cli.storage.atomic import tmp_sibling
+
+_FICLONE = 0x40049409  # linux/fs.h
+_NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS,
+                  errno.EPERM, errno.EMLINK}
+
+
+def place(cache_path: Path, dest: Path, link_types: Sequence[str]) -> str:
+    """Atomically put the object at `dest` with the first link type that works."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last: OSError | None = None
+    for kind in link_types:
+        tmp = tmp_sibling(dest)
+        try:
+            _LINKERS[kind](cache_path, tmp)
+            os.replace(tmp, dest)
+            return kind
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            if exc.errno not in _NOT_SUPPORTED:
+                raise
+            last = exc
+    raise last or OSError(errno.EOPNOTSUPP, "no link type worked")
+
+
+def _reflink(src: Path, dst: Path) -> None:
+    with open(src, "rb") as s, open(dst, "xb") as d:
+        fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+    os.chmod(dst, 0o644)
+
+
+def _hardlink(src: Path, dst: Path) -> None:
+    os.link(src, dst)
+
+
+def _symlink(src: Path, dst: Path) -> None:
+    os.symlink(src, dst)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    with open(src, "rb") as s, open(dst, "xb") as d:
+        try:
+            _copy_range(s.fileno(), d.fileno())
+        except OSError as exc:  # copy_file_range is refused across some filesystems
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            s.seek(0)
+            d.seek(0)
+            d.truncate()
+            shutil.copyfileobj(s, d, 1 << 20)
+        os.fsync(d.fileno())
+    os.chmod(dst, 0o644)
+
+
+def _copy_range(src_fd: int, dst_fd: int) -> None:
+    size = os.fstat(src_fd).st_size
+    copied = 0
+    while copied < size:
+        n = os.copy_file_range(src_fd, dst_fd, size - copied)
+        if n == 0:
+            break
+        copied += n
+
+
+_LINKERS = {"reflink": _reflink, "hardlink": _hardlink, "symlink": _symlink, "copy": _copy}

@@ -1,0 +1,96 @@
+"""Safe, bounded YAML reading and deterministic writing.
+
+Pointers and config files come from git, i.e. from anyone who can push: they are read with
+the safe loader only, duplicate keys are an error (silently keeping the last one hides
+merge accidents), and anchors/aliases are refused so an alias bomb cannot expand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moma_cli.errors import MomaError
+
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+MAX_YAML_BYTES = 1 << 20
+
+
+class YamlError(MomaError):
+    pass
+
+
+# The pure-Python loader on purpose: the C loader composes nodes in C, where the alias and
+# duplicate-key hooks below would never run. Files read here are small.
+class _StrictLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "aliases are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping
+)
+
+
+def loads(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text strictly; errors name the source and line."""
+    if len(text) > MAX_YAML_BYTES:
+        raise YamlError(f"{source}: file is larger than {MAX_YAML_BYTES // 1024} KiB")
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - strict safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise YamlError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"{source}: invalid YAML: {exc}") from None
+
+
+def load_file(path: Path, source: str | None = None, max_bytes: int = MAX_YAML_BYTES) -> Any:
+    """Read and parse a YAML file, refusing oversized files before reading them whole."""
+    label = source or str(path)
+    with open(path, "rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise YamlError(f"{label}: file is larger than {max_bytes // 1024} KiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise YamlError(f"{label}: not UTF-8 text") from None
+    return loads(text, label)
+
+
+def dumps(data: Any) -> str:
+    """Deterministic YAML: insertion key order, block style, no aliases."""
+    return yaml.dump(
+        data,
+        Dumper=_NoAliasDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1000,
+    )
+
+
+class _NoAliasDumper(_BaseDumper):  # type: ignore[valid-type,misc]
+    def ignore_aliases(self, data: Any) -> bool:
+        return True

@@ -1,0 +1,113 @@
+"""Shared fixtures: sealed environment, real git repositories in tmp dirs, the moma CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(autouse=True)
+def sealed_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the user's HOME, git config, AWS credentials or MOMA_* settings."""
+    home = tmp_path_factory.mktemp("home")
+    for var in list(os.environ):
+        if var.startswith(("MOMA_", "AWS_", "GIT_")):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Author")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Author")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "author@example.com")
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    monkeypatch.setenv("PYTHONPATH", str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Moma:
+    """Runs moma in a repository: in-process (fast) or as a real subprocess."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __call__(self, *args: str, ok: bool | None = True, cwd: Path | None = None) -> Result:
+        from moma_cli.cli.app import app
+        from moma_cli.cli.context import OPTIONS
+
+        OPTIONS.verbose, OPTIONS.wait = False, 0.0
+        old = os.getcwd()
+        os.chdir(cwd or self.root)
+        try:
+            res = CliRunner().invoke(app, list(args), catch_exceptions=False)
+        finally:
+            os.chdir(old)
+        result = Result(res.exit_code, res.stdout, res.stderr)
+        _check(result, ok, args)
+        return result
+
+    def proc(self, *args: str, ok: bool | None = True, timeout: float = 120,
+             cwd: Path | None = None) -> Result:
+        p = subprocess.run([sys.executable, "-m", "moma_cli", *args], cwd=cwd or self.root,
+                           capture_output=True, text=True, timeout=timeout)
+        result = Result(p.returncode, p.stdout, p.stderr)
+        _check(result, ok, args)
+        return result
+
+    def git(self, *args: str) -> str:
+        return git(self.root, *args)
+
+
+def _check(result: Result, ok: bool | None, args: tuple[str, ...]) -> None:
+    if ok is True and result.exit_code != 0:
+        raise AssertionError(f"moma {' '.join(args)} failed ({result.exit_code}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    if ok is False and result.exit_code == 0:
+        raise AssertionError(f"moma {' '.join(args)} unexpectedly succeeded:\n{result.stdout}")
+
+
+def make_repo(path: Path) -> Moma:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q")
+    moma = Moma(path)
+    moma("init")
+    git(path, "commit", "-qm", "moma init")
+    return moma
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Moma]:
+    yield make_repo(tmp_path / "repo")
+
+
+def write(path: Path, data: bytes | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    path.write_bytes(data)
+    return path
+
+
+def tree_bytes(top: Path) -> dict[str, bytes]:
+    """Every file under `top` with its content, for byte-identical comparisons."""
+    return {p.relative_to(top).as_posix(): p.read_bytes()
+            for p in sorted(top.rglob("*")) if p.is_file()}

@@ -1,0 +1,69 @@
+"""The layering in docs/architecture.md, checked from the imports each module makes."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
+
+# layer -> layers it may import from
+ALLOWED = {
+    "cli": {"cli", "services", "errors", "core", "config"},
+    "services": {"services", "core", "storage", "gitrepo", "config", "yamlio", "errors"},
+    "storage": {"storage", "core", "config", "yamlio", "errors"},
+    "gitrepo": {"errors"},
+    "core": {"core", "yamlio", "errors"},
+    "config": {"yamlio", "errors", "core", "storage"},
+    "yamlio": {"errors"},
+    "errors": set(),
+}
+ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py"}
+
+
+def layer_of(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py")
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_layers_import_only_downwards() -> None:
+    problems = []
+    for path in PKG.rglob("*.py"):
+        layer = layer_of(path)
+        if layer not in ALLOWED:
+            continue
+        for name in imports_of(path):
+            if name.startswith("moma_cli."):
+                target = name.split(".")[1]
+                if target not in ALLOWED[layer] and target != layer:
+                    problems.append(f"{path.relative_to(PKG)} imports {name}")
+    assert problems == []
+
+
+def test_heavy_libraries_have_one_importer() -> None:
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).as_posix()
+        for name in imports_of(path):
+            top = name.split(".")[0]
+            if top in ONLY_IMPORTER:
+                assert rel == ONLY_IMPORTER[top], f"{rel} imports {top}"
+
+
+def test_cli_import_stays_light() -> None:
+    code = ("import sys, moma_cli.cli.app; "
+            "print(' '.join(m for m in ('s3fs', 'fsspec', 'joblib', 'sklearn', 'git', 'rich', "
+            "'moma_cli.services.data') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
