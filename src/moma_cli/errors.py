@@ -60,3 +60,7 @@ class GitError(MomaError):
 
 class CheckoutConflictError(MomaError):
     pass
+
+
+class GcError(MomaError):
+    pass

@@ -8,6 +8,7 @@ start fast. GitPython is used, lazily, where its object model earns its cost
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -109,14 +110,43 @@ class Git:
         return out.decode()
 
     def tree_blobs(self, rev: str, pathspec: str = "*.moma") -> dict[str, str]:
-        """path -> blob sha for files matching `pathspec` in the tree of `rev`."""
-        out = self.run("ls-tree", "-r", "-z", "--full-tree", rev, "--", pathspec).decode()
+        """path -> blob sha for files matching the glob `pathspec` in the tree of `rev`.
+
+        `git ls-tree` takes literal path prefixes, not globs, so the match is done here
+        (with git's default pathspec rules: `*` also matches `/`).
+        """
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", rev).decode()
         result = {}
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             kind, sha = meta.split()[1:3]
-            if kind == "blob":
+            if kind == "blob" and fnmatch.fnmatchcase(path, pathspec):
                 result[path] = sha
+        return result
+
+    def commit_trees(self, *revs: str, walk: bool = True) -> dict[str, str]:
+        """commit -> root tree sha for `git rev-list REVS` (just the named tips unless `walk`).
+
+        `revs` are rev-list arguments such as `--branches`, `--tags`, `--all`, `--not`.
+        """
+        args = ["rev-list", "--format=%T", *([] if walk else ["--no-walk"]), *revs]
+        lines = self.run(*args).decode().split()
+        # Output alternates "commit <sha>" and "<tree>".
+        return {lines[i + 1]: lines[i + 2] for i in range(0, len(lines) - 2, 3)
+                if lines[i] == "commit"}
+
+    def stash_commits(self) -> list[str]:
+        """Every stash entry's commits: the work-tree commit and its index/untracked parents.
+
+        The first parent is the commit the stash was made on, which is history, not stash.
+        """
+        if not self.ok("rev-parse", "--verify", "-q", "refs/stash"):
+            return []
+        out = self.run("log", "-g", "--format=%H %P", "refs/stash").decode()
+        result: list[str] = []
+        for line in out.splitlines():
+            shas = line.split()
+            result += shas[:1] + shas[2:]
         return result
 
     def cat_blobs(self, shas: Iterable[str]) -> dict[str, bytes]:
