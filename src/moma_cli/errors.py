@@ -64,3 +64,7 @@ class CheckoutConflictError(MomaError):
 
 class GcError(MomaError):
     pass
+
+
+class NoSpaceError(MomaError):
+    pass

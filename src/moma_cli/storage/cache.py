@@ -8,6 +8,7 @@ that fails verification later is moved to `quarantine/corrupt/`, never used or d
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -15,13 +16,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from moma_cli.core import hashing, manifest
-from moma_cli.errors import HashMismatchError, ObjectMissingError
+from moma_cli.errors import HashMismatchError, NoSpaceError, ObjectMissingError
 from moma_cli.storage.atomic import is_tmp_name, tmp_sibling
 from moma_cli.storage.state import StateDB, StatKey
 
 OBJECT_MODE = 0o444
 _SMALL = 1 << 20
 _CHUNK = 4 << 20
+# A full disk, a quota or a file-size limit: the write failed for lack of room, not a bug.
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 class ObjectCache:
@@ -85,9 +88,10 @@ class ObjectCache:
             oid = hasher.hexdigest()
             self._commit(tmp, oid)
             return oid, size
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            self._check_space(exc, str(src))
             raise
 
     def add_bytes(self, data: bytes) -> str:
@@ -123,9 +127,10 @@ class ObjectCache:
                     size += len(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            self._check_space(exc, source)
             raise
         actual = hasher.hexdigest()
         if actual != oid:
@@ -138,6 +143,15 @@ class ObjectCache:
             )
         self._commit(tmp, oid)
         return size
+
+    def _check_space(self, exc: BaseException, what: str) -> None:
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            raise NoSpaceError(
+                f"no room to store {what} in the cache {self.root} ({exc.strerror}); "
+                "nothing was changed",
+                hint="free disk space (e.g. 'moma gc --workspace') or move the cache with "
+                     "the cache.dir setting",
+            ) from None
 
     # -- reading and verifying ------------------------------------------------------------
     def hash_file(self, path: str | Path, size: int | None = None) -> str:
