@@ -104,9 +104,10 @@ class ObjectCache:
                     out.flush()
                     os.fsync(out.fileno())
                 self._commit(tmp, oid)
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+                self._check_space(exc, f"object {hashing.short_oid(oid)}")
                 raise
         return oid
 
