@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +204,28 @@ def test_bad_pointer_in_work_tree_aborts(history: Moma) -> None:
     res = history("gc", "--workspace", "--force", ok=False)
     assert "the work tree: bad.bin.moma" in res.stderr
     assert all(cached(history, d) for d in ALL)
+
+
+def run_on_terminal(moma: Moma, answer: str, *args: str) -> str:
+    """Run moma with a pseudo-terminal as stdin/stdout, typing `answer` at the prompt."""
+    main, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "moma_cli", *args], cwd=moma.root,
+                            stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    os.write(main, answer.encode())
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the child has exited
+        while chunk := os.read(main, 4096):
+            output += chunk
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    return output.decode(errors="replace")
+
+
+def test_on_a_terminal_gc_asks_first(history: Moma) -> None:
+    out = run_on_terminal(history, "n\n", "gc", "--workspace")
+    assert "Would remove 3 objects" in out and "Move them to the gc quarantine?" in out
+    assert all(cached(history, d) for d in ALL)
+    out = run_on_terminal(history, "y\n", "gc", "--workspace")
+    assert "Removed 3 objects" in out
+    assert {d for d in ALL if cached(history, d)} == {b"v4"}
