@@ -83,11 +83,13 @@ def test_checkout_detects_corruption_without_fsck(repo: Moma) -> None:
     for name in FILES:
         (repo.root / name).unlink()
     flip_first_byte(obj_path(repo, FILES["b.bin"]))
+    damage(obj_path(repo, FILES["c.bin"]), b"")
     res = repo("checkout", ok=False)
     assert "b.bin: cache object was corrupt and was moved aside" in res.stderr
-    assert not (repo.root / "b.bin").exists()
+    assert "c.bin: cache object was corrupt and was moved aside" in res.stderr
+    assert not (repo.root / "b.bin").exists() and not (repo.root / "c.bin").exists()
     assert (repo.root / "a.bin").read_bytes() == FILES["a.bin"]
-    assert len(list((repo.root / ".moma/cache/quarantine/corrupt").iterdir())) == 1
+    assert len(list((repo.root / ".moma/cache/quarantine/corrupt").iterdir())) == 2
 
 
 def test_missing_file_inside_directory_is_named(repo: Moma) -> None:
