@@ -14,7 +14,6 @@ from typing import TypeVar
 from moma_cli.errors import MomaError, RemoteError
 from moma_cli.storage.fs import redact
 
-T = TypeVar("T")
 R = TypeVar("R")
 
 
