@@ -10,7 +10,7 @@ import pytest
 from conftest import Moma, write
 from moma_cli import api
 from moma_cli.core.hashing import hash_bytes
-from moma_cli.errors import GitError, HashMismatchError, ObjectMissingError, PathError, RemoteError
+from moma_cli.errors import GitError, HashMismatchError, ObjectMissingError, PathError
 
 
 @pytest.fixture
@@ -74,8 +74,7 @@ def cache_object(moma: Moma, data: bytes) -> Path:
 
 def test_missing_object_raises_with_a_hint(versions: Moma) -> None:
     os.unlink(cache_object(versions, b"weights v1"))
-    # Without remote transfers: ObjectMissingError; with them and no remote: RemoteError.
-    with pytest.raises((ObjectMissingError, RemoteError)) as exc:
+    with pytest.raises(ObjectMissingError, match="no remote is configured") as exc:
         api.read("model.bin", rev="v1", repo=versions.root)
     assert exc.value.hint
 

@@ -1,14 +1,12 @@
 """Reading tracked data by path at any git revision: the logic behind `moma_cli.api`.
 
 The pointer comes from git (`git cat-file`) for a revision, or from the work tree; the
-bytes come from the cache, fetched from a remote first when the transfer service is
-installed, and are verified against their oid before anyone reads them.
+bytes come from the cache, fetched from a remote first when missing,
+and are verified against their oid before anyone reads them.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +14,6 @@ from moma_cli.core import hashing
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import ObjectMissingError, PathError, PointerError
 from moma_cli.services.repo import Repo
-
-_SYNC_MODULE = "moma_cli.services.sync"
 
 
 @dataclass(frozen=True)
@@ -84,13 +80,13 @@ def object_path(repo: Repo, oid: str, *, remote: str | None = None) -> Path:
 
 
 def _fetch(repo: Repo, oid: str, remote: str | None) -> None:
-    if importlib.util.find_spec(_SYNC_MODULE) is None:
+    from moma_cli.services import sync
+
+    if remote is None and repo.config.default_remote is None:
         raise ObjectMissingError(
-            f"object {hashing.short_oid(oid)} is not in the cache",
-            hint="run 'moma add' or 'moma checkout' where the data is, or install a moma "
-                 "with remote transfers ('moma pull')",
+            f"object {hashing.short_oid(oid)} is not in the cache and no remote is configured",
+            hint="add one with 'moma remote add NAME URL --default', or pass remote=",
         )
-    sync = importlib.import_module(_SYNC_MODULE)
     result = sync.fetch_oids(repo, [oid], remote=remote)
     if oid in result.failed:
         raise ObjectMissingError(
