@@ -49,15 +49,23 @@ def add(
     targets: Annotated[list[str], typer.Argument(help="Files or directories to track.")],
     no_stage: Annotated[bool, typer.Option("--no-stage",
                                            help="Do not 'git add' pointers and .gitignore.")] = False,
+    froms: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
+        "--from", help="Record an input it was made from (data or code; repeat) as lineage.")
+    ] = None,
+    params: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
+        "--params", "-p", help="Record parameters: params.yaml or params.yaml:key,key.")
+    ] = None,
     jobs: Jobs = None,
     json_out: Json = False,
 ) -> None:
     """Track files or directories: hash them into the cache and write PATH.moma pointers.
 
     The data itself is git-ignored; commit the pointer. Re-adding unchanged data is a no-op.
+    --from/-p record lineage (input hashes, code commit, params, environment) in the pointer.
 
     Examples:
       moma add model.pkl data/
+      moma add model.pkl --from data/train.csv --from train.py -p params.yaml
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
@@ -66,7 +74,12 @@ def add(
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = data.add(repo, targets, stage=not no_stage, jobs=jobs,
+        lineage = None
+        if froms or params:
+            from moma_cli.services import lineage as lineage_mod
+
+            lineage = lineage_mod.capture(repo, froms or [], params or [])
+        result = data.add(repo, targets, stage=not no_stage, jobs=jobs, lineage=lineage,
                           progress=render.RichProgress())
     if json_out:
         render.print_json({"added": [vars(i) for i in result.items], "staged": result.staged})
