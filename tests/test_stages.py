@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Moma, write
 
+from conftest import Moma, write
 from moma_cli import yamlio
 from moma_cli.core import params, pointer
 from moma_cli.core.stages import PipelineError, build_dag, parse_stages
