@@ -201,3 +201,13 @@ def test_param_specs_and_stage_parsing() -> None:
     stages = parse_stages({"b": {"cmd": "true", "deps": ["x"]},
                            "a": {"cmd": "true", "outs": ["x"]}})
     assert build_dag(stages, lambda p: False).order == ["a", "b"]
+
+
+def test_lock_with_escaping_path_is_refused(repo: Moma) -> None:
+    _copy_stage(repo)
+    lock = yamlio.loads((repo.root / "moma.lock").read_text())
+    lock["stages"]["double"]["deps"][0]["path"] = "../../etc/passwd"
+    write(repo.root / "moma.lock", yamlio.dumps(lock))
+    res = repo("repro", "--verify", "double", ok=False)
+    assert "moma.lock: stage 'double': deps entry '../../etc/passwd'" in res.stderr
+    assert "git checkout -- moma.lock" in res.stderr

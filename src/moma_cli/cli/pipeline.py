@@ -9,7 +9,7 @@ import typer
 from moma_cli.cli.context import OPTIONS, guarded
 
 if TYPE_CHECKING:
-    from moma_cli.services.pipeline import LineageResult, ReproResult
+    from moma_cli.services.pipeline import LineageResult, ReproResult, StageOutcome
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RevA = Annotated[Optional[str], typer.Argument(  # noqa: UP045 - Typer needs Optional
@@ -142,7 +142,7 @@ def _render_repro(result: ReproResult) -> None:
         render.line("Pipeline is up to date.")
 
 
-def _render_repro_lines(outcomes: list) -> None:  # type: ignore[type-arg]
+def _render_repro_lines(outcomes: list[StageOutcome]) -> None:
     from moma_cli.cli import render
 
     labels = {"ran": "Ran", "would-run": "Would run", "restored": "Restored",

@@ -24,7 +24,7 @@ from moma_cli import yamlio
 from moma_cli.core import hashing, manifest
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.core.paths import is_within
+from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.core.stages import Dag, PipelineError, Stage, build_dag, parse_stages, to_mapping
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
 from moma_cli.services import data, workspace
@@ -70,10 +70,34 @@ def read_lock(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any]]:
         doc = yamlio.loads(raw.decode(), f"{rev}:{LOCK_FILE}") if raw else None
     if doc is None:
         return {}
-    if not isinstance(doc, dict) or not isinstance(doc.get("stages", {}), dict):
-        raise PipelineError(f"{LOCK_FILE}: not a moma lock file",
-                            hint=f"delete {LOCK_FILE} and run 'moma repro --force'")
-    return dict(doc.get("stages") or {})
+    if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):
+        raise PipelineError(f"{LOCK_FILE}: not a moma lock file", hint=_LOCK_HINT)
+    entries = dict(doc.get("stages") or {})
+    for name, entry in entries.items():
+        _check_lock_entry(str(name), entry)
+    return entries
+
+
+_LOCK_HINT = f"restore it with 'git checkout -- {LOCK_FILE}', or re-run with 'moma repro --force'"
+
+
+def _check_lock_entry(name: str, entry: Any) -> None:
+    """Paths and oids in the lock come from git (anyone who can push): validate them before
+    a path is built from them, as for pointers."""
+    if not isinstance(entry, dict):
+        raise PipelineError(f"{LOCK_FILE}: stage {name!r} is not a mapping", hint=_LOCK_HINT)
+    for key in ("deps", "outs"):
+        items = entry.get(key) or []
+        if not isinstance(items, list):
+            raise PipelineError(f"{LOCK_FILE}: stage {name!r}: '{key}' must be a list",
+                                hint=_LOCK_HINT)
+        for item in items:
+            ok = isinstance(item, dict) and hashing.is_valid_oid(item.get("oid"))
+            try:
+                check_repo_relpath(item.get("path") if ok else None, f"{key} entry")
+            except MomaError as exc:
+                raise PipelineError(f"{LOCK_FILE}: stage {name!r}: {exc.message}"
+                                    + ("" if ok else " or invalid oid"), hint=_LOCK_HINT) from None
 
 
 def _write_lock(repo: Repo, entries: dict[str, dict[str, Any]]) -> None:
