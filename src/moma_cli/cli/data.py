@@ -49,10 +49,10 @@ def add(
     targets: Annotated[list[str], typer.Argument(help="Files or directories to track.")],
     no_stage: Annotated[bool, typer.Option("--no-stage",
                                            help="Do not 'git add' pointers and .gitignore.")] = False,
-    froms: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
+    froms: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045 - Typer needs Optional
         "--from", help="Record an input it was made from (data or code; repeat) as lineage.")
     ] = None,
-    params: Annotated[Optional[list[str]], typer.Option(  # noqa: UP007
+    params: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
         "--params", "-p", help="Record parameters: params.yaml or params.yaml:key,key.")
     ] = None,
     jobs: Jobs = None,
