@@ -211,3 +211,29 @@ def test_lock_with_escaping_path_is_refused(repo: Moma) -> None:
     res = repo("repro", "--verify", "double", ok=False)
     assert "moma.lock: stage 'double': deps entry '../../etc/passwd'" in res.stderr
     assert "git checkout -- moma.lock" in res.stderr
+
+
+def test_verify_takes_locked_dependencies_from_the_cache(repo: Moma) -> None:
+    write(repo.root / "data/a.txt", "a1\n")
+    write(repo.root / "data/b.txt", "b1\n")
+    write(repo.root / "in.txt", "x\n")
+    repo("add", "data")
+    repo("run", "-n", "join", "-d", "data", "-d", "in.txt", "-o", "out.txt", "--",
+         "cat data/a.txt data/b.txt in.txt > out.txt")
+    write(repo.root / "data/a.txt", "a2\n")
+    repo("add", "data")  # the workspace moves on; the lock still names the old listing
+    report = json.loads(repo("repro", "--verify", "join", "--json").stdout)
+    assert report["ok"] is True
+    assert (repo.root / "out.txt").read_text() == "a1\nb1\nx\n"  # workspace untouched
+    write(repo.root / "in.txt", "y\n")  # a git file: its old bytes are nowhere to be found
+    res = repo("repro", "--verify", "join", ok=False)
+    assert "dependency in.txt differs from moma.lock" in res.stderr
+
+
+def test_verify_reports_a_nondeterministic_stage(repo: Moma) -> None:
+    write(repo.root / "in.txt", "x\n")
+    repo("run", "-n", "noisy", "-d", "in.txt", "-o", "out.txt", "--",
+         "od -An -N8 -tx8 /dev/urandom > out.txt")
+    res = repo("repro", "--verify", "noisy", ok=False)
+    assert res.exit_code == 1
+    assert "outputs differ from moma.lock" in res.stdout

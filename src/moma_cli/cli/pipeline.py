@@ -176,7 +176,7 @@ def dag(
         width = max((len(n) for n in graph.order), default=0)
         for name in graph.order:
             ups = [f"{e.upstream} ({e.path})" for e in graph.edges if e.downstream == name]
-            render.line(f"{name:<{width}}" + (f"  <- {', '.join(ups)}" if ups else ""))
+            render.line(f"{name:<{width}}  <- {', '.join(ups)}" if ups else name)
 
 
 @guarded

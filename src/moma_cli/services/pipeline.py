@@ -131,7 +131,7 @@ def run(repo: Repo, stage: Stage, *, force: bool = False) -> StageOutcome:
     load_dag(repo, stages)  # every pipeline error before anything runs
     section[stage.name] = to_mapping(stage)
     config_mod.write_layer(repo.root, {**doc, "stages": section})
-    outcome = _execute(repo, stage, ["run"])
+    outcome = _execute(repo, stage, [])
     repo.git.add([config_mod.CONFIG_FILE])
     return outcome
 
