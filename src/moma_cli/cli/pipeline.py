@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from moma_cli.services.pipeline import LineageResult, ReproResult, StageOutcome
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-RevA = Annotated[Optional[str], typer.Argument(  # noqa: UP045 - Typer needs Optional
+RevA = Annotated[str | None, typer.Argument(
     help="Old git revision (default: HEAD).")]
-RevB = Annotated[Optional[str], typer.Argument(  # noqa: UP045
+RevB = Annotated[str | None, typer.Argument(
     help="New git revision (default: the workspace).")]
 
 params_app = typer.Typer(help="Compare parameters between revisions.", no_args_is_help=True)
@@ -38,14 +38,14 @@ def register(app: typer.Typer) -> None:
 def run(
     command: Annotated[list[str], typer.Argument(help="The command, after '--'.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Stage name.")],
-    deps: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    deps: Annotated[list[str] | None, typer.Option(
         "--deps", "-d", help="A file or directory the command reads (repeat).")] = None,
-    outs: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    outs: Annotated[list[str] | None, typer.Option(
         "--outs", "-o", help="A file or directory it writes, cached like 'moma add' (repeat).")
     ] = None,
-    params: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    params: Annotated[list[str] | None, typer.Option(
         "--params", "-p", help="Parameters it uses: params.yaml:key,key (repeat).")] = None,
-    metrics: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+    metrics: Annotated[list[str] | None, typer.Option(
         "--metrics", "-M", help="A JSON/YAML metrics file it writes, kept in git (repeat).")
     ] = None,
     force: Annotated[bool, typer.Option(
@@ -82,12 +82,12 @@ def run(
 
 @guarded
 def repro(
-    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045
+    targets: Annotated[list[str] | None, typer.Argument(
         help="Stages to bring up to date, with what they depend on (default: all).")] = None,
     dry: Annotated[bool, typer.Option("--dry", help="Show what would run and why.")] = False,
     force: Annotated[bool, typer.Option("--force", "-f", help="Re-run even if unchanged.")
                      ] = False,
-    verify: Annotated[Optional[str], typer.Option(  # noqa: UP045
+    verify: Annotated[str | None, typer.Option(
         "--verify", metavar="STAGE",
         help="Re-run STAGE in a scratch copy and compare its outputs with moma.lock.")] = None,
     json_out: Json = False,
@@ -279,7 +279,7 @@ def params_diff(a: RevA = None, b: RevB = None,
 
 @guarded
 def metrics_show(
-    rev: Annotated[Optional[str], typer.Argument(  # noqa: UP045
+    rev: Annotated[str | None, typer.Argument(
         help="Git revision (default: the workspace).")] = None,
     json_out: Json = False,
 ) -> None:
