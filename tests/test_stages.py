@@ -224,6 +224,7 @@ def test_verify_takes_locked_dependencies_from_the_cache(repo: Moma) -> None:
     repo("add", "data")  # the workspace moves on; the lock still names the old listing
     report = json.loads(repo("repro", "--verify", "join", "--json").stdout)
     assert report["ok"] is True
+    assert report["env_changes"] == {}
     assert (repo.root / "out.txt").read_text() == "a1\nb1\nx\n"  # workspace untouched
     write(repo.root / "in.txt", "y\n")  # a git file: its old bytes are nowhere to be found
     res = repo("repro", "--verify", "join", ok=False)
@@ -234,6 +235,10 @@ def test_verify_reports_a_nondeterministic_stage(repo: Moma) -> None:
     write(repo.root / "in.txt", "x\n")
     repo("run", "-n", "noisy", "-d", "in.txt", "-o", "out.txt", "--",
          "od -An -N8 -tx8 /dev/urandom > out.txt")
+    lock = yamlio.loads((repo.root / "moma.lock").read_text())
+    lock["stages"]["noisy"]["env"]["python"] = "2.7.18"
+    write(repo.root / "moma.lock", yamlio.dumps(lock))
     res = repo("repro", "--verify", "noisy", ok=False)
     assert res.exit_code == 1
     assert "outputs differ from moma.lock" in res.stdout
+    assert "Environment differs from the lock: python 2.7.18 -> 3." in res.stdout

@@ -110,11 +110,14 @@ def repro(
         checked = pipeline.verify(repo, verify)
         if json_out:
             render.print_json({"stage": checked.stage, "ok": checked.ok,
-                               "outputs": [vars(o) | {"match": o.match} for o in checked.outputs]})
+                               "outputs": [vars(o) | {"match": o.match} for o in checked.outputs],
+                               "env_changes": checked.env_changes})
         else:
             render.table(["Output", "Locked", "Re-run", "Match"],
                          [(o.path, o.expected[:12], (o.actual or "(missing)")[:12],
                            "yes" if o.match else "NO") for o in checked.outputs])
+            for key, (then, now) in checked.env_changes.items():
+                render.line(f"Environment differs from the lock: {key} {then} -> {now}")
             render.line(f"Stage {checked.stage}: " + ("reproducible." if checked.ok
                                                       else "outputs differ from moma.lock."))
         if not checked.ok:

@@ -24,6 +24,7 @@ from moma_cli import yamlio
 from moma_cli.core import hashing, manifest
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.lineage import environment
 from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.core.stages import Dag, PipelineError, Stage, build_dag, parse_stages, to_mapping
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
@@ -178,8 +179,9 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
 
 def _clear_outputs(repo: Repo, stage: Stage) -> None:
     """Outputs are removed before the command runs, as DVC does: a command that writes into
-    a hardlinked output would otherwise write into the read-only cache object."""
-    for out in stage.outs:
+    a hardlinked output would otherwise write into the read-only cache object, and a stale
+    metrics file would hide a command that no longer writes it."""
+    for out in stage.produces:
         path = repo.abspath(out)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -331,6 +333,7 @@ class VerifiedOutput:
 class VerifyResult:
     stage: str
     outputs: list[VerifiedOutput] = field(default_factory=list)
+    env_changes: dict[str, list[Any]] = field(default_factory=dict)  # key -> [locked, now]
 
     @property
     def ok(self) -> bool:
@@ -351,7 +354,10 @@ def verify(repo: Repo, name: str) -> VerifyResult:
     if lineage_mod.param_values(repo, stage.params) != (locked.get("params") or {}):
         raise PipelineError(f"stage {name!r}: params differ from {LOCK_FILE}",
                             hint="check out the commit whose lock you want to verify")
-    result = VerifyResult(name)
+    locked_env = locked.get("env") or {}
+    result = VerifyResult(name, env_changes={
+        key: [locked_env.get(key), value] for key, value in environment().items()
+        if locked_env.get(key) != value})
     with tempfile.TemporaryDirectory(prefix="moma-verify-") as tmp:
         scratch = Path(tmp)
         for dep in locked.get("deps") or []:
