@@ -187,3 +187,5 @@ def test_model_output_gets_lineage_section(pipeline: Moma) -> None:
     assert lineage["deps"] == _lock(pipeline)["train"]["deps"]
     assert lineage["code"] == pipeline.git("rev-parse", "HEAD").strip()
     assert written.oid == ptr.oid  # same seed, same data: the same bytes
+    staged = pipeline.git("show", ":model.pkl.moma")
+    assert "lineage:" in staged and "name: tree" in staged

@@ -125,6 +125,7 @@ def test_run_refuses_redefinition_and_git_tracked_outputs(repo: Moma) -> None:
                "echo x > kept.txt", ok=False)
     assert "already tracked by git" in res.stderr
     assert (repo.root / "kept.txt").read_text() == "in git"
+    assert "clobber" not in (repo.root / ".moma.yaml").read_text()
 
 
 def test_missing_output_not_in_cache_reruns(repo: Moma) -> None:

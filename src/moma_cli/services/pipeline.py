@@ -129,7 +129,8 @@ def run(repo: Repo, stage: Stage, *, force: bool = False) -> StageOutcome:
         raise PipelineError(f"stage {stage.name!r} already exists with a different definition",
                             hint="pass --force to replace it, or edit .moma.yaml")
     stages[stage.name] = stage
-    load_dag(repo, stages)  # every pipeline error before anything runs
+    load_dag(repo, stages)  # every pipeline error before anything runs or is recorded
+    data.check_addable(repo, list(stage.outs), must_exist=False)
     section[stage.name] = to_mapping(stage)
     config_mod.write_layer(repo.root, {**doc, "stages": section})
     outcome = _execute(repo, stage, [])
@@ -157,10 +158,10 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     saved = data.save(repo, list(stage.outs))
     metrics = {m: _read_metrics(repo.abspath(m), m) for m in stage.metrics}
     section = lineage_mod.section(repo, deps, params)
-    for item in saved.items:
-        ptr = repo.load_pointer(pointer_mod.pointer_path_of(item.path))
-        if ptr.model is not None:
-            repo.write_pointer(ptr.with_extra(lineage=section))
+    models = [p for p in (repo.load_pointer(pointer_mod.pointer_path_of(i.path))
+                          for i in saved.items) if p.model is not None]
+    for ptr in models:
+        repo.write_pointer(ptr.with_extra(lineage=section))
     entries = read_lock(repo)
     entries[stage.name] = {
         "cmd": stage.cmd,
@@ -172,7 +173,7 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
         "env": section["env"],
     }
     _write_lock(repo, entries)
-    repo.git.add([LOCK_FILE, *stage.metrics])
+    repo.git.add([LOCK_FILE, *stage.metrics, *(p.pointer_path for p in models)])
     return StageOutcome(stage.name, "ran", reasons, outs={i.path: i.oid for i in saved.items},
                         metrics=metrics)
 
