@@ -185,6 +185,11 @@ def test_diff_reports_files_inside_tracked_dirs_with_sizes(repo: Moma) -> None:
     repo.git("commit", "-qm", "v2")
     assert "No changes to tracked data" in repo("diff").stdout
     assert "data/b.csv" in repo("diff", "HEAD~1", "HEAD").stdout
+    write(repo.root / "data/c.csv", "edited, not yet added")  # the workspace as it is
+    (repo.root / "new.bin").unlink()  # not checked out: its pointer counts
+    res = json.loads(repo("diff", "--json").stdout)
+    assert [(e["path"], e["change"], e["new_size"]) for e in res["entries"]] == [
+        ("data/c.csv", "modified", 21)]
 
 
 def test_param_specs_and_stage_parsing() -> None:

@@ -94,10 +94,8 @@ def track(
     extra = _existing_extra(repo, rel)
     algo = repo.cache.algo
     if path.is_dir() and not path.is_symlink():
-        files = workspace.walk_dir(str(path))
-        oids = workspace.oids_of(repo, files, store=store, tree=str(path), jobs=jobs,
-                                 progress=progress)
-        entries = [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
+        entries = workspace.dir_entries(repo, str(path), store=store, jobs=jobs,
+                                        progress=progress)
         listing = manifest.encode(entries, algo)
         oid = repo.cache.add_bytes(listing) if store else hash_bytes(listing, algo)
         size = sum(e.size for e in entries)
@@ -195,10 +193,8 @@ def _status_of(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Status
 
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
-    files = workspace.walk_dir(top)
-    oids = workspace.oids_of(repo, files, store=False, tree=top, jobs=jobs)
-    current = {f.relpath: oids[f.path] for f in files}
-    entries = [manifest.Entry(f.relpath, current[f.relpath], f.key.size) for f in files]
+    entries = workspace.dir_entries(repo, top, store=False, jobs=jobs)
+    current = {e.relpath: e.oid for e in entries}
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
         complete = repo.cache.exists(ptr.oid) and all(
             repo.cache.exists(oid) for oid in current.values())
