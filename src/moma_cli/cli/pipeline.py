@@ -55,8 +55,7 @@ def run(
     """Record a pipeline stage in .moma.yaml, run it, cache its outputs, write moma.lock.
 
     Example:
-      moma run -n train -d data/train.csv -d train.py -p params.yaml:train -o model.pkl
-        -M metrics.json -- python train.py
+      moma run -n train -d data.csv -d train.py -p params.yaml:seed -o model.pkl -- python train.py
     """
     import shlex
 
@@ -187,8 +186,9 @@ def lineage(
     target: Annotated[str, typer.Argument(help="A tracked path, or a model reference.")],
     json_out: Json = False,
 ) -> None:
-    """Trace a result back to its inputs: data hashes and the commits that introduced them,
-    stages, params, code commit, environment.
+    """Trace a result back to its inputs, stages, params, code commit and environment.
+
+    Upstream data is listed with its hash and the commit that introduced it.
 
     Example: moma lineage model.pkl
     """
@@ -227,8 +227,9 @@ def _render_lineage(r: LineageResult) -> None:
 
 @guarded
 def diff(a: RevA = None, b: RevB = None, json_out: Json = False) -> None:
-    """Tracked files (and files inside tracked directories) added, modified or deleted
-    between two git revisions, or a revision and the workspace.
+    """Show tracked data added, modified or deleted between revisions (or the workspace).
+
+    Files inside tracked directories are listed one by one, with their sizes.
 
     Examples:
       moma diff              # HEAD vs the workspace
