@@ -248,3 +248,20 @@ def test_verify_reports_a_nondeterministic_stage(repo: Moma) -> None:
     assert res.exit_code == 1
     assert "outputs differ from moma.lock" in res.stdout
     assert "Environment differs from the lock: python 2.7.18 -> 3." in res.stdout
+
+
+def test_tracked_input_not_checked_out_stops_repro_before_anything_runs(repo: Moma) -> None:
+    write(repo.root / "seed.txt", "s")
+    write(repo.root / "data.csv", "1,2\n")
+    repo("add", "data.csv")
+    _stages(repo, {"first": {"cmd": "touch ran.marker", "deps": ["seed.txt"],
+                             "outs": ["a.txt"]},
+                   "second": {"cmd": "cp data.csv b.txt", "deps": ["data.csv"],
+                              "outs": ["b.txt"]}})
+    (repo.root / "data.csv").unlink()
+    res = repo("repro", ok=False)
+    assert "dependency data.csv of stage 'second' is not in the workspace" in res.stderr
+    assert "moma checkout" in res.stderr
+    assert not (repo.root / "ran.marker").exists()
+    repo("checkout")
+    assert "Ran stage second: never run" in repo("repro", "second").stdout

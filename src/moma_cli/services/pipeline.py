@@ -226,9 +226,11 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
         if name not in dag.stages:
             raise PipelineError(f"unknown stage {name!r}",
                                 hint=f"stages: {', '.join(dag.order) or 'none'}")
+    order = dag.closure(targets) if targets else dag.order
+    _check_sources(repo, dag, order)
     result = ReproResult()
     pending: dict[str, str] = {}  # path -> stage that would rewrite it (dry run)
-    for name in dag.closure(targets) if targets else dag.order:
+    for name in order:
         stage = dag.stages[name]
         locked = read_lock(repo).get(name)
         upstream = sorted({owner for path, owner in pending.items()
@@ -255,6 +257,16 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
         else:
             result.stages.append(StageOutcome(name, "unchanged"))
     return result
+
+
+def _check_sources(repo: Repo, dag: Dag, order: list[str]) -> None:
+    """Inputs no stage produces must be in the workspace before the first stage runs (a
+    pointer alone satisfies the DAG check, but a command cannot read a pointer)."""
+    for name in order:
+        for dep in dag.stages[name].deps:
+            if dag.producer(dep) is None and not os.path.lexists(repo.abspath(dep)):
+                raise PathError(f"dependency {dep} of stage {name!r} is not in the workspace",
+                                hint="run 'moma checkout' (or 'moma pull') first")
 
 
 def _reasons(repo: Repo, stage: Stage, locked: dict[str, Any] | None) -> list[str]:
