@@ -4,6 +4,7 @@ shell commands (the sklearn pipeline is in test_pipeline.py)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -265,3 +266,20 @@ def test_tracked_input_not_checked_out_stops_repro_before_anything_runs(repo: Mo
     assert not (repo.root / "ran.marker").exists()
     repo("checkout")
     assert "Ran stage second: never run" in repo("repro", "second").stdout
+
+
+def test_dry_run_of_a_chain_with_a_deleted_middle_output(repo: Moma) -> None:
+    write(repo.root / "in.txt", "x\n")
+    repo("run", "-n", "first", "-d", "in.txt", "-o", "mid", "--",
+         "mkdir mid && cp in.txt mid/part.txt")
+    repo("run", "-n", "second", "-d", "mid/part.txt", "-o", "last.txt", "--",
+         "cp mid/part.txt last.txt")
+    shutil.rmtree(repo.root / "mid")
+    plan = json.loads(repo("repro", "--dry", "--json").stdout)["stages"]
+    assert [(s["name"], s["action"]) for s in plan] == [("first", "would-restore"),
+                                                         ("second", "unchanged")]
+    assert not (repo.root / "mid").exists()
+    done = json.loads(repo("repro", "--json").stdout)["stages"]
+    assert [(s["name"], s["action"]) for s in done] == [("first", "restored"),
+                                                         ("second", "unchanged")]
+    assert (repo.root / "mid/part.txt").read_text() == "x\n"

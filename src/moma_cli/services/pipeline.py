@@ -230,6 +230,7 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
     _check_sources(repo, dag, order)
     result = ReproResult()
     pending: dict[str, str] = {}  # path -> stage that would rewrite it (dry run)
+    restoring: list[str] = []  # outputs a dry run would restore to their locked version
     for name in order:
         stage = dag.stages[name]
         locked = read_lock(repo).get(name)
@@ -240,7 +241,7 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
         elif upstream:
             reasons = [f"upstream stage {u!r} would run" for u in upstream]
         else:
-            reasons = _reasons(repo, stage, locked)
+            reasons = _reasons(repo, stage, locked, restoring)
         stale: list[str] = []
         if not reasons and locked is not None:
             stale, reasons = _stale_outputs(repo, stage, locked)
@@ -250,7 +251,9 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
         elif reasons:
             result.stages.append(_execute(repo, stage, reasons))
         elif stale:
-            if not dry:
+            if dry:
+                restoring += stale
+            else:
                 _restore(repo, stale)
             result.stages.append(StageOutcome(name, "would-restore" if dry else "restored",
                                               restored=stale))
@@ -269,8 +272,10 @@ def _check_sources(repo: Repo, dag: Dag, order: list[str]) -> None:
                                 hint="run 'moma checkout' (or 'moma pull') first")
 
 
-def _reasons(repo: Repo, stage: Stage, locked: dict[str, Any] | None) -> list[str]:
-    """Why `stage` must run, compared with its lock entry by hash and value."""
+def _reasons(repo: Repo, stage: Stage, locked: dict[str, Any] | None,
+             restoring: list[str]) -> list[str]:
+    """Why `stage` must run, compared with its lock entry by hash and value. Dependencies
+    inside `restoring` are taken to be what a restore would bring back: their locked version."""
     if locked is None:
         return ["never run"]
     reasons = []
@@ -278,6 +283,8 @@ def _reasons(repo: Repo, stage: Stage, locked: dict[str, Any] | None) -> list[st
         reasons.append("command changed")
     recorded = {d.get("path"): d.get("oid") for d in locked.get("deps") or []}
     for dep in stage.deps:
+        if dep in recorded and any(is_within(dep, out) for out in restoring):
+            continue
         oid = lineage_mod.dep_oid(repo, dep)
         if oid is None:
             raise PathError(f"dependency {dep} of stage {stage.name!r} is missing",
