@@ -171,3 +171,10 @@ class Git:
     def show(self, rev: str, path: str) -> bytes | None:
         proc = self._proc(["cat-file", "blob", f"{rev}:{path}"])
         return proc.stdout if proc.returncode == 0 else None
+
+    def last_commit(self, path: str, pickaxe: str | None = None) -> str | None:
+        """The newest commit that touched `path` (that changed how often `pickaxe` occurs in
+        it, when given: for a pointer still holding an oid, the commit that introduced it)."""
+        args = ["log", "-n1", "--format=%H"] + ([f"-S{pickaxe}"] if pickaxe else [])
+        out = self.run(*args, "--", path, check=False).strip()
+        return out.decode() or None
