@@ -50,6 +50,8 @@ def add(
     no_stage: Annotated[bool, typer.Option("--no-stage",
                                            help="Do not 'git add' pointers and .gitignore.")] = False,
     jobs: Jobs = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Also register the file as this model (see 'moma models:add').")] = None,
     json_out: Json = False,
 ) -> None:
     """Track files or directories: hash them into the cache and write PATH.moma pointers.
@@ -58,12 +60,20 @@ def add(
 
     Examples:
       moma add model.pkl data/
+      moma add model.joblib --model credit-risk
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
     from moma_cli.services import data
     from moma_cli.services.repo import open_repo
 
+    if model is not None:
+        from moma_cli.cli.models import add as add_model
+
+        if len(targets) != 1 or no_stage:
+            raise typer.BadParameter("--model registers exactly one file and stages it")
+        add_model(model, targets[0], json_out=json_out)
+        return
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         result = data.add(repo, targets, stage=not no_stage, jobs=jobs,

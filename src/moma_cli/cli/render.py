@@ -57,6 +57,11 @@ def block(pairs: Iterable[tuple[str, Any]], body: str | None = None) -> None:
             out().print(f"    {text}", markup=False)
 
 
+def lines(texts: Sequence[str]) -> None:
+    """Many plain lines in one write (a long `models:log` stays fast)."""
+    out().print("\n".join(texts), markup=False)
+
+
 def error(message: str, hint: str | None = None) -> None:
     err().print(f"[bold red]error:[/] {escape(message)}")
     if hint:
