@@ -74,9 +74,9 @@ def list_(rev: Rev = None, json_out: Json = False) -> None:
     if json_out:
         render.print_json({"models": [v.to_json() for v in found]})
         return
-    render.table(("Name", "Version", "Stages", "Date", "Algo", "Path"),
-                 [(v.name, v.label, ", ".join(v.stages), _day(v.date), v.meta.get("algo"),
-                   v.pointer.path) for v in found])
+    render.table(("Name", "Version", "Stages", "Date", "Path"),
+                 [(v.name, v.label, ", ".join(v.stages), _day(v.date), v.pointer.path)
+                  for v in found])
 
 
 @guarded

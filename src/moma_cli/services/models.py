@@ -323,8 +323,10 @@ def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[
     registry = load(repo, rev)
     if name is not None:
         return list(reversed(registry.of(refs.check_name(name))))
+    order = registry.chain.order if registry.chain else {}
     every = [v for history in registry.versions.values() for v in history]
-    return sorted(every, key=lambda v: (v.uncommitted, v.date or "", v.name), reverse=True)
+    return sorted(every, key=lambda v: (v.uncommitted, order.get(v.commit or "", 0), v.name),
+                  reverse=True)
 
 
 @dataclass
@@ -408,10 +410,10 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key in sorted(values):
         value = values[key]
-        if value is None or isinstance(value, bool | int | float | str):
+        if value is None or type(value) in (bool, int, float, str):
             result[str(key)] = value
         elif hasattr(value, "item") and callable(value.item):  # numpy scalars
-            result[str(key)] = value.item()
+            result[str(key)] = _plain({"v": value.item()})["v"]
         else:
             result[str(key)] = repr(value)
     return result
