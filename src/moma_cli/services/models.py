@@ -9,6 +9,7 @@ the same registry. Nothing here ever unpickles a model.
 
 from __future__ import annotations
 
+import bisect
 import json
 import posixpath
 import re
@@ -204,6 +205,7 @@ def _tag_events(repo: Repo, chain: Chain | None,
         "%(taggeremail:trim)%1f%(taggerdate:iso-strict)%1f%(contents:subject)").decode(
             "utf-8", "replace")
     events: dict[str, list[TagEvent]] = {}
+    placers: dict[str, _Placer] = {}
     for line in out.splitlines():
         tag, kind, commit, author, email, date, message = (line.split("\x1f") + [""] * 7)[:7]
         match = _TAG_RE.fullmatch(tag)
@@ -212,7 +214,9 @@ def _tag_events(repo: Repo, chain: Chain | None,
         event = TagEvent(tag, match["name"], _action(match), commit, author, email, date,
                          message, stage=match["stage"], semver=match["semver"],
                          counter=int(match["counter"] or 0))
-        event.version = _version_at(chain, versions.get(event.name, []), commit)
+        if event.name not in placers:
+            placers[event.name] = _Placer(chain, versions.get(event.name, []))
+        event.version = placers[event.name].version_at(commit)
         events.setdefault(event.name, []).append(event)
     for evs in events.values():
         evs.sort(key=lambda e: (e.date, e.counter))
@@ -227,16 +231,23 @@ def _action(match: re.Match[str]) -> str:
     return "deregister" if match["cancel"] else "register"
 
 
-def _version_at(chain: Chain | None, history: list[ModelVersion], commit: str) -> int | None:
-    """The model version in force at `commit`, if it is on this line of history."""
-    if chain is None or commit not in chain.order:
-        return None
-    position = chain.order[commit]
-    found = None
-    for v in history:
-        if v.commit is not None and chain.order.get(v.commit, position + 1) <= position:
-            found = v.version
-    return found
+class _Placer:
+    """The model version in force at a commit of this line of history (a bisect over the
+    positions of the version commits)."""
+
+    def __init__(self, chain: Chain | None, history: list[ModelVersion]) -> None:
+        self.order = chain.order if chain else {}
+        committed = [(self.order[v.commit], v.version) for v in history
+                     if v.commit is not None and v.commit in self.order]
+        self.positions = [p for p, _ in committed]
+        self.numbers = [n for _, n in committed]
+
+    def version_at(self, commit: str) -> int | None:
+        position = self.order.get(commit)
+        if position is None:
+            return None
+        i = bisect.bisect_right(self.positions, position)
+        return self.numbers[i - 1] if i else None
 
 
 def _apply_events(versions: dict[str, list[ModelVersion]],
