@@ -78,6 +78,7 @@ def test_uncommitted_change_is_next_version(two_versions: Moma) -> None:
     repo("models:add", "credit-risk", "model.joblib")
     latest = show(repo, "credit-risk")
     assert (latest["version"], latest["number"], latest["uncommitted"]) == (None, 3, True)
+    assert latest["metrics"] == {} and latest["params"] == {}  # not v2's numbers
     out = repo("models:log", "credit-risk").stdout
     assert "Model-Version: 3 (uncommitted)" in out
     listing = repo("models:list").stdout
@@ -167,6 +168,11 @@ def test_stages_move_and_keep_history(two_versions: Moma) -> None:
     assert "credit-risk#staging!#4" in repo.git("tag", "-l")
     res = repo("models:show", "credit-risk:staging", ok=False)
     assert "no version of credit-risk is in stage 'staging'" in res.stderr
+    # v1's production assignment was superseded, not undone: untag must undo both
+    repo("models:untag", "credit-risk", "production")
+    assert [v["stages"] for v in log(repo, "credit-risk")] == [[], []]
+    res = repo("models:untag", "credit-risk", "production", ok=False)
+    assert "no version of credit-risk is in stage 'production'" in res.stderr
 
 
 def test_tags_moved_with_plain_git_are_seen(two_versions: Moma) -> None:
@@ -179,6 +185,21 @@ def test_tags_moved_with_plain_git_are_seen(two_versions: Moma) -> None:
     repo.git("tag", "-d", "credit-risk#production#1")
     repo("models:show", "credit-risk:production", ok=False)
     assert (repo.root / ".moma/registry-index.json").exists()
+
+
+def test_index_extends_a_moved_branch_incrementally(two_versions: Moma) -> None:
+    repo = two_versions
+    log(repo, "credit-risk")
+    index_file = repo.root / ".moma/registry-index.json"
+    index = json.loads(index_file.read_text())
+    chain = index["chains"][repo.git("rev-parse", "HEAD").strip()]
+    chain["commits"][0][4] = "message as cached"  # only a reused entry can say this
+    index_file.write_text(json.dumps(index))
+    save_model(repo.root / "model.joblib", 5)
+    repo("models:add", "credit-risk", "model.joblib")
+    commit(repo, "Third")
+    assert [v["message"] for v in log(repo, "credit-risk")] == [
+        "Third", "Updated model with August data", "message as cached"]
 
 
 def test_corrupt_index_is_rebuilt(two_versions: Moma) -> None:

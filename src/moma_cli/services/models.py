@@ -52,6 +52,9 @@ class ModelVersion:
     author: str | None = None
     message: str = ""
     semvers: list[str] = field(default_factory=list)
+    # stages whose last event on this version is an assignment (GTO's "active"); the
+    # newest of them per stage is what `stages` shows
+    active_stages: list[str] = field(default_factory=list)
 
     @property
     def uncommitted(self) -> bool:
@@ -272,6 +275,7 @@ def _apply_events(versions: dict[str, list[ModelVersion]],
         holder: dict[str, TagEvent] = {}
         for e in sorted(active.values(), key=lambda e: (e.date, e.counter)):
             holder[e.stage or ""] = e
+            history[e.version].active_stages.append(e.stage or "")  # type: ignore[index]
         for stage, e in sorted(holder.items()):
             history[e.version].stages.append(stage)  # type: ignore[index]
 
@@ -386,11 +390,15 @@ def add(
     name = refs.check_name(name)
     rel = repo.relpath(target, cwd)
     _check_unique(repo, name, rel)
+    before = _current_oid(repo, rel)
     data.add(repo, [rel], stage=False, cwd=repo.root)
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
     encoding, algo = ("dir", modelmeta.UNKNOWN) if ptr.is_dir else modelmeta.sniff(
         str(repo.abspath(rel)))
-    old = ptr.model or {}
+    # metrics and params describe the bytes they were recorded with: new content starts
+    # without them unless given again
+    old = (ptr.model or {}) if before == ptr.oid else {
+        k: v for k, v in (ptr.model or {}).items() if k == "description"}
     model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
     model.update(extra_model or {})
     model["params"] = _plain(params if params is not None else old.get("params") or {})
@@ -404,6 +412,12 @@ def add(
         repo.git.add([ptr.pointer_path, posixpath.join(posixpath.dirname(rel), ".gitignore")])
     registry = load(repo)
     return registry.of(name)[-1]
+
+
+def _current_oid(repo: Repo, rel: str) -> str | None:
+    if not (repo.root / pointer_mod.pointer_path_of(rel)).exists():
+        return None
+    return repo.load_pointer(pointer_mod.pointer_path_of(rel)).oid
 
 
 def _check_unique(repo: Repo, name: str, rel: str) -> None:
@@ -494,8 +508,10 @@ def untag(repo: Repo, name: str, stage: str) -> TagResult:
     name = refs.check_name(name)
     stage = refs.check_name(stage, "stage name")
     registry = load(repo, workspace=False)
-    holders = [v for v in registry.of(name) if stage in v.stages]
-    if not holders:
+    # every version where the stage is still active, or an older assignment would
+    # take the stage back once the newest is unassigned
+    holders = [v for v in registry.of(name) if stage in v.active_stages]
+    if not any(stage in v.stages for v in holders):
         raise ModelError(f"no version of {name} is in stage {stage!r}",
                          hint=f"see 'moma models:list' for the stages of {name}")
     created = []

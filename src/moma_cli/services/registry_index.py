@@ -72,8 +72,8 @@ class RegistryIndex:
         chains: dict[str, Any] = self.data["chains"]
         cached = chains.get(tip)
         if cached is None:
-            cached = {"commits": self._log(tip), "order": self._order(tip)}
-            chains.pop(tip, None)
+            order = self._order(tip)
+            cached = {"commits": self._extend(chains, tip, order), "order": order}
             chains[tip] = cached
             for old in list(chains)[:-MAX_CHAINS]:
                 del chains[old]
@@ -82,7 +82,17 @@ class RegistryIndex:
                    for c in cached["commits"]]
         return Chain(commits, {sha: i for i, sha in enumerate(cached["order"])})
 
-    def _log(self, tip: str) -> list[list[Any]]:
+    def _extend(self, chains: dict[str, Any], tip: str, order: list[str]) -> list[list[Any]]:
+        """Commits of `tip`: when a cached tip is on its first-parent line (a branch moved
+        forward), only the commits since then are read."""
+        positions = {sha: i for i, sha in enumerate(order)}
+        base = max((t for t in chains if t in positions), key=positions.__getitem__,
+                   default=None)
+        if base is None:
+            return self._log(tip)
+        return list(chains[base]["commits"]) + self._log(f"{base}..{tip}")
+
+    def _log(self, revision: str) -> list[list[Any]]:
         """One `git log` pass: first-parent commits touching pointers, with their blobs.
 
         `--first-parent` also makes git diff a merge against its first parent only, so a
@@ -90,7 +100,7 @@ class RegistryIndex:
         """
         out = self.repo.git.run(
             "log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
-            "-z", f"--format={_LOG_FORMAT}", tip, "--", "*.moma").decode("utf-8", "replace")
+            "-z", f"--format={_LOG_FORMAT}", revision, "--", "*.moma").decode("utf-8", "replace")
         commits: list[list[Any]] = []
         for record in out.split("\x1e")[1:]:
             sha, date, author, email, message, raw = record.split("\x1f", 5)
