@@ -132,6 +132,7 @@ def test_branch_merge_is_one_version_on_first_parent(two_versions: Moma) -> None
         repo("models:add", "credit-risk", "model.joblib")
         commit(repo, f"Try depth {depth}")
     assert [v["version"] for v in log(repo, "credit-risk")] == [4, 3, 2, 1]
+    repo("models:tag", "credit-risk:4", "staging")  # tagged on the branch, before merging
     repo.git("checkout", "-q", "main")
     repo("checkout")
     assert [v["version"] for v in log(repo, "credit-risk")] == [2, 1]
@@ -139,6 +140,7 @@ def test_branch_merge_is_one_version_on_first_parent(two_versions: Moma) -> None
     versions = log(repo, "credit-risk")
     assert [(v["version"], v["message"]) for v in versions][:2] == [
         (3, "Merge experiment"), (2, "Updated model with August data")]
+    assert show(repo, "credit-risk:staging")["version"] == 3  # placed by content
     on_branch = json.loads(repo("models:log", "credit-risk", "--rev", "experiment",
                                 "--json").stdout)["versions"]
     assert [v["message"] for v in on_branch][:2] == ["Try depth 9", "Try depth 8"]
@@ -369,3 +371,14 @@ def test_service_resolve_interface(two_versions: Moma) -> None:
     assert (v.name, v.version, v.stages, v.pointer.path) == (
         "credit-risk", 1, ["production"], "model.joblib")
     assert v.commit is not None and v.oid == v.pointer.oid
+
+
+def test_commands_run_as_a_process_with_help(two_versions: Moma) -> None:
+    out = two_versions.proc("models:list", "--json").stdout
+    assert json.loads(out)["models"][0]["name"] == "credit-risk"
+    helps = two_versions.proc("--help").stdout
+    for command in ("add", "list", "log", "show", "diff", "tag", "untag", "history",
+                    "register", "get"):
+        assert f"models:{command}" in helps
+        text = two_versions(f"models:{command}", "--help").stdout
+        assert "Example" in text and "--json" in text

@@ -221,6 +221,7 @@ def _tag_events(repo: Repo, chain: Chain | None,
             placers[event.name] = _Placer(chain, versions.get(event.name, []))
         event.version = placers[event.name].version_at(commit)
         events.setdefault(event.name, []).append(event)
+    _place_by_content(repo, events, versions)
     for evs in events.values():
         evs.sort(key=lambda e: (e.date, e.counter))
     return events
@@ -232,6 +233,33 @@ def _action(match: re.Match[str]) -> str:
     if match["stage"]:
         return "unassign" if match["cancel"] else "assign"
     return "deregister" if match["cancel"] else "register"
+
+
+def _place_by_content(repo: Repo, events: dict[str, list[TagEvent]],
+                      versions: dict[str, list[ModelVersion]]) -> None:
+    """Tags on commits off this first-parent line (say, on a branch that was merged) are
+    placed by content: the model's pointer at that commit, read in one `git cat-file
+    --batch`, names an oid, and the newest version with that oid is the one tagged."""
+    wanted: dict[str, tuple[TagEvent, str]] = {}
+    for name, evs in events.items():
+        paths = {v.pointer.pointer_path for v in versions.get(name, [])}
+        for event in evs:
+            if event.version is None:
+                for path in paths:
+                    wanted[f"{event.commit}:{path}"] = (event, path)
+    if not wanted:
+        return
+    for spec, raw in repo.git.cat_blobs(wanted).items():
+        event, path = wanted[spec]
+        try:
+            ptr = pointer_mod.parse(raw.decode("utf-8"), path)
+        except (MomaError, UnicodeDecodeError):
+            continue
+        if ptr.model is None or ptr.model.get("name") != event.name:
+            continue
+        for v in versions[event.name]:
+            if v.oid == ptr.oid and v.version is not None:
+                event.version = v.version
 
 
 class _Placer:
