@@ -97,14 +97,9 @@ def log(
     if json_out:
         render.print_json({"versions": [v.to_json() for v in versions]})
         return
-    lines = []
-    for v in versions:
-        lines += [f"Model-ID: {v.model_id}", f"Model-Name: {v.name}",
-                  f"Model-Version: {v.number}" + (" (uncommitted)" if v.uncommitted else ""),
-                  f"Date: {_git_date(v.date)}"]
-        lines += [f"    {text}" for text in (v.message or "(uncommitted)").splitlines()]
-        lines.append("")
-    render.lines(lines)
+    render.blocks(([("Model-ID", v.model_id), ("Model-Name", v.name),
+                    ("Model-Version", v.label[1:]), ("Date", _git_date(v.date))],
+                   v.message or "(uncommitted)") for v in versions)
 
 
 @guarded
