@@ -79,3 +79,9 @@ def test_malicious_pickle_is_read_not_run(tmp_path: Path) -> None:
     encoding, _algo = modelmeta.sniff(str(tmp_path / "evil.pkl"))
     assert encoding == "pickle"
     assert not marker.exists()
+
+
+def test_hostile_length_prefix_allocates_nothing(tmp_path: Path) -> None:
+    # PROTO 4, BINBYTES8 claiming 2**62 bytes, then nothing
+    (tmp_path / "huge.pkl").write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 1 << 62))
+    assert modelmeta.sniff(str(tmp_path / "huge.pkl")) == ("pickle", "unknown")

@@ -73,8 +73,27 @@ def sniff(path: str) -> tuple[str, str]:
         fh.seek(0)
         if head[:1] != b"\x80":
             return encoding, UNKNOWN  # compressed joblib: would need decompressing
-        algo, joblib_wrapped = read_pickle(fh)
+        algo, joblib_wrapped = read_pickle(_Bounded(fh, os.fstat(fh.fileno()).st_size))
         return ("joblib" if joblib_wrapped else encoding), (algo or UNKNOWN)
+
+
+class _Bounded:
+    """A file whose reads never ask for more than is left: a hostile 20-byte pickle whose
+    BINBYTES8 opcode claims 8 GiB would otherwise make the buffered reader allocate it."""
+
+    def __init__(self, fh: IO[bytes], size: int) -> None:
+        self.fh = fh
+        self.size = size
+
+    def read(self, n: int = -1) -> bytes:
+        left = max(0, self.size - self.fh.tell())
+        return self.fh.read(left if n < 0 else min(n, left))
+
+    def readline(self) -> bytes:
+        return self.fh.readline(1 << 20)
+
+    def tell(self) -> int:
+        return self.fh.tell()
 
 
 class _Global:
@@ -91,7 +110,7 @@ _MARK = object()
 _BUILTIN_NAMES = {"dict": "dict", "list": "list", "tuple": "tuple"}
 
 
-def read_pickle(fh: IO[bytes]) -> tuple[str | None, bool]:
+def read_pickle(fh: IO[bytes] | _Bounded) -> tuple[str | None, bool]:
     """(class name of the top-level object or None, whether joblib wrote it).
 
     Opcodes are decoded by `pickletools.genops`, never executed. joblib writes numpy array
@@ -103,7 +122,7 @@ def read_pickle(fh: IO[bytes]) -> tuple[str | None, bool]:
     memo: dict[int, Any] = {}
     joblib_wrapped = False
     try:
-        for op, arg, _ in pickletools.genops(fh):
+        for op, arg, _ in pickletools.genops(fh):  # type: ignore[arg-type] - duck-typed file
             if op.name == "STOP":
                 return (_class_name(stack[-1]) if stack else None), joblib_wrapped
             _step(op, arg, stack, memo)
