@@ -122,7 +122,7 @@ def read_pickle(fh: IO[bytes] | _Bounded) -> tuple[str | None, bool]:
     memo: dict[int, Any] = {}
     joblib_wrapped = False
     try:
-        for op, arg, _ in pickletools.genops(fh):  # type: ignore[arg-type] - duck-typed file
+        for op, arg, _ in pickletools.genops(fh):  # type: ignore[arg-type]  # duck-typed file
             if op.name == "STOP":
                 return (_class_name(stack[-1]) if stack else None), joblib_wrapped
             _step(op, arg, stack, memo)
