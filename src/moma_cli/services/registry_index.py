@@ -22,7 +22,7 @@ from typing import Any
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import MomaError
 from moma_cli.services.repo import MOMA_DIR, Repo
-from moma_cli.storage.atomic import atomic_write_bytes
+from moma_cli.storage.atomic import atomic_open
 
 INDEX_FILE = "registry-index.json"
 INDEX_VERSION = 1
@@ -63,9 +63,20 @@ class RegistryIndex:
         return {"version": INDEX_VERSION, "chains": {}, "blobs": {}}
 
     def save(self) -> None:
-        if self.dirty and self.path.parent.is_dir():
-            atomic_write_bytes(self.path, json.dumps(self.data, separators=(",", ":")).encode())
-            self.dirty = False
+        """Write the index back, best effort: it is only a cache, so a read-only `.moma/`
+        must not fail a read command, and no fsync (a torn file is invalid JSON, which is
+        ignored and rebuilt)."""
+        if not self.dirty or not self.path.parent.is_dir():
+            return
+        kept = {blob for chain in self.data["chains"].values()
+                for commit in chain["commits"] for _path, blob in commit[5] if blob}
+        self.data["blobs"] = {k: v for k, v in self.data["blobs"].items() if k in kept}
+        try:
+            with atomic_open(self.path, fsync=False) as fh:
+                fh.write(json.dumps(self.data, separators=(",", ":")).encode())
+        except OSError:
+            pass
+        self.dirty = False
 
     # -- history ----------------------------------------------------------------------------
     def chain(self, tip: str) -> Chain:
