@@ -100,3 +100,9 @@ def test_gto_reads_moma_and_moma_reads_gto(repo: Moma, gto_bin: Path,
     # and GTO agrees with the state moma computed
     state = json.loads(gto(gto_bin, repo, "show", "--json"))["credit-risk"]
     assert state["stage"] == {"production": "v1.2.0"}
+
+    at(monkeypatch, 9)
+    gto(gto_bin, repo, "deprecate", "credit-risk")
+    assert json.loads(repo("models:list", "--json").stdout)["models"] == []
+    listed = json.loads(repo("models:list", "--all", "--json").stdout)["models"]
+    assert [m["name"] for m in listed] == ["credit-risk"]

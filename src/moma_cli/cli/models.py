@@ -61,7 +61,12 @@ def add(
 
 
 @guarded
-def list_(rev: Rev = None, json_out: Json = False) -> None:
+def list_(
+    rev: Rev = None,
+    all_models: Annotated[bool, typer.Option(
+        "--all", help="Include models deprecated with GTO (tag NAME@deprecated).")] = False,
+    json_out: Json = False,
+) -> None:
     """List models with their latest version, stages and date.
 
     Example: moma models:list --json
@@ -70,7 +75,7 @@ def list_(rev: Rev = None, json_out: Json = False) -> None:
     from moma_cli.services import models
     from moma_cli.services.repo import open_repo
 
-    found = models.list_models(open_repo(), rev=rev)
+    found = models.list_models(open_repo(), rev=rev, deprecated=all_models)
     if json_out:
         render.print_json({"models": [v.to_json() for v in found]})
         return

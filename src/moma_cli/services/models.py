@@ -114,6 +114,9 @@ class Registry:
     events: dict[str, list[TagEvent]]
     chain: Chain | None
 
+    def deprecated(self, name: str) -> bool:
+        return any(e.action == "deprecate" for e in self.events.get(name, []))
+
     def of(self, name: str) -> list[ModelVersion]:
         found = self.versions.get(name)
         if not found:
@@ -354,11 +357,13 @@ def _last_committed(history: list[ModelVersion]) -> int:
 # -- listing and reading ---------------------------------------------------------------------
 
 
-def list_models(repo: Repo, *, rev: str | None = None) -> list[ModelVersion]:
-    """The latest version of every model present in the tip (or workspace)."""
+def list_models(repo: Repo, *, rev: str | None = None,
+                deprecated: bool = False) -> list[ModelVersion]:
+    """The latest version of every model present in the tip (or workspace); models
+    deprecated with GTO (`NAME@deprecated`) only when asked for, as `gto show` does."""
     registry = load(repo, rev)
     return [registry.versions[name][-1] for name in sorted(registry.present)
-            if name in registry.versions]
+            if name in registry.versions and (deprecated or not registry.deprecated(name))]
 
 
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
