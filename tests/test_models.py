@@ -279,9 +279,12 @@ def test_bad_names_and_refs_are_refused(repo: Moma) -> None:
     assert "no model named 'nope'" in repo("models:show", "nope", ok=False).stderr
     assert "has no version 9" in repo("models:show", "churn:9", ok=False).stderr
     assert "not committed yet" in repo("models:tag", "churn", "production", ok=False).stderr
+    assert json.loads(repo("models:history", "churn", "--json").stdout)["events"] == []
+    assert "no model named 'nope'" in repo("models:history", "nope", ok=False).stderr
 
 
 def test_add_with_model_option_and_metrics_file(repo: Moma) -> None:
+    assert "No models yet" in repo("models:list").stdout
     save_model(repo.root / "m.joblib", 3)
     repo("add", "m.joblib", "--model", "fraud")
     (repo.root / "metrics.json").write_text('{"auc": 0.91}')

@@ -79,6 +79,9 @@ def list_(
     if json_out:
         render.print_json({"models": [v.to_json() for v in found]})
         return
+    if not found:
+        render.line("No models yet; register one with 'moma models:add NAME PATH'.")
+        return
     render.table(("Name", "Version", "Stages", "Date", "Path"),
                  [(v.name, v.label, ", ".join(v.stages), _day(v.date), v.pointer.path)
                   for v in found])

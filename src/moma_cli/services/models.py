@@ -399,8 +399,8 @@ def history(repo: Repo, name: str, *, rev: str | None = None) -> list[HistoryEnt
                             message=v.message) for v in registry.versions.get(name, [])]
     entries += [HistoryEntry(e.action, name, e.version, e.date, e.author, e.commit, e.stage,
                              e.semver, e.tag, e.message) for e in registry.events.get(name, [])]
-    if not entries:
-        registry.of(name)
+    if not entries:  # unknown -> error; registered but not committed -> no history yet
+        (registry if rev else load(repo)).of(name)
     return sorted(entries, key=lambda e: e.date or "")
 
 
