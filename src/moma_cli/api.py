@@ -1,24 +1,30 @@
-"""moma's Python API: read tracked data at any git revision, verified against its hash.
+"""moma's Python API: read tracked data at any git revision, and find, load and log
+registered models, always verified against their hash.
 
 Example:
     >>> import moma_cli.api as moma
     >>> model_bytes = moma.read("model.pkl", rev="v1")
     >>> with moma.open("data/train.csv", mode="r") as fh:
     ...     header = fh.readline()
+    >>> moma.log_model(clf, "credit-risk", metrics={"accuracy": 0.85})
+    >>> clf = moma.load_model("credit-risk:production", trust=True)
 
 Paths are relative to the repository root; `rev` is any git revision (branch, tag, commit,
 `HEAD~2`); None reads what the work tree's pointer says. Objects missing from the cache are
-fetched from `remote` (default remote when None) if this moma has remote transfers, else
-`ObjectMissingError` is raised with a hint. Nothing is ever unpickled here: deserialise the
-bytes yourself, only from sources you trust.
+fetched from `remote` (the default remote when None). Loading a model unpickles it, which
+runs code chosen by whoever wrote the file: it only happens in `load_model`, only with
+`trust=True`, and only after the bytes are re-hashed against the registry's oid. `open` and
+`read` never unpickle anything.
 """
 
 from __future__ import annotations
 
 import builtins
+import io
 from pathlib import Path
 from typing import IO, Any
 
+from moma_cli.errors import HashMismatchError, MomaError
 from moma_cli.services import access
 from moma_cli.services.repo import open_repo
 
@@ -67,3 +73,64 @@ def _object_path(path: str, rev: str | None, remote: str | None,
     context = open_repo(Path(repo) if repo is not None else None)
     located = access.locate(context, path, rev, remote=remote)
     return access.object_path(context, located.oid, remote=remote)
+
+
+def model_path(ref: str, *, cwd: Path | None = None) -> Path:
+    """A read-only path to the bytes of `ref` (e.g. 'credit-risk:4') in the cache."""
+    from moma_cli.services import models
+
+    return models.model_file(open_repo(cwd), ref)[1]
+
+
+def load_model(ref: str, trust: bool = False, *, cwd: Path | None = None) -> Any:
+    """joblib-load a registered model. `trust=True` is required: unpickling executes code."""
+    if not trust:
+        raise MomaError(f"refusing to load {ref}: unpickling a model runs code from its file",
+                        hint="pass trust=True if you trust whoever registered it")
+    import joblib
+
+    from moma_cli.core.hashing import hash_bytes
+    from moma_cli.services import models
+
+    version, path = models.model_file(open_repo(cwd), ref)
+    raw = path.read_bytes()
+    if hash_bytes(raw, version.pointer.algo) != version.oid:
+        raise HashMismatchError(f"{path}: content does not match {version.name} "
+                                f"{version.label} ({version.model_id})",
+                                hint="run 'moma fetch' to download a good copy")
+    return joblib.load(io.BytesIO(raw))
+
+
+def log_model(
+    obj: Any,
+    name: str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    path: str | None = None,
+    description: str | None = None,
+    cwd: Path | None = None,
+) -> Any:
+    """Dump `obj` with joblib to `path` (default NAME.joblib) and register it as `name`,
+    recording the estimator's class and `get_params()`. Returns the ModelVersion;
+    commit the pointer to make it a version."""
+    import joblib
+
+    from moma_cli.core import refs
+    from moma_cli.services import models
+    from moma_cli.storage.atomic import atomic_open
+
+    refs.check_name(name)
+    repo = open_repo(cwd)
+    target = repo.root / (path or f"{name}.joblib")
+    recorded = dict(obj.get_params(deep=False)) if hasattr(obj, "get_params") else {}
+    recorded.update(params or {})
+    with repo.lock():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A checked-out model may be a hard link into the cache: write a new file and
+        # rename it over, never truncate the shared inode.
+        with atomic_open(target) as fh:
+            joblib.dump(obj, fh)
+        return models.add(repo, name, str(target), metrics=metrics or {}, params=recorded,
+                          description=description,
+                          extra_model={"algo": type(obj).__name__})

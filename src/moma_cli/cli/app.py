@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from moma_cli import __version__
-from moma_cli.cli import data, fsck, gc, pipeline, remote, sync
+from moma_cli.cli import data, fsck, gc, models, pipeline, remote, sync
 from moma_cli.cli.context import OPTIONS
 
 app = typer.Typer(
@@ -47,7 +47,7 @@ def main_options(
     OPTIONS.wait = wait
 
 
-for module in (data, sync, remote, gc, fsck, pipeline):
+for module in (data, sync, remote, models, pipeline, gc, fsck):
     module.register(app)
 
 

@@ -56,6 +56,8 @@ def add(
         "--params", "-p", help="Record parameters: params.yaml or params.yaml:key,key.")
     ] = None,
     jobs: Jobs = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="Also register the file as this model (see 'moma models:add').")] = None,
     json_out: Json = False,
 ) -> None:
     """Track files or directories: hash them into the cache and write PATH.moma pointers.
@@ -66,12 +68,20 @@ def add(
     Examples:
       moma add model.pkl data/
       moma add model.pkl --from data/train.csv --from train.py -p params.yaml
+      moma add model.joblib --model credit-risk
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
     from moma_cli.services import data
     from moma_cli.services.repo import open_repo
 
+    if model is not None:
+        from moma_cli.cli.models import add as add_model
+
+        if len(targets) != 1 or no_stage:
+            raise typer.BadParameter("--model registers exactly one file and stages it")
+        add_model(model, targets[0], froms=froms, params_files=params, json_out=json_out)
+        return
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         lineage = None

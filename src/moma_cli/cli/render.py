@@ -50,11 +50,18 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
 
 def block(pairs: Iterable[tuple[str, Any]], body: str | None = None) -> None:
     """A 'Key: value' block like `git log` headers, with an indented body."""
-    for key, value in pairs:
-        out().print(f"{key}: {value}", markup=False)
-    if body:
-        for text in body.splitlines():
-            out().print(f"    {text}", markup=False)
+    blocks([(pairs, body)])
+
+
+def blocks(items: Iterable[tuple[Iterable[tuple[str, Any]], str | None]]) -> None:
+    """Several blocks separated by blank lines, in one print (a rich print per block
+    would add ~0.2 s to a 1,000-version `models:log`)."""
+    texts = []
+    for pairs, body in items:
+        texts.append("\n".join([f"{key}: {value}" for key, value in pairs]
+                               + [f"    {text}" for text in (body or "").splitlines()]))
+    if texts:
+        out().print("\n\n".join(texts), markup=False)
 
 
 def error(message: str, hint: str | None = None) -> None:

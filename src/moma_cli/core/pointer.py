@@ -150,3 +150,8 @@ def to_mapping(pointer: Pointer) -> dict[str, Any]:
 
 def dumps(pointer: Pointer) -> str:
     return yamlio.dumps(to_mapping(pointer))
+
+
+def from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
+    """A pointer from an already-parsed mapping (e.g. one cached as JSON), validated."""
+    return _from_mapping(doc, data_path, source)

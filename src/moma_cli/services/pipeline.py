@@ -10,7 +10,6 @@ from a committed file, so they are only ever run by an explicit `moma run` / `mo
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -518,11 +517,15 @@ def _resolve(repo: Repo, target: str) -> tuple[pointer_mod.Pointer, str | None]:
             return pointers[0], None
     except PathError:
         pass
+    from moma_cli.core import refs
+    from moma_cli.services import models
+
     try:
-        models: Any = importlib.import_module("moma_cli.services.models")
-    except ModuleNotFoundError:
-        raise PathError(f"{target}: not tracked by moma",
-                        hint="name a tracked file (its pointer is PATH.moma)") from None
+        refs.parse(target)
+    except refs.RefError:
+        raise PathError(f"{target}: not tracked by moma and not a model reference",
+                        hint="name a tracked file (its pointer is PATH.moma) or a model "
+                             "such as credit-risk:4") from None
     version = models.resolve(repo, target)
     return version.pointer, version.commit
 

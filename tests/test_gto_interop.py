@@ -1,0 +1,108 @@
+"""GTO reads the registry moma writes, and moma reads the tags GTO writes.
+
+The real `gto` runs from its own virtualenv (its pins clash with ours), built once per
+machine outside the repository and reused by every later run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Moma
+from test_models import commit, save_model, show
+
+GTO_VERSION = "1.10.1"
+GTO_VENV_ROOT = Path("/tmp/moma-test-gto-venv")
+
+
+@pytest.fixture(scope="session")
+def gto_bin() -> Path:
+    venv = GTO_VENV_ROOT / GTO_VERSION
+    done = venv / ".complete"
+    GTO_VENV_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(GTO_VENV_ROOT / f"{GTO_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist worker waits for one build
+        if not done.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin/pip"), "install", "-q", f"gto=={GTO_VERSION}"],
+                           check=True, capture_output=True)
+            done.touch()
+    return venv / "bin" / "gto"
+
+
+def gto(gto_bin: Path, repo: Moma, *args: str) -> str:
+    proc = subprocess.run([str(gto_bin), *args], cwd=repo.root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def at(monkeypatch: pytest.MonkeyPatch, second: int) -> None:
+    """GTO orders events by tag time in seconds: give each tag its own second."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", f"2026-09-01T13:16:{second:02d}+0530")
+
+
+def test_gto_reads_moma_and_moma_reads_gto(repo: Moma, gto_bin: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for depth in (2, 4):
+        save_model(repo.root / "model.joblib", depth)
+        repo("models:add", "credit-risk", "model.joblib")
+        commit(repo, f"depth {depth}")
+    at(monkeypatch, 1)
+    repo("models:register", "credit-risk:1", "--semver", "v1.0.0")
+    at(monkeypatch, 2)
+    repo("models:register", "credit-risk:2", "--semver", "v1.1.0")
+    at(monkeypatch, 3)
+    repo("models:tag", "credit-risk:1", "production")
+    at(monkeypatch, 4)
+    repo("models:tag", "credit-risk:2", "staging")
+    at(monkeypatch, 5)
+    repo("models:tag", "credit-risk:2", "production")
+
+    state = json.loads(gto(gto_bin, repo, "show", "--json"))
+    assert state["credit-risk"]["version"] == "v1.1.0"
+    assert state["credit-risk"]["stage"] == {"production": "v1.1.0", "staging": "v1.1.0"}
+    versions = json.loads(gto(gto_bin, repo, "show", "credit-risk", "--json"))
+    assert {v["version"] for v in versions} >= {"v1.0.0", "v1.1.0"}
+    events = json.loads(gto(gto_bin, repo, "history", "credit-risk", "--json"))
+    assignments = sorted((e["timestamp"], e["stage"], e["version"]) for e in events
+                         if e["event"] == "assignment")
+    assert [(s, v) for _, s, v in assignments] == [
+        ("production", "v1.0.0"), ("staging", "v1.1.0"), ("production", "v1.1.0")]
+    moma_stages = {v["version"]: v["stages"] for v in json.loads(
+        repo("models:log", "credit-risk", "--json").stdout)["versions"]}
+    assert moma_stages == {2: ["production", "staging"], 1: []}
+
+    # GTO writes: a third version registered and promoted by gto, a stage unassigned by gto
+    save_model(repo.root / "model.joblib", 6)
+    repo("models:add", "credit-risk", "model.joblib")
+    commit(repo, "depth 6")
+    at(monkeypatch, 6)
+    gto(gto_bin, repo, "register", "credit-risk", "HEAD", "--version", "v1.2.0")
+    at(monkeypatch, 7)
+    gto(gto_bin, repo, "assign", "credit-risk", "--version", "v1.2.0", "--stage", "production")
+    at(monkeypatch, 8)
+    gto(gto_bin, repo, "deprecate", "credit-risk", "v1.1.0", "staging")
+    production = show(repo, "credit-risk:production")
+    assert (production["version"], production["semvers"]) == (3, ["v1.2.0"])
+    assert show(repo, "credit-risk@v1.2.0")["version"] == 3
+    assert "staging" not in show(repo, "credit-risk:2")["stages"]
+    history = json.loads(repo("models:history", "credit-risk", "--json").stdout)["events"]
+    assert [(e["action"], e["stage"], e["version"]) for e in history if e["tag"]][-3:] == [
+        ("register", None, 3), ("assign", "production", 3), ("unassign", "staging", 2)]
+    # and GTO agrees with the state moma computed
+    state = json.loads(gto(gto_bin, repo, "show", "--json"))["credit-risk"]
+    assert state["stage"] == {"production": "v1.2.0"}
+
+    at(monkeypatch, 9)
+    gto(gto_bin, repo, "deprecate", "credit-risk")
+    assert json.loads(repo("models:list", "--json").stdout)["models"] == []
+    listed = json.loads(repo("models:list", "--all", "--json").stdout)["models"]
+    assert [m["name"] for m in listed] == ["credit-risk"]
