@@ -186,7 +186,7 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
         return lambda tool, repo, rep: tool.reset(repo, target)
 
     def both_added(tool: Tool) -> Path:
-        repo = repo_for("main", "big", "small10k")(tool)
+        repo = repo_for("status", "big", "small10k")(tool)
         for target in (big, s10k):
             if not (repo / (target + tool.ptr_suffix)).exists():
                 sh(tool.add(target), repo, tool.env)

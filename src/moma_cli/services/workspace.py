@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as stat_mod
 from collections.abc import Iterable
@@ -12,6 +13,9 @@ from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage.state import StatKey
+
+_CHUNK_BYTES = 16 << 20
+_CHUNK_FILES = 256
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def oids_of(
     todo: list[FileInfo] = []
     for info in files:
         hit = known.get(info.path)
-        oid = hit[1] if hit and hit[0] == info.key else (
+        oid = hit[3] if hit and hit[:3] == info.key else (
             None if tree else repo.state.get(info.path, info.key, algo))
         if oid and (not store or repo.cache.exists(oid)):
             result[info.path] = oid
@@ -87,23 +91,47 @@ def oids_of(
     if not todo:
         return result
 
-    def work(info: FileInfo) -> tuple[FileInfo, str]:
-        if store:
-            oid, _ = repo.cache.add_file(info.path)
-        else:
-            oid = repo.cache.hash_file(info.path, info.key.size)
-        return info, oid
-
     progress.start("hashing", len(todo))
     rows = []
-    workers = 1 if len(todo) == 1 else repo.jobs(jobs)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for info, oid in pool.map(work, todo):
-            result[info.path] = oid
-            # Only remember the hash if the file did not change while we read it.
-            if StatKey.of(os.stat(info.path)) == info.key:
-                rows.append((info.path, info.key, algo, oid))
-            progress.advance()
+    with contextlib.ExitStack() as stack:
+        batch = stack.enter_context(repo.cache.batch()) if store else None
+
+        def work(chunk: list[FileInfo]) -> list[tuple[FileInfo, str, bool]]:
+            done = []
+            for info in chunk:
+                if batch is not None:
+                    oid = batch.add_file(info.path)[0]
+                else:
+                    oid = repo.cache.hash_file(info.path, info.key.size)
+                # Only remember the hash if the file did not change while we read it.
+                done.append((info, oid, StatKey.of(os.stat(info.path)) == info.key))
+            return done
+
+        chunks = _chunks(todo)
+        with ThreadPoolExecutor(max_workers=min(len(chunks), repo.jobs(jobs))) as pool:
+            for done in pool.map(work, chunks):
+                for info, oid, unchanged in done:
+                    result[info.path] = oid
+                    if unchanged:
+                        rows.append((info.path, info.key, algo, oid))
+                progress.advance(len(done))
     progress.finish()
     repo.state.put_many(rows)
     return result
+
+
+def _chunks(files: list[FileInfo]) -> list[list[FileInfo]]:
+    """Group files into tasks of about _CHUNK_BYTES (at most _CHUNK_FILES files), so that
+    thousands of small files do not each pay for a future and a thread hand-off."""
+    chunks: list[list[FileInfo]] = []
+    current: list[FileInfo] = []
+    size = 0
+    for info in files:
+        current.append(info)
+        size += info.key.size
+        if size >= _CHUNK_BYTES or len(current) >= _CHUNK_FILES:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks

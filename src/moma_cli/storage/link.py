@@ -58,9 +58,9 @@ def _symlink(src: Path, dst: Path) -> None:
 def _copy(src: Path, dst: Path) -> None:
     with open(src, "rb") as s, open(dst, "xb") as d:
         try:
-            _copy_range(s.fileno(), d.fileno())
+            copy_range(s.fileno(), d.fileno(), os.fstat(s.fileno()).st_size)
         except OSError as exc:  # copy_file_range is refused across some filesystems
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            if exc.errno not in COPY_RANGE_REFUSED:
                 raise
             s.seek(0)
             d.seek(0)
@@ -70,14 +70,18 @@ def _copy(src: Path, dst: Path) -> None:
     os.chmod(dst, 0o644)
 
 
-def _copy_range(src_fd: int, dst_fd: int) -> None:
-    size = os.fstat(src_fd).st_size
+COPY_RANGE_REFUSED = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
+
+
+def copy_range(src_fd: int, dst_fd: int, size: int) -> int:
+    """Copy up to `size` bytes in the kernel (no user-space buffers); return bytes copied."""
     copied = 0
     while copied < size:
         n = os.copy_file_range(src_fd, dst_fd, size - copied)
         if n == 0:
             break
         copied += n
+    return copied
 
 
 _LINKERS = {"reflink": _reflink, "hardlink": _hardlink, "symlink": _symlink, "copy": _copy}
