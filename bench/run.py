@@ -89,8 +89,14 @@ class Tool:
 class Moma(Tool):
     name = "moma"
     exe = [sys.executable, "-m", "moma_cli"]
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
     ptr_suffix = ".moma"
+
+    def __init__(self) -> None:
+        # Run a snapshot of src/, so editing the tree during a long run cannot mix versions.
+        snapshot = WORK / "moma-src"
+        _rm(snapshot)
+        shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+        self.env = {**os.environ, "PYTHONPATH": str(snapshot)}
 
     def init(self, repo: Path) -> None:
         sh(self.exe + ["init"], repo, self.env)

@@ -56,6 +56,7 @@ def add(
 
     The data itself is git-ignored; commit the pointer. Re-adding unchanged data is a no-op.
 
+    \b
     Examples:
       moma add model.pkl data/
       git commit -m "Train on August data"

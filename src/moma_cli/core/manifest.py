@@ -10,8 +10,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from moma_cli.core import hashing
 from moma_cli.core.paths import check_relpath
@@ -20,8 +19,9 @@ from moma_cli.errors import MomaError, PointerError
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One file of a directory (a NamedTuple: status builds one per file)."""
+
     relpath: str
     oid: str
     size: int

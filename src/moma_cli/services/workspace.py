@@ -7,7 +7,7 @@ import os
 import stat as stat_mod
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
@@ -18,8 +18,9 @@ _CHUNK_BYTES = 16 << 20
 _CHUNK_FILES = 256
 
 
-@dataclass(frozen=True)
-class FileInfo:
+class FileInfo(NamedTuple):
+    """One file of a walk. A NamedTuple: a frozen dataclass cost 3x more to build, per file."""
+
     relpath: str  # relative to the tracked directory (or the file's own name)
     path: str  # absolute
     key: StatKey
@@ -32,6 +33,7 @@ def walk_dir(top: str) -> list[FileInfo]:
     the repository, and a checkout could then write through them.
     """
     found: list[FileInfo] = []
+    is_reg = stat_mod.S_ISREG
     stack = [("", top)]
     while stack:
         prefix, directory = stack.pop()
@@ -42,14 +44,15 @@ def walk_dir(top: str) -> list[FileInfo]:
                     stack.append((rel + "/", entry.path))
                     continue
                 st = entry.stat(follow_symlinks=False)
-                if not stat_mod.S_ISREG(st.st_mode):
+                if not is_reg(st.st_mode):
                     what = "a symlink" if stat_mod.S_ISLNK(st.st_mode) else "not a regular file"
                     raise PathError(
                         f"{entry.path}: is {what}; moma tracks regular files only",
                         hint="replace it with the file it points to, or move it out",
                     )
-                found.append(FileInfo(rel, entry.path, StatKey.of(st)))
-    found.sort(key=lambda f: f.relpath)
+                found.append(FileInfo(rel, entry.path,
+                                      StatKey(st.st_ino, st.st_size, st.st_mtime_ns)))
+    found.sort()  # by relpath: it comes first and is unique
     return found
 
 

@@ -59,12 +59,8 @@ class ObjectCache:
 
     # -- writing --------------------------------------------------------------------------
     def _new_tmp(self) -> tuple[Path, BinaryIO]:
-        tmp = tmp_sibling(self.tmp_dir / "object")
-        try:
-            return tmp, open(tmp, "xb")  # noqa: SIM115 - closed by the caller
-        except FileNotFoundError:  # first write into this cache
-            self.tmp_dir.mkdir(parents=True, exist_ok=True)
-            return tmp, open(tmp, "xb")  # noqa: SIM115
+        tmp, fd = _open_tmp(self.tmp_dir)
+        return tmp, os.fdopen(fd, "wb")
 
     def _commit(self, tmp: Path, oid: str) -> None:
         """Move a complete temp object under its name (or drop it if already present)."""
@@ -219,18 +215,16 @@ class Batch:
         """Hash `src` into a temp copy; return (oid, size). Nothing is written for content
         the cache already has (small files are hashed before any write)."""
         cache = self.cache
-        with open(src, "rb") as fh:
+        with open(src, "rb", buffering=0) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size <= _SMALL:
-                data = fh.read()
+                data = fh.readall()
                 oid = hashing.hash_bytes(data, cache.algo)
                 if not cache.exists(oid):
-                    tmp, out = cache._new_tmp()
-                    self._fill(tmp, out, lambda: out.write(data))
-                    self.pending.append((tmp, oid))
+                    self.pending.append((_write_small(cache.tmp_dir, data), oid))
                 return oid, len(data)
             tmp, out = cache._new_tmp()
-            oid, size = self._fill(tmp, out, lambda: _copy_and_hash(fh, out, cache.algo, size))
+            oid, size = self._fill(tmp, out, lambda: _copy_and_hash(fh, out, tmp, cache.algo, size))
         self.pending.append((tmp, oid))
         return oid, size
 
@@ -265,7 +259,6 @@ class Batch:
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            os.chmod(tmp, OBJECT_MODE)
             # An object already present is identical (same oid), so replacing it is harmless.
             os.replace(tmp, os.path.join(parent, oid[2:]))
         if len(made) <= _FSYNC_EACH_MAX:
@@ -277,6 +270,33 @@ class Batch:
     def discard(self) -> None:
         while self.pending:
             _unlink_quietly(self.pending.pop()[0])
+
+
+def _open_tmp(tmp_dir: Path) -> tuple[Path, int]:
+    """A new temp, created read-only: the mode binds later opens only, so the writer can
+    still fill it, and the commit needs no chmod."""
+    tmp = tmp_sibling(tmp_dir / "object")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return tmp, os.open(tmp, flags, OBJECT_MODE)
+    except FileNotFoundError:  # first write into this cache
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tmp, os.open(tmp, flags, OBJECT_MODE)
+
+
+def _write_small(tmp_dir: Path, data: bytes) -> Path:
+    """Write a temp with bare syscalls: per-file overhead is what adding 10k files costs."""
+    tmp, fd = _open_tmp(tmp_dir)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    return tmp
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -292,7 +312,9 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _copy_and_hash(src: BinaryIO, out: BinaryIO, algo: str, size: int) -> tuple[str, int]:
+def _copy_and_hash(
+    src: BinaryIO, out: BinaryIO, dest: Path, algo: str, size: int
+) -> tuple[str, int]:
     """Copy a large file in the kernel, then hash the copy from the page cache.
 
     Hashing the copy rather than the source means the oid always names the bytes that
@@ -312,7 +334,7 @@ def _copy_and_hash(src: BinaryIO, out: BinaryIO, algo: str, size: int) -> tuple[
         copied = _hash_copy(src, out, hasher)
         return hasher.hexdigest(), copied
     out.flush()
-    return hashing.hash_path(out.name, algo, copied), copied
+    return hashing.hash_path(dest, algo, copied), copied
 
 
 def _hash_copy(src: BinaryIO, out: BinaryIO, hasher: hashing.Hasher) -> int:
