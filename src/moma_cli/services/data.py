@@ -174,14 +174,14 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
     top = str(repo.abspath(ptr.path))
     files = workspace.walk_dir(top)
     oids = workspace.oids_of(repo, files, store=False, tree=top, jobs=jobs)
-    current = {f.relpath: oids[f.path] for f in files}
-    entries = [manifest.Entry(f.relpath, current[f.relpath], f.key.size) for f in files]
+    entries = [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
     from moma_cli.core.hashing import hash_bytes
 
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
         complete = repo.cache.exists(ptr.oid) and all(
-            repo.cache.exists(oid) for oid in current.values())
+            repo.cache.exists(oid) for oid in set(oids.values()))
         return StatusEntry(ptr.path, "ok" if complete else "not-in-cache")
+    current = {e.relpath: e.oid for e in entries}
     if not repo.cache.exists(ptr.oid):
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
     recorded = {e.relpath: e.oid for e in repo.cache.iter_manifest(ptr.oid)}

@@ -45,7 +45,7 @@ class ObjectCache:
     def exists(self, oid: str) -> bool:
         # String paths: status checks every file of a directory, and pathlib costs more
         # than the stat itself.
-        return os.path.exists(f"{self._objects_str}/{oid[:2]}/{oid[2:]}")
+        return os.access(f"{self._objects_str}/{oid[:2]}/{oid[2:]}", os.F_OK)
 
     def iter_oids(self) -> Iterator[str]:
         if not self.objects_dir.is_dir():
