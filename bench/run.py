@@ -28,6 +28,10 @@ WORK = datasets.WORK
 RUNS = WORK / "runs"
 PEERS = WORK / "peers-venv" / "bin"
 LOCAL_S3 = HERE.parent.parent.parent / "shared" / "tools" / "local-s3"
+# moto accepts any credentials; set before the tools copy the environment.
+for _var, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_DEFAULT_REGION", "us-east-1")):
+    os.environ.setdefault(_var, _value)
 
 
 @dataclass
@@ -85,6 +89,20 @@ class Tool:
     def help(self) -> list[str]:
         return [*self.exe, "--help"]
 
+    def can_transfer(self) -> bool:
+        return True
+
+    def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
+        raise NotImplementedError
+
+    def push(self) -> list[str]:
+        return [*self.exe, "push"]
+
+    def clone_and_pull(self, origin: Path, dest: Path) -> list[str]:
+        """One timed shell: a fresh clone, then pull everything into an empty cache."""
+        exe = " ".join(self.exe)
+        return ["sh", "-c", f"git clone -q '{origin}' '{dest}' && cd '{dest}' && {exe} pull"]
+
 
 class Moma(Tool):
     name = "moma"
@@ -100,6 +118,16 @@ class Moma(Tool):
 
     def init(self, repo: Path) -> None:
         sh(self.exe + ["init"], repo, self.env)
+
+    def can_transfer(self) -> bool:
+        probe = subprocess.run([*self.exe, "push", "--help"], env=self.env,
+                               capture_output=True)
+        return probe.returncode == 0
+
+    def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
+        sh([*self.exe, "remote", "add", "bench", url, "--default"], repo, self.env)
+        if endpoint:
+            sh([*self.exe, "remote", "modify", "bench", "endpointurl", endpoint], repo, self.env)
 
     def reset(self, repo: Path, target: str) -> None:
         for sub in ("cache", "state.db", "state.db-wal", "state.db-shm"):
@@ -127,6 +155,11 @@ class Dvc(Tool):
     def help(self) -> list[str]:
         return [*self.exe, "--version"]
 
+    def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
+        sh([*self.exe, "remote", "add", "-f", "-d", "bench", url], repo, self.env)
+        if endpoint:
+            sh([*self.exe, "remote", "modify", "bench", "endpointurl", endpoint], repo, self.env)
+
 
 def _rm(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
@@ -141,6 +174,34 @@ def _make_writable(path: Path) -> None:
         sh(["chmod", "-R", "u+w", str(path)], path.parent)
     elif path.exists():
         path.chmod(0o644)
+
+
+# -- the local S3 server (moto), for S5s / S5b / S6s ---------------------------------------
+
+S3_BUCKET = "moma-bench"
+S3_PORT = "5599"
+
+
+def s3_endpoint() -> str:
+    return f"http://127.0.0.1:{S3_PORT}"
+
+
+def s3_start() -> None:
+    """Start moto's server via ../shared/tools/local-s3 (bench only) and create the bucket."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    sh([str(LOCAL_S3), "start", S3_PORT], HERE, env)
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint())
+    if S3_BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=S3_BUCKET)
+
+
+def s3_wipe() -> None:
+    import boto3
+
+    bucket = boto3.resource("s3", endpoint_url=s3_endpoint()).Bucket(S3_BUCKET)
+    bucket.objects.all().delete()
 
 
 # -- repositories ------------------------------------------------------------------------------
@@ -203,6 +264,59 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
         path.chmod(0o644)
         path.write_bytes(f"modified {rep} {time.time()}\n".encode() * 100)
 
+    def remote_repo(key: str, targets: tuple[str, ...], s3: bool) -> Callable[[Tool], Path]:
+        """A committed repo with `targets` added and a remote 'bench' set as default."""
+        def make(tool: Tool) -> Path:
+            if (tool.name, key) in repos:
+                return repos[tool.name, key]
+            sets = [k for k, v in data.items() if v.name in targets]
+            repo = fresh_repo(tool, key, data, *sets)
+            for target in targets:
+                sh(tool.add(target), repo, tool.env)
+            local = str(RUNS / tool.name / f"{key}-remote")
+            url = f"s3://{S3_BUCKET}/{tool.name}-{key}" if s3 else local
+            tool.add_remote(repo, url, s3_endpoint() if s3 else None)
+            sh(["git", "add", "-A"], repo)
+            sh(["git", "commit", "-qm", "bench data"], repo)
+            repos[tool.name, key] = repo
+            return repo
+        return make
+
+    def empty_remote(s3: bool) -> Callable[[Tool, Path, int], None]:
+        def before(tool: Tool, repo: Path, rep: int) -> None:
+            if s3:
+                s3_wipe()
+            else:
+                _rm(RUNS / tool.name / f"{repo.name}-remote")
+        return before
+
+    def pushed(make: Callable[[Tool], Path]) -> Callable[[Tool], Path]:
+        def prepare(tool: Tool) -> Path:
+            repo = make(tool)
+            sh(tool.push(), repo, tool.env)  # untimed; uploads only what the remote lacks
+            return repo
+        return prepare
+
+    def fresh_clone(tool: Tool, repo: Path, rep: int) -> None:
+        _rm(RUNS / tool.name / f"{repo.name}-clone")
+
+    def pull(key: str) -> Callable[[Tool], list[str]]:
+        return lambda tool: tool.clone_and_pull(repos[tool.name, key],
+                                                RUNS / tool.name / f"{key}-clone")
+
+    transfer = [
+        Scenario("S5", "push 1 GiB + 10k files to a local-directory remote", min(reps, 3),
+                 remote_repo("xfer", (big, s10k), False), lambda t: t.push(),
+                 empty_remote(False)),
+        Scenario("S6", "fresh clone + pull 1 GiB + 10k files (local remote)", min(reps, 3),
+                 pushed(remote_repo("xfer", (big, s10k), False)), pull("xfer"), fresh_clone),
+        Scenario("S5s", "push the 10k dir to S3 (moto)", min(reps, 3),
+                 remote_repo("s3small", (s10k,), True), lambda t: t.push(), empty_remote(True)),
+        Scenario("S6s", "fresh clone + pull the 10k dir from S3 (moto)", min(reps, 3),
+                 pushed(remote_repo("s3small", (s10k,), True)), pull("s3small"), fresh_clone),
+        Scenario("S5b", "push the 1 GiB file to S3 (moto)", min(reps, 3),
+                 remote_repo("s3big", (big,), True), lambda t: t.push(), empty_remote(True)),
+    ]
     return [
         Scenario("help", "--help (DVC: --version)", reps, repo_for("main", "big", "small10k"),
                  lambda t: t.help()),
@@ -216,17 +330,27 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
                  lambda t: t.status(), touch_one),
         Scenario("S3L", "add a dir of 100,000 x 1 KiB", min(reps, 3),
                  repo_for("large", "small100k"), lambda t: t.add(s100k), reset(s100k)),
+        *transfer,
     ]
 
 
 def run(selected: list[Scenario], tools: list[Tool]) -> dict[tuple[str, str], Timing]:
     results: dict[tuple[str, str], Timing] = {}
     for sc in selected:
+        if sc.id.startswith(("S5", "S6")):
+            if not all(tool.can_transfer() for tool in tools):
+                print(f"{sc.id}: skipped, 'moma push' does not exist yet", file=sys.stderr)
+                continue
+            if sc.id.endswith(("s", "b")):
+                s3_start()
         repos = {tool.name: sc.prepare(tool) for tool in tools}
         for rep in range(sc.reps):
             for tool in tools:
                 repo = repos[tool.name]
                 sc.before(tool, repo, rep)
+                # Flush what the previous run left dirty (DVC does not fsync its cache), so
+                # nobody's timed sync pays for another tool's writes.
+                os.sync()
                 seconds, rss = timed(sc.command(tool), repo, tool.env)
                 t = results.setdefault((sc.id, tool.name), Timing())
                 t.seconds.append(seconds)
@@ -239,17 +363,20 @@ def run(selected: list[Scenario], tools: list[Tool]) -> dict[tuple[str, str], Ti
 def table(selected: list[Scenario], tools: list[Tool],
           results: dict[tuple[str, str], Timing]) -> str:
     names = [t.name for t in tools]
+    both = names == ["moma", "dvc"]
     head = "| id | scenario | n | " + " | ".join(f"{n} s" for n in names)
-    head += " | moma/dvc |" if "dvc" in names else " |"
-    head += " moma peak RSS |"
+    head += " | moma/dvc |" if both else " |"
+    head += " peak RSS " + " / ".join(names) + " |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for sc in selected:
+        if (sc.id, names[0]) not in results:
+            continue
         cells = [results[sc.id, n] for n in names]
         row = f"| {sc.id} | {sc.title} | {len(cells[0].seconds)} | "
         row += " | ".join(f"{c.median:.3f}" for c in cells)
-        if "dvc" in names:
-            row += f" | {results[sc.id, 'moma'].median / results[sc.id, 'dvc'].median:.2f}"
-        row += f" | {results[sc.id, 'moma'].max_rss_kib / 1024:.0f} MiB |"
+        if both:
+            row += f" | {cells[0].median / cells[1].median:.2f}"
+        row += " | " + " / ".join(f"{c.max_rss_kib / 1024:.0f} MiB" for c in cells) + " |"
         lines.append(row)
     return "\n".join(lines)
 
