@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
+from conftest import Moma, write
 from moma_cli.storage.cache import ObjectCache
 
 
@@ -56,3 +57,33 @@ def test_failed_batch_leaves_no_objects_and_no_temps(tmp_path: Path) -> None:
         batch.add_file(tmp_path / "missing")
     assert list(cache.iter_oids()) == []
     assert os.listdir(cache.tmp_dir) == []
+
+
+def test_add_with_hardlink_cache_type_links_workspace_files(repo: Moma) -> None:
+    (repo.root / ".moma.yaml").write_text("core:\n  hash: blake3\ncache:\n  type: hardlink,copy\n")
+    files = {f"data/f{i}.txt": f"row {i}\n".encode() for i in range(20)}
+    files["data/big.bin"] = os.urandom(2 << 20)
+    files["data/dup.txt"] = b"row 3\n"  # same bytes as f3: one object
+    for rel, data in files.items():
+        write(repo.root / rel, data)
+    repo("add", "data")
+    cache = ObjectCache(repo.root / ".moma/cache", "blake3")
+    linked = set()
+    for rel, data in files.items():
+        st = (repo.root / rel).stat()
+        obj = cache.oid_to_path(digest(data, "blake3"))
+        assert obj.read_bytes() == data and cache.verify(digest(data, "blake3"))
+        if st.st_ino == obj.stat().st_ino:  # one inode, no copy
+            linked.add(rel)
+            assert st.st_mode & 0o777 == 0o444  # protects the cache from in-place edits
+    assert len(linked) == len(files) - 1  # f3 and dup share one object: one of them links
+    assert repo("status").stdout.strip() == "Data and pointers are up to date."
+
+
+def test_default_cache_type_copies_on_add(repo: Moma) -> None:
+    write(repo.root / "model.bin", b"weights")
+    repo("add", "model.bin")
+    obj = ObjectCache(repo.root / ".moma/cache", "blake3").oid_to_path(digest(b"weights",
+                                                                             "blake3"))
+    assert obj.stat().st_ino != (repo.root / "model.bin").stat().st_ino
+    assert os.access(repo.root / "model.bin", os.W_OK)

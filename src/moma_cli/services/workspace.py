@@ -99,11 +99,16 @@ def oids_of(
     with contextlib.ExitStack() as stack:
         batch = stack.enter_context(repo.cache.batch()) if store else None
 
+        # Hardlink into the cache only when the user prefers hardlinks for the workspace:
+        # the file then becomes read-only (docs/performance.md).
+        link = repo.config.link_types[0] == "hardlink"
+
         def work(chunk: list[FileInfo]) -> list[tuple[FileInfo, str, bool]]:
             done = []
             for info in chunk:
                 if batch is not None:
-                    oid = batch.add_file(info.path)[0]
+                    linked = batch.link_file(info.path) if link else None
+                    oid = (linked or batch.add_file(info.path))[0]
                 else:
                     oid = repo.cache.hash_file(info.path, info.key.size)
                 # Only remember the hash if the file did not change while we read it.
