@@ -92,6 +92,9 @@ class Tool:
     def can_transfer(self) -> bool:
         return True
 
+    def prefer_hardlinks(self, repo: Path) -> None:
+        raise NotImplementedError
+
     def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
         raise NotImplementedError
 
@@ -124,6 +127,9 @@ class Moma(Tool):
                                capture_output=True)
         return probe.returncode == 0
 
+    def prefer_hardlinks(self, repo: Path) -> None:
+        (repo / ".moma.local.yaml").write_text("cache:\n  type: hardlink,copy\n")
+
     def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
         sh([*self.exe, "remote", "add", "bench", url, "--default"], repo, self.env)
         if endpoint:
@@ -154,6 +160,9 @@ class Dvc(Tool):
 
     def help(self) -> list[str]:
         return [*self.exe, "--version"]
+
+    def prefer_hardlinks(self, repo: Path) -> None:
+        sh([*self.exe, "config", "cache.type", "hardlink,copy"], repo, self.env)
 
     def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
         sh([*self.exe, "remote", "add", "-f", "-d", "bench", url], repo, self.env)
@@ -249,6 +258,15 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
             return repos[tool.name, key]
         return make
 
+    def hardlinked(key: str, *sets: str) -> Callable[[Tool], Path]:
+        def make(tool: Tool) -> Path:
+            fresh = (tool.name, key) not in repos
+            repo = repo_for(key, *sets)(tool)
+            if fresh:
+                tool.prefer_hardlinks(repo)
+            return repo
+        return make
+
     def reset(target: str) -> Callable[[Tool, Path, int], None]:
         return lambda tool, repo, rep: tool.reset(repo, target)
 
@@ -330,6 +348,10 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
                  lambda t: t.status(), touch_one),
         Scenario("S3L", "add a dir of 100,000 x 1 KiB", min(reps, 3),
                  repo_for("large", "small100k"), lambda t: t.add(s100k), reset(s100k)),
+        Scenario("S3h", "S3 with cache.type hardlink,copy (both tools)", min(reps, 3),
+                 hardlinked("hl", "small10k"), lambda t: t.add(s10k), reset(s10k)),
+        Scenario("S3Lh", "S3L with cache.type hardlink,copy (both tools)", min(reps, 3),
+                 hardlinked("hl-large", "small100k"), lambda t: t.add(s100k), reset(s100k)),
         *transfer,
     ]
 

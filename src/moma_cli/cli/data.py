@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from moma_cli.cli.context import OPTIONS, guarded
 if TYPE_CHECKING:
     from moma_cli.services.data import CheckoutResult
 
-Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,  # noqa: UP007 - Typer
+Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Parallel workers (default: from config, "
                                                   "else sized to the machine).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def init(
-    no_stage: Annotated[bool, typer.Option("--no-stage",
-                                           help="Do not 'git add' the files init creates.")] = False,
+    no_stage: Annotated[bool, typer.Option(
+        "--no-stage", help="Do not 'git add' the files init creates.")] = False,
 ) -> None:
     """Make the current git work tree a moma repository.
 
@@ -47,8 +47,8 @@ def init(
 @guarded
 def add(
     targets: Annotated[list[str], typer.Argument(help="Files or directories to track.")],
-    no_stage: Annotated[bool, typer.Option("--no-stage",
-                                           help="Do not 'git add' pointers and .gitignore.")] = False,
+    no_stage: Annotated[bool, typer.Option(
+        "--no-stage", help="Do not 'git add' pointers and .gitignore.")] = False,
     jobs: Jobs = None,
     json_out: Json = False,
 ) -> None:
@@ -83,7 +83,7 @@ def add(
 
 @guarded
 def status(
-    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
+    targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,
     jobs: Jobs = None,
     json_out: Json = False,
@@ -119,7 +119,7 @@ def status(
 
 @guarded
 def checkout(
-    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
+    targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", "-f", help="Overwrite data that is modified and not in the cache.")] = False,
