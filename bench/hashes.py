@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from blake3 import blake3
-
 import datasets
+from blake3 import blake3
 
 CHUNK = 4 << 20
 
@@ -65,7 +64,8 @@ def main() -> None:
         ("md5, read()", lambda: read_hash(big, hashlib.md5)),
         ("sha256, read()", lambda: read_hash(big, hashlib.sha256)),
         ("blake3, read(), 1 thread", lambda: read_hash(big, blake3)),
-        ("blake3, read(), threads", lambda: read_hash(big, lambda: blake3(max_threads=blake3.AUTO))),
+        ("blake3, read(), threads",
+         lambda: read_hash(big, lambda: blake3(max_threads=blake3.AUTO))),
         ("blake3, update_mmap, threads", lambda: mmap_blake3(big)),
     ]
     print("| 1 GiB from page cache | s | GiB/s |\n|---|---:|---:|")
