@@ -106,9 +106,13 @@ def oids_of(
         def work(chunk: list[FileInfo]) -> list[tuple[FileInfo, str, bool]]:
             done = []
             for info in chunk:
+                if batch is not None and link:
+                    linked = batch.link_file(info.path, info.key)
+                    if linked is not None:  # verified unchanged by link_file
+                        done.append((info, linked[0], True))
+                        continue
                 if batch is not None:
-                    linked = batch.link_file(info.path) if link else None
-                    oid = (linked or batch.add_file(info.path))[0]
+                    oid = batch.add_file(info.path)[0]
                 else:
                     oid = repo.cache.hash_file(info.path, info.key.size)
                 # Only remember the hash if the file did not change while we read it.

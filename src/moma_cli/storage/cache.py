@@ -231,17 +231,16 @@ class Batch:
         self.pending.append((tmp, oid))
         return oid, size
 
-    def link_file(self, src: str | Path) -> tuple[str, int] | None:
+    def link_file(self, src: str | Path, expected: StatKey) -> tuple[str, int] | None:
         """Hardlink `src` into the cache instead of copying it; return (oid, size).
 
         For repositories whose `cache.type` starts with hardlink: the workspace file and
         the object become one read-only inode (DVC does the same), which costs a directory
         entry instead of a new file (0.02 ms against 0.4 ms here). None when the link is
-        refused (another filesystem, ...) or the file changed while it was hashed; the
-        caller then copies.
+        refused (another filesystem, ...) or the file is not, after hashing, the one the
+        caller saw (`expected`: inode, size, mtime); the caller then copies.
         """
         cache = self.cache
-        before = os.stat(src)
         tmp = tmp_sibling(cache.tmp_dir / "object")
         try:
             try:
@@ -253,12 +252,14 @@ class Batch:
             if exc.errno in _LINK_REFUSED:
                 return None
             raise
-        mode = stat.S_IMODE(before.st_mode)
+        mode = 0o644
         try:
+            st = os.stat(tmp)
+            mode = stat.S_IMODE(st.st_mode)
             # Read-only before hashing: no new writer can open it from here on.
             os.chmod(tmp, OBJECT_MODE)
-            oid = hashing.hash_path(tmp, cache.algo, before.st_size)
-            changed = StatKey.of(os.stat(tmp)) != StatKey.of(before)
+            oid = hashing.hash_path(tmp, cache.algo, expected.size)
+            changed = StatKey.of(st) != expected or StatKey.of(os.stat(tmp)) != expected
         except BaseException:
             _unlink_restoring(tmp, mode)
             raise
@@ -267,9 +268,9 @@ class Batch:
             return None
         if cache.exists(oid):  # already cached: the workspace file stays its own
             _unlink_restoring(tmp, mode)
-            return oid, before.st_size
+            return oid, expected.size
         self.pending.append((tmp, oid))
-        return oid, before.st_size
+        return oid, expected.size
 
     @staticmethod
     def _fill(tmp: Path, out: BinaryIO, write: Callable[[], T]) -> T:
