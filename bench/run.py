@@ -117,6 +117,9 @@ class Moma(Tool):
         snapshot = WORK / "moma-src"
         _rm(snapshot)
         shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+        # Byte-compile as pip install does: with PYTHONDONTWRITEBYTECODE set, every run
+        # would otherwise compile moma from source while DVC's .pyc files exist.
+        sh([sys.executable, "-m", "compileall", "-q", str(snapshot)], HERE)
         self.env = {**os.environ, "PYTHONPATH": str(snapshot)}
 
     def init(self, repo: Path) -> None:
