@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import Moma
+
 PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 
 # layer -> layers it may import from
@@ -67,3 +69,25 @@ def test_cli_import_stays_light() -> None:
             "'moma_cli.services.data') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+# Modules each command must not load: they cost start-up time and are not needed there.
+NOT_LOADED = {
+    "--help": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic",
+               "moma_cli.services.data"),
+    "status": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich"),
+}
+
+
+def test_help_and_status_load_nothing_heavy(repo: Moma) -> None:
+    (repo.root / "data.txt").write_text("some data\n")
+    repo("add", "data.txt")
+    runner = ("import sys\nfrom moma_cli.cli.app import app\n"
+              "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+              "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
+    for command, unwanted in NOT_LOADED.items():
+        out = subprocess.run([sys.executable, "-c", runner, command], cwd=repo.root,
+                             capture_output=True, text=True, check=True)
+        loaded = set(out.stderr.split())
+        assert "Data and pointers are up to date." in out.stdout or command == "--help"
+        assert sorted(loaded & set(unwanted)) == [], command

@@ -65,6 +65,7 @@ def add(
     The data itself is git-ignored; commit the pointer. Re-adding unchanged data is a no-op.
     --from/-p record lineage (input hashes, code commit, params, environment) in the pointer.
 
+    \b
     Examples:
       moma add model.pkl data/
       moma add model.pkl --from data/train.csv --from train.py -p params.yaml

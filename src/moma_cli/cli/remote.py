@@ -32,6 +32,7 @@ def add(
 ) -> None:
     """Add a remote.
 
+    \b
     Examples:
       moma remote add storage s3://my-bucket/moma --default
       moma remote add share /mnt/share/moma

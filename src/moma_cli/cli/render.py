@@ -30,6 +30,9 @@ def err() -> Any:
 
 
 def line(text: str = "", style: str | None = None) -> None:
+    if style is None:  # plain text needs no rich: importing it cost `moma status` 0.02 s
+        sys.stdout.write(text + "\n")
+        return
     out().print(text, style=style, markup=False)
 
 
@@ -97,7 +100,7 @@ class RichProgress(Progress):
         self._task: Any = None
 
     def start(self, label: str, total: int | None = None) -> None:
-        if not err().is_terminal:
+        if not sys.stderr.isatty():  # decided before importing rich for a bar never shown
             return
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as Bar

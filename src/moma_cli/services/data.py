@@ -194,11 +194,11 @@ def _status_of(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Status
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
     entries = workspace.dir_entries(repo, top, store=False, jobs=jobs)
-    current = {e.relpath: e.oid for e in entries}
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
         complete = repo.cache.exists(ptr.oid) and all(
-            repo.cache.exists(oid) for oid in current.values())
+            repo.cache.exists(oid) for oid in {e.oid for e in entries})
         return StatusEntry(ptr.path, "ok" if complete else "not-in-cache")
+    current = {e.relpath: e.oid for e in entries}
     if not repo.cache.exists(ptr.oid):
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
     recorded = {e.relpath: e.oid for e in repo.cache.iter_manifest(ptr.oid)}
@@ -253,6 +253,8 @@ class _Checkout:
         self.force = force
         self.state_rows: list[tuple[str, workspace.StatKey, str, str]] = []
         self.safe_parents: set[str] = set()
+        self.placement = link.Placement(repo.config.link_types)
+        self.placed: list[tuple[str, Path, str]] = []  # (rel, dest, oid) staged, not renamed
 
     def pointer(self, ptr: pointer_mod.Pointer) -> None:
         try:
@@ -260,9 +262,22 @@ class _Checkout:
                 self._dir(ptr)
             else:
                 self._file(ptr.path, ptr.oid)
+            self._flush()
         finally:
+            self.placement.discard()
+            self.placed.clear()
             self.repo.state.put_many(self.state_rows)
             self.state_rows.clear()
+
+    def _flush(self) -> None:
+        """Rename the staged files into place (one sync for all) and remember their oids."""
+        self.placement.commit()
+        for rel, dest, oid in self.placed:
+            st = os.stat(dest)
+            self.state_rows.append((str(dest), workspace.StatKey.of(st), self.repo.cache.algo,
+                                    oid))
+            self.result.restored.append(rel)
+        self.placed.clear()
 
     def _dir(self, ptr: pointer_mod.Pointer) -> None:
         try:
@@ -279,6 +294,7 @@ class _Checkout:
         wanted = {posixpath.join(ptr.path, e.relpath) for e in entries}
         for entry in entries:
             self._file(posixpath.join(ptr.path, entry.relpath), entry.oid)
+        self._flush()  # before looking for stale files, which must not see our temps
         if top.is_dir():
             self._remove_stale(ptr.path, top, wanted)
 
@@ -322,10 +338,8 @@ class _Checkout:
         if dest.is_dir() and not dest.is_symlink():
             self.result.conflicts.append(rel)
             return
-        link.place(source, dest, self.repo.config.link_types)
-        st = os.stat(dest)
-        self.state_rows.append((str(dest), workspace.StatKey.of(st), self.repo.cache.algo, oid))
-        self.result.restored.append(rel)
+        self.placement.stage(source, dest)
+        self.placed.append((rel, dest, oid))
 
     def _current_oid(self, dest: Path) -> str | None:
         """The oid of what is at `dest` now; None for anything that is not plain data."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as stat_mod
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from moma_cli.core import manifest
 from moma_cli.errors import PathError
@@ -14,9 +15,13 @@ from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage.state import StatKey
 
+_CHUNK_BYTES = 16 << 20
+_CHUNK_FILES = 256
 
-@dataclass(frozen=True)
-class FileInfo:
+
+class FileInfo(NamedTuple):
+    """One file of a walk. A NamedTuple: a frozen dataclass cost 3x more to build, per file."""
+
     relpath: str  # relative to the tracked directory (or the file's own name)
     path: str  # absolute
     key: StatKey
@@ -29,6 +34,7 @@ def walk_dir(top: str) -> list[FileInfo]:
     the repository, and a checkout could then write through them.
     """
     found: list[FileInfo] = []
+    is_reg = stat_mod.S_ISREG
     stack = [("", top)]
     while stack:
         prefix, directory = stack.pop()
@@ -39,14 +45,15 @@ def walk_dir(top: str) -> list[FileInfo]:
                     stack.append((rel + "/", entry.path))
                     continue
                 st = entry.stat(follow_symlinks=False)
-                if not stat_mod.S_ISREG(st.st_mode):
+                if not is_reg(st.st_mode):
                     what = "a symlink" if stat_mod.S_ISLNK(st.st_mode) else "not a regular file"
                     raise PathError(
                         f"{entry.path}: is {what}; moma tracks regular files only",
                         hint="replace it with the file it points to, or move it out",
                     )
-                found.append(FileInfo(rel, entry.path, StatKey.of(st)))
-    found.sort(key=lambda f: f.relpath)
+                found.append(FileInfo(rel, entry.path,
+                                      StatKey(st.st_ino, st.st_size, st.st_mtime_ns)))
+    found.sort()  # by relpath: it comes first and is unique
     return found
 
 
@@ -79,7 +86,7 @@ def oids_of(
     todo: list[FileInfo] = []
     for info in files:
         hit = known.get(info.path)
-        oid = hit[1] if hit and hit[0] == info.key else (
+        oid = hit[3] if hit and hit[:3] == info.key else (
             None if tree else repo.state.get(info.path, info.key, algo))
         if oid and (not store or repo.cache.exists(oid)):
             result[info.path] = oid
@@ -88,23 +95,39 @@ def oids_of(
     if not todo:
         return result
 
-    def work(info: FileInfo) -> tuple[FileInfo, str]:
-        if store:
-            oid, _ = repo.cache.add_file(info.path)
-        else:
-            oid = repo.cache.hash_file(info.path, info.key.size)
-        return info, oid
-
     progress.start("hashing", len(todo))
     rows = []
-    workers = 1 if len(todo) == 1 else repo.jobs(jobs)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for info, oid in pool.map(work, todo):
-            result[info.path] = oid
-            # Only remember the hash if the file did not change while we read it.
-            if StatKey.of(os.stat(info.path)) == info.key:
-                rows.append((info.path, info.key, algo, oid))
-            progress.advance()
+    with contextlib.ExitStack() as stack:
+        batch = stack.enter_context(repo.cache.batch()) if store else None
+
+        # Hardlink into the cache only when the user prefers hardlinks for the workspace:
+        # the file then becomes read-only (docs/performance.md).
+        link = repo.config.link_types[0] == "hardlink"
+
+        def work(chunk: list[FileInfo]) -> list[tuple[FileInfo, str, bool]]:
+            done = []
+            for info in chunk:
+                if batch is not None and link:
+                    linked = batch.link_file(info.path, info.key)
+                    if linked is not None:  # verified unchanged by link_file
+                        done.append((info, linked[0], True))
+                        continue
+                if batch is not None:
+                    oid = batch.add_file(info.path)[0]
+                else:
+                    oid = repo.cache.hash_file(info.path, info.key.size)
+                # Only remember the hash if the file did not change while we read it.
+                done.append((info, oid, StatKey.of(os.stat(info.path)) == info.key))
+            return done
+
+        chunks = _chunks(todo)
+        with ThreadPoolExecutor(max_workers=min(len(chunks), repo.jobs(jobs))) as pool:
+            for done in pool.map(work, chunks):
+                for info, oid, unchanged in done:
+                    result[info.path] = oid
+                    if unchanged:
+                        rows.append((info.path, info.key, algo, oid))
+                progress.advance(len(done))
     progress.finish()
     repo.state.put_many(rows)
     return result
@@ -117,3 +140,20 @@ def dir_entries(
     files = walk_dir(top)
     oids = oids_of(repo, files, store=store, tree=top, jobs=jobs, progress=progress)
     return [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
+
+
+def _chunks(files: list[FileInfo]) -> list[list[FileInfo]]:
+    """Group files into tasks of about _CHUNK_BYTES (at most _CHUNK_FILES files), so that
+    thousands of small files do not each pay for a future and a thread hand-off."""
+    chunks: list[list[FileInfo]] = []
+    current: list[FileInfo] = []
+    size = 0
+    for info in files:
+        current.append(info)
+        size += info.key.size
+        if size >= _CHUNK_BYTES or len(current) >= _CHUNK_FILES:
+            chunks.append(current)
+            current, size = [], 0
+    if current:
+        chunks.append(current)
+    return chunks

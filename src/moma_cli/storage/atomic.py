@@ -17,7 +17,9 @@ TMP_MARK = ".moma-tmp-"
 
 
 def tmp_sibling(path: Path) -> Path:
-    return path.with_name(f"{TMP_MARK}{path.name}.{secrets.token_hex(4)}")
+    # 64 random bits: a cache batch or a checkout keeps up to 100k temps in one directory
+    # at once, where 32 bits collided more often than not (birthday bound).
+    return path.with_name(f"{TMP_MARK}{path.name}.{secrets.token_hex(8)}")
 
 
 def is_tmp_name(name: str) -> bool:

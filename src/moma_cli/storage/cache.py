@@ -10,18 +10,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from moma_cli.core import hashing, manifest
 from moma_cli.errors import HashMismatchError, NoSpaceError, ObjectMissingError
 from moma_cli.storage.atomic import is_tmp_name, tmp_sibling
+from moma_cli.storage.link import COPY_RANGE_REFUSED, copy_range
 from moma_cli.storage.state import StateDB, StatKey
 
 OBJECT_MODE = 0o444
+T = TypeVar("T")
 _SMALL = 1 << 20
+_LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
+# Up to this many files a batch fsyncs each; above, one os.sync() is cheaper.
+_FSYNC_EACH_MAX = 16
 _CHUNK = 4 << 20
 # A full disk, a quota or a file-size limit: the write failed for lack of room, not a bug.
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -33,6 +39,7 @@ class ObjectCache:
         self.algo = algo
         self.state = state
         self.objects_dir = root / algo
+        self._objects_str = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
         self.quarantine_dir = root / "quarantine"
 
@@ -41,7 +48,9 @@ class ObjectCache:
         return self.objects_dir / oid[:2] / oid[2:]
 
     def exists(self, oid: str) -> bool:
-        return os.path.exists(self.oid_to_path(oid))
+        # String paths: status checks every file of a directory, and pathlib costs more
+        # than the stat itself.
+        return os.access(f"{self._objects_str}/{oid[:2]}/{oid[2:]}", os.F_OK)
 
     def iter_oids(self) -> Iterator[str]:
         if not self.objects_dir.is_dir():
@@ -55,9 +64,8 @@ class ObjectCache:
 
     # -- writing --------------------------------------------------------------------------
     def _new_tmp(self) -> tuple[Path, BinaryIO]:
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_sibling(self.tmp_dir / "object")
-        return tmp, open(tmp, "xb")  # noqa: SIM115 - closed by the caller
+        tmp, fd = _open_tmp(self.tmp_dir)
+        return tmp, os.fdopen(fd, "wb")
 
     def _commit(self, tmp: Path, oid: str) -> None:
         """Move a complete temp object under its name (or drop it if already present)."""
@@ -71,28 +79,26 @@ class ObjectCache:
 
     def add_file(self, src: str | Path) -> tuple[str, int]:
         """Hash `src` while copying it into the cache; return (oid, size)."""
-        tmp, out = self._new_tmp()
+        with self.batch() as batch:
+            return batch.add_file(src)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Add many files with one flush to disk instead of one fsync per file.
+
+        Files are copied to temps in `tmp/`; on leaving the block the temps are made
+        durable together, then renamed under their names (see `Batch.commit`). On an
+        exception nothing is renamed and every temp is removed.
+        """
+        batch = Batch(self)
         try:
-            with out, open(src, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                hasher = hashing.new_hasher(self.algo, size)
-                if size <= _SMALL:
-                    data = fh.read()
-                    hasher.update(data)
-                    out.write(data)
-                    size = len(data)
-                else:
-                    size = _hash_copy(fh, out, hasher)
-                out.flush()
-                os.fsync(out.fileno())
-            oid = hasher.hexdigest()
-            self._commit(tmp, oid)
-            return oid, size
-        except BaseException as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            self._check_space(exc, str(src))
+            yield batch
+            batch.commit()
+        except OSError as exc:
+            self._check_space(exc, "new objects")
             raise
+        finally:
+            batch.discard()
 
     def add_bytes(self, data: bytes) -> str:
         oid = hashing.hash_bytes(data, self.algo)
@@ -157,18 +163,9 @@ class ObjectCache:
     # -- reading and verifying ------------------------------------------------------------
     def hash_file(self, path: str | Path, size: int | None = None) -> str:
         """Hash a file without copying it."""
-        with open(path, "rb") as fh:
-            if size is None:
-                size = os.fstat(fh.fileno()).st_size
-            hasher = hashing.new_hasher(self.algo, size)
-            if size <= _SMALL:
-                hasher.update(fh.read())
-            else:
-                buf = bytearray(_CHUNK)
-                view = memoryview(buf)
-                while n := fh.readinto(buf):
-                    hasher.update(view[:n])
-        return hasher.hexdigest()
+        if size is None:
+            size = os.stat(path).st_size
+        return hashing.hash_path(path, self.algo, size)
 
     def checked_path(self, oid: str) -> Path:
         """The object's path after making sure it is present and intact.
@@ -220,6 +217,191 @@ class ObjectCache:
         target = target_dir / f"{oid}.{time.strftime('%Y%m%dT%H%M%S')}.{os.getpid()}"
         os.replace(path, target)
         return target
+
+
+class Batch:
+    """Temps written by `ObjectCache.batch()`, waiting to be synced and renamed.
+
+    Safe to call `add_file` from several threads: each call owns its temp, and appending
+    to a list is atomic.
+    """
+
+    def __init__(self, cache: ObjectCache) -> None:
+        self.cache = cache
+        self.pending: list[tuple[Path, str]] = []
+
+    def add_file(self, src: str | Path) -> tuple[str, int]:
+        """Hash `src` into a temp copy; return (oid, size). Nothing is written for content
+        the cache already has (small files are hashed before any write)."""
+        cache = self.cache
+        with open(src, "rb", buffering=0) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size <= _SMALL:
+                data = fh.readall()
+                oid = hashing.hash_bytes(data, cache.algo)
+                if not cache.exists(oid):
+                    self.pending.append((_write_small(cache.tmp_dir, data), oid))
+                return oid, len(data)
+            tmp, out = cache._new_tmp()
+            oid, size = self._fill(tmp, out, lambda: _copy_and_hash(fh, out, tmp, cache.algo, size))
+        self.pending.append((tmp, oid))
+        return oid, size
+
+    def link_file(self, src: str | Path, expected: StatKey) -> tuple[str, int] | None:
+        """Hardlink `src` into the cache instead of copying it; return (oid, size).
+
+        For repositories whose `cache.type` starts with hardlink: the workspace file and
+        the object become one read-only inode (DVC does the same), which costs a directory
+        entry instead of a new file (0.02 ms against 0.4 ms here). None when the link is
+        refused (another filesystem, ...) or the file is not, after hashing, the one the
+        caller saw (`expected`: inode, size, mtime); the caller then copies.
+        """
+        cache = self.cache
+        tmp = tmp_sibling(cache.tmp_dir / "object")
+        try:
+            try:
+                os.link(src, tmp)
+            except FileNotFoundError:  # first write into this cache
+                cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+                os.link(src, tmp)
+        except OSError as exc:
+            if exc.errno in _LINK_REFUSED:
+                return None
+            raise
+        mode = 0o644
+        try:
+            st = os.stat(tmp)
+            mode = stat.S_IMODE(st.st_mode)
+            # Read-only before hashing: no new writer can open it from here on.
+            os.chmod(tmp, OBJECT_MODE)
+            oid = hashing.hash_path(tmp, cache.algo, expected.size)
+            changed = StatKey.of(st) != expected or StatKey.of(os.stat(tmp)) != expected
+        except BaseException:
+            _unlink_restoring(tmp, mode)
+            raise
+        if changed:  # written to while hashed: let the caller copy it
+            _unlink_restoring(tmp, mode)
+            return None
+        if cache.exists(oid):  # already cached: the workspace file stays its own
+            _unlink_restoring(tmp, mode)
+            return oid, expected.size
+        self.pending.append((tmp, oid))
+        return oid, expected.size
+
+    @staticmethod
+    def _fill(tmp: Path, out: BinaryIO, write: Callable[[], T]) -> T:
+        try:
+            with out:
+                return write()
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def commit(self) -> None:
+        """Make every temp durable, then rename each under its oid (atomic per object).
+
+        One `os.sync()` for a batch costs about what one fsync does, where an fsync per
+        4 KiB file made adding 10,000 files take 7 s instead of 0.6 s (docs/performance.md).
+        The second sync makes the renames durable before the caller writes a pointer that
+        names these objects.
+        """
+        if not self.pending:
+            return
+        if len(self.pending) <= _FSYNC_EACH_MAX:
+            for tmp, _ in self.pending:
+                _fsync_path(tmp)
+        else:
+            os.sync()
+        made: set[str] = set()
+        while self.pending:
+            tmp, oid = self.pending.pop()
+            parent = os.path.join(self.cache.objects_dir, oid[:2])
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            # An object already present is identical (same oid), so replacing it is harmless.
+            os.replace(tmp, os.path.join(parent, oid[2:]))
+        if len(made) <= _FSYNC_EACH_MAX:
+            for parent in made:
+                _fsync_path(Path(parent))
+        else:
+            os.sync()
+
+    def discard(self) -> None:
+        while self.pending:
+            _unlink_quietly(self.pending.pop()[0])
+
+
+def _open_tmp(tmp_dir: Path) -> tuple[Path, int]:
+    """A new temp, created read-only: the mode binds later opens only, so the writer can
+    still fill it, and the commit needs no chmod."""
+    tmp = tmp_sibling(tmp_dir / "object")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        return tmp, os.open(tmp, flags, OBJECT_MODE)
+    except FileNotFoundError:  # first write into this cache
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        return tmp, os.open(tmp, flags, OBJECT_MODE)
+
+
+def _write_small(tmp_dir: Path, data: bytes) -> Path:
+    """Write a temp with bare syscalls: per-file overhead is what adding 10k files costs."""
+    tmp, fd = _open_tmp(tmp_dir)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _unlink_restoring(tmp: Path, mode: int) -> None:
+    """Drop a hardlink to a workspace file, giving the workspace file its mode back."""
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
+    _unlink_quietly(tmp)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_and_hash(
+    src: BinaryIO, out: BinaryIO, dest: Path, algo: str, size: int
+) -> tuple[str, int]:
+    """Copy a large file in the kernel, then hash the copy from the page cache.
+
+    Hashing the copy rather than the source means the oid always names the bytes that
+    were stored, even if the source changes meanwhile. copy_file_range + blake3's
+    multithreaded `update_mmap` took 0.74 s for 1 GiB here against 0.96 s for a
+    read/hash/write loop (docs/performance.md).
+    """
+    try:
+        copied = copy_range(src.fileno(), out.fileno(), size)
+    except OSError as exc:  # refused across some filesystems: copy through user space
+        if exc.errno not in COPY_RANGE_REFUSED:
+            raise
+        src.seek(0)
+        out.seek(0)
+        out.truncate()
+        hasher = hashing.new_hasher(algo, size)
+        copied = _hash_copy(src, out, hasher)
+        return hasher.hexdigest(), copied
+    out.flush()
+    return hashing.hash_path(dest, algo, copied), copied
 
 
 def _hash_copy(src: BinaryIO, out: BinaryIO, hasher: hashing.Hasher) -> int:

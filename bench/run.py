@@ -1,0 +1,431 @@
+"""Time moma against DVC, back to back, on the data sets built by bench/datasets.py.
+
+Each scenario runs the tools alternately (moma, dvc, moma, dvc, ...) so machine noise hits
+both alike; the table shows whole-process wall-clock medians and the moma/DVC ratio.
+DVC is used when bench/peers.sh has created bench/.work/peers-venv.
+
+Usage: python bench/run.py [-n REPS] [--only S1,S2,...] [--tools moma,dvc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import datasets
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+WORK = datasets.WORK
+RUNS = WORK / "runs"
+PEERS = WORK / "peers-venv" / "bin"
+LOCAL_S3 = HERE.parent.parent.parent / "shared" / "tools" / "local-s3"
+# moto accepts any credentials; set before the tools copy the environment.
+for _var, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                     ("AWS_DEFAULT_REGION", "us-east-1")):
+    os.environ.setdefault(_var, _value)
+
+
+@dataclass
+class Timing:
+    seconds: list[float] = field(default_factory=list)
+    max_rss_kib: int = 0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one process (and the children it waited for)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    # status exits 1 when something changed (S4): that is the expected answer, not a failure.
+    if proc.returncode != 0 and not (proc.returncode == 1 and "status" in cmd):
+        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd}: {err[-2000:]}")
+    return elapsed, usage.ru_maxrss
+
+
+def sh(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+# -- tools -------------------------------------------------------------------------------------
+
+
+class Tool:
+    name = ""
+    exe: list[str] = []
+    env: dict[str, str] | None = None
+    meta_dir = ""
+    ptr_suffix = ""
+
+    def init(self, repo: Path) -> None:
+        raise NotImplementedError
+
+    def reset(self, repo: Path, target: str) -> None:
+        """Forget everything about `target` so the next add starts from an empty cache."""
+        raise NotImplementedError
+
+    def add(self, target: str) -> list[str]:
+        return [*self.exe, "add", target]
+
+    def status(self) -> list[str]:
+        return [*self.exe, "status"]
+
+    def help(self) -> list[str]:
+        return [*self.exe, "--help"]
+
+    def can_transfer(self) -> bool:
+        return True
+
+    def prefer_hardlinks(self, repo: Path) -> None:
+        raise NotImplementedError
+
+    def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
+        raise NotImplementedError
+
+    def push(self) -> list[str]:
+        return [*self.exe, "push"]
+
+    def clone_and_pull(self, origin: Path, dest: Path) -> list[str]:
+        """One timed shell: a fresh clone, then pull everything into an empty cache."""
+        exe = " ".join(self.exe)
+        return ["sh", "-c", f"git clone -q '{origin}' '{dest}' && cd '{dest}' && {exe} pull"]
+
+
+class Moma(Tool):
+    name = "moma"
+    exe = [sys.executable, "-m", "moma_cli"]
+    ptr_suffix = ".moma"
+
+    def __init__(self) -> None:
+        # Run a snapshot of src/, so editing the tree during a long run cannot mix versions.
+        snapshot = WORK / "moma-src"
+        _rm(snapshot)
+        shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+        # Byte-compile as pip install does: with PYTHONDONTWRITEBYTECODE set, every run
+        # would otherwise compile moma from source while DVC's .pyc files exist.
+        sh([sys.executable, "-m", "compileall", "-q", str(snapshot)], HERE)
+        self.env = {**os.environ, "PYTHONPATH": str(snapshot)}
+
+    def init(self, repo: Path) -> None:
+        sh(self.exe + ["init"], repo, self.env)
+
+    def can_transfer(self) -> bool:
+        probe = subprocess.run([*self.exe, "push", "--help"], env=self.env,
+                               capture_output=True)
+        return probe.returncode == 0
+
+    def prefer_hardlinks(self, repo: Path) -> None:
+        (repo / ".moma.local.yaml").write_text("cache:\n  type: hardlink,copy\n")
+
+    def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
+        sh([*self.exe, "remote", "add", "bench", url, "--default"], repo, self.env)
+        if endpoint:
+            sh([*self.exe, "remote", "modify", "bench", "endpointurl", endpoint], repo, self.env)
+
+    def reset(self, repo: Path, target: str) -> None:
+        for sub in ("cache", "state.db", "state.db-wal", "state.db-shm"):
+            _rm(repo / ".moma" / sub)
+        _rm(repo / (target + ".moma"))
+        _make_writable(repo / target)
+
+
+class Dvc(Tool):
+    name = "dvc"
+    exe = [str(PEERS / "dvc")]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    ptr_suffix = ".dvc"
+
+    def init(self, repo: Path) -> None:
+        sh(self.exe + ["init", "-q"], repo, self.env)
+        sh(self.exe + ["config", "core.analytics", "false"], repo, self.env)
+        sh(self.exe + ["config", "core.check_update", "false"], repo, self.env)
+
+    def reset(self, repo: Path, target: str) -> None:
+        for sub in ("cache", "tmp"):
+            _rm(repo / ".dvc" / sub)
+        _rm(repo / (target + ".dvc"))
+
+    def help(self) -> list[str]:
+        return [*self.exe, "--version"]
+
+    def prefer_hardlinks(self, repo: Path) -> None:
+        sh([*self.exe, "config", "cache.type", "hardlink,copy"], repo, self.env)
+
+    def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
+        sh([*self.exe, "remote", "add", "-f", "-d", "bench", url], repo, self.env)
+        if endpoint:
+            sh([*self.exe, "remote", "modify", "bench", "endpointurl", endpoint], repo, self.env)
+
+
+def _rm(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        _make_writable(path)
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def _make_writable(path: Path) -> None:
+    if path.is_dir():
+        sh(["chmod", "-R", "u+w", str(path)], path.parent)
+    elif path.exists():
+        path.chmod(0o644)
+
+
+# -- the local S3 server (moto), for S5s / S5b / S6s ---------------------------------------
+
+S3_BUCKET = "moma-bench"
+S3_PORT = "5599"
+
+
+def s3_endpoint() -> str:
+    return f"http://127.0.0.1:{S3_PORT}"
+
+
+def s3_start() -> None:
+    """Start moto's server via ../shared/tools/local-s3 (bench only) and create the bucket."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    sh([str(LOCAL_S3), "start", S3_PORT], HERE, env)
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint())
+    if S3_BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+        s3.create_bucket(Bucket=S3_BUCKET)
+
+
+def s3_wipe() -> None:
+    import boto3
+
+    bucket = boto3.resource("s3", endpoint_url=s3_endpoint()).Bucket(S3_BUCKET)
+    bucket.objects.all().delete()
+
+
+# -- repositories ------------------------------------------------------------------------------
+
+
+def fresh_repo(tool: Tool, name: str, data: dict[str, Path], *wanted: str) -> Path:
+    repo = RUNS / tool.name / name
+    _rm(repo)
+    repo.mkdir(parents=True)
+    sh(["git", "init", "-q"], repo)
+    sh(["git", "config", "user.email", "bench@example.com"], repo)
+    sh(["git", "config", "user.name", "bench"], repo)
+    tool.init(repo)
+    for key in wanted:
+        src = data[key]
+        if src.is_dir():
+            sh(["cp", "-r", str(src), str(repo / src.name)], repo)
+        else:
+            sh(["cp", str(src), str(repo / src.name)], repo)
+    return repo
+
+
+# -- scenarios ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    id: str
+    title: str
+    reps: int
+    # prepare(tool) -> repo, once per tool; before(tool, repo, rep) untimed; command(tool)
+    prepare: Callable[[Tool], Path]
+    command: Callable[[Tool], list[str]]
+    before: Callable[[Tool, Path, int], None] = lambda tool, repo, rep: None
+
+
+def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
+    big, s10k, s100k = data["big"].name, data["small10k"].name, data["small100k"].name
+    repos: dict[tuple[str, str], Path] = {}
+
+    def repo_for(key: str, *sets: str) -> Callable[[Tool], Path]:
+        def make(tool: Tool) -> Path:
+            if (tool.name, key) not in repos:
+                repos[tool.name, key] = fresh_repo(tool, key, data, *sets)
+            return repos[tool.name, key]
+        return make
+
+    def hardlinked(key: str, *sets: str) -> Callable[[Tool], Path]:
+        def make(tool: Tool) -> Path:
+            fresh = (tool.name, key) not in repos
+            repo = repo_for(key, *sets)(tool)
+            if fresh:
+                tool.prefer_hardlinks(repo)
+            return repo
+        return make
+
+    def reset(target: str) -> Callable[[Tool, Path, int], None]:
+        return lambda tool, repo, rep: tool.reset(repo, target)
+
+    def both_added(tool: Tool) -> Path:
+        repo = repo_for("status", "big", "small10k")(tool)
+        for target in (big, s10k):
+            if not (repo / (target + tool.ptr_suffix)).exists():
+                sh(tool.add(target), repo, tool.env)
+        return repo
+
+    def touch_one(tool: Tool, repo: Path, rep: int) -> None:
+        path = repo / s10k / "d0042" / "f004217.bin"
+        path.chmod(0o644)
+        path.write_bytes(f"modified {rep} {time.time()}\n".encode() * 100)
+
+    def remote_repo(key: str, targets: tuple[str, ...], s3: bool) -> Callable[[Tool], Path]:
+        """A committed repo with `targets` added and a remote 'bench' set as default."""
+        def make(tool: Tool) -> Path:
+            if (tool.name, key) in repos:
+                return repos[tool.name, key]
+            sets = [k for k, v in data.items() if v.name in targets]
+            repo = fresh_repo(tool, key, data, *sets)
+            for target in targets:
+                sh(tool.add(target), repo, tool.env)
+            local = str(RUNS / tool.name / f"{key}-remote")
+            url = f"s3://{S3_BUCKET}/{tool.name}-{key}" if s3 else local
+            tool.add_remote(repo, url, s3_endpoint() if s3 else None)
+            sh(["git", "add", "-A"], repo)
+            sh(["git", "commit", "-qm", "bench data"], repo)
+            repos[tool.name, key] = repo
+            return repo
+        return make
+
+    def empty_remote(s3: bool) -> Callable[[Tool, Path, int], None]:
+        def before(tool: Tool, repo: Path, rep: int) -> None:
+            if s3:
+                s3_wipe()
+            else:
+                _rm(RUNS / tool.name / f"{repo.name}-remote")
+        return before
+
+    def pushed(make: Callable[[Tool], Path]) -> Callable[[Tool], Path]:
+        def prepare(tool: Tool) -> Path:
+            repo = make(tool)
+            sh(tool.push(), repo, tool.env)  # untimed; uploads only what the remote lacks
+            return repo
+        return prepare
+
+    def fresh_clone(tool: Tool, repo: Path, rep: int) -> None:
+        _rm(RUNS / tool.name / f"{repo.name}-clone")
+
+    def pull(key: str) -> Callable[[Tool], list[str]]:
+        return lambda tool: tool.clone_and_pull(repos[tool.name, key],
+                                                RUNS / tool.name / f"{key}-clone")
+
+    transfer = [
+        Scenario("S5", "push 1 GiB + 10k files to a local-directory remote", min(reps, 3),
+                 remote_repo("xfer", (big, s10k), False), lambda t: t.push(),
+                 empty_remote(False)),
+        Scenario("S6", "fresh clone + pull 1 GiB + 10k files (local remote)", min(reps, 3),
+                 pushed(remote_repo("xfer", (big, s10k), False)), pull("xfer"), fresh_clone),
+        Scenario("S5s", "push the 10k dir to S3 (moto)", min(reps, 3),
+                 remote_repo("s3small", (s10k,), True), lambda t: t.push(), empty_remote(True)),
+        Scenario("S6s", "fresh clone + pull the 10k dir from S3 (moto)", min(reps, 3),
+                 pushed(remote_repo("s3small", (s10k,), True)), pull("s3small"), fresh_clone),
+        Scenario("S5b", "push the 1 GiB file to S3 (moto)", min(reps, 3),
+                 remote_repo("s3big", (big,), True), lambda t: t.push(), empty_remote(True)),
+    ]
+    return [
+        Scenario("help", "--help (DVC: --version)", reps, repo_for("main", "big", "small10k"),
+                 lambda t: t.help()),
+        Scenario("S1", "add a 1 GiB file (empty cache)", min(reps, 3),
+                 repo_for("main", "big", "small10k"), lambda t: t.add(big), reset(big)),
+        Scenario("S3", "add a dir of 10,000 x 4 KiB", min(reps, 3),
+                 repo_for("main", "big", "small10k"), lambda t: t.add(s10k), reset(s10k)),
+        Scenario("S7", "re-add an unchanged 10k dir", reps, both_added, lambda t: t.add(s10k)),
+        Scenario("S2", "status, nothing changed", reps, both_added, lambda t: t.status()),
+        Scenario("S4", "status, 1 of 10k files modified", reps, both_added,
+                 lambda t: t.status(), touch_one),
+        Scenario("S3L", "add a dir of 100,000 x 1 KiB", min(reps, 3),
+                 repo_for("large", "small100k"), lambda t: t.add(s100k), reset(s100k)),
+        Scenario("S3h", "S3 with cache.type hardlink,copy (both tools)", min(reps, 3),
+                 hardlinked("hl", "small10k"), lambda t: t.add(s10k), reset(s10k)),
+        Scenario("S3Lh", "S3L with cache.type hardlink,copy (both tools)", min(reps, 3),
+                 hardlinked("hl-large", "small100k"), lambda t: t.add(s100k), reset(s100k)),
+        *transfer,
+    ]
+
+
+def run(selected: list[Scenario], tools: list[Tool]) -> dict[tuple[str, str], Timing]:
+    results: dict[tuple[str, str], Timing] = {}
+    for sc in selected:
+        if sc.id.startswith(("S5", "S6")):
+            if not all(tool.can_transfer() for tool in tools):
+                print(f"{sc.id}: skipped, 'moma push' does not exist yet", file=sys.stderr)
+                continue
+            if sc.id.endswith(("s", "b")):
+                s3_start()
+        repos = {tool.name: sc.prepare(tool) for tool in tools}
+        for rep in range(sc.reps):
+            for tool in tools:
+                repo = repos[tool.name]
+                sc.before(tool, repo, rep)
+                # Flush what the previous run left dirty (DVC does not fsync its cache), so
+                # nobody's timed sync pays for another tool's writes.
+                os.sync()
+                seconds, rss = timed(sc.command(tool), repo, tool.env)
+                t = results.setdefault((sc.id, tool.name), Timing())
+                t.seconds.append(seconds)
+                t.max_rss_kib = max(t.max_rss_kib, rss)
+                print(f"{sc.id:5} {tool.name:5} rep {rep}: {seconds:7.3f} s  "
+                      f"{rss / 1024:6.0f} MiB", file=sys.stderr, flush=True)
+    return results
+
+
+def table(selected: list[Scenario], tools: list[Tool],
+          results: dict[tuple[str, str], Timing]) -> str:
+    names = [t.name for t in tools]
+    both = names == ["moma", "dvc"]
+    head = "| id | scenario | n | " + " | ".join(f"{n} s" for n in names)
+    head += " | moma/dvc |" if both else " |"
+    head += " peak RSS " + " / ".join(names) + " |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for sc in selected:
+        if (sc.id, names[0]) not in results:
+            continue
+        cells = [results[sc.id, n] for n in names]
+        row = f"| {sc.id} | {sc.title} | {len(cells[0].seconds)} | "
+        row += " | ".join(f"{c.median:.3f}" for c in cells)
+        if both:
+            row += f" | {cells[0].median / cells[1].median:.2f}"
+        row += " | " + " / ".join(f"{c.max_rss_kib / 1024:.0f} MiB" for c in cells) + " |"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--reps", type=int, default=5)
+    parser.add_argument("--only", help="comma-separated scenario ids")
+    parser.add_argument("--tools", default="moma,dvc")
+    args = parser.parse_args()
+    data = datasets.build()
+    wanted_tools = args.tools.split(",")
+    tools: list[Tool] = [Moma()]
+    if "dvc" in wanted_tools and (PEERS / "dvc").exists():
+        tools.append(Dvc())
+    elif "dvc" in wanted_tools:
+        print("DVC not installed (run bench/peers.sh); timing moma only", file=sys.stderr)
+    tools = [t for t in tools if t.name in wanted_tools]
+    selected = scenarios(data, args.reps)
+    if args.only:
+        ids = args.only.split(",")
+        selected = [s for s in selected if s.id in ids]
+    print(table(selected, tools, run(selected, tools)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Workspace placement: staged temps become files only on commit, and never linger."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from moma_cli.storage import link
+
+
+def objects(tmp_path: Path, n: int) -> list[Path]:
+    paths = []
+    for i in range(n):
+        paths.append(tmp_path / "cache" / f"obj{i}")
+        paths[-1].parent.mkdir(exist_ok=True)
+        paths[-1].write_bytes(f"object {i}".encode())
+        paths[-1].chmod(0o444)
+    return paths
+
+
+@pytest.mark.parametrize("count", [3, 40])  # fsync each / one sync for the batch
+@pytest.mark.parametrize("kind", ["copy", "hardlink", "symlink"])
+def test_commit_puts_every_file_in_place(tmp_path: Path, count: int, kind: str) -> None:
+    placement = link.Placement([kind])
+    dests = [tmp_path / "ws" / f"d{i % 4}" / f"f{i}" for i in range(count)]
+    for src, dest in zip(objects(tmp_path, count), dests, strict=True):
+        assert placement.stage(src, dest) == kind
+        assert not dest.exists()  # nothing visible before the commit
+    placement.commit()
+    for i, dest in enumerate(dests):
+        assert dest.read_bytes() == f"object {i}".encode()
+    leftovers = [n for _, _, names in os.walk(tmp_path / "ws") for n in names if "moma-tmp" in n]
+    assert leftovers == []
+
+
+def test_discard_removes_staged_temps(tmp_path: Path) -> None:
+    placement = link.Placement(["copy"])
+    (src,) = objects(tmp_path, 1)
+    placement.stage(src, tmp_path / "ws" / "f")
+    placement.discard()
+    assert os.listdir(tmp_path / "ws") == []

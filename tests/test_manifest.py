@@ -1,0 +1,50 @@
+"""Directory manifests: stable bytes (oids must never change) and strict decoding."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from moma_cli.core import manifest
+from moma_cli.errors import PointerError
+
+OID = "a" * 64
+NAMES = ["plain.txt", "dir/sub/file", "ünïcode-名前", 'quote"d', "back\\slash", "tab\there",
+         "del\x7fchar", "line\u2028sep", "a\"],[\"b"]
+
+
+def reference_encode(entries: list[manifest.Entry], algo: str) -> bytes:
+    """The format as first specified: one json.dumps per line."""
+    header = json.dumps({"moma-manifest": 1, "hash": algo}, sort_keys=True)
+    lines = [header] + [
+        json.dumps([e.relpath, e.oid, e.size], ensure_ascii=False, separators=(",", ":"))
+        for e in sorted(entries, key=lambda e: e.relpath)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_fast_encoding_is_byte_identical_to_json_dumps() -> None:
+    entries = [manifest.Entry(name, OID, i) for i, name in enumerate(NAMES)]
+    assert manifest.encode(entries, "blake3") == reference_encode(entries, "blake3")
+
+
+def test_decode_round_trips_more_than_one_batch() -> None:
+    entries = [manifest.Entry(f"d{i // 100}/f{i:06d}", OID, i) for i in range(20_000)]
+    entries += [manifest.Entry(name, OID, 1) for name in NAMES if "\\" not in name]
+    data = manifest.encode(entries, "blake3")
+    decoded = list(manifest.iter_decode(io.BytesIO(data), "m"))
+    assert decoded == sorted(entries, key=lambda e: e.relpath)
+
+
+@pytest.mark.parametrize("line, message", [
+    (b'["a","' + OID.encode() + b'",1],["b","' + OID.encode() + b'",2]', "line 3 is malformed"),
+    (b"not json", "line 3 is malformed"),
+    (b'["../x","' + OID.encode() + b'",1]', "line 3"),
+    (b'["z","nothex",1]', "invalid oid"),
+])
+def test_decode_names_the_bad_line(line: bytes, message: str) -> None:
+    good = b'["a","' + OID.encode() + b'",1]'
+    data = b'{"hash": "blake3", "moma-manifest": 1}\n' + good + b"\n" + line + b"\n"
+    with pytest.raises(PointerError, match="manifest m: .*" + message.replace("[", r"\[")):
+        list(manifest.iter_decode(io.BytesIO(data), "m"))
