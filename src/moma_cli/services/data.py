@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from moma_cli.core import manifest
 from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.hashing import short_oid
 from moma_cli.core.paths import is_within
-from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, PathError
+from moma_cli.errors import (
+    HashMismatchError,
+    MomaError,
+    ObjectMissingError,
+    PathError,
+    PointerError,
+)
 from moma_cli.services import workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo, add_gitignore_entries
@@ -100,13 +107,8 @@ def _check_addable(repo: Repo, rels: list[str]) -> None:
             raise PathError(f"{rel}: is a symlink; moma tracks regular files and directories")
         if not path.exists():
             raise PathError(f"{rel}: no such file or directory")
-    tracked = repo.git.tracked(rels)
-    if tracked:
-        first = tracked[0]
-        raise PathError(
-            f"{first}: is already tracked by git",
-            hint=f"stop tracking it with 'git rm -r --cached {first}' and commit, then add it",
-        )
+    # Overlaps first: a committed pointer inside the target is also "tracked by git", and
+    # naming both pointers is the clearer message.
     existing = [pointer_mod.data_path_of(p) for p in repo.git.pointer_files()]
     for rel in rels:
         for other in existing:
@@ -116,6 +118,13 @@ def _check_addable(repo: Repo, rels: list[str]) -> None:
             if other != rel and is_within(other, rel):
                 raise PathError(f"{rel}: contains {other}, which has its own pointer",
                                 hint=f"remove {other}.moma first, or add a different path")
+    tracked = repo.git.tracked(rels)
+    if tracked:
+        first = tracked[0]
+        raise PathError(
+            f"{first}: is already tracked by git",
+            hint=f"stop tracking it with 'git rm -r --cached {first}' and commit, then add it",
+        )
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -167,7 +176,14 @@ def _status_of(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Status
         return StatusEntry(ptr.path, "invalid", message=exc.message)
     if oid != ptr.oid:
         return StatusEntry(ptr.path, "modified")
+    if info.key.size != ptr.size:
+        return StatusEntry(ptr.path, "invalid", message=_size_message(
+            ptr.pointer_path, ptr.size, info.key.size))
     return StatusEntry(ptr.path, "ok" if repo.cache.exists(ptr.oid) else "not-in-cache")
+
+
+def _size_message(pointer_file: str, expected: int, actual: int) -> str:
+    return f"{pointer_file}: records size {expected} but the data is {actual} bytes"
 
 
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
@@ -179,20 +195,33 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
     from moma_cli.core.hashing import hash_bytes
 
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
+        total = sum(e.size for e in entries)
+        if (len(entries), total) != (ptr.nfiles, ptr.size):
+            return StatusEntry(ptr.path, "invalid", message=_totals_message(ptr, len(entries),
+                                                                            total))
         complete = repo.cache.exists(ptr.oid) and all(
             repo.cache.exists(oid) for oid in current.values())
         return StatusEntry(ptr.path, "ok" if complete else "not-in-cache")
     if not repo.cache.exists(ptr.oid):
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
-    recorded = {e.relpath: e.oid for e in repo.cache.iter_manifest(ptr.oid)}
-    changes = [("deleted", rel) for rel in recorded if rel not in current]
-    for rel, oid in current.items():
-        if rel not in recorded:
-            changes.append(("added", rel))
-        elif recorded[rel] != oid:
-            changes.append(("modified", rel))
+    # The recorded listing is streamed, never held whole: it can be far larger than the
+    # workspace (a million entries), and memory then stays bounded by what differs.
+    unseen = dict(current)
+    changes = []
+    for entry in repo.cache.iter_manifest(ptr.oid):
+        oid = unseen.pop(entry.relpath, None)
+        if oid is None:
+            changes.append(("deleted", entry.relpath))
+        elif oid != entry.oid:
+            changes.append(("modified", entry.relpath))
+    changes.extend(("added", rel) for rel in unseen)
     changes.sort(key=lambda c: c[1])
     return StatusEntry(ptr.path, "modified", changes)
+
+
+def _totals_message(ptr: pointer_mod.Pointer, nfiles: int, size: int) -> str:
+    return (f"{ptr.pointer_path}: records {ptr.nfiles} files, {ptr.size} bytes but its listing "
+            f"has {nfiles} files, {size} bytes")
 
 
 # -- checkout --------------------------------------------------------------------------------
@@ -242,43 +271,55 @@ class _Checkout:
             if ptr.is_dir:
                 self._dir(ptr)
             else:
-                self._file(ptr.path, ptr.oid)
+                self._file(ptr.path, ptr.oid, ptr.size)
+        except PathError as exc:  # e.g. a parent symlinked outside: refuse this one only
+            self.result.invalid.append(exc.message)
         finally:
             self.repo.state.put_many(self.state_rows)
             self.state_rows.clear()
 
     def _dir(self, ptr: pointer_mod.Pointer) -> None:
+        # Two streaming passes over the listing instead of one list: the first validates
+        # every entry and the totals before any path is built or written, the second
+        # materialises. A million-entry manifest then costs time, not memory.
         try:
-            entries = list(self.repo.cache.iter_manifest(ptr.oid))
+            nfiles = size = 0
+            for entry in self.repo.cache.iter_manifest(ptr.oid):
+                nfiles, size = nfiles + 1, size + entry.size
         except ObjectMissingError:
             self.result.missing.append(ptr.path)
             return
         except HashMismatchError:
             self.result.corrupt.append(ptr.path)
             return
+        except PointerError as exc:
+            self.result.invalid.append(f"{ptr.pointer_path}: {exc.message}")
+            return
+        if (nfiles, size) != (ptr.nfiles, ptr.size):
+            self.result.invalid.append(_totals_message(ptr, nfiles, size))
+            return
         top = self.repo.abspath(ptr.path)
         if os.path.lexists(top) and not top.is_dir():
             self._conflict_or_clear(ptr.path, top)
-        wanted = {posixpath.join(ptr.path, e.relpath) for e in entries}
-        for entry in entries:
-            self._file(posixpath.join(ptr.path, entry.relpath), entry.oid)
+        for entry in self.repo.cache.iter_manifest(ptr.oid):
+            self._file(posixpath.join(ptr.path, entry.relpath), entry.oid, entry.size)
         if top.is_dir():
-            self._remove_stale(ptr.path, top, wanted)
+            self._remove_stale(ptr, top)
 
-    def _remove_stale(self, rel_top: str, top: Path, wanted: set[str]) -> None:
+    def _remove_stale(self, ptr: pointer_mod.Pointer, top: Path) -> None:
         """Delete files no longer in the directory, but only those whose bytes are cached;
         anything else is the user's and stays."""
-        files = workspace.walk_dir(str(top))
-        stale = [f for f in files if posixpath.join(rel_top, f.relpath) not in wanted]
+        stale = list(_not_listed(workspace.walk_dir(str(top)),
+                                 self.repo.cache.iter_manifest(ptr.oid)))
         if not stale:
             return
         oids = workspace.oids_of(self.repo, stale, store=False)
         for info in stale:
             if self.repo.cache.exists(oids[info.path]):
                 os.unlink(info.path)
-                self.result.removed.append(posixpath.join(rel_top, info.relpath))
+                self.result.removed.append(posixpath.join(ptr.path, info.relpath))
 
-    def _file(self, rel: str, oid: str) -> None:
+    def _file(self, rel: str, oid: str, size: int) -> None:
         dest = self.repo.abspath(rel)
         parent = posixpath.dirname(rel)
         if parent not in self.safe_parents:  # one realpath per directory, not per file
@@ -287,7 +328,8 @@ class _Checkout:
         if os.path.lexists(dest):
             current = self._current_oid(dest)
             if current == oid:
-                self.result.unchanged += 1
+                if self._check_size(rel, oid, size, os.stat(dest).st_size):
+                    self.result.unchanged += 1
                 return
             if current is None or not self.repo.cache.exists(current):
                 if not self.force:
@@ -302,6 +344,8 @@ class _Checkout:
         except HashMismatchError:
             self.result.corrupt.append(rel)
             return
+        if not self._check_size(rel, oid, size, os.stat(source).st_size):
+            return
         if dest.is_dir() and not dest.is_symlink():
             self.result.conflicts.append(rel)
             return
@@ -309,6 +353,16 @@ class _Checkout:
         st = os.stat(dest)
         self.state_rows.append((str(dest), workspace.StatKey.of(st), self.repo.cache.algo, oid))
         self.result.restored.append(rel)
+
+    def _check_size(self, rel: str, oid: str, expected: int, actual: int) -> bool:
+        """A size that disagrees with the object means the pointer (or listing) was edited
+        or damaged: never materialise an object other than the one it describes."""
+        if expected == actual:
+            return True
+        self.result.invalid.append(
+            f"{rel}: recorded size {expected} differs from object {short_oid(oid)} "
+            f"({actual} bytes); not checked out")
+        return False
 
     def _current_oid(self, dest: Path) -> str | None:
         """The oid of what is at `dest` now; None for anything that is not plain data."""
@@ -331,3 +385,15 @@ class _Checkout:
             self.result.replaced.append(rel)
         else:
             self.result.conflicts.append(rel)
+
+
+def _not_listed(
+    files: list[workspace.FileInfo], entries: Iterator[manifest.Entry]
+) -> Iterator[workspace.FileInfo]:
+    """Workspace files absent from the listing: a merge of two lists sorted by relpath."""
+    entry = next(entries, None)
+    for info in files:
+        while entry is not None and entry.relpath < info.relpath:
+            entry = next(entries, None)
+        if entry is None or entry.relpath != info.relpath:
+            yield info

@@ -72,10 +72,12 @@ class Repo:
         real_root = os.path.realpath(self.root)
         parent = os.path.realpath(os.path.dirname(self.root / rel))
         if not is_within(parent, real_root):
-            raise PathError(f"{rel}: a parent directory is a symlink leading outside the repository")
+            raise PathError(
+                f"{rel}: a parent directory is a symlink leading outside the repository")
 
     # -- pointers -------------------------------------------------------------------------
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
+        self.check_no_escape(pointer_rel)  # never read a pointer through a symlink outside
         path = self.root / pointer_rel
         try:
             with open(path, "rb") as fh:
@@ -107,9 +109,14 @@ class Repo:
             chosen = []
             for target in targets:
                 chosen.extend(self._match_target(target, all_files, cwd))
+        clashes = overlapping(all_files)
         good: list[pointer_mod.Pointer] = []
         bad: list[MomaError] = []
         for rel in dict.fromkeys(chosen):
+            if rel in clashes:
+                if clashes[rel] not in bad:
+                    bad.append(clashes[rel])
+                continue
             try:
                 good.append(self.load_pointer(rel))
             except MomaError as exc:
@@ -126,6 +133,26 @@ class Repo:
         if inside:
             return inside
         raise PathError(f"{target}: not tracked by moma", hint=f"run 'moma add {target}' first")
+
+
+def overlapping(pointer_files: Iterable[str]) -> dict[str, PointerError]:
+    """Pointers whose tracked paths nest (`data.moma` and `data/x.moma`), each with an error
+    naming both: acting on either would let one overwrite or delete the other's data."""
+    by_data = {pointer_mod.data_path_of(p): p for p in pointer_files}
+    clashes: dict[str, PointerError] = {}
+    for inner, inner_file in by_data.items():
+        parts = inner.split("/")
+        for i in range(1, len(parts)):
+            outer_file = by_data.get("/".join(parts[:i]))
+            if outer_file is None:
+                continue
+            # One error for the pair, reported once, whichever of the two is asked for.
+            error = clashes.get(outer_file) or PointerError(
+                f"{inner_file}: overlaps {outer_file}, which tracks the whole directory",
+                hint=f"remove one of them, e.g. 'git rm --cached {inner_file}'")
+            clashes[inner_file] = clashes[outer_file] = error
+            break
+    return clashes
 
 
 def open_repo(cwd: Path | None = None) -> Repo:

@@ -136,7 +136,12 @@ class ObjectCache:
                 hint="the copy on the remote is damaged: re-push it from a machine that has "
                 "the good data ('moma push --verify')",
             )
-        self._commit(tmp, oid)
+        try:
+            self._commit(tmp, oid)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         return size
 
     # -- reading and verifying ------------------------------------------------------------
