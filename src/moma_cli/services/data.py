@@ -85,6 +85,7 @@ def track(
                                  progress=progress)
         entries = [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
         oid = repo.cache.add_bytes(manifest.encode(entries, algo))
+        repo.state.put_listing(str(path), oid)
         size = sum(e.size for e in entries)
         return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
     info = workspace.file_info(str(path))
@@ -305,17 +306,32 @@ class _Checkout:
             self._file(posixpath.join(ptr.path, entry.relpath), entry.oid, entry.size)
         if top.is_dir():
             self._remove_stale(ptr, top)
+            self.repo.state.put_listing(str(top), ptr.oid)
 
     def _remove_stale(self, ptr: pointer_mod.Pointer, top: Path) -> None:
-        """Delete files no longer in the directory, but only those whose bytes are cached;
-        anything else is the user's and stays."""
-        stale = list(_not_listed(workspace.walk_dir(str(top)),
-                                 self.repo.cache.iter_manifest(ptr.oid)))
+        """Delete files the previous version of this directory had and this one has not,
+        and only while they hold exactly the previous (cached) bytes.
+
+        Files moma did not put there (untracked files) and edited files are the user's:
+        never deleted, with or without --force, even when their bytes happen to be cached.
+        """
+        previous = self.repo.state.get_listing(str(top))
+        if previous is None or previous == ptr.oid:
+            return
+        stale = {f.relpath: f for f in _not_listed(workspace.walk_dir(str(top)),
+                                                    self.repo.cache.iter_manifest(ptr.oid))}
         if not stale:
             return
-        oids = workspace.oids_of(self.repo, stale, store=False)
-        for info in stale:
-            if self.repo.cache.exists(oids[info.path]):
+        try:
+            expected = {e.relpath: e.oid for e in self.repo.cache.iter_manifest(previous)
+                        if e.relpath in stale}
+        except MomaError:  # previous listing gone or damaged: keep everything
+            return
+        candidates = [stale[rel] for rel in expected]
+        oids = workspace.oids_of(self.repo, candidates, store=False)
+        for info in candidates:
+            oid = oids[info.path]
+            if oid == expected[info.relpath] and self.repo.cache.exists(oid):
                 os.unlink(info.path)
                 self.result.removed.append(posixpath.join(ptr.path, info.relpath))
 
