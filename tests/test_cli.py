@@ -1,0 +1,41 @@
+"""Every command and option explains itself; errors map to the documented exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+
+from moma_cli.cli.app import app
+
+
+def walk(command: Any, path: str = "moma") -> Iterator[tuple[str, Any]]:
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from walk(sub, f"{path} {name}")
+
+
+def test_every_command_and_option_has_help() -> None:
+    missing = []
+    for path, command in walk(typer.main.get_command(app)):
+        if not (command.help or "").strip():
+            missing.append(path)
+        for param in command.params:
+            if param.param_type_name == "option" and not (param.help or "").strip():
+                missing.append(f"{path} {param.opts[0]}")
+    assert missing == []
+
+
+def test_help_runs_in_a_fresh_process() -> None:
+    out = subprocess.run([sys.executable, "-m", "moma_cli", "--help"], capture_output=True,
+                         text=True, check=True)
+    assert "add" in out.stdout and "status" in out.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    out = subprocess.run([sys.executable, "-m", "moma_cli", "add"], capture_output=True,
+                         text=True)
+    assert out.returncode == 2
