@@ -66,6 +66,7 @@ def check_good_ones_still_work(repo: Moma, *fragments: str) -> None:
     assert_one_error(res, *fragments)
     assert "2 restored" in res.stdout
     assert_nothing_lost(repo.root, before)
+    assert [p.name for p in repo.root.parent.iterdir()] == ["repo"]  # nothing written beside
 
 
 BAD_POINTERS = {

@@ -80,6 +80,16 @@ def test_listing_redacts_urls_from_a_hand_written_local_config(repo: Moma) -> No
     assert SECRET not in outputs(res)
 
 
+def test_credentials_in_environment_urls_are_refused_redacted(repo: Moma,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    repo("remote", "add", "storage", "s3://bucket")
+    monkeypatch.setenv("MOMA_REMOTE_STORAGE__ENDPOINTURL", f"http://minio:{SECRET}@127.0.0.1")
+    res = repo.proc("remote", "list", ok=False)
+    assert_one_error(res, "remotes.storage.endpointurl 'http://****@127.0.0.1' contains")
+    assert SECRET not in outputs(res)
+
+
 def test_secret_environment_values_are_redacted_from_errors(repo: Moma,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:

@@ -263,9 +263,11 @@ def _remote(name: str, opts: Any) -> RemoteConfig:
             f"remotes.{name}: '{secrets[0]}' must not be stored in a config file",
             hint="set credentials in the environment (AWS_ACCESS_KEY_ID, ...) or an AWS profile",
         )
-    if CREDENTIALS_IN_URL.match(str(opts["url"])):
+    with_credentials = [k for k, v in opts.items() if CREDENTIALS_IN_URL.match(str(v))]
+    if with_credentials:  # url, endpointurl, ... from either file or MOMA_REMOTE_* variables
+        key = with_credentials[0]
         raise ConfigError(
-            f"remotes.{name}.url {redact_url(str(opts['url']))!r} contains credentials",
+            f"remotes.{name}.{key} {redact_url(str(opts[key]))!r} contains credentials",
             hint=f"remove them from the URL in {CONFIG_FILE} or {LOCAL_CONFIG_FILE} by hand and "
             "set them in the environment or an AWS profile",
         )
