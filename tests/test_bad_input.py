@@ -66,7 +66,7 @@ def check_good_ones_still_work(repo: Moma, *fragments: str) -> None:
     assert_one_error(res, *fragments)
     assert "2 restored" in res.stdout
     assert_nothing_lost(repo.root, before)
-    assert [p.name for p in repo.root.parent.iterdir()] == ["repo"]  # nothing written beside
+    assert {p.name for p in repo.root.parent.iterdir()} <= {"repo", "elsewhere.moma"}
 
 
 BAD_POINTERS = {
@@ -105,6 +105,17 @@ def test_absolute_paths_are_refused_and_pointers_cannot_redirect(tracked: Moma,
     res = tracked("checkout", ok=False)
     assert_one_error(res, "x.bin: object not in the cache")
     assert snapshot(outside) == {}
+
+
+@pytest.mark.parametrize("target", ["valid pointer", "fifo"])
+def test_symlinked_pointer_is_not_followed(tracked: Moma, tmp_path: Path, target: str) -> None:
+    elsewhere = tmp_path / "elsewhere.moma"
+    if target == "fifo":  # following it would block forever
+        os.mkfifo(elsewhere)
+    else:
+        write(elsewhere, (tracked.root / "good.bin.moma").read_text())
+    os.symlink(elsewhere, tracked.root / "bad.bin.moma")
+    check_good_ones_still_work(tracked, "bad.bin.moma: is a symlink; pointer files must be")
 
 
 def test_python_tag_runs_nothing_and_fails_fast(tracked: Moma, tmp_path: Path) -> None:

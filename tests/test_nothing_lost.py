@@ -67,6 +67,10 @@ def _writes(tree: ast.AST) -> list[int]:
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
         if name in ("write_text", "write_bytes", "mkstemp", "NamedTemporaryFile"):
             lines.append(node.lineno)
+        elif name == "open" and isinstance(func, ast.Attribute):  # os.open(path, flags)
+            flags = {n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+            if flags & {"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"}:
+                lines.append(node.lineno)
         elif name == "open" and len(node.args) > 1:
             mode = node.args[1]
             if not (isinstance(mode, ast.Constant) and mode.value in ("r", "rb")):
@@ -87,5 +91,7 @@ def test_every_write_is_atomic() -> None:
 
 
 def test_the_write_scan_sees_writes() -> None:
-    code = "open(p, 'w')\nopen(p, mode='ab')\nPath(p).write_text('x')\nos.open(p, 1)\nopen(p)\n"
-    assert _writes(ast.parse(code)) == [1, 2, 3, 4]
+    code = ("open(p, 'w')\nopen(p, mode='ab')\nPath(p).write_text('x')\n"
+            "os.open(p, os.O_WRONLY | os.O_CREAT)\nopen(p)\nopen(p, 'rb')\n"
+            "os.open(p, os.O_RDONLY | os.O_NOFOLLOW)\n")
+    assert sorted(_writes(ast.parse(code))) == [1, 2, 3, 4]

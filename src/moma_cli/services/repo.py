@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -79,11 +81,21 @@ class Repo:
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
         self.check_no_escape(pointer_rel)  # never read a pointer through a symlink outside
         path = self.root / pointer_rel
+        # A clone can commit a pointer that is a symlink (to a file outside, to a FIFO that
+        # would block forever): open without following it, and read regular files only.
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read(pointer_mod.MAX_POINTER_BYTES + 1)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             raise PointerError(f"{pointer_rel}: pointer file not found") from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise PointerError(f"{pointer_rel}: is a symlink; pointer files must be regular "
+                               "files", hint="replace it with the pointer it links to") from None
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PointerError(f"{pointer_rel}: is not a regular file")
+            raw = fh.read(pointer_mod.MAX_POINTER_BYTES + 1)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
