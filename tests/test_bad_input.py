@@ -308,3 +308,21 @@ def test_listing_that_is_not_a_manifest_is_refused_before_any_entry(repo: Moma) 
     write(repo.root / ptr.pointer_path, pointer_mod.dumps(ptr))
     assert_one_error(repo("checkout", ok=False), "not a moma directory manifest")
     assert not (repo.root / "data").exists()
+
+
+def test_files_moma_edits_are_not_followed_outside(repo: Moma, tmp_path: Path) -> None:
+    secret = write(tmp_path / "kube-config", "users:\n- name: admin\n  user: {client: abc}\n")
+    write(repo.root / "models/m.bin", "model")
+    os.symlink(secret, repo.root / "models/.gitignore")
+    before = snapshot(repo.root)
+    res = repo("add", "models/m.bin", ok=False)
+    assert_one_error(res, "models/.gitignore: is a symlink leading outside the repository")
+    assert repo.git("diff", "--cached", "--name-only") == ""
+    assert_nothing_lost(repo.root, before)
+    (repo.root / ".moma.yaml").unlink()
+    os.symlink(secret, repo.root / ".moma.yaml")
+    before = snapshot(repo.root)
+    res = repo("remote", "add", "s", "s3://bucket", ok=False)
+    assert_one_error(res, ".moma.yaml: is a symlink leading outside the repository")
+    assert_nothing_lost(repo.root, before)
+    assert secret.read_text().startswith("users:")

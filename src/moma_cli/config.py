@@ -133,9 +133,14 @@ def _refuse_secrets(doc: Any, where: str) -> None:
 
 
 def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
+    from moma_cli.storage.atomic import resolves_inside
+
     path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
     if not path.exists():
         return {}
+    if not resolves_inside(path, root):
+        raise ConfigError(f"{path.name}: is a symlink leading outside the repository",
+                          hint=f"replace it with a regular file: 'rm {path.name}'")
     try:
         doc = yamlio.load_file(path, path.name)
     except yamlio.YamlError as exc:

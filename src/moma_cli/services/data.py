@@ -58,9 +58,10 @@ def add(
     to_stage: list[str] = []
     for rel in rels:
         ptr = track(repo, rel, jobs=jobs, progress=progress)
-        changed = repo.write_pointer(ptr)
         parent, name = posixpath.split(rel)
+        # .gitignore first: if it cannot be written, no pointer is left behind.
         add_gitignore_entries(repo.root, parent, ["/" + name])
+        changed = repo.write_pointer(ptr)
         to_stage += [ptr.pointer_path, posixpath.join(parent, ".gitignore")]
         result.items.append(AddedItem(rel, ptr.kind, ptr.oid, ptr.size, ptr.nfiles, changed))
     if stage:

@@ -15,7 +15,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.errors import MomaError, NotARepoError, PathError, PointerError
 from moma_cli.gitrepo import Git, find_root
-from moma_cli.storage.atomic import write_if_changed
+from moma_cli.storage.atomic import resolves_inside, write_if_changed
 from moma_cli.storage.cache import ObjectCache
 from moma_cli.storage.lock import RepoLock
 from moma_cli.storage.state import StateDB
@@ -201,6 +201,10 @@ def init(cwd: Path | None = None, stage: bool = True) -> InitResult:
 def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
     """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
     path = root / directory / ".gitignore"
+    if not resolves_inside(path, root):
+        rel = f"{directory}/.gitignore" if directory else ".gitignore"
+        raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
+                        "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
     try:
         text = path.read_text()
     except FileNotFoundError:
