@@ -124,3 +124,24 @@ def test_a_python_tag_in_the_config_runs_nothing(repo: Moma, tmp_path: Path) -> 
     res = repo.proc("status", ok=False)
     assert_one_error(res, ".moma.yaml:1: invalid YAML")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("where", ["/tmp/moma-evil-cache", "~/evil", "../evil", "a/../../evil"])
+def test_a_cloned_config_cannot_move_the_cache_outside(repo: Moma, tmp_path: Path,
+                                                       where: str) -> None:
+    write(repo.root / "model.bin", "weights")
+    write(repo.root / ".moma.yaml", f"core:\n  hash: blake3\ncache:\n  dir: {where}\n")
+    before = snapshot(repo.root)
+    res = repo("add", "model.bin", ok=False)
+    assert_one_error(res, f"cache.dir {where!r} is outside the repository")
+    assert_nothing_lost(repo.root, before)
+    assert not Path("/tmp/moma-evil-cache").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]
+
+
+def test_a_shared_cache_may_be_set_locally(repo: Moma, tmp_path: Path) -> None:
+    write(repo.root / ".moma.local.yaml", f"cache:\n  dir: {tmp_path / 'shared'}\n")
+    write(repo.root / "model.bin", "weights")
+    repo("add", "model.bin")
+    assert_nothing_lost(repo.root, cache=tmp_path / "shared")
+    assert list((tmp_path / "shared/blake3").iterdir())

@@ -132,6 +132,21 @@ def _refuse_secrets(doc: Any, where: str) -> None:
             _refuse_secrets(item, f"{where}[{i}]")
 
 
+def _refuse_outside_cache(doc: Mapping[str, Any]) -> None:
+    """A cloned .moma.yaml must not make moma write outside the repository: a shared cache
+    is machine-specific anyway, so it belongs in .moma.local.yaml or MOMA_CACHE_DIR."""
+    cache = doc.get("cache")
+    value = cache.get("dir") if isinstance(cache, Mapping) else None
+    if value is None:
+        return
+    text = str(value)
+    if text.startswith(("/", "~")) or ".." in text.replace("\\", "/").split("/"):
+        raise ConfigError(
+            f"{CONFIG_FILE}: cache.dir {text!r} is outside the repository",
+            hint=f"set a shared cache in {LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead",
+        )
+
+
 def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
     from moma_cli.storage.atomic import resolves_inside
 
@@ -163,6 +178,7 @@ def load(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     committed = read_layer(root)
     _refuse_secrets(committed, "")
+    _refuse_outside_cache(committed)
     merged = _merge(committed, read_layer(root, local=True))
     _apply_env(merged, env)
     return _build(root, merged)
