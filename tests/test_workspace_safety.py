@@ -106,3 +106,14 @@ def test_modified_uncached_files_in_a_directory_are_listed_and_kept(repo: Moma) 
     assert "replaced modified data/a.txt" in res.stderr
     assert [(repo.root / f"data/{n}.txt").read_text() for n in "abc"] == ["a", "b", "c"]
     assert_nothing_lost(repo.root)
+
+
+def test_a_temp_left_by_a_killed_checkout_is_never_tracked(repo: Moma) -> None:
+    write(repo.root / "data/a.txt", "a")
+    repo("add", "data")
+    repo.git("commit", "-qm", "data")
+    # What kill -9 between writing a temp sibling and renaming it leaves behind.
+    write(repo.root / "data/.moma-tmp-a.txt.0badf00d", "half of a")
+    repo("status")
+    res = repo("add", "data")
+    assert "Unchanged data (1 files" in res.stdout
