@@ -117,3 +117,21 @@ def test_a_temp_left_by_a_killed_checkout_is_never_tracked(repo: Moma) -> None:
     repo("status")
     res = repo("add", "data")
     assert "Unchanged data (1 files" in res.stdout
+
+
+@pytest.mark.parametrize("victim", [".moma.yaml", "notes/README.md"])
+def test_checkout_never_overwrites_files_git_tracks(repo: Moma, victim: str) -> None:
+    write(repo.root / "notes/README.md", "committed notes")
+    write(repo.root / "payload.bin", "attacker bytes")
+    repo("add", "payload.bin")
+    repo.git("add", "notes/README.md")
+    ptr_text = (repo.root / "payload.bin.moma").read_text()
+    if victim == ".moma.yaml":
+        write(repo.root / ".moma.yaml.moma", ptr_text)
+    else:  # a directory pointer over a directory that git tracks files in
+        write(repo.root / "notes.moma", ptr_text.replace("kind: file", "kind: dir\nnfiles: 1"))
+    repo.git("commit", "-qm", "crafted")
+    before = snapshot(repo.root)
+    res = repo("checkout", "--force", ok=False)
+    assert_one_error(res, f"would overwrite {victim}, which git tracks")
+    assert_nothing_lost(repo.root, before)

@@ -255,9 +255,28 @@ def checkout(
 ) -> CheckoutResult:
     pointers, errors = repo.pointers(targets, cwd)
     result = CheckoutResult(invalid=[e.message for e in errors])
+    owned = _owned_by_git(repo, pointers)
     for ptr in pointers:
+        if ptr.path in owned:
+            result.invalid.append(f"{ptr.pointer_path}: would overwrite {owned[ptr.path]}, "
+                                  "which git tracks; moma never writes over git's files")
+            continue
         _Checkout(repo, result, force).pointer(ptr)
     return result
+
+
+def _owned_by_git(repo: Repo, pointers: list[pointer_mod.Pointer]) -> dict[str, str]:
+    """Pointers whose data path holds git-tracked files (a crafted `.moma.yaml.moma`, a
+    `data.moma` beside a committed `data/README`): data path -> first such file.
+    `add` refuses these; a cloned or merged repository can still contain them."""
+    if not pointers:
+        return {}
+    owned: dict[str, str] = {}
+    for path in repo.git.tracked([":(literal)" + p.path for p in pointers]):
+        for ptr in pointers:
+            if is_within(path, ptr.path):
+                owned.setdefault(ptr.path, path)
+    return owned
 
 
 class _Checkout:
