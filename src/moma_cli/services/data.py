@@ -285,7 +285,6 @@ class _Checkout:
         self.result = result
         self.force = force
         self.state_rows: list[tuple[str, workspace.StatKey, str, str]] = []
-        self.safe_parents: set[str] = set()
 
     def pointer(self, ptr: pointer_mod.Pointer) -> None:
         try:
@@ -357,10 +356,7 @@ class _Checkout:
 
     def _file(self, rel: str, oid: str, size: int) -> None:
         dest = self.repo.abspath(rel)
-        parent = posixpath.dirname(rel)
-        if parent not in self.safe_parents:  # one realpath per directory, not per file
-            self.repo.check_no_escape(rel)
-            self.safe_parents.add(parent)
+        self.repo.check_no_escape(rel)
         if os.path.lexists(dest):
             current = self._current_oid(dest)
             if current == oid:

@@ -69,13 +69,27 @@ class Repo:
         self.check_no_escape(rel)
         return rel
 
+    @cached_property
+    def real_root(self) -> str:
+        return os.path.realpath(self.root)
+
+    @cached_property
+    def _safe_dirs(self) -> set[str]:
+        return set()
+
     def check_no_escape(self, rel: str) -> None:
-        """Refuse paths whose parent directories are symlinks leading outside the repo."""
-        real_root = os.path.realpath(self.root)
-        parent = os.path.realpath(os.path.dirname(self.root / rel))
-        if not is_within(parent, real_root):
+        """Refuse paths whose parent directories are symlinks leading outside the repo.
+
+        One realpath per directory per command, not per file (10k pointers, 1M entries).
+        """
+        directory = os.path.dirname(rel)
+        if directory in self._safe_dirs:
+            return
+        parent = os.path.realpath(self.root / directory)
+        if not is_within(parent, self.real_root):
             raise PathError(
                 f"{rel}: a parent directory is a symlink leading outside the repository")
+        self._safe_dirs.add(directory)
 
     # -- pointers -------------------------------------------------------------------------
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
