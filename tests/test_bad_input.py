@@ -326,3 +326,11 @@ def test_files_moma_edits_are_not_followed_outside(repo: Moma, tmp_path: Path) -
     assert_one_error(res, ".moma.yaml: is a symlink leading outside the repository")
     assert_nothing_lost(repo.root, before)
     assert secret.read_text().startswith("users:")
+
+
+def test_huge_config_is_refused_without_reading_it_whole(repo: Moma) -> None:
+    with open(repo.root / ".moma.yaml", "ab") as fh:  # sparse: 64 GiB
+        fh.truncate(64 << 30)
+    started = time.monotonic()
+    assert_one_error(repo("status", ok=False), ".moma.yaml: file is larger than 1024 KiB")
+    assert time.monotonic() - started < 10
