@@ -33,6 +33,15 @@ REMOTE_OPTIONS = (
 # AWS credential chain instead.
 SECRET_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "password", "key",
                   "secret")
+# Words that mark a key anywhere in the committed .moma.yaml as a credential. Whole words of
+# the key only ('max_tokens' is a hyperparameter, 'token' is a secret).
+_SECRET_WORDS = {"secret", "password", "passwd", "token", "apikey", "credentials", "credential"}
+_SECRET_KEY_RE = re.compile(r"(access|private|api|secret)[_-]?key(_id)?", re.IGNORECASE)
+CREDENTIALS_IN_URL = re.compile(r"^[a-z0-9+.-]+://[^/@]*:[^/@]*@", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"(://)[^/@\s]*@")
+# Environment variables whose values must never be printed, even inside a library's error.
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+               "AWS_ACCESS_KEY_ID")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -85,10 +94,69 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
+def is_secret_key(key: object) -> bool:
+    text = str(key).lower()
+    words = set(re.split(r"[_.\-]", text))
+    return bool(words & _SECRET_WORDS) or _SECRET_KEY_RE.fullmatch(text) is not None
+
+
+def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """`text` with URL credentials and the values of secret environment variables as ****."""
+    env = os.environ if environ is None else environ
+    text = redact_url(text)
+    for var in _SECRET_ENV:
+        value = env.get(var)
+        if value and len(value) >= 4:
+            text = text.replace(value, "****")
+    return text
+
+
+def redact_url(url: str) -> str:
+    return _URL_USERINFO.sub(r"\1****@", url)
+
+
+def _refuse_secrets(doc: Any, where: str) -> None:
+    """A committed config is public to everyone who can clone: refuse any credential in it."""
+    if isinstance(doc, Mapping):
+        for key, value in doc.items():
+            here = f"{where}.{key}" if where else str(key)
+            if is_secret_key(key):
+                raise ConfigError(
+                    f"{CONFIG_FILE}: '{here}' looks like a credential; secrets must not be "
+                    "stored in a committed file",
+                    hint="remove it and set it in the environment, an AWS profile, "
+                    f"or the git-ignored {LOCAL_CONFIG_FILE}",
+                )
+            _refuse_secrets(value, here)
+    elif isinstance(doc, list):
+        for i, item in enumerate(doc):
+            _refuse_secrets(item, f"{where}[{i}]")
+
+
+def _refuse_outside_cache(doc: Mapping[str, Any]) -> None:
+    """A cloned .moma.yaml must not make moma write outside the repository: a shared cache
+    is machine-specific anyway, so it belongs in .moma.local.yaml or MOMA_CACHE_DIR."""
+    cache = doc.get("cache")
+    value = cache.get("dir") if isinstance(cache, Mapping) else None
+    if value is None:
+        return
+    text = str(value)
+    if text.startswith(("/", "~")) or ".." in text.replace("\\", "/").split("/"):
+        raise ConfigError(
+            f"{CONFIG_FILE}: cache.dir {text!r} is outside the repository",
+            hint=f"set a shared cache in {LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead",
+        )
+
+
 def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
+    from moma_cli.storage.atomic import resolves_inside
+
     path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
     if not path.exists():
         return {}
+    if not resolves_inside(path, root):
+        raise ConfigError(f"{path.name}: is a symlink leading outside the repository",
+                          hint=f"replace it with a regular file: 'rm {path.name}'")
     try:
         doc = yamlio.load_file(path, path.name)
     except yamlio.YamlError as exc:
@@ -109,7 +177,10 @@ def write_layer(root: Path, doc: Mapping[str, Any], local: bool = False) -> None
 
 def load(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
-    merged = _merge(read_layer(root), read_layer(root, local=True))
+    committed = read_layer(root)
+    _refuse_secrets(committed, "")
+    _refuse_outside_cache(committed)
+    merged = _merge(committed, read_layer(root, local=True))
     _apply_env(merged, env)
     return _build(root, merged)
 
@@ -213,5 +284,13 @@ def _remote(name: str, opts: Any) -> RemoteConfig:
         raise ConfigError(
             f"remotes.{name}: '{secrets[0]}' must not be stored in a config file",
             hint="set credentials in the environment (AWS_ACCESS_KEY_ID, ...) or an AWS profile",
+        )
+    with_credentials = [k for k, v in opts.items() if CREDENTIALS_IN_URL.match(str(v))]
+    if with_credentials:  # url, endpointurl, ... from either file or MOMA_REMOTE_* variables
+        key = with_credentials[0]
+        raise ConfigError(
+            f"remotes.{name}.{key} {redact_url(str(opts[key]))!r} contains credentials",
+            hint=f"remove them from the URL in {CONFIG_FILE} or {LOCAL_CONFIG_FILE} by hand and "
+            "set them in the environment or an AWS profile",
         )
     return RemoteConfig(name, str(opts["url"]), {k: v for k, v in opts.items() if k != "url"})

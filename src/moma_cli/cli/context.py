@@ -47,7 +47,9 @@ def guarded(fn: F) -> F:
         except OSError as exc:
             if OPTIONS.verbose:
                 traceback.print_exc()
-            render.error(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            # os.replace(tmp, dest) names the temp first: the destination is what to show.
+            where = exc.filename2 or exc.filename or ""
+            render.error(f"{exc.strerror or exc}: {where}".rstrip(": "))
             raise typer.Exit(ExitCode.FAILURE) from None
         except Exception as exc:  # noqa: BLE001 - the funnel for bugs
             if OPTIONS.verbose:

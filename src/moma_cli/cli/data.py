@@ -141,6 +141,9 @@ def status(
         for entry in result.entries:
             if entry.state == "ok":
                 continue
+            if entry.state == "invalid":  # an error, not a state of the data: say so on stderr
+                render.error(entry.message or f"{entry.path}: invalid")
+                continue
             render.line(f"{entry.state + ':':<14}{entry.path}"
                         + (f"  ({entry.message})" if entry.message else ""))
             for change, rel in entry.changes[:50]:

@@ -78,9 +78,12 @@ def warn(message: str) -> None:
 
 
 def escape(text: str) -> str:
+    """Rich-escaped and with secrets redacted: every error and warning goes through here."""
     from rich.markup import escape as rich_escape
 
-    return str(rich_escape(text))
+    from moma_cli.config import redact
+
+    return str(rich_escape(redact(text)))
 
 
 def human_size(n: int) -> str:

@@ -8,6 +8,7 @@ The algorithm is recorded in every pointer, so a repository can change it later.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import re
 from typing import Protocol
@@ -58,15 +59,25 @@ def hash_bytes(data: bytes, algo: str) -> str:
     return hasher.hexdigest()
 
 
+_MMAP_WINDOW = 32 << 20
+
+
 def hash_path(path: str | os.PathLike[str], algo: str, size: int) -> str:
     """Hash a file's content; large blake3 inputs are mmapped and hashed on all cores
-    (~7.5 GiB/s here from the page cache, against ~2.7 GiB/s through read())."""
-    if algo == "blake3" and size > _THREADED_MIN:
-        from blake3 import blake3
+    (~4-7 GiB/s here from the page cache, against ~2.7 GiB/s through read()).
 
-        hasher = blake3(max_threads=blake3.AUTO)
-        hasher.update_mmap(path)
-        return hasher.hexdigest()  # type: ignore[no-any-return]
+    The file is mapped one window at a time rather than whole (blake3's update_mmap), so
+    resident memory stays bounded: hashing a 1 GiB object showed as 1 GiB of RSS.
+    """
+    if algo == "blake3" and size > _THREADED_MIN:
+        hasher = new_hasher(algo, size)
+        with open(path, "rb") as fh:
+            for offset in range(0, size, _MMAP_WINDOW):
+                length = min(_MMAP_WINDOW, size - offset)
+                with mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ,
+                               offset=offset) as window:
+                    hasher.update(memoryview(window))
+        return hasher.hexdigest()
     hasher2 = new_hasher(algo, size)
     with open(path, "rb") as fh:
         if size <= _THREADED_MIN:

@@ -83,7 +83,9 @@ def parse(text: str, pointer_path: str) -> Pointer:
     except MomaError as exc:
         raise PointerError(exc.message, hint=_FIX_HINT) from None
     if not isinstance(doc, dict):
-        raise PointerError(f"{pointer_path}: not a moma pointer (expected a mapping)", _FIX_HINT)
+        got = type(doc).__name__ if doc is not None else "an empty file"
+        raise PointerError(f"{pointer_path}:1: not a moma pointer (expected a mapping, got {got})",
+                           _FIX_HINT)
     return _from_mapping(doc, data_path, pointer_path)
 
 

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from moma_cli.core import manifest
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.core.hashing import hash_bytes
+from moma_cli.core.hashing import hash_bytes, short_oid
 from moma_cli.core.paths import is_within
-from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, PathError
+from moma_cli.errors import (
+    HashMismatchError,
+    MomaError,
+    ObjectMissingError,
+    PathError,
+    PointerError,
+)
 from moma_cli.services import workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo, add_gitignore_entries
@@ -70,9 +76,10 @@ def save(
         ptr = track(repo, rel, jobs=jobs, progress=progress)
         if lineage is not None:
             ptr = ptr.with_extra(lineage=lineage)
-        changed = repo.write_pointer(ptr)
         parent, name = posixpath.split(rel)
+        # .gitignore first: if it cannot be written, no pointer is left behind.
         add_gitignore_entries(repo.root, parent, ["/" + name])
+        changed = repo.write_pointer(ptr)
         to_stage += [ptr.pointer_path, posixpath.join(parent, ".gitignore")]
         result.items.append(AddedItem(rel, ptr.kind, ptr.oid, ptr.size, ptr.nfiles, changed))
     if stage:
@@ -97,7 +104,11 @@ def track(
         entries = workspace.dir_entries(repo, str(path), store=store, jobs=jobs,
                                         progress=progress)
         listing = manifest.encode(entries, algo)
-        oid = repo.cache.add_bytes(listing) if store else hash_bytes(listing, algo)
+        if store:
+            oid = repo.cache.add_bytes(listing)
+            repo.state.put_listing(str(path), oid)
+        else:
+            oid = hash_bytes(listing, algo)
         size = sum(e.size for e in entries)
         return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
     info = workspace.file_info(str(path))
@@ -121,13 +132,8 @@ def check_addable(repo: Repo, rels: list[str], *, must_exist: bool = True) -> No
             raise PathError(f"{rel}: is a symlink; moma tracks regular files and directories")
         if must_exist and not path.exists():
             raise PathError(f"{rel}: no such file or directory")
-    tracked = repo.git.tracked(rels)
-    if tracked:
-        first = tracked[0]
-        raise PathError(
-            f"{first}: is already tracked by git",
-            hint=f"stop tracking it with 'git rm -r --cached {first}' and commit, then add it",
-        )
+    # Overlaps first: a committed pointer inside the target is also "tracked by git", and
+    # naming both pointers is the clearer message.
     existing = [pointer_mod.data_path_of(p) for p in repo.git.pointer_files()]
     for rel in rels:
         for other in existing:
@@ -137,6 +143,13 @@ def check_addable(repo: Repo, rels: list[str], *, must_exist: bool = True) -> No
             if other != rel and is_within(other, rel):
                 raise PathError(f"{rel}: contains {other}, which has its own pointer",
                                 hint=f"remove {other}.moma first, or add a different path")
+    tracked = repo.git.tracked(rels)
+    if tracked:
+        first = tracked[0]
+        raise PathError(
+            f"{first}: is already tracked by git",
+            hint=f"stop tracking it with 'git rm -r --cached {first}' and commit, then add it",
+        )
 
 
 # -- status ----------------------------------------------------------------------------------
@@ -188,28 +201,48 @@ def _status_of(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Status
         return StatusEntry(ptr.path, "invalid", message=exc.message)
     if oid != ptr.oid:
         return StatusEntry(ptr.path, "modified")
+    if info.key.size != ptr.size:
+        return StatusEntry(ptr.path, "invalid", message=_size_message(
+            ptr.pointer_path, ptr.size, info.key.size))
     return StatusEntry(ptr.path, "ok" if repo.cache.exists(ptr.oid) else "not-in-cache")
+
+
+def _size_message(pointer_file: str, expected: int, actual: int) -> str:
+    return f"{pointer_file}: records size {expected} but the data is {actual} bytes"
 
 
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
     entries = workspace.dir_entries(repo, top, store=False, jobs=jobs)
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
+        total = sum(e.size for e in entries)
+        if (len(entries), total) != (ptr.nfiles, ptr.size):
+            return StatusEntry(ptr.path, "invalid", message=_totals_message(ptr, len(entries),
+                                                                            total))
         complete = repo.cache.exists(ptr.oid) and all(
             repo.cache.exists(oid) for oid in {e.oid for e in entries})
         return StatusEntry(ptr.path, "ok" if complete else "not-in-cache")
     current = {e.relpath: e.oid for e in entries}
     if not repo.cache.exists(ptr.oid):
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
-    recorded = {e.relpath: e.oid for e in repo.cache.iter_manifest(ptr.oid)}
-    changes = [("deleted", rel) for rel in recorded if rel not in current]
-    for rel, oid in current.items():
-        if rel not in recorded:
-            changes.append(("added", rel))
-        elif recorded[rel] != oid:
-            changes.append(("modified", rel))
+    # The recorded listing is streamed, never held whole: it can be far larger than the
+    # workspace (a million entries), and memory then stays bounded by what differs.
+    unseen = dict(current)
+    changes = []
+    for entry in repo.cache.iter_manifest(ptr.oid):
+        oid = unseen.pop(entry.relpath, None)
+        if oid is None:
+            changes.append(("deleted", entry.relpath))
+        elif oid != entry.oid:
+            changes.append(("modified", entry.relpath))
+    changes.extend(("added", rel) for rel in unseen)
     changes.sort(key=lambda c: c[1])
     return StatusEntry(ptr.path, "modified", changes)
+
+
+def _totals_message(ptr: pointer_mod.Pointer, nfiles: int, size: int) -> str:
+    return (f"{ptr.pointer_path}: records {ptr.nfiles} files, {ptr.size} bytes but its listing "
+            f"has {nfiles} files, {size} bytes")
 
 
 # -- checkout --------------------------------------------------------------------------------
@@ -241,9 +274,33 @@ def checkout(
 ) -> CheckoutResult:
     pointers, errors = repo.pointers(targets, cwd)
     result = CheckoutResult(invalid=[e.message for e in errors])
+    owned = _owned_by_git(repo, pointers)
     for ptr in pointers:
+        if ptr.path in owned:
+            result.invalid.append(f"{ptr.pointer_path}: would overwrite {owned[ptr.path]}, "
+                                  "which git tracks; moma never writes over git's files")
+            continue
         _Checkout(repo, result, force).pointer(ptr)
     return result
+
+
+def _owned_by_git(repo: Repo, pointers: list[pointer_mod.Pointer]) -> dict[str, str]:
+    """Pointers whose data path holds git-tracked files (a crafted `.moma.yaml.moma`, a
+    `data.moma` beside a committed `data/README`): data path -> first such file.
+    `add` refuses these; a cloned or merged repository can still contain them."""
+    if not pointers:
+        return {}
+    owned: dict[str, str] = {}
+    for path in repo.git.tracked([":(literal)" + p.path for p in pointers]):
+        for ptr in pointers:
+            if is_within(path, ptr.path):
+                owned.setdefault(ptr.path, path)
+    return owned
+
+
+# Staged files are renamed into place in batches: one sync per batch instead of one fsync
+# per file, with memory bounded however large the directory.
+_FLUSH_EVERY = 4096
 
 
 class _Checkout:
@@ -252,7 +309,6 @@ class _Checkout:
         self.result = result
         self.force = force
         self.state_rows: list[tuple[str, workspace.StatKey, str, str]] = []
-        self.safe_parents: set[str] = set()
         self.placement = link.Placement(repo.config.link_types)
         self.placed: list[tuple[str, Path, str]] = []  # (rel, dest, oid) staged, not renamed
 
@@ -261,8 +317,10 @@ class _Checkout:
             if ptr.is_dir:
                 self._dir(ptr)
             else:
-                self._file(ptr.path, ptr.oid)
+                self._file(ptr.path, ptr.oid, ptr.size)
             self._flush()
+        except PathError as exc:  # e.g. a parent symlinked outside: refuse this one only
+            self.result.invalid.append(exc.message)
         finally:
             self.placement.discard()
             self.placed.clear()
@@ -280,47 +338,70 @@ class _Checkout:
         self.placed.clear()
 
     def _dir(self, ptr: pointer_mod.Pointer) -> None:
+        # Two streaming passes over the listing instead of one list: the first validates
+        # every entry and the totals before any path is built or written, the second
+        # materialises. A million-entry manifest then costs time, not memory.
         try:
-            entries = list(self.repo.cache.iter_manifest(ptr.oid))
+            nfiles = size = 0
+            for entry in self.repo.cache.iter_manifest(ptr.oid):
+                nfiles, size = nfiles + 1, size + entry.size
         except ObjectMissingError:
             self.result.missing.append(ptr.path)
             return
         except HashMismatchError:
             self.result.corrupt.append(ptr.path)
             return
+        except PointerError as exc:
+            self.result.invalid.append(f"{ptr.pointer_path}: {exc.message}")
+            return
+        if (nfiles, size) != (ptr.nfiles, ptr.size):
+            self.result.invalid.append(_totals_message(ptr, nfiles, size))
+            return
         top = self.repo.abspath(ptr.path)
         if os.path.lexists(top) and not top.is_dir():
             self._conflict_or_clear(ptr.path, top)
-        wanted = {posixpath.join(ptr.path, e.relpath) for e in entries}
-        for entry in entries:
-            self._file(posixpath.join(ptr.path, entry.relpath), entry.oid)
+        for entry in self.repo.cache.iter_manifest(ptr.oid):
+            self._file(posixpath.join(ptr.path, entry.relpath), entry.oid, entry.size)
         self._flush()  # before looking for stale files, which must not see our temps
         if top.is_dir():
-            self._remove_stale(ptr.path, top, wanted)
+            self._remove_stale(ptr, top)
+            self.repo.state.put_listing(str(top), ptr.oid)
 
-    def _remove_stale(self, rel_top: str, top: Path, wanted: set[str]) -> None:
-        """Delete files no longer in the directory, but only those whose bytes are cached;
-        anything else is the user's and stays."""
-        files = workspace.walk_dir(str(top))
-        stale = [f for f in files if posixpath.join(rel_top, f.relpath) not in wanted]
+    def _remove_stale(self, ptr: pointer_mod.Pointer, top: Path) -> None:
+        """Delete files the previous version of this directory had and this one has not,
+        and only while they hold exactly the previous (cached) bytes.
+
+        Files moma did not put there (untracked files) and edited files are the user's:
+        never deleted, with or without --force, even when their bytes happen to be cached.
+        """
+        previous = self.repo.state.get_listing(str(top))
+        if previous is None or previous == ptr.oid:
+            return
+        stale = {f.relpath: f for f in _not_listed(workspace.walk_dir(str(top)),
+                                                    self.repo.cache.iter_manifest(ptr.oid))}
         if not stale:
             return
-        oids = workspace.oids_of(self.repo, stale, store=False)
-        for info in stale:
-            if self.repo.cache.exists(oids[info.path]):
+        try:
+            expected = {e.relpath: e.oid for e in self.repo.cache.iter_manifest(previous)
+                        if e.relpath in stale}
+        except MomaError:  # previous listing gone or damaged: keep everything
+            return
+        candidates = [stale[rel] for rel in expected]
+        oids = workspace.oids_of(self.repo, candidates, store=False)
+        for info in candidates:
+            oid = oids[info.path]
+            if oid == expected[info.relpath] and self.repo.cache.exists(oid):
                 os.unlink(info.path)
-                self.result.removed.append(posixpath.join(rel_top, info.relpath))
+                self.result.removed.append(posixpath.join(ptr.path, info.relpath))
 
-    def _file(self, rel: str, oid: str) -> None:
+    def _file(self, rel: str, oid: str, size: int) -> None:
         dest = self.repo.abspath(rel)
-        parent = posixpath.dirname(rel)
-        if parent not in self.safe_parents:  # one realpath per directory, not per file
-            self.repo.check_no_escape(rel)
-            self.safe_parents.add(parent)
+        self.repo.check_no_escape(rel)
         if os.path.lexists(dest):
             current = self._current_oid(dest)
             if current == oid:
-                self.result.unchanged += 1
+                if self._check_size(rel, oid, size, os.stat(dest).st_size):
+                    self.result.unchanged += 1
                 return
             if current is None or not self.repo.cache.exists(current):
                 if not self.force:
@@ -335,11 +416,25 @@ class _Checkout:
         except HashMismatchError:
             self.result.corrupt.append(rel)
             return
+        if not self._check_size(rel, oid, size, os.stat(source).st_size):
+            return
         if dest.is_dir() and not dest.is_symlink():
             self.result.conflicts.append(rel)
             return
         self.placement.stage(source, dest)
         self.placed.append((rel, dest, oid))
+        if len(self.placed) >= _FLUSH_EVERY:
+            self._flush()
+
+    def _check_size(self, rel: str, oid: str, expected: int, actual: int) -> bool:
+        """A size that disagrees with the object means the pointer (or listing) was edited
+        or damaged: never materialise an object other than the one it describes."""
+        if expected == actual:
+            return True
+        self.result.invalid.append(
+            f"{rel}: recorded size {expected} differs from object {short_oid(oid)} "
+            f"({actual} bytes); not checked out")
+        return False
 
     def _current_oid(self, dest: Path) -> str | None:
         """The oid of what is at `dest` now; None for anything that is not plain data."""
@@ -362,3 +457,15 @@ class _Checkout:
             self.result.replaced.append(rel)
         else:
             self.result.conflicts.append(rel)
+
+
+def _not_listed(
+    files: list[workspace.FileInfo], entries: Iterator[manifest.Entry]
+) -> Iterator[workspace.FileInfo]:
+    """Workspace files absent from the listing: a merge of two lists sorted by relpath."""
+    entry = next(entries, None)
+    for info in files:
+        while entry is not None and entry.relpath < info.relpath:
+            entry = next(entries, None)
+        if entry is None or entry.relpath != info.relpath:
+            yield info

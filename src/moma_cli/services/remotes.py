@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from moma_cli import config as config_mod
+from moma_cli.config import CREDENTIALS_IN_URL, redact_url
 from moma_cli.errors import ConfigError
 from moma_cli.services.repo import Repo
-
-_CREDENTIALS_IN_URL = re.compile(r"^[a-z0-9+.-]+://[^/@]*:[^/@]*@", re.IGNORECASE)
 
 
 @dataclass
@@ -22,7 +20,7 @@ class RemoteInfo:
 
 
 def check_url(url: str) -> str:
-    if _CREDENTIALS_IN_URL.match(url):
+    if CREDENTIALS_IN_URL.match(url):
         raise ConfigError(
             "remote URLs must not contain credentials",
             hint="set them in the environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) "
@@ -31,10 +29,6 @@ def check_url(url: str) -> str:
     if not url.strip():
         raise ConfigError("remote URL is empty")
     return url
-
-
-def redact_url(url: str) -> str:
-    return re.sub(r"(://)[^/@]*@", r"\1****@", url)
 
 
 def _edit(repo: Repo, local: bool) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -66,7 +60,7 @@ def modify(repo: Repo, name: str, key: str, value: str | None, *, local: bool = 
                               hint="set credentials in the environment or an AWS profile")
         raise ConfigError(f"unknown remote option {key!r}",
                           hint=f"known options: {', '.join(config_mod.REMOTE_OPTIONS)}")
-    if key in ("url", "endpointurl") and value is not None:
+    if value is not None and (key == "url" or "://" in value):  # endpointurl too
         check_url(value)
     doc, remotes = _edit(repo, local)
     if name not in repo.config.remotes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -13,7 +15,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.errors import MomaError, NotARepoError, PathError, PointerError
 from moma_cli.gitrepo import Git, find_root
-from moma_cli.storage.atomic import write_if_changed
+from moma_cli.storage.atomic import resolves_inside, write_if_changed
 from moma_cli.storage.cache import ObjectCache
 from moma_cli.storage.lock import RepoLock
 from moma_cli.storage.state import StateDB
@@ -67,22 +69,47 @@ class Repo:
         self.check_no_escape(rel)
         return rel
 
+    @cached_property
+    def real_root(self) -> str:
+        return os.path.realpath(self.root)
+
+    @cached_property
+    def _safe_dirs(self) -> set[str]:
+        return set()
+
     def check_no_escape(self, rel: str) -> None:
-        """Refuse paths whose parent directories are symlinks leading outside the repo."""
-        real_root = os.path.realpath(self.root)
-        parent = os.path.realpath(os.path.dirname(self.root / rel))
-        if not is_within(parent, real_root):
+        """Refuse paths whose parent directories are symlinks leading outside the repo.
+
+        One realpath per directory per command, not per file (10k pointers, 1M entries).
+        """
+        directory = os.path.dirname(rel)
+        if directory in self._safe_dirs:
+            return
+        parent = os.path.realpath(self.root / directory)
+        if not is_within(parent, self.real_root):
             raise PathError(
                 f"{rel}: a parent directory is a symlink leading outside the repository")
+        self._safe_dirs.add(directory)
 
     # -- pointers -------------------------------------------------------------------------
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
+        self.check_no_escape(pointer_rel)  # never read a pointer through a symlink outside
         path = self.root / pointer_rel
+        # A clone can commit a pointer that is a symlink (to a file outside, to a FIFO that
+        # would block forever): open without following it, and read regular files only.
         try:
-            with open(path, "rb") as fh:
-                raw = fh.read(pointer_mod.MAX_POINTER_BYTES + 1)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
             raise PointerError(f"{pointer_rel}: pointer file not found") from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise PointerError(f"{pointer_rel}: is a symlink; pointer files must be regular "
+                               "files", hint="replace it with the pointer it links to") from None
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise PointerError(f"{pointer_rel}: is not a regular file")
+            raw = fh.read(pointer_mod.MAX_POINTER_BYTES + 1)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
@@ -108,9 +135,14 @@ class Repo:
             chosen = []
             for target in targets:
                 chosen.extend(self._match_target(target, all_files, cwd))
+        clashes = overlapping(all_files)
         good: list[pointer_mod.Pointer] = []
         bad: list[MomaError] = []
         for rel in dict.fromkeys(chosen):
+            if rel in clashes:
+                if clashes[rel] not in bad:
+                    bad.append(clashes[rel])
+                continue
             try:
                 good.append(self.load_pointer(rel))
             except MomaError as exc:
@@ -127,6 +159,26 @@ class Repo:
         if inside:
             return inside
         raise PathError(f"{target}: not tracked by moma", hint=f"run 'moma add {target}' first")
+
+
+def overlapping(pointer_files: Iterable[str]) -> dict[str, PointerError]:
+    """Pointers whose tracked paths nest (`data.moma` and `data/x.moma`), each with an error
+    naming both: acting on either would let one overwrite or delete the other's data."""
+    by_data = {pointer_mod.data_path_of(p): p for p in pointer_files}
+    clashes: dict[str, PointerError] = {}
+    for inner, inner_file in by_data.items():
+        parts = inner.split("/")
+        for i in range(1, len(parts)):
+            outer_file = by_data.get("/".join(parts[:i]))
+            if outer_file is None:
+                continue
+            # One error for the pair, reported once, whichever of the two is asked for.
+            error = clashes.get(outer_file) or PointerError(
+                f"{inner_file}: overlaps {outer_file}, which tracks the whole directory",
+                hint=f"remove one of them, e.g. 'git rm --cached {inner_file}'")
+            clashes[inner_file] = clashes[outer_file] = error
+            break
+    return clashes
 
 
 def open_repo(cwd: Path | None = None) -> Repo:
@@ -163,6 +215,10 @@ def init(cwd: Path | None = None, stage: bool = True) -> InitResult:
 def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
     """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
     path = root / directory / ".gitignore"
+    if not resolves_inside(path, root):
+        rel = f"{directory}/.gitignore" if directory else ".gitignore"
+        raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
+                        "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -13,6 +13,7 @@ from moma_cli.core import manifest
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
+from moma_cli.storage.atomic import is_tmp_name
 from moma_cli.storage.state import StatKey
 
 _CHUNK_BYTES = 16 << 20
@@ -40,6 +41,8 @@ def walk_dir(top: str) -> list[FileInfo]:
         prefix, directory = stack.pop()
         with os.scandir(directory) as it:
             for entry in it:
+                if is_tmp_name(entry.name):  # a write cut short by a crash, never user data
+                    continue
                 rel = prefix + entry.name
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((rel + "/", entry.path))

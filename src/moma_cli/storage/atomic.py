@@ -26,6 +26,16 @@ def is_tmp_name(name: str) -> bool:
     return name.startswith(TMP_MARK)
 
 
+def resolves_inside(path: Path, root: Path) -> bool:
+    """False when `path` (e.g. a committed symlink) leads outside `root`.
+
+    Files moma edits in place (.gitignore, .moma.yaml) are read, then rewritten: through a
+    symlink to ~/.kube/config that would copy a secret into the repository.
+    """
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    return real == real_root or real.startswith(real_root.rstrip("/") + "/")
+
+
 @contextlib.contextmanager
 def atomic_open(path: Path, mode: int = 0o644, fsync: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file whose content replaces `path` only if the block succeeds."""

@@ -148,7 +148,12 @@ class ObjectCache:
                 hint="the copy on the remote is damaged: re-push it from a machine that has "
                 "the good data ('moma push --verify')",
             )
-        self._commit(tmp, oid)
+        try:
+            self._commit(tmp, oid)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         return size
 
     def _check_space(self, exc: BaseException, what: str) -> None:
@@ -314,13 +319,14 @@ class Batch:
             os.sync()
         made: set[str] = set()
         while self.pending:
-            tmp, oid = self.pending.pop()
+            tmp, oid = self.pending[-1]
             parent = os.path.join(self.cache.objects_dir, oid[:2])
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             # An object already present is identical (same oid), so replacing it is harmless.
             os.replace(tmp, os.path.join(parent, oid[2:]))
+            self.pending.pop()  # only once renamed: discard() removes a temp that failed
         if len(made) <= _FSYNC_EACH_MAX:
             for parent in made:
                 _fsync_path(Path(parent))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moma_cli.config import RemoteConfig
+from moma_cli.config import RemoteConfig, redact
 from moma_cli.errors import RemoteError
 
 # Bounded waits: a closed port or a dead endpoint must fail within seconds, not minutes.
@@ -26,20 +26,9 @@ CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 60
 BOTO_ATTEMPTS = 2  # botocore attempts per request (standard mode: backoff below 1 s)
 S3FS_RETRIES = 2  # s3fs's own retry loop on top of botocore's
-_SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID")
 _BACKENDS = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
              "ssh": "paramiko", "sftp": "paramiko", "http": "aiohttp", "https": "aiohttp"}
 _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
-
-
-def redact(text: str) -> str:
-    """Hide credentials in a message: URL user-info and the values of secret variables."""
-    text = re.sub(r"(://)[^/@\s]*@", r"\1****@", text)
-    for var in _SECRET_VARS:
-        value = os.environ.get(var)
-        if value and len(value) >= 4:
-            text = text.replace(value, "****")
-    return text
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,13 @@ can slot in behind the same three calls.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
 from moma_cli.errors import ObjectMissingError
-from moma_cli.storage.atomic import is_tmp_name, tmp_sibling
+from moma_cli.storage.atomic import atomic_open, is_tmp_name
 from moma_cli.storage.cache import OBJECT_MODE, ObjectCache
 from moma_cli.storage.fs import Location
 
@@ -88,17 +87,8 @@ class LocalRemote:
     def upload(self, src: Path, oid: str) -> None:
         dest = self.oid_to_path(oid)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_sibling(dest)
-        try:
-            with open(src, "rb") as fin, open(tmp, "xb") as fout:
-                _copy_fd(fin.fileno(), fout.fileno(), os.fstat(fin.fileno()).st_size)
-                os.fsync(fout.fileno())
-            os.chmod(tmp, OBJECT_MODE)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with open(src, "rb") as fin, atomic_open(dest, OBJECT_MODE) as fout:
+            _copy_fd(fin.fileno(), fout.fileno(), os.fstat(fin.fileno()).st_size)
 
     def chunks(self, oid: str, size: int | None = None) -> Iterator[bytes]:
         try:

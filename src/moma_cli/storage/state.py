@@ -40,6 +40,9 @@ class StateDB:
                 "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER,"
                 " size INTEGER, mtime_ns INTEGER, algo TEXT, oid TEXT) WITHOUT ROWID"
             )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS listing (path TEXT PRIMARY KEY, oid TEXT) WITHOUT ROWID"
+            )
             self._conn = conn
         return self._conn
 
@@ -72,6 +75,16 @@ class StateDB:
                 "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)",
                 ((p, k.ino, k.size, k.mtime_ns, a, o) for p, k, a, o in rows),
             )
+
+    def get_listing(self, path: str) -> str | None:
+        """The manifest oid a workspace directory was last added from or checked out to."""
+        row = self._db().execute("SELECT oid FROM listing WHERE path = ?", (path,)).fetchone()
+        return str(row[0]) if row else None
+
+    def put_listing(self, path: str, oid: str) -> None:
+        db = self._db()
+        with db:
+            db.execute("INSERT OR REPLACE INTO listing VALUES (?, ?)", (path, oid))
 
     def close(self) -> None:
         if self._conn is not None:

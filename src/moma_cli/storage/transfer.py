@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from moma_cli.config import redact
 from moma_cli.errors import MomaError, RemoteError
-from moma_cli.storage.fs import redact
 
 R = TypeVar("R")
 

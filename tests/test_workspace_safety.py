@@ -1,0 +1,137 @@
+"""checkout never writes through symlinks, never deletes untracked files, never clobbers
+unsaved edits without --force (the single-file refusal is in test_data.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import Moma, write
+from helpers import assert_nothing_lost, assert_one_error, snapshot
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    write(tmp_path / "outside/file", "outside bytes")
+    return tmp_path / "outside"
+
+
+@pytest.mark.parametrize("rel", ["model.bin", "data/a.txt"])
+def test_checkout_never_writes_through_a_destination_symlink(repo: Moma, outside: Path,
+                                                            rel: str) -> None:
+    write(repo.root / "model.bin", "model bytes")
+    write(repo.root / "data/a.txt", "a bytes")
+    repo("add", "model.bin", "data")
+    expected = (repo.root / rel).read_bytes()
+    (repo.root / rel).unlink()
+    os.symlink(outside / "file", repo.root / rel)
+    before = snapshot(repo.root)
+
+    res = repo("checkout", ok=False)
+    assert_one_error(res, f"{rel}: modified and not in the cache; left as is")
+    assert_nothing_lost(repo.root, before, outside={outside: {"file": b"outside bytes"}})
+
+    res = repo("checkout", "--force")
+    assert f"replaced modified {rel}" in res.stderr
+    assert not (repo.root / rel).is_symlink()
+    assert (repo.root / rel).read_bytes() == expected
+    assert_nothing_lost(repo.root, outside={outside: {"file": b"outside bytes"}})
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_untracked_files_in_a_tracked_directory_are_never_deleted(repo: Moma,
+                                                                  force: bool) -> None:
+    write(repo.root / "data/a.txt", "a")
+    write(repo.root / "data/b.txt", "b")
+    repo("add", "data")
+    repo.git("commit", "-qm", "v1")
+    repo.git("tag", "v1")
+    (repo.root / "data/b.txt").unlink()
+    repo("add", "data")
+    repo.git("commit", "-qm", "v2: b.txt removed")
+    # Untracked: uncached bytes, bytes that happen to be cached, a whole new subdirectory.
+    write(repo.root / "data/mine.txt", "never added")
+    write(repo.root / "data/copy-of-a.txt", "a")
+    write(repo.root / "data/new/deep.txt", "deep")
+    flags = ["--force"] if force else []
+
+    repo.git("checkout", "-q", "v1")
+    repo("checkout", *flags)
+    assert (repo.root / "data/b.txt").read_text() == "b"
+    before = snapshot(repo.root)
+    repo.git("checkout", "-q", "main")
+    res = repo("checkout", *flags)
+    assert "1 removed" in res.stdout  # b.txt: in v1, not in v2, bytes are in the cache
+    del before["data/b.txt"]
+    before["data.moma"] = (repo.root / "data.moma").read_bytes()
+    assert_nothing_lost(repo.root, before)
+    for rel, text in [("mine.txt", "never added"), ("copy-of-a.txt", "a"),
+                      ("new/deep.txt", "deep")]:
+        assert (repo.root / "data" / rel).read_text() == text
+
+
+def test_a_removed_file_that_was_edited_is_kept(repo: Moma) -> None:
+    write(repo.root / "data/a.txt", "a")
+    write(repo.root / "data/b.txt", "b")
+    repo("add", "data")
+    repo.git("commit", "-qm", "v1")
+    (repo.root / "data/b.txt").unlink()
+    repo("add", "data")
+    repo.git("commit", "-qm", "v2")
+    repo.git("checkout", "-q", "HEAD~1")
+    repo("checkout")
+    write(repo.root / "data/b.txt", "edited after checkout, never saved")
+    repo.git("checkout", "-q", "main")
+    res = repo("checkout", "--force")
+    assert "removed" not in res.stdout
+    assert (repo.root / "data/b.txt").read_text() == "edited after checkout, never saved"
+
+
+def test_modified_uncached_files_in_a_directory_are_listed_and_kept(repo: Moma) -> None:
+    for name in ("a", "b", "c"):
+        write(repo.root / f"data/{name}.txt", name)
+    repo("add", "data")
+    write(repo.root / "data/a.txt", "unsaved a")
+    write(repo.root / "data/c.txt", "unsaved c")
+    (repo.root / "data/b.txt").unlink()
+    res = repo("checkout", ok=False)
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert errors == ["error: data/a.txt: modified and not in the cache; left as is",
+                      "error: data/c.txt: modified and not in the cache; left as is"]
+    assert (repo.root / "data/b.txt").read_text() == "b"  # the others are restored
+    assert (repo.root / "data/a.txt").read_text() == "unsaved a"
+    res = repo("checkout", "--force")
+    assert "replaced modified data/a.txt" in res.stderr
+    assert [(repo.root / f"data/{n}.txt").read_text() for n in "abc"] == ["a", "b", "c"]
+    assert_nothing_lost(repo.root)
+
+
+def test_a_temp_left_by_a_killed_checkout_is_never_tracked(repo: Moma) -> None:
+    write(repo.root / "data/a.txt", "a")
+    repo("add", "data")
+    repo.git("commit", "-qm", "data")
+    # What kill -9 between writing a temp sibling and renaming it leaves behind.
+    write(repo.root / "data/.moma-tmp-a.txt.0badf00d", "half of a")
+    repo("status")
+    res = repo("add", "data")
+    assert "Unchanged data (1 files" in res.stdout
+
+
+@pytest.mark.parametrize("victim", [".moma.yaml", "notes/README.md"])
+def test_checkout_never_overwrites_files_git_tracks(repo: Moma, victim: str) -> None:
+    write(repo.root / "notes/README.md", "committed notes")
+    write(repo.root / "payload.bin", "attacker bytes")
+    repo("add", "payload.bin")
+    repo.git("add", "notes/README.md")
+    ptr_text = (repo.root / "payload.bin.moma").read_text()
+    if victim == ".moma.yaml":
+        write(repo.root / ".moma.yaml.moma", ptr_text)
+    else:  # a directory pointer over a directory that git tracks files in
+        write(repo.root / "notes.moma", ptr_text.replace("kind: file", "kind: dir\nnfiles: 1"))
+    repo.git("commit", "-qm", "crafted")
+    before = snapshot(repo.root)
+    res = repo("checkout", "--force", ok=False)
+    assert_one_error(res, f"would overwrite {victim}, which git tracks")
+    assert_nothing_lost(repo.root, before)
