@@ -75,8 +75,8 @@ def hash_path(path: str | os.PathLike[str], algo: str, size: int) -> str:
             for offset in range(0, size, _MMAP_WINDOW):
                 length = min(_MMAP_WINDOW, size - offset)
                 with mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ,
-                               offset=offset) as window:
-                    hasher.update(memoryview(window))
+                               offset=offset) as window, memoryview(window) as view:
+                    hasher.update(view)
         return hasher.hexdigest()
     hasher2 = new_hasher(algo, size)
     with open(path, "rb") as fh:
