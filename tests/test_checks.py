@@ -4,8 +4,6 @@ webhook alerts to a real local HTTP server, and the retraining schedule."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -13,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Moma, write
 
-from moma_cli import yamlio
+from conftest import Moma, configure, register_model, write
 from moma_cli.core import checks
 from moma_cli.errors import ConfigError
 from moma_cli.services.repo import open_repo
@@ -60,25 +57,6 @@ def test_dotted_metrics_index_nested_values() -> None:
 
 
 # -- moma check ---------------------------------------------------------------------------------
-
-
-def configure(moma: Moma, models: dict[str, Any], **extra: Any) -> None:
-    path = moma.root / ".moma.yaml"
-    doc = yamlio.load_file(path) | {"models": models, **extra}
-    path.write_text(yamlio.dumps(doc))
-
-
-def register_model(moma: Moma, name: str, metrics: dict[str, Any], env: dict[str, str] | None
-                   = None) -> None:
-    """A model is a pointer with a `model:` section (what the registry writes)."""
-    write(moma.root / f"{name}.pkl", f"weights of {name}")
-    moma("add", f"{name}.pkl")
-    repo = open_repo(moma.root)
-    ptr = repo.load_pointer(f"{name}.pkl.moma")
-    repo.write_pointer(ptr.with_extra(model={"name": name, "metrics": metrics}))
-    moma.git("add", "-A")
-    subprocess.run(["git", "commit", "-qm", f"train {name}"], cwd=moma.root, check=True,
-                   env=os.environ | (env or {}))
 
 
 GATES = {"credit-risk": {"checks": [
