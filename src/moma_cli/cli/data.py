@@ -85,19 +85,30 @@ def status(
     targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
         help="Limit to these tracked paths.")] = None,
     jobs: Jobs = None,
+    remote: Annotated[bool, typer.Option(
+        "--remote", help="Also report data the remote lacks (not-pushed).")] = False,
+    remote_name: Annotated[str | None, typer.Option(
+        "-r", "--remote-name", help="Remote for --remote (default: core.remote).")] = None,
     json_out: Json = False,
 ) -> None:
     """Show tracked data that differs from its pointer, or is missing from the cache.
 
     Exit code 1 when anything is not up to date, so scripts can test it.
 
-    Example: moma status --json
+    Examples:
+      moma status --json
+      moma status --remote -r backup
     """
     from moma_cli.cli import render
     from moma_cli.services import data
     from moma_cli.services.repo import open_repo
 
-    result = data.status(open_repo(), targets, jobs=jobs)
+    if remote or remote_name:
+        from moma_cli.services import sync
+
+        result = sync.status(open_repo(), targets, remote=remote_name, jobs=jobs)
+    else:
+        result = data.status(open_repo(), targets, jobs=jobs)
     if json_out:
         render.print_json({"clean": result.clean, "entries": [vars(e) for e in result.entries]})
     elif result.clean:
@@ -140,12 +151,12 @@ def checkout(
     if json_out:
         render.print_json(vars(result) | {"ok": result.ok})
     else:
-        _render_checkout(result)
+        render_checkout(result)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _render_checkout(r: CheckoutResult) -> None:
+def render_checkout(r: CheckoutResult) -> None:
     from moma_cli.cli import render
 
     render.line(f"{len(r.restored)} restored, {r.unchanged} unchanged"

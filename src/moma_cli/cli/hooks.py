@@ -62,6 +62,27 @@ def _render(result: HooksResult, json_out: bool) -> None:
         render.line(f"{change.hook}: {change.action} ({change.path})")
 
 
+@hook_app.command("pre-push")
+@guarded
+def pre_push(
+    remote: Annotated[str, typer.Argument(help="The git remote being pushed to.")],
+    url: Annotated[str, typer.Argument(help="Its URL (given by git; unused).")] = "",
+) -> None:
+    """Upload the data that the commits being pushed reference (git's pre-push hook).
+
+    Reads git's '<local ref> <local sha> <remote ref> <remote sha>' lines on stdin.
+
+    Example (what the installed hook runs): moma hook pre-push origin git@host:repo.git
+    """
+    import sys
+
+    from moma_cli.cli.sync import report
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    report(hooks.pre_push(open_repo(), remote, sys.stdin), "uploaded", json_out=False)
+
+
 @hook_app.command("pointers")
 @guarded
 def pointers(files: Files) -> None:

@@ -124,7 +124,7 @@ def _check_addable(repo: Repo, rels: list[str]) -> None:
 @dataclass
 class StatusEntry:
     path: str
-    state: str  # ok | modified | missing | not-in-cache | invalid
+    state: str  # ok | modified | missing | not-in-cache | invalid | not-pushed (status --remote)
     changes: list[tuple[str, str]] = field(default_factory=list)  # (added|modified|deleted, rel)
     message: str | None = None
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import MomaError
+from moma_cli.services import sync
 from moma_cli.services.repo import Repo
 from moma_cli.storage.atomic import atomic_write_bytes
 
@@ -179,6 +180,23 @@ def pushed_pointers(repo: Repo, git_remote: str, ref_lines: Iterable[str]
     return list(pointers.values()), bad
 
 
+def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> sync.TransferResult:
+    """Upload, to the default moma remote, the objects of every pointer the pushed commits
+    wrote, so git never points at data nobody can download."""
+    pointers, bad = pushed_pointers(repo, git_remote, ref_lines)
+    result = sync.TransferResult()
+    if pointers:
+        result = sync.push_oids(repo, sync.expand(repo, pointers))
+    names = {ptr.oid: ptr.path for ptr in pointers}
+    result.failed = {oid: f"{names[oid]}: {msg}" if oid in names else msg
+                     for oid, msg in result.failed.items()}
+    result.invalid = [e.message for e in bad]
+    if not result.ok:
+        result.hint = ("the pushed commits reference data that is not on the remote; "
+                       "'git push --no-verify' skips this check")
+    return result
+
+
 @dataclass
 class Problem:
     path: str
@@ -188,8 +206,8 @@ class Problem:
 
 def check_pointers(repo: Repo, files: Sequence[str]) -> list[Problem]:
     """pre-commit `moma-pointers`: each pointer parses, follows the schema, and its object
-    is in the cache."""
-    problems = []
+    is in the cache or on the default remote."""
+    problems, unsaved = [], []
     for rel in files:
         if not pointer_mod.is_pointer_path(rel):
             continue
@@ -199,8 +217,13 @@ def check_pointers(repo: Repo, files: Sequence[str]) -> list[Problem]:
             problems.append(Problem(rel, exc.message, exc.hint))
             continue
         if not repo.cache.exists(ptr.oid):
-            problems.append(Problem(rel, f"object {ptr.oid[:12]} of {ptr.path} is not in the "
-                                         "cache", f"run 'moma add {ptr.path}' or 'moma pull'"))
+            unsaved.append(ptr)
+    remote = repo.config.default_remote
+    pushed = sync.on_remote(repo, {p.oid for p in unsaved}) if unsaved and remote else set()
+    where = f"neither in the cache nor on remote '{remote}'" if remote else "not in the cache"
+    problems += [Problem(p.pointer_path, f"object {p.oid[:12]} of {p.path} is {where}",
+                         f"run 'moma add {p.path}' or 'moma pull'")
+                 for p in unsaved if p.oid not in pushed]
     return problems
 
 

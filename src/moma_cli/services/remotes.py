@@ -66,7 +66,7 @@ def modify(repo: Repo, name: str, key: str, value: str | None, *, local: bool = 
                               hint="set credentials in the environment or an AWS profile")
         raise ConfigError(f"unknown remote option {key!r}",
                           hint=f"known options: {', '.join(config_mod.REMOTE_OPTIONS)}")
-    if key == "url" and value is not None:
+    if key in ("url", "endpointurl") and value is not None:
         check_url(value)
     doc, remotes = _edit(repo, local)
     if name not in repo.config.remotes:

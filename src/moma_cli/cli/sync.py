@@ -1,0 +1,138 @@
+"""`moma push / fetch / pull`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.data import Jobs, Json, render_checkout
+
+if TYPE_CHECKING:
+    from moma_cli.services.sync import TransferResult
+
+Targets = Annotated[list[str] | None, typer.Argument(
+    help="Limit to these tracked paths (default: every pointer in the workspace).")]
+RemoteName = Annotated[str | None, typer.Option(
+    "--remote", "-r", help="Remote name (default: core.remote).")]
+_SHOWN_FAILURES = 20
+
+
+def register(app: typer.Typer) -> None:
+    app.command("push")(push)
+    app.command("fetch")(fetch)
+    app.command("pull")(pull)
+
+
+@guarded
+def push(
+    targets: Targets = None,
+    remote: RemoteName = None,
+    jobs: Jobs = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Also re-hash the objects the remote already has and re-upload any "
+                         "that are damaged.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Upload the data of the workspace pointers that the remote does not have yet.
+
+    Examples:
+      moma push
+      moma push model.pkl -r backup -j 16
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import sync
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = sync.push(repo, targets, remote=remote, jobs=jobs, verify=verify,
+                           progress=render.RichProgress())
+    report(result, "pushed", json_out)
+
+
+@guarded
+def fetch(targets: Targets = None, remote: RemoteName = None, jobs: Jobs = None,
+          json_out: Json = False) -> None:
+    """Download the data of the workspace pointers into the cache, without touching the
+    workspace. Every object is verified against its hash.
+
+    Example: moma fetch data/ -r storage
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import sync
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = sync.fetch(repo, targets, remote=remote, jobs=jobs,
+                            progress=render.RichProgress())
+    report(result, "fetched", json_out)
+
+
+@guarded
+def pull(
+    targets: Targets = None,
+    remote: RemoteName = None,
+    jobs: Jobs = None,
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Overwrite data that is modified and not in the cache.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Fetch, then check out: make the workspace match the pointers, downloading as needed.
+
+    Example: git clone URL && cd repo && moma pull
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import sync
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = sync.pull(repo, targets, remote=remote, jobs=jobs, force=force,
+                           progress=render.RichProgress())
+    checkout = result.checkout
+    if json_out:
+        render.print_json(_as_json(result) | {"checkout": vars(checkout) if checkout else None})
+    else:
+        _render(result, "fetched")
+        if checkout is not None:
+            render_checkout(checkout)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _as_json(r: TransferResult) -> dict[str, object]:
+    return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
+            "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired}
+
+
+def report(result: TransferResult, verb: str, json_out: bool) -> None:
+    from moma_cli.cli import render
+
+    if json_out:
+        render.print_json(_as_json(result))
+    else:
+        _render(result, verb)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _render(r: TransferResult, verb: str) -> None:
+    from moma_cli.cli import render
+
+    summary = f"{len(r.transferred):,} files {verb}, {r.skipped:,} up to date"
+    if r.repaired:
+        summary += f", {len(r.repaired):,} damaged remote copies replaced"
+    if r.failed:
+        summary += f", {len(r.failed):,} failed"
+    render.line(summary)
+    for message in list(r.failed.values())[:_SHOWN_FAILURES]:
+        render.error(message)
+    if len(r.failed) > _SHOWN_FAILURES:
+        render.error(f"... and {len(r.failed) - _SHOWN_FAILURES:,} more")
+    for message in r.invalid:
+        render.error(message)
+    if r.hint and r.failed:
+        render.error(f"{len(r.failed):,} object(s) could not be transferred", r.hint)

@@ -1,0 +1,390 @@
+"""`push`, `fetch`, `pull` and `status --remote`: moving objects between cache and remote.
+
+Order matters for directories: a manifest is uploaded only after every file it lists is on
+the remote, so a remote never holds a listing whose files are missing; fetch downloads the
+manifest first (it says what else to fetch), then the files. Every download is verified
+against its oid before it enters the cache (ObjectCache.add_stream).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moma_cli.core import hashing, manifest
+from moma_cli.core import pointer as pointer_mod
+from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError
+from moma_cli.services import data, workspace
+from moma_cli.services.progress import SILENT, Progress
+from moma_cli.services.repo import Repo
+from moma_cli.storage import fs, transfer
+from moma_cli.storage.remote import Store, download, open_store
+
+MISSING_HINT = "run 'moma push' on the machine that added it"
+CORRUPT_HINT = "run 'moma push --verify' on a machine that has the good data"
+
+
+@dataclass
+class TransferResult:
+    transferred: list[str] = field(default_factory=list)
+    skipped: int = 0  # already where they were going
+    failed: dict[str, str] = field(default_factory=dict)  # oid -> message naming the file
+    invalid: list[str] = field(default_factory=list)  # pointers that did not parse
+    repaired: list[str] = field(default_factory=list)  # push --verify: bad remote copies replaced
+    remote: str = ""
+    hint: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.invalid)
+
+    def merge(self, other: TransferResult) -> None:
+        self.transferred += other.transferred
+        self.skipped += other.skipped
+        self.failed.update(other.failed)
+        self.repaired += other.repaired
+        self.remote = other.remote or self.remote
+        self.hint = self.hint or other.hint
+
+
+@dataclass
+class PullResult(TransferResult):
+    checkout: data.CheckoutResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return super().ok and (self.checkout is None or self.checkout.ok)
+
+
+@dataclass
+class _Remote:
+    store: Store
+    jobs: int
+    name: str
+
+
+@dataclass
+class _Plan:
+    """What a set of pointers needs: oids (files first, manifests apart) and whose they are."""
+
+    files: set[str] = field(default_factory=set)
+    manifests: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)  # oid -> workspace path
+    sizes: dict[str, int] = field(default_factory=dict)
+    unlisted: list[pointer_mod.Pointer] = field(default_factory=list)  # manifest not cached
+
+
+def _open(repo: Repo, remote: str | None, jobs: int | None, *, create: bool,
+          check: bool = True) -> _Remote:
+    config = repo.config.remote(remote)
+    location = fs.open_location(config, repo.root)
+    if check:
+        fs.check_reachable(location, create=create)
+    workers = jobs or config.jobs or repo.config.jobs or transfer_jobs()
+    return _Remote(open_store(location, repo.cache.algo), workers, config.name)
+
+
+def transfer_jobs() -> int:
+    """Default pool size for transfers: they wait on I/O (fsync, network round trips), not on
+    the CPU. Pushing 10k small files to an ext4 remote on 2 cores: 32 threads ~20% faster
+    than 8."""
+    return min(64, (os.cpu_count() or 1) * 16)
+
+
+def _plan(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> _Plan:
+    plan = _Plan()
+    for ptr in pointers:
+        plan.names.setdefault(ptr.oid, ptr.path)
+        if not ptr.is_dir:
+            plan.files.add(ptr.oid)
+            plan.sizes[ptr.oid] = ptr.size
+            continue
+        plan.manifests.add(ptr.oid)
+        try:
+            entries = list(repo.cache.iter_manifest(ptr.oid))
+        except (ObjectMissingError, HashMismatchError):  # a damaged one is quarantined
+            plan.unlisted.append(ptr)
+            continue
+        for entry in entries:
+            plan.files.add(entry.oid)
+            plan.names.setdefault(entry.oid, posixpath.join(ptr.path, entry.relpath))
+            plan.sizes[entry.oid] = entry.size
+    return plan
+
+
+def expand(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> set[str]:
+    """Every oid the pointers need: files, and for directories the manifest and its entries
+    (entries only when the manifest is in the cache)."""
+    plan = _plan(repo, pointers)
+    return plan.files | plan.manifests
+
+
+def _named(failed: dict[str, str], names: dict[str, str]) -> dict[str, str]:
+    return {oid: f"{names[oid]}: {msg}" if oid in names else msg for oid, msg in failed.items()}
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+def push(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    verify: bool = False,
+    cwd: Path | None = None,
+    progress: Progress = SILENT,
+) -> TransferResult:
+    """Upload what the remote lacks of the workspace pointers' objects."""
+    pointers, errors = repo.pointers(targets, cwd)
+    plan = _plan(repo, pointers)
+    r = _open(repo, remote, jobs, create=True)
+    result = _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests,
+                   verify, progress)
+    result.invalid = [e.message for e in errors]
+    return result
+
+
+def push_oids(
+    repo: Repo,
+    oids: Iterable[str],
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    progress: Progress = SILENT,
+) -> TransferResult:
+    """Upload these objects if the remote lacks them (manifests among them go last)."""
+    r = _open(repo, remote, jobs, create=True)
+    return _push(repo, r, set(oids), {}, None, False, progress)
+
+
+def _push(repo: Repo, r: _Remote, oids: set[str], names: dict[str, str],
+          manifests: set[str] | None, verify: bool, progress: Progress) -> TransferResult:
+    result = TransferResult(remote=r.name)
+    lister = transfer.mapper(r.jobs)
+    present = r.store.existing(oids, lister)
+    result.skipped = len(present)
+    todo = sorted(oids - present)
+    local = [oid for oid in todo if repo.cache.exists(oid)]
+    for oid in sorted(set(todo) - set(local)):
+        result.failed[oid] = f"object {hashing.short_oid(oid)} is not in the cache"
+    good, corrupt = _verified_cache(repo, local, r.jobs)
+    result.failed.update(corrupt)
+    if manifests is None:
+        manifests = {oid for oid in good if _is_manifest(repo, oid)}
+    first = [oid for oid in good if oid not in manifests]
+    last = [oid for oid in good if oid in manifests]
+    progress.start(f"pushing to {r.name}", len(first) + len(last))
+
+    def upload(oid: str) -> None:
+        r.store.upload(repo.cache.oid_to_path(oid), oid)
+
+    done, failed = transfer.run(upload, first, jobs=r.jobs, on_done=progress.advance)
+    result.transferred += done
+    result.failed.update(failed)
+    on_remote = present | set(done)
+    ready, blocked = _complete_manifests(repo, r, last, on_remote)
+    result.failed.update(blocked)
+    done, failed = transfer.run(upload, ready, jobs=r.jobs, on_done=progress.advance)
+    progress.finish()
+    result.transferred += done
+    result.failed.update(failed)
+    if verify:
+        result.repaired = _repair(repo, r, sorted(present & oids), progress)
+    result.failed = _named(result.failed, names)
+    return result
+
+
+def _verified_cache(repo: Repo, oids: list[str], jobs: int) -> tuple[list[str], dict[str, str]]:
+    """Check cache objects against their names before they leave (stat-cache memo), so a
+    damaged cache object is never pushed; damaged ones are quarantined."""
+    infos = []  # relpath carries the oid the object is named after
+    for oid in oids:
+        path = str(repo.cache.oid_to_path(oid))
+        infos.append(workspace.FileInfo(oid, path, workspace.StatKey.of(os.stat(path))))
+    actual = workspace.oids_of(repo, infos, store=False, tree=str(repo.cache.objects_dir),
+                               jobs=jobs)
+    good, corrupt = [], {}
+    for info in infos:
+        if actual[info.path] == info.relpath:
+            good.append(info.relpath)
+        else:
+            moved = repo.cache.quarantine(info.relpath)
+            corrupt[info.relpath] = (f"cache object {hashing.short_oid(info.relpath)} is "
+                                     f"corrupt; moved aside to {moved}")
+    return good, corrupt
+
+
+def _is_manifest(repo: Repo, oid: str) -> bool:
+    header = manifest.encode([], repo.cache.algo)
+    with open(repo.cache.oid_to_path(oid), "rb") as fh:
+        return fh.read(len(header)) == header
+
+
+def _complete_manifests(repo: Repo, r: _Remote, manifests: list[str],
+                        on_remote: set[str]) -> tuple[list[str], dict[str, str]]:
+    """Manifests whose every entry is on the remote; the others are held back."""
+    needs = {oid: {e.oid for e in repo.cache.iter_manifest(oid)} for oid in manifests}
+    unknown = set().union(*needs.values()) - on_remote if needs else set()
+    if unknown:
+        on_remote = on_remote | r.store.existing(unknown, transfer.mapper(r.jobs))
+    ready, blocked = [], {}
+    for oid, entries in needs.items():
+        lacking = entries - on_remote
+        if lacking:
+            blocked[oid] = (f"directory listing {hashing.short_oid(oid)} not pushed: "
+                            f"{len(lacking)} of its files are not on the remote")
+        else:
+            ready.append(oid)
+    return ready, blocked
+
+
+def _repair(repo: Repo, r: _Remote, oids: list[str], progress: Progress) -> list[str]:
+    """push --verify: re-hash remote copies; re-upload those that do not match their name."""
+    progress.start(f"verifying {r.name}", len(oids))
+
+    def check(oid: str) -> None:
+        hasher = hashing.new_hasher(repo.cache.algo)
+        for chunk in r.store.chunks(oid):
+            hasher.update(chunk)
+        if hasher.hexdigest() != oid:
+            if not repo.cache.exists(oid):
+                raise MomaError(f"remote copy of {hashing.short_oid(oid)} is corrupt and "
+                                "there is no good copy in the cache")
+            repo.cache.checked_path(oid)
+            r.store.upload(repo.cache.oid_to_path(oid), oid)
+            repaired.append(oid)
+
+    repaired: list[str] = []
+    transfer.run(check, oids, jobs=r.jobs, on_done=progress.advance)
+    progress.finish()
+    return repaired
+
+
+# -- fetch / pull ----------------------------------------------------------------------------
+
+
+def fetch(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    cwd: Path | None = None,
+    progress: Progress = SILENT,
+) -> TransferResult:
+    """Download the objects of the workspace pointers that the cache lacks."""
+    pointers, errors = repo.pointers(targets, cwd)
+    r = _open(repo, remote, jobs, create=False)
+    plan = _plan(repo, pointers)
+    # Manifests not cached yet come first: they say which files a directory needs.
+    result = _fetch(repo, r, {p.oid for p in plan.unlisted}, plan, progress)
+    listed = _plan(repo, [p for p in plan.unlisted if repo.cache.exists(p.oid)])
+    plan.files |= listed.files
+    plan.names |= listed.names
+    plan.sizes |= listed.sizes
+    rest = (plan.files | plan.manifests) - set(result.transferred) - set(result.failed)
+    result.merge(_fetch(repo, r, rest, plan, progress))
+    result.invalid = [e.message for e in errors]
+    return result
+
+
+def fetch_oids(
+    repo: Repo,
+    oids: Iterable[str],
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    progress: Progress = SILENT,
+) -> TransferResult:
+    """Download these objects into the cache unless it has them; each is verified."""
+    r = _open(repo, remote, jobs, create=False)
+    return _fetch(repo, r, set(oids), _Plan(), progress)
+
+
+def _fetch(repo: Repo, r: _Remote, oids: set[str], plan: _Plan,
+           progress: Progress) -> TransferResult:
+    result = TransferResult(remote=r.name)
+    todo = sorted(oid for oid in oids if not repo.cache.exists(oid))
+    result.skipped = len(oids) - len(todo)
+    if not todo:
+        return result
+    progress.start(f"fetching from {r.name}", len(todo))
+    done, failed = transfer.run(
+        lambda oid: download(r.store, repo.cache, oid, plan.sizes.get(oid)),
+        todo, jobs=r.jobs, on_done=progress.advance)
+    progress.finish()
+    _remember_verified(repo, done)
+    result.transferred = done
+    result.failed = _named(failed, plan.names)
+    if any("is corrupt" in msg for msg in failed.values()):
+        result.hint = CORRUPT_HINT
+    elif failed:
+        result.hint = MISSING_HINT
+    return result
+
+
+def _remember_verified(repo: Repo, oids: list[str]) -> None:
+    """Downloads were hashed on the way in: record that in the stat cache (one transaction),
+    so the checkout that follows does not hash every object a second time."""
+    rows = []
+    for oid in oids:
+        path = str(repo.cache.oid_to_path(oid))
+        rows.append((path, workspace.StatKey.of(os.stat(path)), repo.cache.algo, oid))
+    repo.state.put_many(rows)
+
+
+def pull(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    cwd: Path | None = None,
+    progress: Progress = SILENT,
+) -> PullResult:
+    """fetch, then checkout: the workspace gets everything that could be downloaded."""
+    fetched = fetch(repo, targets, remote=remote, jobs=jobs, cwd=cwd, progress=progress)
+    result = PullResult(**vars(fetched))
+    result.checkout = data.checkout(repo, targets, force=force, cwd=cwd, progress=progress)
+    return result
+
+
+# -- status --remote -------------------------------------------------------------------------
+
+
+def status(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    cwd: Path | None = None,
+) -> data.StatusResult:
+    """`moma status` plus a 'not-pushed' state for data whose objects the remote lacks."""
+    result = data.status(repo, targets, cwd=cwd, jobs=jobs)
+    pointers, _ = repo.pointers(targets, cwd)
+    r = _open(repo, remote, jobs, create=False, check=False)
+    if not r.store.location.is_local:  # a local remote not pushed to yet simply holds nothing
+        fs.check_reachable(r.store.location, create=False)
+    needs = {ptr.path: expand(repo, [ptr]) for ptr in pointers}
+    present = r.store.existing(set().union(*needs.values()) if needs else set(),
+                               transfer.mapper(r.jobs))
+    for entry in result.entries:
+        lacking = needs.get(entry.path, set()) - present
+        if entry.state == "ok" and lacking:
+            entry.state = "not-pushed"
+            entry.message = f"{len(lacking)} object(s) not on remote '{r.name}'"
+    return result
+
+
+def on_remote(repo: Repo, oids: Iterable[str], *, remote: str | None = None,
+              jobs: int | None = None) -> set[str]:
+    """Which of these objects the remote already holds."""
+    r = _open(repo, remote, jobs, create=False, check=False)
+    return set(r.store.existing(set(oids), transfer.mapper(r.jobs)))

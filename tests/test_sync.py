@@ -1,0 +1,287 @@
+"""push / fetch / pull / status --remote against a local-directory remote and a real S3 server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Moma, RemoteSpec, git, tree_bytes, write
+from moma_cli.core import pointer
+from moma_cli.storage.fs import redact
+
+
+def _oid(moma: Moma, rel: str) -> str:
+    return pointer.parse((moma.root / f"{rel}.moma").read_text(), f"{rel}.moma").oid
+
+
+def _project(moma: Moma, remote: RemoteSpec) -> None:
+    write(moma.root / "model.pkl", b"weights-v1" * 500)
+    for i in range(6):
+        write(moma.root / f"data/part{i}.csv", f"row,{i}\n" * (i + 1))
+    write(moma.root / "data/sub/deep.txt", "deep")
+    moma("add", "model.pkl", "data")
+    remote.add_to(moma)
+    moma.git("add", ".moma.yaml")
+    moma.git("commit", "-qm", "model and data")
+
+
+def _clone(moma: Moma, tmp_path: Path, name: str = "clone") -> Moma:
+    git(tmp_path, "clone", "-q", str(moma.root), name)
+    return Moma(tmp_path / name)
+
+
+def _cache_objects(moma: Moma) -> dict[str, bytes]:
+    return tree_bytes(moma.root / ".moma/cache/blake3")
+
+
+def test_push_clone_pull_is_byte_identical(repo: Moma, any_remote: RemoteSpec,
+                                           tmp_path: Path) -> None:
+    _project(repo, any_remote)
+    res = repo("push", "--json")
+    report = json.loads(res.stdout)
+    assert report["ok"] and report["skipped"] == 0
+    assert len(report["transferred"]) == 9  # model, 7 distinct data files, the manifest
+    assert any_remote.oids() == set(report["transferred"])
+
+    again = repo("push")
+    assert "0 files pushed, 9 up to date" in again.stdout
+
+    clone = _clone(repo, tmp_path)
+    res = clone("pull")
+    assert "9 files fetched, 0 up to date" in res.stdout
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    assert (clone.root / "model.pkl").read_bytes() == (repo.root / "model.pkl").read_bytes()
+    assert clone("status").exit_code == 0
+    assert "0 files fetched, 9 up to date" in clone("pull").stdout
+
+
+def test_push_targets_and_status_remote(repo: Moma, any_remote: RemoteSpec) -> None:
+    _project(repo, any_remote)
+    res = repo("status", "--remote", "--json", ok=False)
+    states = {e["path"]: e["state"] for e in json.loads(res.stdout)["entries"]}
+    assert states == {"data": "not-pushed", "model.pkl": "not-pushed"}
+
+    repo("push", "model.pkl")
+    assert any_remote.oids() == {_oid(repo, "model.pkl")}
+    res = repo("status", "--remote", ok=False)
+    assert "not-pushed:" in res.stdout and "data" in res.stdout
+    assert "model.pkl" not in res.stdout
+
+    repo("push")
+    assert "up to date" in repo("status", "--remote").stdout
+
+
+def test_manifest_is_pushed_only_after_its_files(repo: Moma, any_remote: RemoteSpec) -> None:
+    _project(repo, any_remote)
+    part0 = repo.root / ".moma/cache/blake3"
+    oid = pointer.parse((repo.root / "data.moma").read_text(), "data.moma").oid
+    entries = [line for line in (part0 / oid[:2] / oid[2:]).read_text().splitlines()[1:]]
+    lost = json.loads(entries[0])[1]
+    os.chmod(part0 / lost[:2], 0o755)
+    os.unlink(part0 / lost[:2] / lost[2:])
+
+    res = repo("push", ok=False)
+    assert "data/part0.csv: object" in res.stderr and "not in the cache" in res.stderr
+    assert "directory listing" in res.stderr
+    assert oid not in any_remote.oids()
+    assert _oid(repo, "model.pkl") in any_remote.oids()
+
+
+def test_tampered_or_truncated_object_is_refused(repo: Moma, any_remote: RemoteSpec,
+                                                  tmp_path: Path) -> None:
+    _project(repo, any_remote)
+    repo("push")
+    model = _oid(repo, "model.pkl")
+    good = any_remote.read(model)
+    any_remote.write(model, good[:-10])  # truncated
+    clone = _clone(repo, tmp_path)
+    res = clone("pull", ok=False)
+    assert res.exit_code == 1
+    assert f"model.pkl: object {model[:8]}" in res.stderr and "corrupt" in res.stderr
+    assert "moma push --verify" in res.stderr
+    assert not (clone.root / "model.pkl").exists()
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    quarantined = list((clone.root / ".moma/cache/quarantine/corrupt").iterdir())
+    assert [p.read_bytes() for p in quarantined] == [good[:-10]]
+    cached = _cache_objects(clone)
+    assert f"{model[:2]}/{model[2:]}" not in cached
+    assert all(len(blob) > 0 for blob in cached.values())
+
+    # push --verify finds the poisoned copy and replaces it; then the pull completes
+    res = repo("push", "--verify")
+    assert "1 damaged remote copies replaced" in res.stdout
+    assert any_remote.read(model) == good
+    clone("pull")
+    assert (clone.root / "model.pkl").read_bytes() == good
+
+
+def test_missing_object_on_remote_names_file_and_others_transfer(
+        repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
+    _project(repo, any_remote)
+    repo("push")
+    lost = _oid(repo, "model.pkl")
+    any_remote.delete(lost)
+    clone = _clone(repo, tmp_path)
+    res = clone("pull", ok=False)
+    assert res.exit_code == 1
+    assert f"model.pkl: no object {lost[:8]} on remote 'storage'" in res.stderr
+    assert "run 'moma push' on the machine that added it" in res.stderr
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+
+
+def test_fetch_fills_cache_only(repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
+    _project(repo, any_remote)
+    repo("push", "-j", "2")
+    clone = _clone(repo, tmp_path)
+    clone("fetch", "data")
+    assert not (clone.root / "data").exists()
+    assert len(_cache_objects(clone)) == 8  # data files + manifest, not the model
+    clone("checkout", "data")
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+
+
+def test_second_commit_pushes_only_the_new_object(repo: Moma, any_remote: RemoteSpec,
+                                                  tmp_path: Path) -> None:
+    _project(repo, any_remote)
+    repo("push")
+    write(repo.root / "model.pkl", b"weights-v2" * 500)
+    repo("add", "model.pkl")
+    repo.git("commit", "-qm", "v2")
+    assert "1 files pushed, 8 up to date" in repo("push").stdout
+    clone = _clone(repo, tmp_path)
+    clone("pull")
+    clone.git("checkout", "-q", "HEAD~1")
+    clone("pull")
+    assert (clone.root / "model.pkl").read_bytes() == b"weights-v1" * 500
+
+
+# -- faults of the remote as a whole --------------------------------------------------------
+
+
+def test_closed_port_fails_fast_without_local_change(repo: Moma, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    spec = RemoteSpec("s3", "s3://bucket/moma", {"endpointurl": f"http://127.0.0.1:{port}"})
+    _project(repo, spec)
+    before = _cache_objects(repo), tree_bytes(repo.root / "data")
+    for command in ("push", "pull"):
+        started = time.monotonic()
+        res = repo(command, ok=False)
+        assert time.monotonic() - started < 15
+        assert res.exit_code == 1
+        assert "cannot reach remote 'storage'" in res.stderr and "Traceback" not in res.stderr
+        assert "testing-secret-value" not in res.stderr
+    assert (_cache_objects(repo), tree_bytes(repo.root / "data")) == before
+
+
+def test_missing_bucket_is_not_created(repo: Moma, moto_endpoint: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
+    spec = RemoteSpec("s3", "s3://no-such-bucket-xyz/moma", {"endpointurl": moto_endpoint})
+    _project(repo, spec)
+    res = repo("push", ok=False)
+    assert "bucket 'no-such-bucket-xyz' of remote 'storage'" in res.stderr
+    assert "does not exist" in res.stderr and "never creates buckets" in res.stderr
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={"endpoint_url": moto_endpoint})
+    assert "no-such-bucket-xyz" not in fs.ls("")
+
+
+def test_unknown_protocol_and_missing_local_remote(repo: Moma, tmp_path: Path) -> None:
+    spec = RemoteSpec("local", "nosuchproto://x/y", {})
+    _project(repo, spec)
+    assert "unknown protocol 'nosuchproto://'" in repo("push", ok=False).stderr
+    repo("remote", "modify", "storage", "url", str(tmp_path / "absent"))
+    res = repo("fetch", ok=False)
+    assert "directory does not exist" in res.stderr
+    assert not (tmp_path / "absent").exists()
+
+
+def test_no_default_remote(repo: Moma) -> None:
+    write(repo.root / "a.bin", b"a")
+    repo("add", "a.bin")
+    res = repo("push", ok=False)
+    assert "no remote given and no default remote set" in res.stderr
+    assert "unknown remote 'nope'" in repo("push", "-r", "nope", ok=False).stderr
+
+
+# -- remote configuration -------------------------------------------------------------------
+
+
+def test_remote_add_list_modify_default_remove(repo: Moma, tmp_path: Path) -> None:
+    repo("remote", "add", "share", str(tmp_path / "share"))
+    repo("remote", "add", "storage", "s3://bucket/prefix", "--default")
+    repo("remote", "modify", "storage", "endpointurl", "http://127.0.0.1:9000", "--local")
+    listing = json.loads(repo("remote", "list", "--json").stdout)
+    assert [(r["name"], r["default"]) for r in listing] == [("share", False), ("storage", True)]
+    assert listing[1]["options"] == {"endpointurl": "http://127.0.0.1:9000"}
+    assert "endpointurl" not in (repo.root / ".moma.yaml").read_text()
+    repo("remote", "default", "share")
+    assert repo("remote", "default").stdout.strip() == "share"
+    repo("remote", "remove", "share")
+    assert repo("remote", "default").stdout.strip() == "(no default remote)"
+    res = repo("remote", "modify", "storage", "secret_access_key", "abc", ok=False)
+    assert "must not be stored" in res.stderr and "abc" not in res.stderr
+
+
+def test_urls_with_credentials_refused_and_secrets_redacted(
+        repo: Moma, monkeypatch: pytest.MonkeyPatch) -> None:
+    res = repo("remote", "add", "bad", "s3://AKIAXX:supersecret@bucket/x", ok=False)
+    assert "must not contain credentials" in res.stderr and "supersecret" not in res.stderr
+    assert "bad" not in (repo.root / ".moma.yaml").read_text()
+    repo("remote", "add", "storage", "s3://bucket/x", "--default")
+    res = repo("remote", "modify", "storage", "endpointurl",
+               "http://user:very-secret-key-123@127.0.0.1:1", ok=False)
+    assert "very-secret-key-123" not in res.stderr + (repo.root / ".moma.yaml").read_text()
+    # whatever reaches a message, the values of secret variables never do
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-key-123")
+    assert redact("denied for very-secret-key-123 at https://u:p@host/x") == (
+        "denied for **** at https://****@host/x")
+
+
+# -- crash safety ---------------------------------------------------------------------------
+
+
+def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -> None:
+    remote_dir = tmp_path / "remote"
+    for i in range(300):
+        write(repo.root / f"data/f{i:03}.bin", os.urandom(2048) + bytes([i % 256]))
+    write(repo.root / "big.bin", os.urandom(24 << 20))
+    repo("add", "data", "big.bin")
+    repo("remote", "add", "storage", str(remote_dir), "--default")
+    cmd = [sys.executable, "-m", "moma_cli", "push", "-j", "2"]
+    proc = subprocess.Popen(cmd, cwd=repo.root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # kill once uploads are under way
+        if remote_dir.is_dir() and sum(1 for _ in remote_dir.rglob("*")) > 20:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cache = repo.root / ".moma/cache/blake3"
+    for obj in remote_dir.rglob("*"):
+        if obj.is_file() and not obj.name.startswith(".moma-tmp-"):
+            rel = obj.relative_to(remote_dir / "blake3")
+            assert obj.read_bytes() == (cache / rel).read_bytes(), f"partial object {rel}"
+    res = repo.proc("push")
+    assert "failed" not in res.stdout
+    pushed = {k: v for k, v in tree_bytes(remote_dir / "blake3").items()
+              if not Path(k).name.startswith(".moma-tmp-")}
+    assert pushed == tree_bytes(cache)
+    assert "0 files pushed" in repo.proc("push").stdout
