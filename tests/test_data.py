@@ -7,7 +7,6 @@ import stat
 from pathlib import Path
 
 from conftest import Moma, git, tree_bytes, write
-
 from moma_cli.core import pointer
 
 

@@ -34,7 +34,8 @@ REMOTE_OPTIONS = (
 )
 # Keys that would put a secret in a file; credentials come from the environment or the
 # AWS credential chain instead.
-SECRET_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "password", "key", "secret")
+SECRET_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "password", "key",
+                  "secret")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

@@ -8,6 +8,7 @@ start fast. GitPython is used, lazily, where its object model earns its cost
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -109,13 +110,14 @@ class Git:
         return out.decode()
 
     def tree_blobs(self, rev: str, pathspec: str = "*.moma") -> dict[str, str]:
-        """path -> blob sha for files matching `pathspec` in the tree of `rev`."""
-        out = self.run("ls-tree", "-r", "-z", "--full-tree", rev, "--", pathspec).decode()
+        """path -> blob sha for files matching the glob `pathspec` in the tree of `rev`."""
+        # ls-tree takes path prefixes, not globs ('*.moma' matched nothing): filter here.
+        out = self.run("ls-tree", "-r", "-z", "--full-tree", rev).decode()
         result = {}
         for record in filter(None, out.split("\0")):
             meta, path = record.split("\t", 1)
             kind, sha = meta.split()[1:3]
-            if kind == "blob":
+            if kind == "blob" and fnmatch.fnmatchcase(path, pathspec):
                 result[path] = sha
         return result
 
@@ -162,3 +164,10 @@ class Git:
         out = self.run("rev-parse", "--git-path", "hooks").decode().strip()
         path = Path(out)
         return path if path.is_absolute() else self.root / path
+
+    def last_commit(self, path: str, pickaxe: str | None = None) -> str | None:
+        """The newest commit that touched `path` (that changed how often `pickaxe` occurs in
+        it, when given: for a pointer still holding an oid, the commit that introduced it)."""
+        args = ["log", "-n1", "--format=%H"] + ([f"-S{pickaxe}"] if pickaxe else [])
+        out = self.run(*args, "--", path, check=False).strip()
+        return out.decode() or None

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from moma_cli import __version__
-from moma_cli.cli import checks, data, hooks, remote, sync
+from moma_cli.cli import checks, data, hooks, pipeline, remote, sync
 from moma_cli.cli.context import OPTIONS
 
 app = typer.Typer(
@@ -47,7 +47,7 @@ def main_options(
     OPTIONS.wait = wait
 
 
-for module in (data, remote, sync, checks, hooks):
+for module in (data, remote, sync, pipeline, checks, hooks):
     module.register(app)
 
 

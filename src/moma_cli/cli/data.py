@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,7 @@ from moma_cli.cli.context import OPTIONS, guarded
 if TYPE_CHECKING:
     from moma_cli.services.data import CheckoutResult
 
-Jobs = Annotated[Optional[int], typer.Option("--jobs", "-j", min=1,  # noqa: UP007 - Typer
+Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Parallel workers (default: from config, "
                                                   "else sized to the machine).")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -26,8 +26,8 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def init(
-    no_stage: Annotated[bool, typer.Option("--no-stage",
-                                           help="Do not 'git add' the files init creates.")] = False,
+    no_stage: Annotated[bool, typer.Option(
+        "--no-stage", help="Do not 'git add' the files init creates.")] = False,
 ) -> None:
     """Make the current git work tree a moma repository.
 
@@ -47,17 +47,25 @@ def init(
 @guarded
 def add(
     targets: Annotated[list[str], typer.Argument(help="Files or directories to track.")],
-    no_stage: Annotated[bool, typer.Option("--no-stage",
-                                           help="Do not 'git add' pointers and .gitignore.")] = False,
+    no_stage: Annotated[bool, typer.Option(
+        "--no-stage", help="Do not 'git add' pointers and .gitignore.")] = False,
+    froms: Annotated[list[str] | None, typer.Option(
+        "--from", help="Record an input it was made from (data or code; repeat) as lineage.")
+    ] = None,
+    params: Annotated[list[str] | None, typer.Option(
+        "--params", "-p", help="Record parameters: params.yaml or params.yaml:key,key.")
+    ] = None,
     jobs: Jobs = None,
     json_out: Json = False,
 ) -> None:
     """Track files or directories: hash them into the cache and write PATH.moma pointers.
 
     The data itself is git-ignored; commit the pointer. Re-adding unchanged data is a no-op.
+    --from/-p record lineage (input hashes, code commit, params, environment) in the pointer.
 
     Examples:
       moma add model.pkl data/
+      moma add model.pkl --from data/train.csv --from train.py -p params.yaml
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
@@ -66,7 +74,12 @@ def add(
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = data.add(repo, targets, stage=not no_stage, jobs=jobs,
+        lineage = None
+        if froms or params:
+            from moma_cli.services import lineage as lineage_mod
+
+            lineage = lineage_mod.capture(repo, froms or [], params or [])
+        result = data.add(repo, targets, stage=not no_stage, jobs=jobs, lineage=lineage,
                           progress=render.RichProgress())
     if json_out:
         render.print_json({"added": [vars(i) for i in result.items], "staged": result.staged})
@@ -82,7 +95,7 @@ def add(
 
 @guarded
 def status(
-    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
+    targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,
     jobs: Jobs = None,
     remote: Annotated[bool, typer.Option(
@@ -129,7 +142,7 @@ def status(
 
 @guarded
 def checkout(
-    targets: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP007
+    targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,
     force: Annotated[bool, typer.Option(
         "--force", "-f", help="Overwrite data that is modified and not in the cache.")] = False,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
 @guarded
 def add(
     name: Annotated[str, typer.Argument(help="Remote name, e.g. storage.")],
-    url: Annotated[str, typer.Argument(help="s3://bucket/prefix, a local path, or any fsspec URL.")],
+    url: Annotated[str, typer.Argument(
+        help="s3://bucket/prefix, a local path, or any fsspec URL.")],
     default: Annotated[bool, typer.Option("--default", "-d",
                                           help="Make it the default remote.")] = False,
     local: Local = False,
@@ -64,8 +65,9 @@ def list_(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 @guarded
 def modify(
     name: Annotated[str, typer.Argument(help="Remote name.")],
-    key: Annotated[str, typer.Argument(help="url, endpointurl, region, profile, jobs, verify_ssl.")],
-    value: Annotated[Optional[str], typer.Argument(help="New value.")] = None,  # noqa: UP007
+    key: Annotated[str, typer.Argument(
+        help="url, endpointurl, region, profile, jobs, verify_ssl.")],
+    value: Annotated[str | None, typer.Argument(help="New value.")] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the option.")] = False,
     local: Local = False,
 ) -> None:
@@ -100,7 +102,7 @@ def remove(name: Annotated[str, typer.Argument(help="Remote name.")],
 @remote_app.command("default")
 @guarded
 def default(
-    name: Annotated[Optional[str], typer.Argument(help="Remote name.")] = None,  # noqa: UP007
+    name: Annotated[str | None, typer.Argument(help="Remote name.")] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Clear the default.")] = False,
     local: Local = False,
 ) -> None:

@@ -92,8 +92,8 @@ class RichProgress(Progress):
     def start(self, label: str, total: int | None = None) -> None:
         if not err().is_terminal:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar,
-                                   TextColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as Bar
 
         self.finish()
         self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

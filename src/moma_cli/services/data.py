@@ -7,9 +7,11 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from moma_cli.core import manifest
 from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.hashing import hash_bytes
 from moma_cli.core.paths import is_within
 from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, PathError
 from moma_cli.services import workspace
@@ -43,14 +45,31 @@ def add(
     stage: bool = True,
     jobs: int | None = None,
     cwd: Path | None = None,
+    lineage: dict[str, Any] | None = None,
     progress: Progress = SILENT,
 ) -> AddResult:
     rels = [repo.relpath(t, cwd) for t in targets]
-    _check_addable(repo, rels)
+    return save(repo, rels, stage=stage, jobs=jobs, lineage=lineage, progress=progress)
+
+
+def save(
+    repo: Repo,
+    rels: Sequence[str],
+    *,
+    stage: bool = True,
+    jobs: int | None = None,
+    lineage: dict[str, Any] | None = None,
+    progress: Progress = SILENT,
+) -> AddResult:
+    """Cache repo-relative paths, write their pointers (with `lineage` when given) and
+    git-ignore the data; `moma add` and pipeline outputs both go through here."""
+    check_addable(repo, list(rels))
     result = AddResult()
     to_stage: list[str] = []
     for rel in rels:
         ptr = track(repo, rel, jobs=jobs, progress=progress)
+        if lineage is not None:
+            ptr = ptr.with_extra(lineage=lineage)
         changed = repo.write_pointer(ptr)
         parent, name = posixpath.split(rel)
         add_gitignore_entries(repo.root, parent, ["/" + name])
@@ -63,25 +82,26 @@ def add(
 
 
 def track(
-    repo: Repo, rel: str, *, jobs: int | None = None, progress: Progress = SILENT
+    repo: Repo, rel: str, *, store: bool = True, jobs: int | None = None,
+    progress: Progress = SILENT,
 ) -> pointer_mod.Pointer:
     """Store the data at `rel` in the cache and return its pointer (not yet written).
 
-    Sections of an existing pointer (model, lineage, meta, unknown keys) are kept.
+    Sections of an existing pointer (model, lineage, meta, unknown keys) are kept. Without
+    `store` the data is only hashed (through the stat cache), e.g. a pipeline dependency.
     """
     path = repo.abspath(rel)
     extra = _existing_extra(repo, rel)
     algo = repo.cache.algo
     if path.is_dir() and not path.is_symlink():
-        files = workspace.walk_dir(str(path))
-        oids = workspace.oids_of(repo, files, store=True, tree=str(path), jobs=jobs,
-                                 progress=progress)
-        entries = [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
-        oid = repo.cache.add_bytes(manifest.encode(entries, algo))
+        entries = workspace.dir_entries(repo, str(path), store=store, jobs=jobs,
+                                        progress=progress)
+        listing = manifest.encode(entries, algo)
+        oid = repo.cache.add_bytes(listing) if store else hash_bytes(listing, algo)
         size = sum(e.size for e in entries)
         return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
     info = workspace.file_info(str(path))
-    oid = workspace.oids_of(repo, [info], store=True, progress=progress)[info.path]
+    oid = workspace.oids_of(repo, [info], store=store, progress=progress)[info.path]
     return pointer_mod.Pointer(rel, algo, oid, info.key.size, "file", None, extra)
 
 
@@ -91,14 +111,15 @@ def _existing_extra(repo: Repo, rel: str) -> dict[str, object]:
     return dict(repo.load_pointer(pointer_mod.pointer_path_of(rel)).extra)
 
 
-def _check_addable(repo: Repo, rels: list[str]) -> None:
+def check_addable(repo: Repo, rels: list[str], *, must_exist: bool = True) -> None:
+    """Refuse pointers, symlinks, git-tracked paths and paths overlapping other pointers."""
     for rel in rels:
         path = repo.abspath(rel)
         if pointer_mod.is_pointer_path(rel):
             raise PathError(f"{rel}: is a moma pointer; add the data it points to instead")
         if path.is_symlink():
             raise PathError(f"{rel}: is a symlink; moma tracks regular files and directories")
-        if not path.exists():
+        if must_exist and not path.exists():
             raise PathError(f"{rel}: no such file or directory")
     tracked = repo.git.tracked(rels)
     if tracked:
@@ -172,12 +193,8 @@ def _status_of(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Status
 
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
-    files = workspace.walk_dir(top)
-    oids = workspace.oids_of(repo, files, store=False, tree=top, jobs=jobs)
-    current = {f.relpath: oids[f.path] for f in files}
-    entries = [manifest.Entry(f.relpath, current[f.relpath], f.key.size) for f in files]
-    from moma_cli.core.hashing import hash_bytes
-
+    entries = workspace.dir_entries(repo, top, store=False, jobs=jobs)
+    current = {e.relpath: e.oid for e in entries}
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
         complete = repo.cache.exists(ptr.oid) and all(
             repo.cache.exists(oid) for oid in current.values())

@@ -72,7 +72,8 @@ class Repo:
         real_root = os.path.realpath(self.root)
         parent = os.path.realpath(os.path.dirname(self.root / rel))
         if not is_within(parent, real_root):
-            raise PathError(f"{rel}: a parent directory is a symlink leading outside the repository")
+            raise PathError(
+                f"{rel}: a parent directory is a symlink leading outside the repository")
 
     # -- pointers -------------------------------------------------------------------------
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from moma_cli.core import manifest
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
@@ -107,3 +108,12 @@ def oids_of(
     progress.finish()
     repo.state.put_many(rows)
     return result
+
+
+def dir_entries(
+    repo: Repo, top: str, *, store: bool, jobs: int | None = None, progress: Progress = SILENT
+) -> list[manifest.Entry]:
+    """A directory's files as manifest entries, hashed through the stat cache."""
+    files = walk_dir(top)
+    oids = oids_of(repo, files, store=store, tree=top, jobs=jobs, progress=progress)
+    return [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]

@@ -1,0 +1,331 @@
+"""`moma run / repro / dag / lineage / diff`, `moma params diff`, `moma metrics show / diff`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from moma_cli.cli.context import OPTIONS, guarded
+
+if TYPE_CHECKING:
+    from moma_cli.services.pipeline import LineageResult, ReproResult, StageOutcome
+
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+RevA = Annotated[str | None, typer.Argument(
+    help="Old git revision (default: HEAD).")]
+RevB = Annotated[str | None, typer.Argument(
+    help="New git revision (default: the workspace).")]
+
+params_app = typer.Typer(help="Compare parameters between revisions.", no_args_is_help=True)
+metrics_app = typer.Typer(help="Show and compare metrics.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run", context_settings={"allow_interspersed_args": False})(run)
+    app.command("repro")(repro)
+    app.command("dag")(dag)
+    app.command("lineage")(lineage)
+    app.command("diff")(diff)
+    params_app.command("diff")(params_diff)
+    metrics_app.command("show")(metrics_show)
+    metrics_app.command("diff")(metrics_diff)
+    app.add_typer(params_app, name="params")
+    app.add_typer(metrics_app, name="metrics")
+
+
+@guarded
+def run(
+    command: Annotated[list[str], typer.Argument(help="The command, after '--'.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Stage name.")],
+    deps: Annotated[list[str] | None, typer.Option(
+        "--deps", "-d", help="A file or directory the command reads (repeat).")] = None,
+    outs: Annotated[list[str] | None, typer.Option(
+        "--outs", "-o", help="A file or directory it writes, cached like 'moma add' (repeat).")
+    ] = None,
+    params: Annotated[list[str] | None, typer.Option(
+        "--params", "-p", help="Parameters it uses: params.yaml:key,key (repeat).")] = None,
+    metrics: Annotated[list[str] | None, typer.Option(
+        "--metrics", "-M", help="A JSON/YAML metrics file it writes, kept in git (repeat).")
+    ] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Replace an existing stage of that name.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Record a pipeline stage in .moma.yaml, run it, cache its outputs, write moma.lock.
+
+    Example:
+      moma run -n train -d data.csv -d train.py -p params.yaml:seed -o model.pkl -- python train.py
+    """
+    import shlex
+
+    from moma_cli.core.params import parse_spec
+    from moma_cli.core.stages import parse_stage, to_mapping
+    from moma_cli.services import pipeline
+    from moma_cli.services.repo import open_repo
+
+    cmd = command[0] if len(command) == 1 else shlex.join(command)
+    draft = parse_stage(name, {"cmd": cmd, "deps": deps or [], "outs": outs or [],
+                               "params": [str(parse_spec(p)) for p in params or []],
+                               "metrics": metrics or []})
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        outcome = pipeline.run(repo, draft, force=force)
+    if json_out:
+        from moma_cli.cli import render
+
+        render.print_json(vars(outcome) | {"stage": to_mapping(draft)})
+        return
+    _render_repro_lines([outcome])
+
+
+@guarded
+def repro(
+    targets: Annotated[list[str] | None, typer.Argument(
+        help="Stages to bring up to date, with what they depend on (default: all).")] = None,
+    dry: Annotated[bool, typer.Option("--dry", help="Show what would run and why.")] = False,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Re-run even if unchanged.")
+                     ] = False,
+    verify: Annotated[str | None, typer.Option(
+        "--verify", metavar="STAGE",
+        help="Re-run STAGE in a scratch copy and compare its outputs with moma.lock.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Re-run the stages whose dependencies, params or command changed (by hash).
+
+    Unchanged stages with missing outputs get them back from the cache instead.
+
+    Examples:
+      moma repro --dry
+      moma repro train
+      moma repro --verify train
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import pipeline
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    if verify is not None:
+        checked = pipeline.verify(repo, verify)
+        if json_out:
+            render.print_json({"stage": checked.stage, "ok": checked.ok,
+                               "outputs": [vars(o) | {"match": o.match} for o in checked.outputs],
+                               "env_changes": checked.env_changes})
+        else:
+            render.table(["Output", "Locked", "Re-run", "Match"],
+                         [(o.path, o.expected[:12], (o.actual or "(missing)")[:12],
+                           "yes" if o.match else "NO") for o in checked.outputs])
+            for key, (then, now) in checked.env_changes.items():
+                render.line(f"Environment differs from the lock: {key} {then} -> {now}")
+            render.line(f"Stage {checked.stage}: " + ("reproducible." if checked.ok
+                                                      else "outputs differ from moma.lock."))
+        if not checked.ok:
+            raise typer.Exit(1)
+        return
+    if dry:
+        result = pipeline.repro(repo, targets, force=force, dry=True)
+    else:
+        with repo.lock(OPTIONS.wait):
+            result = pipeline.repro(repo, targets, force=force)
+    if json_out:
+        render.print_json({"stages": [vars(s) for s in result.stages]})
+    else:
+        _render_repro(result)
+
+
+def _render_repro(result: ReproResult) -> None:
+    from moma_cli.cli import render
+
+    if not result.stages:
+        render.line("No stages in .moma.yaml; add one with 'moma run'.")
+        return
+    _render_repro_lines(result.stages)
+    if not result.ran and all(s.action == "unchanged" for s in result.stages):
+        render.line("Pipeline is up to date.")
+
+
+def _render_repro_lines(outcomes: list[StageOutcome]) -> None:
+    from moma_cli.cli import render
+
+    labels = {"ran": "Ran", "would-run": "Would run", "restored": "Restored",
+              "would-restore": "Would restore", "unchanged": "Unchanged"}
+    for s in outcomes:
+        detail = "; ".join(s.reasons) or ", ".join(s.restored)
+        render.line(f"{labels[s.action]} stage {s.name}" + (f": {detail}" if detail else ""))
+
+
+@guarded
+def dag(
+    mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid flowchart.")
+                       ] = False,
+    json_out: Json = False,
+) -> None:
+    """Show the pipeline's stages and how their outputs feed each other.
+
+    Example: moma dag --mermaid >> docs/pipeline.md
+    """
+    from moma_cli.cli import render
+    from moma_cli.core.stages import mermaid as to_mermaid
+    from moma_cli.services import pipeline
+    from moma_cli.services.repo import open_repo
+
+    graph = pipeline.dag(open_repo())
+    if json_out:
+        render.print_json({"stages": graph.order, "edges": [vars(e) for e in graph.edges]})
+    elif mermaid:
+        render.line(to_mermaid(graph).rstrip("\n"))
+    else:
+        width = max((len(n) for n in graph.order), default=0)
+        for name in graph.order:
+            ups = [f"{e.upstream} ({e.path})" for e in graph.edges if e.downstream == name]
+            render.line(f"{name:<{width}}  <- {', '.join(ups)}" if ups else name)
+
+
+@guarded
+def lineage(
+    target: Annotated[str, typer.Argument(help="A tracked path, or a model reference.")],
+    json_out: Json = False,
+) -> None:
+    """Trace a result back to its inputs, stages, params, code commit and environment.
+
+    Upstream data is listed with its hash and the commit that introduced it.
+
+    Example: moma lineage model.pkl
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import pipeline
+    from moma_cli.services.repo import open_repo
+
+    result = pipeline.lineage(open_repo(), target)
+    if json_out:
+        render.print_json(vars(result) | {"upstream": [vars(n) for n in result.upstream],
+                                          "stages": [vars(s) for s in result.stages]})
+    else:
+        _render_lineage(result)
+
+
+def _render_lineage(r: LineageResult) -> None:
+    from moma_cli.cli import render
+
+    render.block([("Path", r.path), ("Oid", r.oid), ("Commit", r.commit or "(uncommitted)")]
+                 + ([("Model", r.model)] if r.model else []))
+    for s in r.stages:
+        render.line()
+        render.block([("Stage", s.name), ("Command", s.cmd or "(recorded by moma add --from)"),
+                      ("Code", s.code or "(no commit)"),
+                      ("Params", ", ".join(f"{k}={v}" for k, v in s.params.items()) or "-"),
+                      ("Environment", f"python {s.env.get('python')}, {s.env.get('platform')}, "
+                                      f"packages {str(s.env.get('packages'))[:19]}")])
+    if r.upstream:
+        render.line()
+        render.table(["Upstream", "Kind", "Oid", "Commit", "Produced by"],
+                     [(n.path, n.kind, n.oid[:12], (n.commit or "(uncommitted)")[:10],
+                       n.stage or "-") for n in r.upstream])
+    if not r.stages:
+        render.line("No lineage recorded (not a stage output, no 'moma add --from').")
+
+
+@guarded
+def diff(a: RevA = None, b: RevB = None, json_out: Json = False) -> None:
+    """Show tracked data added, modified or deleted between revisions (or the workspace).
+
+    Files inside tracked directories are listed one by one, with their sizes.
+
+    Examples:
+      moma diff              # HEAD vs the workspace
+      moma diff v1 v2 --json
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import diff as diff_mod
+    from moma_cli.services.repo import open_repo
+
+    result = diff_mod.diff(open_repo(), a, b)
+    if json_out:
+        render.print_json({"a": result.a, "b": result.b, "unlisted": result.unlisted,
+                           "entries": [vars(e) for e in result.entries]})
+        return
+
+    def size(n: int | None) -> str:
+        return "-" if n is None else render.human_size(n)
+
+    if result.entries:
+        render.table(["Change", "Path", "Old size", "New size"],
+                     [(e.change, e.path, size(e.old_size), size(e.new_size))
+                      for e in result.entries])
+    else:
+        render.line(f"No changes to tracked data between {result.a} and {result.b}.")
+    for path in result.unlisted:
+        render.warn(f"{path}: directory listing not in the cache; run 'moma fetch' for details")
+
+
+@guarded
+def params_diff(a: RevA = None, b: RevB = None,
+                all_keys: Annotated[bool, typer.Option("--all", help="Show unchanged too.")
+                                    ] = False,
+                json_out: Json = False) -> None:
+    """Parameters that differ between two revisions (default: HEAD and the workspace).
+
+    Example: moma params diff HEAD~1 HEAD
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import params
+    from moma_cli.services.repo import open_repo
+
+    rows = params.diff(open_repo(), a, b, all_keys=all_keys)
+    if json_out:
+        render.print_json([vars(r) for r in rows])
+    elif rows:
+        render.table(["File", "Param", "Old", "New"], [(r.file, r.key, r.old, r.new)
+                                                      for r in rows])
+    else:
+        render.line("No parameter changes.")
+
+
+@guarded
+def metrics_show(
+    rev: Annotated[str | None, typer.Argument(
+        help="Git revision (default: the workspace).")] = None,
+    json_out: Json = False,
+) -> None:
+    """The values in the pipeline's metrics files.
+
+    Example: moma metrics show HEAD~3
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import metrics
+    from moma_cli.services.repo import open_repo
+
+    rows = metrics.show(open_repo(), rev)
+    if json_out:
+        render.print_json([vars(r) for r in rows])
+    elif rows:
+        render.table(["File", "Metric", "Value"], [(r.file, r.key, r.value) for r in rows])
+    else:
+        render.line("No metrics (add a stage with 'moma run -M metrics.json ...').")
+
+
+@guarded
+def metrics_diff(a: RevA = None, b: RevB = None,
+                 all_keys: Annotated[bool, typer.Option("--all", help="Show unchanged too.")
+                                     ] = False,
+                 json_out: Json = False) -> None:
+    """Metrics that differ between two revisions (default: HEAD and the workspace).
+
+    Example: moma metrics diff main experiment
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import metrics
+    from moma_cli.services.repo import open_repo
+
+    rows = metrics.diff(open_repo(), a, b, all_keys=all_keys)
+    if json_out:
+        render.print_json([vars(r) | {"change": metrics.delta(r)} for r in rows])
+    elif rows:
+        render.table(["File", "Metric", "Old", "New", "Change"],
+                     [(r.file, r.key, r.old, r.new, _signed(metrics.delta(r))) for r in rows])
+    else:
+        render.line("No metric changes.")
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4g}"

@@ -1,0 +1,211 @@
+"""Pipeline stages: the `stages:` section of `.moma.yaml`, validated, and their DAG.
+
+Everything that can be wrong with a pipeline (a cycle, two stages writing one output, a
+dependency nobody provides) is found here, before any command runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moma_cli.core.params import ParamSpec, parse_spec
+from moma_cli.core.paths import check_repo_relpath, is_within
+from moma_cli.errors import MomaError
+
+_KEYS = ("cmd", "deps", "outs", "params", "metrics")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class PipelineError(MomaError):
+    pass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    cmd: str
+    deps: tuple[str, ...] = ()
+    outs: tuple[str, ...] = ()  # cached like 'moma add'
+    params: tuple[ParamSpec, ...] = ()
+    metrics: tuple[str, ...] = ()  # small files kept in git, values recorded in the lock
+
+    @property
+    def produces(self) -> tuple[str, ...]:
+        return self.outs + self.metrics
+
+
+def to_mapping(stage: Stage) -> dict[str, Any]:
+    doc: dict[str, Any] = {"cmd": stage.cmd}
+    if stage.deps:
+        doc["deps"] = list(stage.deps)
+    if stage.params:
+        doc["params"] = [str(p) for p in stage.params]
+    if stage.outs:
+        doc["outs"] = list(stage.outs)
+    if stage.metrics:
+        doc["metrics"] = list(stage.metrics)
+    return doc
+
+
+def parse_stages(section: Any, source: str = ".moma.yaml") -> dict[str, Stage]:
+    if section is None:
+        return {}
+    if not isinstance(section, Mapping):
+        raise PipelineError(f"{source}: 'stages' must be a mapping of stage names")
+    return {str(name): parse_stage(str(name), body, source) for name, body in section.items()}
+
+
+def parse_stage(name: str, body: Any, source: str = ".moma.yaml") -> Stage:
+    where = f"{source}: stage {name!r}"
+    if not _NAME_RE.fullmatch(name):
+        raise PipelineError(f"{where}: invalid stage name",
+                            hint="use letters, digits, '_', '.', '-' (max 64)")
+    if not isinstance(body, Mapping):
+        raise PipelineError(f"{where}: must be a mapping with at least 'cmd'")
+    unknown = [k for k in body if k not in _KEYS]
+    if unknown:
+        raise PipelineError(f"{where}: unknown key {unknown[0]!r}",
+                            hint=f"stage keys are {', '.join(_KEYS)}")
+    cmd = body.get("cmd")
+    if not isinstance(cmd, str) or not cmd.strip():
+        raise PipelineError(f"{where}: 'cmd' must be a non-empty string")
+    try:
+        return Stage(
+            name=name,
+            cmd=cmd,
+            deps=_paths(body, "deps", where),
+            outs=_paths(body, "outs", where),
+            params=tuple(parse_spec(str(p)) for p in _list(body, "params", where)),
+            metrics=_paths(body, "metrics", where),
+        )
+    except PipelineError:
+        raise
+    except MomaError as exc:
+        raise PipelineError(f"{where}: {exc.message}", exc.hint) from None
+
+
+def _list(body: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = body.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise PipelineError(f"{where}: '{key}' must be a list")
+    return value
+
+
+def _paths(body: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    items = [check_repo_relpath(p, f"{key} entry") for p in _list(body, key, where)]
+    if len(set(items)) != len(items):
+        raise PipelineError(f"{where}: '{key}' lists a path twice")
+    return tuple(items)
+
+
+# -- the graph -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edge:
+    upstream: str
+    downstream: str
+    path: str  # the dependency that links them
+
+
+@dataclass
+class Dag:
+    stages: dict[str, Stage]
+    order: list[str]  # topological: every stage after the stages it depends on
+    edges: list[Edge] = field(default_factory=list)
+
+    def upstream(self, name: str) -> list[str]:
+        return sorted({e.upstream for e in self.edges if e.downstream == name})
+
+    def closure(self, targets: list[str]) -> list[str]:
+        """`targets` and everything they depend on, in topological order."""
+        wanted: set[str] = set()
+        todo = list(targets)
+        while todo:
+            name = todo.pop()
+            if name not in wanted:
+                wanted.add(name)
+                todo.extend(self.upstream(name))
+        return [n for n in self.order if n in wanted]
+
+    def producer(self, path: str) -> str | None:
+        for stage in self.stages.values():
+            if any(is_within(path, out) for out in stage.produces):
+                return stage.name
+        return None
+
+
+def build_dag(stages: Mapping[str, Stage], exists: Callable[[str], bool]) -> Dag:
+    """Link stages through outs -> deps, refusing duplicate outputs, orphan deps and cycles."""
+    owners: dict[str, str] = {}
+    for stage in stages.values():
+        for out in stage.produces:
+            for other, owner in owners.items():
+                if is_within(out, other) or is_within(other, out):
+                    raise PipelineError(
+                        f"output {out!r} of stage {stage.name!r} overlaps output {other!r} "
+                        f"of stage {owner!r}",
+                        hint="each output must be written by exactly one stage")
+            owners[out] = stage.name
+    edges: list[Edge] = []
+    for stage in stages.values():
+        for dep in stage.deps:
+            producers = {owner for out, owner in owners.items()
+                         if is_within(dep, out) or is_within(out, dep)}
+            if stage.name in producers:
+                raise PipelineError(f"stage {stage.name!r} depends on its own output {dep!r}",
+                                    hint="a stage cannot read what it writes")
+            if not producers and not exists(dep):
+                raise PipelineError(
+                    f"dependency {dep!r} of stage {stage.name!r} does not exist and no stage "
+                    "produces it", hint="create it, 'moma checkout' it, or fix the stage's deps")
+            edges.extend(Edge(p, stage.name, dep) for p in sorted(producers))
+    return Dag(dict(stages), _toposort(list(stages), edges), edges)
+
+
+def _toposort(names: list[str], edges: list[Edge]) -> list[str]:
+    """Depth-first order; a back edge is reported as the cycle it closes."""
+    ups: dict[str, list[str]] = {n: [] for n in names}
+    for edge in edges:
+        ups[edge.downstream].append(edge.upstream)
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = path[path.index(name):] + [name]
+            raise PipelineError(f"pipeline has a cycle: {' -> '.join(reversed(cycle))}",
+                                hint="a stage cannot depend, even indirectly, on its own outputs")
+        state[name] = 1
+        path.append(name)
+        for up in sorted(set(ups[name])):
+            visit(up)
+        path.pop()
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(names):
+        visit(name)
+    return order
+
+
+def mermaid(dag: Dag) -> str:
+    """The DAG as a Mermaid flowchart, for docs and READMEs."""
+    lines = ["flowchart TD"]
+    for name in dag.order:
+        lines.append(f'    {_node_id(name)}["{name}"]')
+    for edge in sorted({(e.upstream, e.downstream) for e in dag.edges}):
+        lines.append(f"    {_node_id(edge[0])} --> {_node_id(edge[1])}")
+    return "\n".join(lines) + "\n"
+
+
+def _node_id(name: str) -> str:
+    return "s_" + "".join(c if c.isalnum() else "_" for c in name)
