@@ -144,6 +144,11 @@ class Git:
         proc = self._proc(["cat-file", "blob", f"{rev}:{path}"])
         return proc.stdout if proc.returncode == 0 else None
 
+    def commit(self, message: str, paths: Sequence[str]) -> str:
+        """Commit exactly `paths` (whatever else is staged stays staged); the new commit."""
+        self.run("commit", "-q", "-m", message, "--only", "--", *paths)
+        return self.run("rev-parse", "HEAD").decode().strip()
+
     def last_change(self, path: str) -> tuple[str, int] | None:
         """(commit, unix time) of the last commit that changed `path`; None if none did."""
         out = self.run("log", "-1", "--format=%H %ct", "--", path, check=False).split()

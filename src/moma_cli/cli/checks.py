@@ -13,6 +13,8 @@ from moma_cli.cli.context import guarded
 
 if TYPE_CHECKING:
     from moma_cli.services.checks import CheckReport
+    from moma_cli.services.heal import HealResult
+    from moma_cli.services.repo import Repo
 
 
 def register(app: typer.Typer) -> None:
@@ -27,6 +29,9 @@ def check(
     metrics: Annotated[Path | None, typer.Option(
         "--metrics", metavar="FILE",
         help="Check these fresh metrics (JSON or YAML) instead of the recorded ones.")] = None,
+    heal: Annotated[bool, typer.Option(
+        "--heal", help="Retrain failing 'retrain' and stale models with their retrain.stage; "
+                       "keep (commit) a new version only if it passes.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Evaluate the quality conditions of models; exit 1 when a 'block' condition fails.
@@ -37,20 +42,38 @@ def check(
     Examples:
       moma check
       moma check credit-risk --metrics eval/metrics.json --json
+      moma check --heal
     """
     from moma_cli.cli import render
-    from moma_cli.services import checks
     from moma_cli.services.repo import open_repo
 
-    report = checks.check(open_repo(), refs, metrics_file=metrics)
+    report, heals = _run(open_repo(), refs, metrics, heal)
     if json_out:
         render.print_json({"ok": report.ok, "models": [
             asdict(m) | {"blocked": m.blocked, "needs_retrain": m.needs_retrain}
-            for m in report.models]})
+            for m in report.models], "heals": [asdict(h) for h in heals]})
     else:
         _render(report)
-    if not report.ok:
+        for h in heals:
+            (render.line if h.healed else render.warn)(f"heal {h.model}: {h.message}")
+    if not report.ok or not all(h.healed for h in heals):
         raise typer.Exit(1)
+
+
+def _run(repo: Repo, refs: list[str] | None, metrics: Path | None,
+         heal: bool) -> tuple[CheckReport, list[HealResult]]:
+    from moma_cli.cli.context import OPTIONS
+    from moma_cli.errors import ConfigError
+    from moma_cli.services import checks, heal as heal_mod
+
+    if not heal:
+        return checks.check(repo, refs, metrics_file=metrics), []
+    if metrics is not None:
+        raise ConfigError("--heal re-checks the retrained model's own metrics",
+                          hint="drop --metrics")
+    with repo.lock(OPTIONS.wait):
+        healed = heal_mod.check_and_heal(repo, refs)
+    return healed.report, healed.heals
 
 
 def _render(report: CheckReport) -> None:
@@ -66,7 +89,7 @@ def _render(report: CheckReport) -> None:
     for m in report.models:
         if m.stale:
             render.warn(f"{m.name}: stale, last changed {m.last_changed}, retraining was due "
-                        f"{m.retrain_due}")
+                        f"{m.retrain_due}; 'moma check --heal' retrains it")
         for alert in m.alerts:
             render.line(f"alert: {json.dumps(alert.payload)}")
             if not alert.delivered:
