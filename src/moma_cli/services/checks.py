@@ -160,13 +160,13 @@ def _evaluate(repo: Repo, policy: ModelPolicy, ptr: Pointer | None,
         outcome = checks_mod.evaluate(condition, metrics)
         if model.error:
             outcome = Outcome(condition, None, False, model.error)
-        model.conditions.append(_result(outcome))
+        model.conditions.append(condition_result(outcome))
     if ptr is not None:
         _schedule(repo, policy, ptr, model, now)
     return model
 
 
-def _result(outcome: Outcome) -> ConditionResult:
+def condition_result(outcome: Outcome) -> ConditionResult:
     c = outcome.condition
     return ConditionResult(str(c), c.metric, c.on_fail, outcome.actual, outcome.passed,
                            outcome.message)
