@@ -4,6 +4,7 @@ existing hooks keep running, uninstall leaves them exactly as they were."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -53,14 +54,13 @@ def test_checkout_restores_data_and_existing_hooks_still_run(repo: Moma, tmp_pat
     assert (hooks / "post-merge").read_text() == existing_python
     assert os.access(hooks / "post-merge", os.X_OK)
     assert not (hooks / "post-merge.moma-chained").exists()
-    assert not (hooks / "pre-push").exists()
 
 
 def test_hooks_path_is_respected_and_uninstall_removes_created_hooks(repo: Moma) -> None:
     repo.git("config", "core.hooksPath", "githooks")
     repo("install")
     created = sorted(p.name for p in (repo.root / "githooks").iterdir())
-    assert created == ["post-checkout", "post-merge", "pre-push"]
+    assert created == ["post-checkout", "post-merge"]
     text = (repo.root / "githooks" / "post-checkout").read_text()
     assert f"{sys.executable} -m moma_cli checkout" in text
     assert not (repo.root / ".git" / "hooks" / "post-checkout").exists()
@@ -89,3 +89,28 @@ def test_large_files_and_pointer_checks(repo: Moma) -> None:
             obj.unlink()
     out = repo("hook", "pointers", "model.pkl.moma", ok=False)
     assert "is not in the cache" in out.stderr and "moma pull" in out.stderr
+
+
+def test_pushed_pointers_are_those_the_remote_lacks(repo: Moma, tmp_path: Path) -> None:
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], check=True)
+    repo.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+    write(repo.root / "model.pkl", "v1")
+    repo("add", "model.pkl")
+    repo.git("commit", "-qm", "v1")
+    repo.git("push", "-q", "origin", "main")
+    v1 = open_repo(repo.root).load_pointer("model.pkl.moma").oid
+    for content in ("v2", "v3"):
+        write(repo.root / "model.pkl", content)
+        repo("add", "model.pkl")
+        repo.git("commit", "-qm", content)
+    head, remote_head = repo.git("rev-parse", "HEAD", "origin/main").split()
+    line = f"refs/heads/main {head} refs/heads/main {remote_head}"
+    pointers, bad = hooks.pushed_pointers(open_repo(repo.root), "origin", [line])
+    cache = open_repo(repo.root).cache
+    assert bad == [] and len(pointers) == 2 and v1 not in {p.oid for p in pointers}
+    assert all(cache.exists(p.oid) for p in pointers)
+    deletion = f"(delete) {'0' * 40} refs/heads/old {head}"
+    assert hooks.pushed_pointers(open_repo(repo.root), "origin", [deletion]) == ([], [])

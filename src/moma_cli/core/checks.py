@@ -30,7 +30,7 @@ ON_FAIL = ("block", "alert", "retrain")
 _SHORTHAND_RE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*")
 _DURATION_RE = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_CONDITION_KEYS = {"metric", "op", "value", "on_fail"}
+_CONDITION_KEYS = ("metric", "op", "value", "on_fail")
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,7 @@ def _policy(name: str, body: Any) -> ModelPolicy:
     where = f"models.{name}"
     if body is None:
         return ModelPolicy(name)
-    if not isinstance(body, Mapping):
-        raise ConfigError(f"{where}: must be a mapping with 'checks' and/or 'retrain'")
-    unknown = set(body) - {"checks", "retrain"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(map(str, unknown))[0]!r}",
-                          hint="a model takes 'checks' and 'retrain'")
+    _check_keys(body, where, ("checks", "retrain"))
     checks = body.get("checks") or []
     if not isinstance(checks, list):
         raise ConfigError(f"{where}.checks: must be a list of conditions")
@@ -95,12 +90,7 @@ def parse_condition(raw: Any, where: str = "condition") -> Condition:
             raise ConfigError(f"{where}: cannot parse {raw!r}",
                               hint="write it as 'METRIC OP NUMBER', e.g. 'accuracy >= 0.8'")
         raw = {"metric": match.group(1), "op": match.group(2), "value": match.group(3)}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: must be a mapping or a string like 'accuracy >= 0.8'")
-    unknown = set(raw) - _CONDITION_KEYS
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(map(str, unknown))[0]!r}",
-                          hint="a condition takes metric, op, value, on_fail")
+    _check_keys(raw, where, _CONDITION_KEYS, "or a string like 'accuracy >= 0.8'")
     metric = raw.get("metric")
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"{where}.metric: must be a metric name")
@@ -119,17 +109,22 @@ def parse_condition(raw: Any, where: str = "condition") -> Condition:
 def _retrain(raw: Any, where: str) -> tuple[int | None, str | None]:
     if raw is None:
         return None, None
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where}: must be a mapping like {{every: 7d, stage: train}}")
-    unknown = set(raw) - {"every", "stage"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown key {sorted(map(str, unknown))[0]!r}",
-                          hint="retrain takes 'every' and 'stage'")
+    _check_keys(raw, where, ("every", "stage"))
     every = parse_duration(raw["every"], f"{where}.every") if "every" in raw else None
     stage = raw.get("stage")
     if stage is not None and (not isinstance(stage, str) or not stage):
         raise ConfigError(f"{where}.stage: must be a stage name")
     return every, stage
+
+
+def _check_keys(raw: Any, where: str, keys: tuple[str, ...], alternative: str = "") -> None:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: must be a mapping with keys {', '.join(keys)} {alternative}"
+                          .rstrip())
+    unknown = sorted(str(k) for k in set(raw) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}",
+                          hint=f"{where.rsplit('.', 1)[-1]} takes {', '.join(keys)}")
 
 
 def parse_duration(raw: Any, where: str = "duration") -> int:
