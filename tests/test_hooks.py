@@ -60,7 +60,7 @@ def test_hooks_path_is_respected_and_uninstall_removes_created_hooks(repo: Moma)
     repo.git("config", "core.hooksPath", "githooks")
     repo("install")
     created = sorted(p.name for p in (repo.root / "githooks").iterdir())
-    assert created == ["post-checkout", "post-merge"]
+    assert created == ["post-checkout", "post-merge", "pre-push"]
     text = (repo.root / "githooks" / "post-checkout").read_text()
     assert f"{sys.executable} -m moma_cli checkout" in text
     assert not (repo.root / ".git" / "hooks" / "post-checkout").exists()

@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def install(json_out: Json = False) -> None:
-    """Install git hooks: post-checkout and post-merge run 'moma checkout'.
+    """Install git hooks: pre-push uploads the data pushed commits need; post-checkout and
+    post-merge run 'moma checkout'.
 
     Existing hooks are kept and still run. Respects core.hooksPath.
 

@@ -23,9 +23,7 @@ from moma_cli.services import sync
 from moma_cli.services.repo import Repo
 from moma_cli.storage.atomic import atomic_write_bytes
 
-# pre-push (upload the data of the pushed commits, from `pushed_pointers`) joins these when
-# push/pull (services.sync) is on main.
-HOOKS = ("post-checkout", "post-merge")
+HOOKS = ("pre-push", "post-checkout", "post-merge")
 BEGIN = "# >>> moma >>>"
 END = "# <<< moma <<<"
 CHAINED_SUFFIX = ".moma-chained"
@@ -107,7 +105,13 @@ def uninstall(repo: Repo) -> HooksResult:
 def _block(hook: str, python: str, chain: bool) -> list[str]:
     moma = f"{shlex.quote(python)} -m moma_cli"
     lines = [BEGIN, "# Installed by 'moma install'; 'moma uninstall' removes this block."]
-    lines.append(f"{moma} checkout || echo \"moma: 'moma checkout' failed\" >&2")
+    if hook == "pre-push":
+        # git gives the pushed refs on stdin once: keep them for the rest of the hook.
+        lines += ['moma_refs=$(cat)',
+                  f'printf \'%s\\n\' "$moma_refs" | {moma} hook pre-push "$@" || exit $?',
+                  "exec 0<<MOMA_REFS", "$moma_refs", "MOMA_REFS"]
+    else:
+        lines.append(f"{moma} checkout || echo \"moma: 'moma checkout' failed\" >&2")
     if chain:
         lines.append(f'exec "$(dirname "$0")/{hook}{CHAINED_SUFFIX}" "$@"')
     return [*lines, END]
