@@ -115,6 +115,30 @@ def tree_bytes(top: Path) -> dict[str, bytes]:
             for p in sorted(top.rglob("*")) if p.is_file()}
 
 
+def configure(moma: Moma, models: dict[str, Any], **extra: Any) -> None:
+    """Set the `models:` section (and any other top-level keys) of .moma.yaml."""
+    path = moma.root / ".moma.yaml"
+    from moma_cli import yamlio
+
+    doc = yamlio.load_file(path) | {"models": models, **extra}
+    path.write_text(yamlio.dumps(doc))
+
+
+def register_model(moma: Moma, name: str, metrics: dict[str, Any], env: dict[str, str] | None
+                   = None) -> None:
+    """A model is a pointer with a `model:` section (what the registry writes)."""
+    write(moma.root / f"{name}.pkl", f"weights of {name}")
+    moma("add", f"{name}.pkl")
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo(moma.root)
+    ptr = repo.load_pointer(f"{name}.pkl.moma")
+    repo.write_pointer(ptr.with_extra(model={"name": name, "metrics": metrics}))
+    moma.git("add", "-A")
+    subprocess.run(["git", "commit", "-qm", f"train {name}"], cwd=moma.root, check=True,
+                   env=os.environ | (env or {}))
+
+
 # -- remotes ---------------------------------------------------------------------------------
 
 

@@ -13,10 +13,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moma_cli import yamlio
 from moma_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from moma_cli.core.checks import ModelPolicy
 
 CONFIG_FILE = ".moma.yaml"
 LOCAL_CONFIG_FILE = ".moma.local.yaml"
@@ -66,6 +69,8 @@ class Config:
     cache_dir: Path = Path(".moma/cache")
     link_types: tuple[str, ...] = ("reflink", "copy")
     remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
+    models: Mapping[str, ModelPolicy] = field(default_factory=dict)  # quality gates, retraining
+    alert_webhook: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)  # merged document, for later sections
 
     def remote(self, name: str | None = None) -> RemoteConfig:
@@ -225,6 +230,7 @@ def _apply_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
 def _build(root: Path, doc: Mapping[str, Any]) -> Config:
     core = _mapping(doc, "core")
     cache = _mapping(doc, "cache")
+    from moma_cli.core import checks
     from moma_cli.core.hashing import ALGORITHMS
 
     algo = str(core.get("hash", "blake3"))
@@ -252,6 +258,8 @@ def _build(root: Path, doc: Mapping[str, Any]) -> Config:
         cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
         link_types=link_types,
         remotes=remotes,
+        models=checks.parse_models(doc.get("models")),
+        alert_webhook=checks.parse_webhook(doc.get("alerts")),
         raw=doc,
     )
 

@@ -172,6 +172,32 @@ class Git:
         proc = self._proc(["cat-file", "blob", f"{rev}:{path}"])
         return proc.stdout if proc.returncode == 0 else None
 
+    def commit(self, message: str, paths: Sequence[str]) -> str:
+        """Commit exactly `paths` (whatever else is staged stays staged); the new commit."""
+        self.run("commit", "-q", "-m", message, "--only", "--", *paths)
+        return self.run("rev-parse", "HEAD").decode().strip()
+
+    def last_change(self, path: str) -> tuple[str, int] | None:
+        """(commit, unix time) of the last commit that changed `path`; None if none did."""
+        out = self.run("log", "-1", "--format=%H %ct", "--", path, check=False).split()
+        return (out[0].decode(), int(out[1])) if len(out) == 2 else None
+
+    def written_blobs(self, revs: Sequence[str], pathspec: str = "*.moma") -> list[tuple[str, str]]:
+        """(path, blob sha) of every version of `pathspec` written by the commits that
+        `git rev-list REVS` names (additions and modifications; deletions carry no data)."""
+        out = self.run("log", "--format=", "--raw", "-z", "--no-renames", "--no-abbrev",
+                       "--diff-filter=AMT", *revs, "--", pathspec).decode()
+        fields = [f for f in out.split("\0") if f.strip()]
+        # -z --raw: ":old_mode new_mode old_sha new_sha status" then the path, as two fields
+        return [(fields[i + 1], fields[i].split()[3]) for i in range(0, len(fields) - 1, 2)
+                if fields[i].lstrip("\n").startswith(":")]
+
+    def hooks_dir(self) -> Path:
+        """Where git runs hooks from: core.hooksPath when set, else .git/hooks."""
+        out = self.run("rev-parse", "--git-path", "hooks").decode().strip()
+        path = Path(out)
+        return path if path.is_absolute() else self.root / path
+
     def last_commit(self, path: str, pickaxe: str | None = None) -> str | None:
         """The newest commit that touched `path` (that changed how often `pickaxe` occurs in
         it, when given: for a pointer still holding an oid, the commit that introduced it)."""

@@ -49,7 +49,7 @@ def push(
     with repo.lock(OPTIONS.wait):
         result = sync.push(repo, targets, remote=remote, jobs=jobs, verify=verify,
                            progress=render.RichProgress())
-    _report(result, "pushed", json_out)
+    report(result, "pushed", json_out)
 
 
 @guarded
@@ -68,7 +68,7 @@ def fetch(targets: Targets = None, remote: RemoteName = None, jobs: Jobs = None,
     with repo.lock(OPTIONS.wait):
         result = sync.fetch(repo, targets, remote=remote, jobs=jobs,
                             progress=render.RichProgress())
-    _report(result, "fetched", json_out)
+    report(result, "fetched", json_out)
 
 
 @guarded
@@ -108,7 +108,7 @@ def _as_json(r: TransferResult) -> dict[str, object]:
             "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired}
 
 
-def _report(result: TransferResult, verb: str, json_out: bool) -> None:
+def report(result: TransferResult, verb: str, json_out: bool) -> None:
     from moma_cli.cli import render
 
     if json_out:

@@ -381,3 +381,10 @@ def status(
             entry.state = "not-pushed"
             entry.message = f"{len(lacking)} object(s) not on remote '{r.name}'"
     return result
+
+
+def on_remote(repo: Repo, oids: Iterable[str], *, remote: str | None = None,
+              jobs: int | None = None) -> set[str]:
+    """Which of these objects the remote already holds."""
+    r = _open(repo, remote, jobs, create=False, check=False)
+    return set(r.store.existing(set(oids), transfer.mapper(r.jobs)))

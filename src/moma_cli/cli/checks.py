@@ -1,0 +1,103 @@
+"""`moma check`: quality gates for registered models."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from moma_cli.cli.context import guarded
+
+if TYPE_CHECKING:
+    from moma_cli.services.checks import CheckReport
+    from moma_cli.services.heal import HealResult
+    from moma_cli.services.repo import Repo
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)
+
+
+@guarded
+def check(
+    refs: Annotated[list[str] | None, typer.Argument(
+        metavar="[MODEL_REF]...", help="Models to check (default: every model in .moma.yaml).")
+    ] = None,
+    metrics: Annotated[Path | None, typer.Option(
+        "--metrics", metavar="FILE",
+        help="Check these fresh metrics (JSON or YAML) instead of the recorded ones.")] = None,
+    heal: Annotated[bool, typer.Option(
+        "--heal", help="Retrain failing 'retrain' and stale models with their retrain.stage; "
+                       "keep (commit) a new version only if it passes.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Evaluate the quality conditions of models; exit 1 when a 'block' condition fails.
+
+    Conditions live under 'models:' in .moma.yaml; failing 'alert' conditions are posted to
+    alerts.webhook, and models older than their 'retrain: {every: ...}' are reported stale.
+
+    Examples:
+      moma check
+      moma check credit-risk --metrics eval/metrics.json --json
+      moma check --heal
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.repo import open_repo
+
+    report, heals = _run(open_repo(), refs, metrics, heal)
+    if json_out:
+        render.print_json({"ok": report.ok, "models": [
+            asdict(m) | {"blocked": m.blocked, "needs_retrain": m.needs_retrain}
+            for m in report.models], "heals": [asdict(h) for h in heals]})
+    else:
+        _render(report)
+        for h in heals:
+            (render.line if h.healed else render.warn)(f"heal {h.model}: {h.message}")
+    if not report.ok or not all(h.healed for h in heals):
+        raise typer.Exit(1)
+
+
+def _run(repo: Repo, refs: list[str] | None, metrics: Path | None,
+         heal: bool) -> tuple[CheckReport, list[HealResult]]:
+    from moma_cli.cli.context import OPTIONS
+    from moma_cli.errors import ConfigError
+    from moma_cli.services import checks
+    from moma_cli.services import heal as heal_mod
+
+    if not heal:
+        return checks.check(repo, refs, metrics_file=metrics), []
+    if metrics is not None:
+        raise ConfigError("--heal re-checks the retrained model's own metrics",
+                          hint="drop --metrics")
+    with repo.lock(OPTIONS.wait):
+        healed = heal_mod.check_and_heal(repo, refs)
+    return healed.report, healed.heals
+
+
+def _render(report: CheckReport) -> None:
+    from moma_cli.cli import render
+
+    rows = []
+    for m in report.models:
+        for c in m.conditions:
+            actual = "-" if c.actual is None else f"{c.actual:g}"
+            verdict = "pass" if c.passed else f"FAIL ({c.on_fail})"
+            rows.append((m.name, c.condition, actual, verdict, "" if c.passed else c.message))
+    render.table(["model", "condition", "actual", "result", "detail"], rows)
+    for m in report.models:
+        if m.stale:
+            render.warn(f"{m.name}: stale, last changed {m.last_changed}, retraining was due "
+                        f"{m.retrain_due}; 'moma check --heal' retrains it")
+        for alert in m.alerts:
+            render.line(f"alert: {json.dumps(alert.payload)}")
+            if not alert.delivered:
+                render.warn(f"alert not delivered: {alert.error}")
+    blocked = [m.name for m in report.models if m.blocked]
+    if blocked:
+        render.error(f"quality gate failed for {', '.join(blocked)}",
+                     "fix the model or its metrics; conditions are under 'models:' in .moma.yaml")
+    else:
+        render.line("All blocking conditions pass.")

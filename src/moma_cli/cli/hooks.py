@@ -1,0 +1,122 @@
+"""`moma install / uninstall` (git hooks) and `moma hook ...` (what the hooks run)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from moma_cli.cli.context import guarded
+
+if TYPE_CHECKING:
+    from moma_cli.services.hooks import HooksResult, Problem
+
+hook_app = typer.Typer(help="Checks run from git hooks and the pre-commit framework.",
+                       no_args_is_help=True)
+Files = Annotated[list[str], typer.Argument(help="Files to check (pre-commit passes them).")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("install")(install)
+    app.command("uninstall")(uninstall)
+    app.add_typer(hook_app, name="hook")
+
+
+@guarded
+def install(json_out: Json = False) -> None:
+    """Install git hooks: pre-push uploads the data pushed commits need; post-checkout and
+    post-merge run 'moma checkout'.
+
+    Existing hooks are kept and still run. Respects core.hooksPath.
+
+    Example: moma install
+    """
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    _render(hooks.install(open_repo()), json_out)
+
+
+@guarded
+def uninstall(json_out: Json = False) -> None:
+    """Remove moma's part of the git hooks, leaving any other hook as it was.
+
+    Example: moma uninstall
+    """
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    _render(hooks.uninstall(open_repo()), json_out)
+
+
+def _render(result: HooksResult, json_out: bool) -> None:
+    from moma_cli.cli import render
+
+    if json_out:
+        render.print_json([vars(c) for c in result.changes])
+        return
+    if not result.changes:
+        render.line("No moma hooks installed.")
+    for change in result.changes:
+        render.line(f"{change.hook}: {change.action} ({change.path})")
+
+
+@hook_app.command("pre-push")
+@guarded
+def pre_push(
+    remote: Annotated[str, typer.Argument(help="The git remote being pushed to.")],
+    url: Annotated[str, typer.Argument(help="Its URL (given by git; unused).")] = "",
+) -> None:
+    """Upload the data that the commits being pushed reference (git's pre-push hook).
+
+    Reads git's '<local ref> <local sha> <remote ref> <remote sha>' lines on stdin.
+
+    Example (what the installed hook runs): moma hook pre-push origin git@host:repo.git
+    """
+    import sys
+
+    from moma_cli.cli.sync import report
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    report(hooks.pre_push(open_repo(), remote, sys.stdin), "uploaded", json_out=False)
+
+
+@hook_app.command("pointers")
+@guarded
+def pointers(files: Files) -> None:
+    """Fail when a pointer does not parse or its object is not in the cache.
+
+    Example (pre-commit hook moma-pointers): moma hook pointers model.pkl.moma
+    """
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    _problems(hooks.check_pointers(open_repo(), files))
+
+
+@hook_app.command("large-files")
+@guarded
+def large_files(
+    files: Files,
+    max_kb: Annotated[int, typer.Option("--max-kb", min=1,
+                                        help="Largest file git may hold, in KiB.")] = 500,
+) -> None:
+    """Fail on files over --max-kb that should be tracked with 'moma add' instead of git.
+
+    Example (pre-commit hook moma-no-large-files): moma hook large-files --max-kb 1024 data.csv
+    """
+    from moma_cli.services import hooks
+    from moma_cli.services.repo import open_repo
+
+    _problems(hooks.large_files(open_repo(), files, max_kb))
+
+
+def _problems(problems: list[Problem]) -> None:
+    from moma_cli.cli import render
+
+    for problem in problems:
+        render.error(f"{problem.path}: {problem.message}", problem.hint)
+    if problems:
+        raise typer.Exit(1)

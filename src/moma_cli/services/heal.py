@@ -1,0 +1,120 @@
+"""`moma check --heal`: retrain models that fail a `retrain` condition or are stale, through
+the pipeline stage that produces them; keep the new version only if it passes every
+condition, otherwise put the previous outputs, pointers and lock back.
+
+A kept version is committed (only the files the stage wrote): a registry version is a
+commit that changed the model's pointer, so that is what "registering" it means.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from moma_cli.core import checks as checks_mod
+from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.checks import ModelPolicy
+from moma_cli.core.stages import Dag
+from moma_cli.errors import MomaError
+from moma_cli.services import checks, data, pipeline
+from moma_cli.services.repo import Repo
+
+
+@dataclass
+class HealResult:
+    model: str
+    stage: str | None
+    healed: bool
+    message: str
+    oid: str | None = None  # the new version's object, when kept
+    commit: str | None = None
+    conditions: list[checks.ConditionResult] = field(default_factory=list)
+
+
+@dataclass
+class HealReport:
+    report: checks.CheckReport  # after healing
+    heals: list[HealResult] = field(default_factory=list)
+
+
+def check_and_heal(repo: Repo, refs: Sequence[str] | None = None) -> HealReport:
+    before = checks.check(repo, refs)
+    heals = [_heal(repo, repo.config.models[m.name], m)
+             for m in before.models if m.needs_retrain]
+    if not any(h.healed for h in heals):
+        return HealReport(before, heals)
+    after = checks.check(repo, refs, send_alerts=False)
+    for old, new in zip(before.models, after.models, strict=True):
+        new.alerts = old.alerts
+    return HealReport(after, heals)
+
+
+def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealResult:
+    name, stage = policy.name, policy.retrain_stage
+    if stage is None:
+        return HealResult(name, None, False, "no retrain.stage in .moma.yaml to retrain it with")
+    dag = pipeline.load_dag(repo)
+    if stage not in dag.stages:
+        return HealResult(name, stage, False, f"retrain.stage {stage!r} is not a pipeline stage")
+    if model.path not in dag.stages[stage].outs:
+        return HealResult(name, stage, False, f"stage {stage!r} does not produce {model.path}")
+    after = _downstream(dag, stage)  # e.g. the evaluation stage that writes the metrics
+    order = dag.closure(after)
+    outs = [out for s in order for out in dag.stages[s].outs]
+    touched = [pipeline.LOCK_FILE, *(pointer_mod.pointer_path_of(o) for o in outs),
+               *(m for s in order for m in dag.stages[s].metrics)]
+    dirty = repo.git.run("status", "--porcelain", "--", *touched).decode().split("\n")[0]
+    if dirty:
+        raise MomaError(f"--heal would overwrite uncommitted changes: {dirty[3:]}",
+                        hint="commit or stash them, then run 'moma check --heal' again")
+    committed = repo.git.tracked(touched)  # clean, so the index holds what HEAD holds
+    try:
+        pipeline.repro(repo, [stage], force=True)
+        if after != [stage]:
+            pipeline.repro(repo, after)
+    except MomaError as exc:
+        _restore(repo, touched, committed, outs)
+        return HealResult(name, stage, False, f"retraining failed: {exc.message}; "
+                                              "previous version kept")
+    lock = pipeline.read_lock(repo)
+    metrics: dict[str, Any] = {}
+    for s in order:
+        for values in (lock.get(s) or {}).get("metrics", {}).values():
+            metrics.update(values)
+    results = [checks.condition_result(checks_mod.evaluate(c, metrics)) for c in policy.checks]
+    if not all(r.passed for r in results):
+        _restore(repo, touched, committed, outs)
+        failed = ", ".join(r.condition for r in results if not r.passed)
+        return HealResult(name, stage, False, f"retrained model still fails {failed}; "
+                                              "previous version kept", conditions=results)
+    ptr = repo.load_pointer(pointer_mod.pointer_path_of(model.path))
+    repo.write_pointer(ptr.with_extra(model={**(ptr.model or {}), "metrics": metrics}))
+    present = [p for p in touched if os.path.exists(repo.abspath(p))]
+    repo.git.add(present)
+    commit = repo.git.commit(f"Retrain {name} with stage {stage} (moma check --heal)", present)
+    return HealResult(name, stage, True, f"retrained; new version {ptr.oid[:8]} passes",
+                      ptr.oid, commit, results)
+
+
+def _downstream(dag: Dag, stage: str) -> list[str]:
+    """`stage` and every stage that depends on it, in pipeline order."""
+    found = {stage}
+    for name in dag.order:
+        if any(up in found for up in dag.upstream(name)):
+            found.add(name)
+    return [n for n in dag.order if n in found]
+
+
+def _restore(repo: Repo, touched: list[str], committed: list[str], outs: list[str]) -> None:
+    """Back to the last commit: pointers, lock and metrics files, then the outputs' data."""
+    if committed:
+        repo.git.run("checkout", "-q", "HEAD", "--", *committed)
+    for path in set(touched) - set(committed):  # files the failed run created
+        repo.git.run("rm", "-q", "--cached", "--ignore-unmatch", "--", path)
+        if os.path.lexists(repo.abspath(path)):
+            os.unlink(repo.abspath(path))
+    restorable = [o for o in outs if pointer_mod.pointer_path_of(o) in committed]
+    if restorable:
+        data.checkout(repo, restorable, force=True)
