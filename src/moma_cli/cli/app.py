@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from moma_cli import __version__
-from moma_cli.cli import data, remote
+from moma_cli.cli import data, remote, serve
 from moma_cli.cli.context import OPTIONS
 
 app = typer.Typer(
@@ -47,7 +47,7 @@ def main_options(
     OPTIONS.wait = wait
 
 
-for module in (data, remote):
+for module in (data, remote, serve):
     module.register(app)
 
 

@@ -1,0 +1,376 @@
+"""`moma serve`: a real uvicorn server on 127.0.0.1 serving real joblib-dumped sklearn models
+from a real repository's cache."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import uvicorn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+from moma_cli.errors import MomaError
+from moma_cli.services import serve
+from moma_cli.services.repo import Repo, open_repo
+from moma_cli.services.serving.app import create_app
+from moma_cli.services.serving.source import ResolvedModel
+from tests.conftest import Moma, make_repo
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+X, Y = load_iris(return_X_y=True)
+
+
+class Board:
+    """Versions and stage assignments by hand, standing in for `services.models` (the
+    registry branch) behind the server's ModelSource interface."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, dict[int, ResolvedModel]] = {}
+        self.stages: dict[tuple[str, str], int] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.versions)
+
+    def resolve(self, name: str, selector: str | None) -> ResolvedModel:
+        versions = self.versions.get(name)
+        if not versions:
+            raise MomaError(f"no model {name!r}")
+        if selector is None:
+            version = max(versions)
+        elif selector.isdigit():
+            version = int(selector)
+        elif (name, selector) in self.stages:
+            version = self.stages[(name, selector)]
+        else:
+            raise MomaError(f"model {name!r} has no stage {selector!r}")
+        stage = selector if selector and not selector.isdigit() else None
+        r = versions[version]
+        return ResolvedModel(name, version, stage, r.oid, r.algo, r.kind, r.metadata)
+
+
+@dataclass
+class Registry:
+    moma: Moma
+    repo: Repo
+    board: Board = field(default_factory=Board)
+    estimators: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    def register(self, name: str, estimator: Any) -> int:
+        rel = f"models/{name}.joblib"
+        path = self.moma.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)
+        joblib.dump(estimator, path)
+        self.moma("add", rel)
+        ptr = self.repo.load_pointer(rel + ".moma")
+        model = {"name": name, "encoding": "joblib", "algo": type(estimator).__name__}
+        self.repo.write_pointer(ptr.with_extra(model=model))
+        self.moma.git("add", rel + ".moma")
+        self.moma.git("commit", "-qm", f"{name}: new version")
+        versions = self.board.versions.setdefault(name, {})
+        version = len(versions) + 1
+        versions[version] = ResolvedModel(name, version, None, ptr.oid, ptr.algo, ptr.kind,
+                                          model)
+        self.estimators[(name, version)] = estimator
+        return version
+
+
+def fitted(estimator: Any, names: bool = False) -> Any:
+    estimator.fit(X, Y)
+    if names:
+        # What fitting on a DataFrame records; pandas is not a test dependency.
+        estimator.feature_names_in_ = np.array(FEATURES, dtype=object)
+    return estimator
+
+
+@pytest.fixture
+def registry(repo: Moma) -> Registry:
+    reg = Registry(repo, open_repo(repo.root))
+    reg.register("iris", fitted(LogisticRegression(max_iter=300)))
+    reg.register("iris", fitted(DecisionTreeClassifier(max_depth=2, random_state=0), names=True))
+    reg.board.stages[("iris", "production")] = 1
+    return reg
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def request(self, method: str, path: str, body: Any = None,
+                raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        self.conn.request(method, path, body=data,
+                          headers={"Content-Type": "application/json"} if data else {})
+        resp = self.conn.getresponse()
+        text = resp.read().decode()
+        if resp.getheader("Content-Type", "").startswith("application/json"):
+            return resp.status, json.loads(text)
+        return resp.status, text
+
+    def predict(self, target: str, inputs: Any) -> tuple[int, Any]:
+        return self.request("POST", f"/v1/models/{target}/predict", {"inputs": inputs})
+
+
+@dataclass
+class Running:
+    server: Any
+    port: int
+
+    def client(self) -> Client:
+        return Client(self.port)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def start(registry: Registry) -> Iterator[Any]:
+    """start(refs, **options) -> a server running in this process on a free port."""
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def _start(*refs: str, **options: Any) -> Running:
+        server, _ = serve.prepare(registry.repo, refs, source=registry.board, **options)
+        port = free_port()
+        http_server = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1",
+                                                    port=port, log_level="warning"))
+        thread = threading.Thread(target=http_server.run, daemon=True)
+        thread.start()
+        running.append((http_server, thread))
+        deadline = time.monotonic() + 10
+        while not http_server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        return Running(server, port)
+
+    yield _start
+    for http_server, thread in running:
+        http_server.should_exit = True
+        thread.join(timeout=10)
+
+
+# -- predictions ---------------------------------------------------------------------------
+
+def test_predictions_match_the_models_own_predict(registry: Registry, start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+    rows = X[::25].tolist()
+    status, body = client.predict("iris", rows)
+    assert status == 200
+    v1 = registry.estimators[("iris", 1)]
+    assert body["model"] == "iris" and body["version"] == 1 and body["stage"] == "production"
+    assert body["predictions"] == v1.predict(X[::25]).tolist()
+    assert np.allclose(body["probabilities"], v1.predict_proba(X[::25]))
+
+    v2 = registry.estimators[("iris", 2)]
+    records = [dict(zip(FEATURES, row, strict=True)) for row in rows]
+    status, body = client.predict("iris:2", list(reversed(records)))
+    assert (status, body["version"]) == (200, 2)
+    assert body["predictions"] == v2.predict(X[::25][::-1]).tolist()
+    status, body = client.predict("iris:production", rows[:1])
+    assert (status, body["version"]) == (200, 1)
+
+
+def test_lists_models_health_and_openapi(start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+    status, body = client.request("GET", "/v1/models")
+    assert status == 200
+    models = {m["ref"]: m for m in body["models"]}
+    assert models["iris:production"]["version"] == 1
+    assert models["iris:production"]["metadata"]["algo"] == "LogisticRegression"
+    assert models["iris:2"]["features"] == FEATURES
+    assert client.request("GET", "/healthz") == (200, {"status": "ok", "models": 2})
+    status, doc = client.request("GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    assert {"/v1/models/{target}/predict", "/v1/models", "/healthz", "/metrics",
+            "/v1/admin/reload", "/openapi.json"} == set(doc["paths"])
+
+
+BAD_REQUESTS = [
+    ("iris", None, 400, "not valid JSON"),
+    ("iris", {"rows": [[1, 2, 3, 4]]}, 400, '{"inputs"'),
+    ("iris", {"inputs": []}, 400, "non-empty"),
+    ("iris", {"inputs": [[1, 2, 3]]}, 422, "row 0 has 3 features; model iris:1 expects 4"),
+    ("iris", {"inputs": [[1, 2, 3, 4], {"a": 1}]}, 400, "all lists or all objects"),
+    ("iris", {"inputs": [["a", 2, 3, 4]]}, 422, "rejected the inputs"),
+    ("iris", {"inputs": [[[1], 2, 3, 4]]}, 422, "numbers, strings"),
+    ("iris", {"inputs": [{"sepal_length": 1}]}, 422, "without feature names"),
+    ("iris:2", {"inputs": [{"sepal_length": 1}]}, 422, "missing feature(s) sepal_width"),
+    ("nope", {"inputs": [[1, 2, 3, 4]]}, 404, "model 'nope' is not served"),
+    ("iris:7", {"inputs": [[1, 2, 3, 4]]}, 404, "not served at '7'"),
+    ("iris:staging", {"inputs": [[1, 2, 3, 4]]}, 404, "not served at 'staging'"),
+]
+
+
+def test_bad_requests_get_a_4xx_with_a_clear_message(start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+    answers = []
+    for target, body, _, _ in BAD_REQUESTS:
+        raw = b'{"inputs": [[1, 2' if body is None else json.dumps(body).encode()
+        answers.append(client.request("POST", f"/v1/models/{target}/predict", raw=raw))
+    assert [status for status, _ in answers] == [status for _, _, status, _ in BAD_REQUESTS]
+    for (_, answer), (_, _, _, message) in zip(answers, BAD_REQUESTS, strict=True):
+        assert message in answer["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(start: Any) -> None:
+    client = start("iris:production").client()
+    status, body = client.request("GET", "/v1/nothing")
+    assert status == 404 and "/v1/nothing" in body["error"]
+    status, body = client.request("GET", "/v1/models/iris/predict")
+    assert status == 405 and "error" in body
+
+
+# -- monitoring ------------------------------------------------------------------------------
+
+def metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_counters_move(start: Any) -> None:
+    client = start("iris:production").client()
+    for _ in range(3):
+        assert client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[0] == 200
+    assert client.predict("iris", [[5.1]])[0] == 422
+    status, text = client.request("GET", "/metrics")
+    assert status == 200
+    assert metric(text, "moma_requests_total", model="iris", version="1", code="200") == 3
+    assert metric(text, "moma_requests_total", model="iris", version="1", code="422") == 1
+    assert metric(text, "moma_request_errors_total", model="iris", version="1",
+                  reason="invalid_input") == 1
+    assert metric(text, "moma_request_duration_seconds_count", model="iris", version="1") == 3
+    assert metric(text, "moma_request_duration_seconds_bucket", model="iris", version="1",
+                  le="+Inf") == 3
+    assert 'moma_model_info{ref="iris:production",model="iris",version="1"' in text
+    assert "# TYPE moma_request_duration_seconds histogram" in text
+
+
+def test_prediction_log_is_sampled_json_lines(tmp_path: Path, start: Any) -> None:
+    log = tmp_path / "logs" / "predictions.jsonl"
+    client = start("iris:2", log_predictions=log, sample_rate=1.0).client()
+    assert client.predict("iris:2", X[:2].tolist())[0] == 200
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["features"] for e in entries] == [dict(zip(FEATURES, row, strict=True))
+                                                for row in X[:2].tolist()]
+    assert {(e["model"], e["version"], e["format"]) for e in entries} == {("iris", 2, 1)}
+    assert entries[0]["ts"].endswith("Z") and len(entries[0]["probabilities"]) == 3
+
+
+def test_sample_rate_zero_logs_nothing(tmp_path: Path, start: Any) -> None:
+    log = tmp_path / "predictions.jsonl"
+    client = start("iris:2", log_predictions=log, sample_rate=0.0).client()
+    assert client.predict("iris:2", X[:2].tolist())[0] == 200
+    assert log.read_text() == ""
+
+
+# -- switching -------------------------------------------------------------------------------
+
+def test_stage_switch_under_continuous_requests_loses_none(registry: Registry,
+                                                           start: Any) -> None:
+    running = start(poll=0)
+    switched = threading.Event()
+    results: list[list[tuple[int, int | None]]] = [[], []]
+
+    def hammer(out: list[tuple[int, int | None]]) -> None:
+        client = running.client()
+        seen_new = 0
+        for _ in range(3000):  # bounded: the switch happens within a few dozen requests
+            status, body = client.predict("iris:production", [[5.1, 3.5, 1.4, 0.2]])
+            out.append((status, body.get("version")))
+            seen_new += switched.is_set() and body.get("version") == 2
+            if seen_new >= 20:
+                return
+
+    clients = [threading.Thread(target=hammer, args=(r,)) for r in results]
+    for t in clients:
+        t.start()
+    while min(len(r) for r in results) < 20:
+        time.sleep(0.005)
+    registry.board.stages[("iris", "production")] = 2
+    status, report = running.client().request("POST", "/v1/admin/reload")
+    switched.set()
+    for t in clients:
+        t.join(timeout=30)
+    assert status == 200
+    assert report["switched"] == [{"spec": "iris:production", "old_version": 1,
+                                   "new_version": 2}]
+    for r in results:
+        assert {status for status, _ in r} == {200}
+        versions = [v for _, v in r]
+        first_new = versions.index(2)
+        assert set(versions[:first_new]) == {1} and set(versions[first_new:]) == {2}
+    _, text = running.client().request("GET", "/metrics")
+    assert metric(text, "moma_reloads_total", outcome="switched") == 1
+
+
+def test_poller_picks_up_a_moved_stage(registry: Registry, start: Any) -> None:
+    client = start(poll=0.1).client()
+    assert client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[1]["version"] == 1
+    registry.board.stages[("iris", "production")] = 2
+    deadline = time.monotonic() + 10
+    while client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[1]["version"] != 2:
+        assert time.monotonic() < deadline, "the poller never switched"
+        time.sleep(0.05)
+
+
+def test_a_version_that_fails_to_load_never_replaces_the_live_one(registry: Registry,
+                                                                  start: Any) -> None:
+    running = start("iris:production", poll=0)
+    v3 = registry.register("iris", fitted(LogisticRegression(C=0.5, max_iter=300)))
+    registry.repo.cache.oid_to_path(registry.board.versions["iris"][v3].oid).unlink()
+    registry.board.stages[("iris", "production")] = v3
+    client = running.client()
+    status, report = client.request("POST", "/v1/admin/reload")
+    assert status == 200 and report["switched"] == []
+    assert "not in the cache" in report["errors"][0]
+    status, body = client.predict("iris:production", [[5.1, 3.5, 1.4, 0.2]])
+    assert (status, body["version"]) == (200, 1)
+
+
+# -- startup ---------------------------------------------------------------------------------
+
+def test_start_refuses_a_corrupt_cache_object(registry: Registry) -> None:
+    path = registry.repo.cache.oid_to_path(registry.board.versions["iris"][1].oid)
+    path.chmod(0o644)
+    path.write_bytes(b"not the model")
+    fresh = open_repo(registry.moma.root)  # no stat-cache memo of the good bytes
+    with pytest.raises(MomaError, match="is corrupt"):
+        serve.prepare(fresh, ["iris:1"], source=registry.board)
+
+
+def test_default_serves_production_models_and_skips_the_rest(registry: Registry) -> None:
+    registry.register("other", fitted(DecisionTreeClassifier(max_depth=1)))
+    server, report = serve.prepare(registry.repo, source=registry.board)
+    assert [s.spec for s in server.table.slots] == ["iris:production"]
+    assert report.errors == ["model 'other' has no stage 'production'"]
+
+
+def test_options_are_checked(registry: Registry) -> None:
+    with pytest.raises(MomaError, match="sample-rate"):
+        serve.prepare(registry.repo, ["iris:1"], sample_rate=2, source=registry.board)
+
+
+def test_cli_without_production_models_says_how_to_fix(tmp_path: Path) -> None:
+    moma = make_repo(tmp_path / "empty")
+    result = moma("serve", "--port", str(free_port()), ok=False)
+    assert result.exit_code == 1
+    assert "no registered model has a 'production' stage" in result.stderr
+    assert "moma models:tag" in result.stderr
