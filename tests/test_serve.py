@@ -20,13 +20,13 @@ import uvicorn
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
+from tests.conftest import Moma, make_repo
 
 from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.repo import Repo, open_repo
 from moma_cli.services.serving.app import create_app
 from moma_cli.services.serving.source import ResolvedModel
-from tests.conftest import Moma, make_repo
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 X, Y = load_iris(return_X_y=True)
