@@ -20,8 +20,8 @@ import uvicorn
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
-from tests.conftest import Moma, make_repo
 
+from conftest import Moma, make_repo
 from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.repo import Repo, open_repo
