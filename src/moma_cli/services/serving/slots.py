@@ -93,7 +93,7 @@ class ModelTable:
         if not slots:
             raise MomaError(f"no registered model has a {DEFAULT_STAGE!r} stage"
                             + (f" ({'; '.join(report.errors)})" if report.errors else ""),
-                            hint=f"tag one with 'moma models:tag NAME VERSION {DEFAULT_STAGE}', "
+                            hint=f"tag one with 'moma models:tag NAME:VERSION {DEFAULT_STAGE}', "
                                  "or name the models to serve: moma serve NAME:VERSION")
         self._slots = tuple(slots)
         return report

@@ -17,7 +17,8 @@ from moma_cli.errors import MomaError
 from moma_cli.services.repo import Repo
 from moma_cli.storage.cache import ObjectCache
 
-LOADABLE_ENCODINGS = ("joblib", "pickle")
+# What joblib.load reads: its own format, plain pickles, and its compressed variants.
+LOADABLE_ENCODINGS = ("joblib", "pickle", "gzip", "bz2", "xz", "lz4")
 
 
 class ModelLoadError(MomaError):
