@@ -55,7 +55,7 @@ class Server:
         if report.errors:
             self.metrics.reloaded("failed", len(report.errors))
         for switch in report.switched:
-            log.warning("%s: switched from version %s to %s", switch.spec,
+            log.info("%s: switched from version %s to %s", switch.spec,
                         switch.old_version, switch.new_version)
         for message in report.errors:
             log.warning("reload: %s", message)
@@ -178,5 +178,9 @@ def run(server: Server, host: str, port: int) -> None:
     """Serve until interrupted (uvicorn handles SIGINT/SIGTERM and drains connections)."""
     import uvicorn
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
     uvicorn.run(create_app(server), host=host, port=port, log_level="warning",
                 access_log=False, timeout_graceful_shutdown=10)
