@@ -84,9 +84,14 @@ class LoadedModel:
     has_proba: bool
 
     def predict(self, x: Any) -> tuple[list[Any], list[Any] | None]:
-        predictions = self.estimator.predict(x).tolist()
-        probabilities = self.estimator.predict_proba(x).tolist() if self.has_proba else None
+        predictions = _plain(self.estimator.predict(x))
+        probabilities = _plain(self.estimator.predict_proba(x)) if self.has_proba else None
         return predictions, probabilities
+
+
+def _plain(values: Any) -> list[Any]:
+    """An estimator's output as JSON-ready lists (numpy arrays, or plain sequences)."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def cache_for(repo: Repo, algo: str) -> ObjectCache:
