@@ -22,7 +22,8 @@ ALLOWED = {
     "yamlio": {"errors"},
     "errors": set(),
 }
-ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py"}
+ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py",
+                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py"}
 
 
 def layer_of(path: Path) -> str:
@@ -66,7 +67,15 @@ def test_heavy_libraries_have_one_importer() -> None:
 def test_cli_import_stays_light() -> None:
     code = ("import sys, moma_cli.cli.app; "
             "print(' '.join(m for m in ('s3fs', 'fsspec', 'joblib', 'sklearn', 'git', 'rich', "
-            "'moma_cli.services.data') if m in sys.modules))")
+            "'starlette', 'uvicorn', 'moma_cli.services.data', 'moma_cli.services.serve') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+
+
+def test_serve_loads_starlette_only_when_serving() -> None:
+    code = ("import sys, moma_cli.services.serve; "
+            "print(' '.join(m for m in ('starlette', 'uvicorn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
 

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from moma_cli import __version__
-from moma_cli.cli import checks, data, fsck, gc, hooks, models, pipeline, remote, sync
+from moma_cli.cli import checks, data, fsck, gc, hooks, models, pipeline, remote, serve, sync
 from moma_cli.cli.context import OPTIONS
 
 app = typer.Typer(
@@ -51,7 +51,7 @@ def main_options(
     OPTIONS.wait = wait
 
 
-for module in (data, sync, remote, models, pipeline, checks, hooks, gc, fsck):
+for module in (data, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck):
     module.register(app)
 
 

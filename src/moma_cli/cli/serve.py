@@ -1,0 +1,61 @@
+"""`moma serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from moma_cli.cli.context import guarded
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+@guarded
+def serve(
+    refs: Annotated[list[str] | None, typer.Argument(
+        metavar="MODEL_REF",
+        help="Models to serve: NAME, NAME:VERSION or NAME:STAGE "
+             "(default: every registered model at its production stage).")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8080,
+    poll: Annotated[float, typer.Option(
+        metavar="SECONDS", help="Re-resolve stages this often and switch models whose stage "
+                                "tag moved (0: only on POST /v1/admin/reload).")] = 10.0,
+    log_predictions: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Append sampled inputs and predictions to FILE as JSON lines "
+                             "(format in docs/serving.md).")] = None,
+    sample_rate: Annotated[float, typer.Option(
+        help="Fraction of requests to log with --log-predictions.")] = 0.1,
+) -> None:
+    """Serve registered models over HTTP (needs the 'serve' extra of moma-cli).
+
+    Routes: POST /v1/models/NAME[:VERSION|:STAGE]/predict with {"inputs": [[...], ...]},
+    GET /v1/models, /healthz, /metrics (Prometheus), /openapi.json, POST /v1/admin/reload.
+
+    Serving loads (unpickles) each model with joblib: only models registered in this
+    repository, only from the cache after verifying their hash, never a path from a
+    request. Serve models you trust, as you would when calling joblib.load yourself.
+
+    Example: moma serve credit-risk:production --port 8080 --log-predictions preds.jsonl
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import serve as serve_service
+    from moma_cli.services.repo import open_repo
+
+    server, report = serve_service.prepare(open_repo(), refs or (), poll=poll,
+                                           log_predictions=log_predictions,
+                                           sample_rate=sample_rate)
+    for message in report.errors:
+        render.warn(f"not served: {message}")
+    for slot in server.table.slots:
+        r = slot.current.resolved
+        render.line(f"Serving {slot.spec} (version {r.version}, {r.oid[:8]}) at "
+                    f"http://{host}:{port}/v1/models/{slot.spec}/predict")
+    if host not in serve_service.LOOPBACK:
+        render.warn(f"listening on {host}: the API has no authentication; put it behind a "
+                    "proxy that has")
+    serve_service.run(server, host, port)

@@ -1,0 +1,62 @@
+"""`moma serve`: load the registered models from the cache and serve them over HTTP.
+
+The HTTP stack (Starlette, uvicorn) is the optional `serve` extra; it is imported here,
+inside the functions, so the rest of moma never pays for it or needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from moma_cli.errors import MomaError
+from moma_cli.services.repo import Repo
+from moma_cli.services.serving import source as source_mod
+from moma_cli.services.serving.predlog import PredictionLog
+from moma_cli.services.serving.slots import ModelTable, ReloadReport
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class ServeError(MomaError):
+    pass
+
+
+def _http() -> ModuleType:
+    try:
+        from moma_cli.services.serving import app
+    except ImportError as exc:
+        raise ServeError(f"moma serve needs the 'serve' extra ({exc.name} is not installed)",
+                         hint="pip install 'moma-cli[serve]'") from None
+    return app
+
+
+def prepare(
+    repo: Repo,
+    refs: Sequence[str] = (),
+    *,
+    poll: float = 10.0,
+    log_predictions: Path | None = None,
+    sample_rate: float = 0.1,
+    source: source_mod.ModelSource | None = None,
+) -> tuple[Any, ReloadReport]:
+    """Resolve and load every model to serve; (server, what was loaded and skipped).
+
+    No refs: every registered model at its `production` stage.
+    """
+    if not 0.0 <= sample_rate <= 1.0:
+        raise ServeError(f"--sample-rate {sample_rate} is not between 0 and 1")
+    if poll < 0:
+        raise ServeError(f"--poll {poll} is negative", hint="use 0 to turn polling off")
+    app = _http()
+    table = ModelTable(source or source_mod.RegistrySource(repo),
+                       lambda resolved: source_mod.load(repo, resolved), refs)
+    report = table.start()
+    predlog = PredictionLog(log_predictions, sample_rate) if log_predictions else None
+    return app.Server(table, predlog, poll), report
+
+
+def run(server: Any, host: str, port: int) -> None:
+    _http().run(server, host, port)

@@ -1,0 +1,9 @@
+"""`moma serve`: registered models behind a small REST API.
+
+source   where models come from (the registry) and how one is loaded from the cache
+slots    the served models; a reload swaps a fully loaded version in atomically
+inputs   request JSON -> a feature matrix, with 4xx errors for anything malformed
+metrics  Prometheus text exposition, written by hand
+predlog  sampled prediction logging as JSON lines
+app      the Starlette app and the uvicorn runner: the only starlette/uvicorn importer
+"""

@@ -1,0 +1,186 @@
+"""The HTTP API on Starlette, run by uvicorn: the only module importing either.
+
+Predictions run in the thread pool so a slow model never stalls the event loop (health
+checks, metrics, other models). Every failure becomes a JSON `{"error", "hint"}` body with
+a 4xx status; an unexpected one a 500 with the exception's type, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from moma_cli.errors import MomaError
+from moma_cli.services.serving import inputs
+from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics
+from moma_cli.services.serving.openapi import document
+from moma_cli.services.serving.predlog import PredictionLog
+from moma_cli.services.serving.slots import ModelTable, ReloadReport, RequestError, Slot
+
+log = logging.getLogger("moma.serve")
+
+# Estimators fitted on a DataFrame warn on every call when given plain rows; the server
+# already put the columns in `feature_names_in_` order.
+warnings.filterwarnings("ignore", message="X does not have valid feature names")
+
+
+class Server:
+    """The state the routes share: served models, metrics, prediction log, poller."""
+
+    def __init__(self, table: ModelTable, predlog: PredictionLog | None = None,
+                 poll: float = 0.0) -> None:
+        self.table = table
+        self.metrics = Metrics()
+        self.predlog = predlog
+        self.poll = poll
+        self._stop = threading.Event()
+
+    def reload(self) -> ReloadReport:
+        report = self.table.reload()
+        if report.switched:
+            self.metrics.reloaded("switched", len(report.switched))
+        if report.errors:
+            self.metrics.reloaded("failed", len(report.errors))
+        for switch in report.switched:
+            log.info("%s: switched from version %s to %s", switch.spec,
+                        switch.old_version, switch.new_version)
+        for message in report.errors:
+            log.warning("reload: %s", message)
+        return report
+
+    def _poll_loop(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - the poller must outlive any one failure
+                log.exception("reload failed")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        poller = None
+        if self.poll > 0:
+            poller = threading.Thread(target=self._poll_loop, name="moma-poll", daemon=True)
+            poller.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            if poller is not None:
+                poller.join(timeout=5)
+            if self.predlog is not None:
+                self.predlog.close()
+
+    # -- routes ---------------------------------------------------------------------------
+    async def predict(self, request: Request) -> Response:
+        start = time.perf_counter()
+        model_label, version_label = "", ""
+        try:
+            model = self.table.find(request.path_params["target"])
+            r = model.resolved
+            model_label, version_label = r.name, "" if r.version is None else str(r.version)
+            rows = inputs.rows_of(inputs.parse_body(await request.body()), model)
+            try:
+                predictions, probabilities = await run_in_threadpool(model.predict, rows)
+            except (ValueError, TypeError) as exc:
+                raise RequestError(422, f"model {r.label} rejected the inputs: "
+                                        f"{str(exc)[:500]}") from None
+            if self.predlog is not None:
+                self.predlog.record(model, rows, predictions, probabilities)
+        except RequestError as exc:
+            reason = {404: "unknown_model", 413: "too_large", 422: "invalid_input"}.get(
+                exc.status, "bad_request")
+            self.metrics.observe(model_label, version_label, exc.status,
+                                 time.perf_counter() - start, reason)
+            return error_response(exc.status, exc.message, exc.hint)
+        except Exception as exc:  # noqa: BLE001 - the client gets JSON, the log the traceback
+            log.exception("prediction failed")
+            self.metrics.observe(model_label, version_label, 500,
+                                 time.perf_counter() - start, "model_error")
+            return error_response(500, f"prediction failed: {type(exc).__name__}")
+        body: dict[str, Any] = {"model": r.name, "version": r.version, "stage": r.stage,
+                                "predictions": predictions}
+        if probabilities is not None:
+            body["probabilities"] = probabilities
+        self.metrics.observe(model_label, version_label, 200, time.perf_counter() - start)
+        return JSONResponse(body)
+
+    async def list_models(self, request: Request) -> Response:
+        return JSONResponse({"models": [_describe(slot) for slot in self.table.slots]})
+
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "models": len(self.table.slots)})
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(document())
+
+    async def metrics_text(self, request: Request) -> Response:
+        return Response(self.metrics.render(self.table.slots), media_type=CONTENT_TYPE)
+
+    async def admin_reload(self, request: Request) -> Response:
+        try:
+            report = await run_in_threadpool(self.reload)
+        except MomaError as exc:
+            return error_response(409, exc.message, exc.hint)
+        return JSONResponse(asdict(report))
+
+
+def _describe(slot: Slot) -> dict[str, Any]:
+    model = slot.current
+    r = model.resolved
+    return {"ref": slot.spec, "name": r.name, "version": r.version, "stage": r.stage,
+            "oid": r.oid, "metadata": r.metadata,
+            "features": list(model.feature_names) if model.feature_names else None,
+            "n_features": model.n_features, "probabilities": model.has_proba}
+
+
+def error_response(status: int, message: str, hint: str | None = None) -> JSONResponse:
+    body = {"error": message} | ({"hint": hint} if hint else {})
+    return JSONResponse(body, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                          "GET /openapi.json describes the routes")
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, f"internal error: {type(exc).__name__}")
+
+
+def create_app(server: Server) -> Starlette:
+    routes = [
+        Route("/v1/models/{target:path}/predict", server.predict, methods=["POST"]),
+        Route("/v1/models", server.list_models, methods=["GET"]),
+        Route("/v1/admin/reload", server.admin_reload, methods=["POST"]),
+        Route("/healthz", server.healthz, methods=["GET"]),
+        Route("/metrics", server.metrics_text, methods=["GET"]),
+        Route("/openapi.json", server.openapi, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=server.lifespan,
+                     exception_handlers={HTTPException: _http_error, 500: _internal_error})
+
+
+def run(server: Server, host: str, port: int) -> None:
+    """Serve until interrupted (uvicorn handles SIGINT/SIGTERM and drains connections)."""
+    import uvicorn
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    uvicorn.run(create_app(server), host=host, port=port, log_level="warning",
+                access_log=False, timeout_graceful_shutdown=10)

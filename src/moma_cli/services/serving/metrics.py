@@ -1,0 +1,110 @@
+"""Prometheus text exposition (format 0.0.4), written by hand: a few counters and one
+histogram do not need a client library.
+
+Labels come only from served models (name, version) and a fixed set of error reasons,
+never from request paths, so a client cannot blow up the number of series.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from moma_cli.services.serving.slots import Slot
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+Labels = tuple[tuple[str, str], ...]
+
+
+@dataclass
+class _Histogram:
+    counts: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, seconds: float) -> None:
+        for i, bound in enumerate(BUCKETS):
+            if seconds <= bound:
+                self.counts[i] += 1
+                break
+        self.total += seconds
+        self.n += 1
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[Labels] = Counter()
+        self.errors: Counter[Labels] = Counter()
+        self.reloads: Counter[Labels] = Counter()
+        self.latency: dict[Labels, _Histogram] = {}
+
+    def observe(self, model: str, version: str, code: int, seconds: float,
+                reason: str | None = None) -> None:
+        base = (("model", model), ("version", version))
+        with self._lock:
+            self.requests[(*base, ("code", str(code)))] += 1
+            if reason is not None:
+                self.errors[(*base, ("reason", reason))] += 1
+            if code < 400:
+                self.latency.setdefault(base, _Histogram()).observe(seconds)
+
+    def reloaded(self, outcome: str, n: int = 1) -> None:
+        with self._lock:
+            self.reloads[(("outcome", outcome),)] += n
+
+    def render(self, slots: Sequence[Slot]) -> str:
+        with self._lock:
+            lines = [
+                *_counter("moma_requests_total", "Prediction requests by model, version and "
+                          "HTTP status.", self.requests),
+                *_counter("moma_request_errors_total", "Failed prediction requests by reason.",
+                          self.errors),
+                *_histograms(self.latency),
+                *_counter("moma_reloads_total", "Model switches and failed reloads.",
+                          self.reloads),
+            ]
+        lines += ["# HELP moma_model_info The version each served reference points at.",
+                  "# TYPE moma_model_info gauge"]
+        for slot in slots:
+            r = slot.current.resolved
+            labels = (("ref", slot.spec), ("model", r.name), ("version", _version(r.version)),
+                      ("stage", r.stage or ""), ("oid", r.oid))
+            lines.append(f"moma_model_info{_fmt(labels)} 1")
+        return "\n".join(lines) + "\n"
+
+
+def _version(version: int | None) -> str:
+    return "" if version is None else str(version)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _fmt(labels: Labels) -> str:
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels) + "}" if labels else ""
+
+
+def _counter(name: str, help_text: str, values: Counter[Labels]) -> Iterable[str]:
+    yield f"# HELP {name} {help_text}"
+    yield f"# TYPE {name} counter"
+    for labels, value in sorted(values.items()):
+        yield f"{name}{_fmt(labels)} {value}"
+
+
+def _histograms(hists: dict[Labels, _Histogram]) -> Iterable[str]:
+    name = "moma_request_duration_seconds"
+    yield f"# HELP {name} Latency of successful predictions, in seconds."
+    yield f"# TYPE {name} histogram"
+    for labels, h in sorted(hists.items()):
+        cumulative = 0
+        for bound, count in zip(BUCKETS, h.counts, strict=True):
+            cumulative += count
+            yield f"{name}_bucket{_fmt((*labels, ('le', repr(bound))))} {cumulative}"
+        yield f"{name}_bucket{_fmt((*labels, ('le', '+Inf')))} {h.n}"
+        yield f"{name}_sum{_fmt(labels)} {h.total:.6f}"
+        yield f"{name}_count{_fmt(labels)} {h.n}"

@@ -1,0 +1,131 @@
+"""Where served models come from, and how one is loaded.
+
+The server sees the registry through `ModelSource`: given a model name and an optional
+selector (a version number or a stage), say which object that is right now. Loading is
+the one place moma unpickles anything: the user asked to serve their own registered
+model, and the bytes are the cache object whose hash was just verified, never a path
+taken from a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from moma_cli.core.hashing import short_oid
+from moma_cli.errors import MomaError
+from moma_cli.services.repo import Repo
+from moma_cli.storage.cache import ObjectCache
+
+# What joblib.load reads: its own format, plain pickles, and its compressed variants.
+LOADABLE_ENCODINGS = ("joblib", "pickle", "gzip", "bz2", "xz", "lz4")
+
+
+class ModelLoadError(MomaError):
+    pass
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a reference points at right now."""
+
+    name: str
+    version: int | None  # None: uncommitted
+    stage: str | None
+    oid: str
+    algo: str  # hash algorithm of the oid
+    kind: str  # file | dir
+    metadata: dict[str, Any] = field(default_factory=dict)  # the pointer's `model:` section
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.version}" if self.version is not None else self.name
+
+
+class ModelSource(Protocol):
+    def names(self) -> list[str]:
+        """Every registered model name."""
+
+    def resolve(self, name: str, selector: str | None) -> ResolvedModel:
+        """The model `name` at `selector` (None, a version number or a stage name)."""
+
+
+class RegistrySource:
+    """The registry (`services.models`) as a ModelSource."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+
+    def names(self) -> list[str]:
+        from moma_cli.services import models
+
+        return [v.name for v in models.list_models(self.repo)]
+
+    def resolve(self, name: str, selector: str | None) -> ResolvedModel:
+        from moma_cli.services import models
+
+        mv = models.resolve(self.repo, name if selector is None else f"{name}:{selector}")
+        if selector is not None and not selector.isdigit():
+            stage: str | None = selector
+        else:
+            stage = mv.stages[0] if mv.stages else None
+        return ResolvedModel(mv.name, mv.version, stage, mv.oid, mv.pointer.algo,
+                             mv.pointer.kind, dict(mv.pointer.model or {}))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A resolved model and its estimator, immutable: a swap replaces the whole object."""
+
+    resolved: ResolvedModel
+    estimator: Any
+    feature_names: tuple[str, ...] | None
+    n_features: int | None
+    has_proba: bool
+
+    def predict(self, x: Any) -> tuple[list[Any], list[Any] | None]:
+        predictions = _plain(self.estimator.predict(x))
+        probabilities = _plain(self.estimator.predict_proba(x)) if self.has_proba else None
+        return predictions, probabilities
+
+
+def _plain(values: Any) -> list[Any]:
+    """An estimator's output as JSON-ready lists (numpy arrays, or plain sequences)."""
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def cache_for(repo: Repo, algo: str) -> ObjectCache:
+    if algo == repo.cache.algo:
+        return repo.cache
+    return ObjectCache(repo.config.cache_dir, algo, repo.state)
+
+
+def load(repo: Repo, resolved: ResolvedModel) -> LoadedModel:
+    """Verify the cache object's hash, then joblib-load it."""
+    what = f"model {resolved.label} (object {short_oid(resolved.oid)})"
+    if resolved.kind != "file":
+        raise ModelLoadError(f"{what} is a directory; moma serve loads single-file models",
+                             hint="register the joblib file itself")
+    encoding = resolved.metadata.get("encoding")
+    if encoding is not None and encoding not in LOADABLE_ENCODINGS:
+        raise ModelLoadError(f"{what} is encoded as {encoding}; moma serve loads joblib models",
+                             hint="save the estimator with joblib.dump and register that file")
+    path = cache_for(repo, resolved.algo).checked_path(resolved.oid)
+    import joblib
+
+    try:
+        estimator = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the model's problem
+        raise ModelLoadError(f"{what} could not be loaded: {type(exc).__name__}: {exc}",
+                             hint="check that the model's libraries are installed here") from None
+    if not callable(getattr(estimator, "predict", None)):
+        raise ModelLoadError(f"{what} is a {type(estimator).__name__}, which has no predict()")
+    names = getattr(estimator, "feature_names_in_", None)
+    n_features = getattr(estimator, "n_features_in_", None)
+    return LoadedModel(
+        resolved,
+        estimator,
+        tuple(str(n) for n in names) if names is not None else None,
+        int(n_features) if n_features is not None else None,
+        callable(getattr(estimator, "predict_proba", None)),
+    )

@@ -1,0 +1,405 @@
+"""`moma serve`: a real uvicorn server on 127.0.0.1 serving real joblib-dumped sklearn models
+from a real repository's cache."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pytest
+import uvicorn
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
+
+from conftest import Moma, make_repo
+from moma_cli.errors import MomaError
+from moma_cli.services import models, serve
+from moma_cli.services.repo import Repo, open_repo
+from moma_cli.services.serving.app import create_app
+
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+X, Y = load_iris(return_X_y=True)
+
+
+@dataclass
+class Registry:
+    """Registers real joblib-dumped estimators with `moma models:add` and moves stages with
+    `moma models:tag`, remembering each version's estimator to compare predictions."""
+
+    moma: Moma
+    estimators: dict[tuple[str, int], Any] = field(default_factory=dict)
+
+    @property
+    def repo(self) -> Repo:
+        return open_repo(self.moma.root)
+
+    def register(self, name: str, estimator: Any) -> int:
+        rel = f"models/{name}.joblib"
+        path = self.moma.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            path.chmod(0o644)
+        joblib.dump(estimator, path)
+        self.moma("models:add", name, rel)
+        self.moma.git("commit", "-qm", f"{name}: new version")
+        version = models.resolve(self.repo, name).version
+        assert version is not None
+        self.estimators[(name, version)] = estimator
+        return version
+
+    def tag(self, ref: str, stage: str) -> None:
+        self.moma("models:tag", ref, stage)
+
+    def oid(self, ref: str) -> str:
+        return models.resolve(self.repo, ref).oid
+
+
+def fitted(estimator: Any, names: bool = False) -> Any:
+    estimator.fit(X, Y)
+    if names:
+        # What fitting on a DataFrame records; pandas is not a test dependency.
+        estimator.feature_names_in_ = np.array(FEATURES, dtype=object)
+    return estimator
+
+
+@pytest.fixture
+def registry(repo: Moma) -> Registry:
+    reg = Registry(repo)
+    reg.register("iris", fitted(LogisticRegression(max_iter=300)))
+    reg.register("iris", fitted(DecisionTreeClassifier(max_depth=2, random_state=0), names=True))
+    reg.tag("iris:1", "production")
+    return reg
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+    def request(self, method: str, path: str, body: Any = None,
+                raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        self.conn.request(method, path, body=data,
+                          headers={"Content-Type": "application/json"} if data else {})
+        resp = self.conn.getresponse()
+        text = resp.read().decode()
+        if resp.getheader("Content-Type", "").startswith("application/json"):
+            return resp.status, json.loads(text)
+        return resp.status, text
+
+    def predict(self, target: str, inputs: Any) -> tuple[int, Any]:
+        return self.request("POST", f"/v1/models/{target}/predict", {"inputs": inputs})
+
+
+@dataclass
+class Running:
+    server: Any
+    port: int
+
+    def client(self) -> Client:
+        return Client(self.port)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def start(registry: Registry) -> Iterator[Any]:
+    """start(refs, **options) -> a server running in this process on a free port."""
+    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def _start(*refs: str, **options: Any) -> Running:
+        server, _ = serve.prepare(registry.repo, refs, **options)
+        port = free_port()
+        http_server = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1",
+                                                    port=port, log_level="warning"))
+        thread = threading.Thread(target=http_server.run, daemon=True)
+        thread.start()
+        running.append((http_server, thread))
+        deadline = time.monotonic() + 10
+        while not http_server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.01)
+        return Running(server, port)
+
+    yield _start
+    for http_server, thread in running:
+        http_server.should_exit = True
+        thread.join(timeout=10)
+
+
+# -- predictions ---------------------------------------------------------------------------
+
+def test_predictions_match_the_models_own_predict(registry: Registry, start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+    rows = X[::25].tolist()
+    status, body = client.predict("iris", rows)
+    assert status == 200
+    v1 = registry.estimators[("iris", 1)]
+    assert body["model"] == "iris" and body["version"] == 1 and body["stage"] == "production"
+    assert body["predictions"] == v1.predict(X[::25]).tolist()
+    assert np.allclose(body["probabilities"], v1.predict_proba(X[::25]))
+
+    v2 = registry.estimators[("iris", 2)]
+    records = [dict(zip(FEATURES, row, strict=True)) for row in rows]
+    status, body = client.predict("iris:2", list(reversed(records)))
+    assert (status, body["version"]) == (200, 2)
+    assert body["predictions"] == v2.predict(X[::25][::-1]).tolist()
+    status, body = client.predict("iris:production", rows[:1])
+    assert (status, body["version"]) == (200, 1)
+
+
+def test_lists_models_health_and_openapi(start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+    status, body = client.request("GET", "/v1/models")
+    assert status == 200
+    models = {m["ref"]: m for m in body["models"]}
+    assert models["iris:production"]["version"] == 1
+    assert models["iris:production"]["metadata"]["algo"] == "LogisticRegression"
+    assert models["iris:2"]["features"] == FEATURES
+    assert client.request("GET", "/healthz") == (200, {"status": "ok", "models": 2})
+    status, doc = client.request("GET", "/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.")
+    assert {"/v1/models/{target}/predict", "/v1/models", "/healthz", "/metrics",
+            "/v1/admin/reload", "/openapi.json"} == set(doc["paths"])
+
+
+BAD_REQUESTS = [
+    ("iris", None, 400, "not valid JSON"),
+    ("iris", {"rows": [[1, 2, 3, 4]]}, 400, '{"inputs"'),
+    ("iris", {"inputs": []}, 400, "non-empty"),
+    ("iris", {"inputs": [[1, 2, 3]]}, 422, "row 0 has 3 features; model iris:1 expects 4"),
+    ("iris", {"inputs": [[1, 2, 3, 4], {"a": 1}]}, 400, "all lists or all objects"),
+    ("iris", {"inputs": [["a", 2, 3, 4]]}, 422, "rejected the inputs"),
+    ("iris", {"inputs": [[[1], 2, 3, 4]]}, 422, "numbers, strings"),
+    ("iris", {"inputs": [{"sepal_length": 1}]}, 422, "without feature names"),
+    ("iris:2", {"inputs": [{"sepal_length": 1}]}, 422, "missing feature(s) sepal_width"),
+    ("nope", {"inputs": [[1, 2, 3, 4]]}, 404, "model 'nope' is not served"),
+    ("iris:7", {"inputs": [[1, 2, 3, 4]]}, 404, "not served at '7'"),
+    ("iris:staging", {"inputs": [[1, 2, 3, 4]]}, 404, "not served at 'staging'"),
+]
+
+
+def test_bad_requests_get_a_4xx_with_a_clear_message(start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+    answers = []
+    for target, body, _, _ in BAD_REQUESTS:
+        raw = b'{"inputs": [[1, 2' if body is None else json.dumps(body).encode()
+        answers.append(client.request("POST", f"/v1/models/{target}/predict", raw=raw))
+    assert [status for status, _ in answers] == [status for _, _, status, _ in BAD_REQUESTS]
+    for (_, answer), (_, _, _, message) in zip(answers, BAD_REQUESTS, strict=True):
+        assert message in answer["error"]
+
+
+def test_unknown_routes_and_methods_answer_json(start: Any) -> None:
+    client = start("iris:production").client()
+    status, body = client.request("GET", "/v1/nothing")
+    assert status == 404 and "/v1/nothing" in body["error"]
+    status, body = client.request("GET", "/v1/models/iris/predict")
+    assert status == 405 and "error" in body
+
+
+# -- monitoring ------------------------------------------------------------------------------
+
+def metric(text: str, name: str, **labels: str) -> float:
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{want}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_counters_move(start: Any) -> None:
+    client = start("iris:production").client()
+    for _ in range(3):
+        assert client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[0] == 200
+    assert client.predict("iris", [[5.1]])[0] == 422
+    status, text = client.request("GET", "/metrics")
+    assert status == 200
+    assert metric(text, "moma_requests_total", model="iris", version="1", code="200") == 3
+    assert metric(text, "moma_requests_total", model="iris", version="1", code="422") == 1
+    assert metric(text, "moma_request_errors_total", model="iris", version="1",
+                  reason="invalid_input") == 1
+    assert metric(text, "moma_request_duration_seconds_count", model="iris", version="1") == 3
+    assert metric(text, "moma_request_duration_seconds_bucket", model="iris", version="1",
+                  le="+Inf") == 3
+    assert 'moma_model_info{ref="iris:production",model="iris",version="1"' in text
+    assert "# TYPE moma_request_duration_seconds histogram" in text
+
+
+def test_prediction_log_is_sampled_json_lines(tmp_path: Path, start: Any) -> None:
+    log = tmp_path / "logs" / "predictions.jsonl"
+    client = start("iris:2", log_predictions=log, sample_rate=1.0).client()
+    assert client.predict("iris:2", X[:2].tolist())[0] == 200
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["features"] for e in entries] == [dict(zip(FEATURES, row, strict=True))
+                                                for row in X[:2].tolist()]
+    assert {(e["model"], e["version"], e["format"]) for e in entries} == {("iris", 2, 1)}
+    assert entries[0]["ts"].endswith("Z") and len(entries[0]["probabilities"]) == 3
+
+
+def test_sample_rate_zero_logs_nothing(tmp_path: Path, start: Any) -> None:
+    log = tmp_path / "predictions.jsonl"
+    client = start("iris:2", log_predictions=log, sample_rate=0.0).client()
+    assert client.predict("iris:2", X[:2].tolist())[0] == 200
+    assert log.read_text() == ""
+
+
+# -- switching -------------------------------------------------------------------------------
+
+def test_stage_switch_under_continuous_requests_loses_none(registry: Registry,
+                                                           start: Any) -> None:
+    running = start(poll=0)
+    switched = threading.Event()
+    results: list[list[tuple[int, int | None]]] = [[], []]
+
+    def hammer(out: list[tuple[int, int | None]]) -> None:
+        client = running.client()
+        seen_new = 0
+        for _ in range(3000):  # bounded: the switch happens within a few dozen requests
+            status, body = client.predict("iris:production", [[5.1, 3.5, 1.4, 0.2]])
+            out.append((status, body.get("version")))
+            seen_new += switched.is_set() and body.get("version") == 2
+            if seen_new >= 20:
+                return
+
+    clients = [threading.Thread(target=hammer, args=(r,)) for r in results]
+    for t in clients:
+        t.start()
+    while min(len(r) for r in results) < 20:
+        time.sleep(0.005)
+    registry.tag("iris:2", "production")
+    status, report = running.client().request("POST", "/v1/admin/reload")
+    switched.set()
+    for t in clients:
+        t.join(timeout=30)
+    assert status == 200
+    assert report["switched"] == [{"spec": "iris:production", "old_version": 1,
+                                   "new_version": 2}]
+    for r in results:
+        assert {status for status, _ in r} == {200}
+        versions = [v for _, v in r]
+        first_new = versions.index(2)
+        assert set(versions[:first_new]) == {1} and set(versions[first_new:]) == {2}
+    _, text = running.client().request("GET", "/metrics")
+    assert metric(text, "moma_reloads_total", outcome="switched") == 1
+
+
+def test_a_request_in_flight_keeps_the_model_it_started_with(registry: Registry) -> None:
+    server, _ = serve.prepare(registry.repo, ["iris:production"])
+    in_flight = server.table.find("iris:production")  # what a request holds while it runs
+    registry.tag("iris:2", "production")
+    assert [(s.spec, s.old_version, s.new_version) for s in server.reload().switched] == [
+        ("iris:production", 1, 2)]
+    assert in_flight.resolved.version == 1
+    assert in_flight.predict(X[:5])[0] == registry.estimators[("iris", 1)].predict(X[:5]).tolist()
+    assert server.table.find("iris:production").resolved.version == 2
+
+
+def test_poller_picks_up_a_moved_stage(registry: Registry, start: Any) -> None:
+    client = start(poll=0.1).client()
+    assert client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[1]["version"] == 1
+    registry.tag("iris:2", "production")
+    deadline = time.monotonic() + 10
+    while client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[1]["version"] != 2:
+        assert time.monotonic() < deadline, "the poller never switched"
+        time.sleep(0.05)
+
+
+def test_a_version_that_fails_to_load_never_replaces_the_live_one(registry: Registry,
+                                                                  start: Any) -> None:
+    running = start("iris:production", poll=0)
+    v3 = registry.register("iris", fitted(LogisticRegression(C=0.5, max_iter=300)))
+    registry.repo.cache.oid_to_path(registry.oid(f"iris:{v3}")).unlink()
+    registry.tag(f"iris:{v3}", "production")
+    client = running.client()
+    status, report = client.request("POST", "/v1/admin/reload")
+    assert status == 200 and report["switched"] == []
+    assert "not in the cache" in report["errors"][0]
+    status, body = client.predict("iris:production", [[5.1, 3.5, 1.4, 0.2]])
+    assert (status, body["version"]) == (200, 1)
+
+
+# -- startup ---------------------------------------------------------------------------------
+
+def test_start_refuses_a_corrupt_cache_object(registry: Registry) -> None:
+    path = registry.repo.cache.oid_to_path(registry.oid("iris:1"))
+    path.chmod(0o644)
+    path.write_bytes(b"not the model")
+    with pytest.raises(MomaError, match="is corrupt"):
+        serve.prepare(registry.repo, ["iris:1"])
+
+
+def test_default_serves_production_models_and_skips_the_rest(registry: Registry) -> None:
+    registry.register("other", fitted(DecisionTreeClassifier(max_depth=1)))
+    server, report = serve.prepare(registry.repo)
+    assert [s.spec for s in server.table.slots] == ["iris:production"]
+    assert report.errors == ["no version of other is in stage 'production'"]
+
+
+def test_options_are_checked(registry: Registry) -> None:
+    with pytest.raises(MomaError, match="sample-rate"):
+        serve.prepare(registry.repo, ["iris:1"], sample_rate=2)
+
+
+def test_cli_without_production_models_says_how_to_fix(tmp_path: Path) -> None:
+    moma = make_repo(tmp_path / "empty")
+    result = moma("serve", "--port", str(free_port()), ok=False)
+    assert result.exit_code == 1
+    assert "no registered model has a 'production' stage" in result.stderr
+    assert "moma models:tag" in result.stderr
+
+
+def test_moma_serve_command_end_to_end(registry: Registry, tmp_path: Path) -> None:
+    """The real command in a subprocess: serves production, follows a moved tag, stops on
+    SIGTERM."""
+    port = free_port()
+    log = tmp_path / "preds.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moma_cli", "serve", "--port", str(port), "--poll", "0.2",
+         "--log-predictions", str(log), "--sample-rate", "1"],
+        cwd=registry.moma.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        client = wait_until_up(port, proc)
+        status, body = client.predict("iris", X[:3].tolist())
+        assert (status, body["version"]) == (200, 1)
+        assert body["predictions"] == registry.estimators[("iris", 1)].predict(X[:3]).tolist()
+        registry.tag("iris:2", "production")
+        deadline = time.monotonic() + 20
+        while client.predict("iris", X[:1].tolist())[1]["version"] != 2:
+            assert time.monotonic() < deadline, "the served stage never switched"
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == -signal.SIGTERM, err  # uvicorn re-raises the signal it drained on
+    assert "Serving iris:production (version 1" in out
+    assert {json.loads(line)["version"] for line in log.read_text().splitlines()} == {1, 2}
+
+
+def wait_until_up(port: int, proc: subprocess.Popen[str]) -> Client:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            client = Client(port)
+            if client.request("GET", "/healthz")[0] == 200:
+                return client
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("moma serve did not start")
