@@ -19,17 +19,25 @@ os.makedirs("data", exist_ok=True)
 for i, row in enumerate(X[:30]):
     with open(f"data/sample_{i:02d}.csv", "w") as fh:
         fh.write(",".join(map(str, row)) + "\n")
-joblib.dump(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y), "model.pkl")
+clf = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+joblib.dump(clf, "model.pkl")
+with open("metrics.json", "w") as fh:
+    fh.write('{"accuracy": %.4f}' % clf.score(X, y))
 PY
-step moma add model.pkl data
+step moma add data
+step moma models:add iris model.pkl --metrics-file metrics.json --param max_depth=3
 step git commit -qm "Train first model"
+step moma models:tag iris:1 production
 step moma remote add storage "$work/remote" --default
 step git commit -qam "Add remote"
 step moma push
 cd "$work"
-step git clone -q project clone
+step git clone -q project clone  # stage tags travel with the clone
 cd clone
 step moma pull
 step moma status
+step moma models:list
+step moma models:show iris:production
 step cmp model.pkl ../project/model.pkl
+step diff -r data ../project/data
 echo "model.pkl and data/ came back byte-identical in $work/clone"
