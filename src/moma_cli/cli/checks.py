@@ -39,6 +39,7 @@ def check(
     Conditions live under 'models:' in .moma.yaml; failing 'alert' conditions are posted to
     alerts.webhook, and models older than their 'retrain: {every: ...}' are reported stale.
 
+    \b
     Examples:
       moma check
       moma check credit-risk --metrics eval/metrics.json --json

@@ -119,6 +119,7 @@ def status(
 
     Exit code 1 when anything is not up to date, so scripts can test it.
 
+    \b
     Examples:
       moma status --json
       moma status --remote -r backup

@@ -45,6 +45,7 @@ def gc(
     objects go to .moma/cache/quarantine/gc/ID for 14 days; 'moma gc --undo' restores them.
     Without --force, lists what it would remove and asks (on a terminal) or stops.
 
+    \b
     Examples:
       moma gc --workspace
       moma gc --all-branches --all-tags --force

@@ -54,6 +54,7 @@ def run(
 ) -> None:
     """Record a pipeline stage in .moma.yaml, run it, cache its outputs, write moma.lock.
 
+    \b
     Example:
       moma run -n train -d data.csv -d train.py -p params.yaml:seed -o model.pkl -- python train.py
     """
@@ -95,6 +96,7 @@ def repro(
 
     Unchanged stages with missing outputs get them back from the cache instead.
 
+    \b
     Examples:
       moma repro --dry
       moma repro train
@@ -231,6 +233,7 @@ def diff(a: RevA = None, b: RevB = None, json_out: Json = False) -> None:
 
     Files inside tracked directories are listed one by one, with their sizes.
 
+    \b
     Examples:
       moma diff              # HEAD vs the workspace
       moma diff v1 v2 --json

@@ -37,6 +37,7 @@ def push(
 ) -> None:
     """Upload the data of the workspace pointers that the remote does not have yet.
 
+    \b
     Examples:
       moma push
       moma push model.pkl -r backup -j 16
