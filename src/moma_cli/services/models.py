@@ -325,6 +325,24 @@ def _rev_for(parsed: refs.ModelRef, rev: str | None) -> str | None:
     return rev if parsed.rev is None or parsed.semver else parsed.rev
 
 
+class Resolver:
+    """Resolves many parsed references with one registry load per git revision
+    (`moma check` over every configured model)."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._loaded: dict[str | None, Registry] = {}
+
+    def registry(self, parsed: refs.ModelRef) -> Registry:
+        rev = _rev_for(parsed, None)
+        if rev not in self._loaded:
+            self._loaded[rev] = load(self.repo, rev)
+        return self._loaded[rev]
+
+    def __call__(self, parsed: refs.ModelRef) -> ModelVersion:
+        return resolve_parsed(self.repo, parsed, self.registry(parsed))
+
+
 def resolve_parsed(repo: Repo, parsed: refs.ModelRef, registry: Registry) -> ModelVersion:
     history = registry.of(parsed.name)
     if parsed.version is not None:
@@ -368,9 +386,11 @@ def list_models(repo: Repo, *, rev: str | None = None,
 
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
     """Versions newest first: of one model, or of all models interleaved by date."""
+    if name is not None:
+        refs.check_name(name)  # before any git call: names end up in git tag patterns
     registry = load(repo, rev)
     if name is not None:
-        return list(reversed(registry.of(refs.check_name(name))))
+        return list(reversed(registry.of(name)))
     order = registry.chain.order if registry.chain else {}
     every = [v for history in registry.versions.values() for v in history]
     return sorted(every, key=lambda v: (v.uncommitted, order.get(v.commit or "", 0), v.name),
@@ -393,8 +413,8 @@ class HistoryEntry:
 
 def history(repo: Repo, name: str, *, rev: str | None = None) -> list[HistoryEntry]:
     """Every version commit, registration and stage change of a model, oldest first."""
+    name = refs.check_name(name)  # before any git call
     registry = load(repo, rev, workspace=False)
-    name = refs.check_name(name)
     entries = [HistoryEntry("commit", name, v.version, v.date, v.author, v.commit,
                             message=v.message) for v in registry.versions.get(name, [])]
     entries += [HistoryEntry(e.action, name, e.version, e.date, e.author, e.commit, e.stage,
@@ -638,6 +658,7 @@ class DiffResult:
 
 
 def diff(repo: Repo, ref_a: str, ref_b: str) -> DiffResult:
+    refs.parse(ref_b)  # both refuse a bad name before any git call
     a, b = resolve(repo, ref_a), resolve(repo, ref_b)
     rows = _diff_maps("model", _model_core(a), _model_core(b))
     for section in ("params", "metrics"):
