@@ -22,7 +22,7 @@ from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.errors import MomaError, PathError
-from moma_cli.services import access, data
+from moma_cli.services import access, data, pipeline
 from moma_cli.services.registry_index import Chain, RegistryIndex
 from moma_cli.services.repo import Repo
 
@@ -72,6 +72,12 @@ class ModelVersion:
     def meta(self) -> dict[str, Any]:
         return self.pointer.model or {}
 
+    @property
+    def lineage(self) -> dict[str, Any] | None:
+        """The pointer's `lineage:` section (`moma run`, or `models:add --from/-p`)."""
+        section = self.pointer.extra.get("lineage")
+        return section if isinstance(section, dict) else None
+
     def to_json(self) -> dict[str, Any]:
         meta = self.meta
         return {
@@ -82,7 +88,7 @@ class ModelVersion:
             "message": self.message, "stages": self.stages, "semvers": self.semvers,
             "encoding": meta.get("encoding"), "algo": meta.get("algo"),
             "params": meta.get("params") or {}, "metrics": meta.get("metrics") or {},
-            "description": meta.get("description"),
+            "description": meta.get("description"), "lineage": self.lineage,
         }
 
 
@@ -440,14 +446,20 @@ def add(
     extra_model: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Track the file at `target` like `moma add` and write its `model:` section
-    (and its `lineage:` section when given, see services.lineage.capture)."""
+    """Track the file at `target` like `moma add` and write its `model:` section.
+
+    Its `lineage:` section is `lineage` when given (see services.lineage.capture); else the
+    one already recorded for these bytes, or the one `moma.lock` holds when a pipeline stage
+    produced them; lineage recorded for other bytes is dropped, like their metrics."""
     name = refs.check_name(name)
     rel = repo.relpath(target, cwd)
     _check_unique(repo, name, rel)
     before = _current_oid(repo, rel)
     data.add(repo, [rel], stage=False, cwd=repo.root, lineage=lineage)
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
+    if lineage is None:
+        kept = ptr.extra.get("lineage") if before == ptr.oid else None
+        ptr = ptr.with_extra(lineage=kept or pipeline.output_lineage(repo, rel, ptr.oid))
     encoding, algo = ("dir", modelmeta.UNKNOWN) if ptr.is_dir else modelmeta.sniff(
         str(repo.abspath(rel)))
     # metrics and params describe the bytes they were recorded with: new content starts
