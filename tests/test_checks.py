@@ -97,9 +97,9 @@ def test_unknown_model_and_invalid_config_are_clear_errors(repo: Moma) -> None:
     configure(repo, GATES)
     out = repo("check", "fraud", ok=False)
     assert "model 'fraud' has no checks in .moma.yaml (configured: credit-risk)" in out.stderr
-    out = repo("check", "--json", ok=False)  # configured, but no pointer carries it
+    out = repo("check", "--json", ok=False)  # configured, but not in the registry
     [model] = json.loads(out.stdout)["models"]
-    assert model["error"] == "no pointer has model.name 'credit-risk'"
+    assert model["error"] == "no model named 'credit-risk'" and model["version"] is None
     assert {c["message"] for c in model["conditions"]} == {model["error"]}
     configure(repo, {"credit-risk": {"checks": ["accuracy >> 1"]}})
     out = repo("check", ok=False)
@@ -167,6 +167,11 @@ def test_retrain_condition_and_stale_model_are_reported(repo: Moma) -> None:
     assert (model["stale"], model["needs_retrain"], model["blocked"]) == (True, True, False)
     assert model["last_changed"] == old and model["retrain_due"] == "2020-01-08T00:00:00+00:00"
     assert "stale, last changed" in repo("check").stderr
+    # a metadata-only edit is not a new version: the schedule keeps the version's date
+    repo("models:add", "credit-risk", "credit-risk.pkl", "-d", "same weights")
+    repo.git("commit", "-qam", "describe it")
+    [model] = json.loads(repo("check", "--json").stdout)["models"]
+    assert (model["version"], model["last_changed"], model["stale"]) == (1, old, True)
 
 
 def test_fresh_model_is_not_stale(repo: Moma) -> None:
@@ -174,3 +179,35 @@ def test_fresh_model_is_not_stale(repo: Moma) -> None:
     register_model(repo, "credit-risk", {"latency_ms": 10})
     [model] = json.loads(repo("check", "--json").stdout)["models"]
     assert (model["stale"], model["needs_retrain"]) == (False, False)
+
+
+def test_check_resolves_registry_refs_and_reports_versions(
+        repo: Moma, webhook: tuple[str, list[dict[str, Any]]]) -> None:
+    url, received = webhook
+    configure(repo, {"credit-risk": {"checks": [
+        {"metric": "accuracy", "op": ">=", "value": 0.8, "on_fail": "alert"}]}},
+        alerts={"webhook": url})
+    for n, accuracy in ((1, "0.9"), (2, "0.7")):
+        write(repo.root / "model.bin", f"weights {n}")
+        repo("models:add", "credit-risk", "model.bin", "--metric", f"accuracy={accuracy}")
+        repo.git("add", "-A")
+        repo.git("commit", "-qm", f"v{n}")
+    repo("models:tag", "credit-risk:1", "production")
+    [latest] = json.loads(repo("check", "--json").stdout)["models"]
+    assert (latest["ref"], latest["version"], latest["stages"], latest["production"]) == (
+        "credit-risk", 2, [], 1)
+    assert [(p["version"], p["ref"], p["actual"]) for p in received] == [
+        (2, "credit-risk", 0.7)]
+    out = repo("check")
+    assert "v2" in out.stdout and "production is v1" in out.stdout
+    refs = ("credit-risk:production", "credit-risk:1", "credit-risk@HEAD~1")
+    doc = json.loads(repo("check", *refs, "--json").stdout)
+    assert [(m["ref"], m["version"], m["stages"], m["conditions"][0]["actual"])
+            for m in doc["models"]] == [(ref, 1, ["production"], 0.9) for ref in refs]
+    assert "v1 (production)" in repo("check", "credit-risk:production").stdout
+    write(repo.root / "model.bin", "weights 3")  # registered, not committed yet
+    repo("models:add", "credit-risk", "model.bin", "--metric", "accuracy=0.95")
+    [fresh] = json.loads(repo("check", "--json").stdout)["models"]
+    assert (fresh["version"], fresh["label"], fresh["stale"]) == (None, "v3 (uncommitted)", False)
+    out = repo("check", "credit-risk:9", "--json")  # alert only: a failed gate, not a crash
+    assert json.loads(out.stdout)["models"][0]["error"] == "credit-risk has no version 9"

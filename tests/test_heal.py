@@ -54,6 +54,11 @@ def test_heal_keeps_a_retrained_version_that_passes(repo: Moma) -> None:
         heal["commit"], "Retrain credit-risk with stage train (moma check --heal)\n"]
     assert (repo.root / "model.pkl").read_text() == "model trained with 30"
     assert repo.git("status", "--porcelain") == ""
+    # registered through the registry: the next version, with the new metrics
+    shown = json.loads(repo("models:show", "credit-risk", "--json").stdout)
+    assert (heal["version"], model["version"], shown["version"]) == (2, 2, 2)
+    assert shown["metrics"] == {"latency_ms": 30.0} and shown["encoding"] is not None
+    assert shown["commit"] == heal["commit"]
 
 
 def test_heal_that_cannot_pass_leaves_everything_untouched(repo: Moma) -> None:

@@ -243,6 +243,56 @@ def test_diff_params_metrics_and_lineage(two_versions: Moma) -> None:
     assert "~" in table and "+0.04" in table and "f1" in table
 
 
+def register_with_lineage(repo: Moma, depth: int, rows: str) -> str:
+    """Data, params and a model made from them, registered with --from/-p and committed."""
+    (repo.root / "data").mkdir(exist_ok=True)
+    (repo.root / "data/train.csv").write_text(rows)
+    (repo.root / "params.yaml").write_text(f"depth: {depth}\nunused: 1\n")
+    (repo.root / "train.py").write_text("print('train')\n")
+    repo("add", "data/train.csv")
+    repo.git("add", "-A")
+    commit(repo, f"data for depth {depth}")
+    save_model(repo.root / "model.joblib", depth)
+    repo("models:add", "credit-risk", "model.joblib", "--from", "data/train.csv.moma",
+         "--from", "train.py", "-p", "params.yaml:depth")
+    return commit(repo, f"model depth {depth}")
+
+
+def test_show_and_diff_lineage(repo: Moma) -> None:
+    register_with_lineage(repo, 2, "1,2\n")
+    code = repo.git("rev-parse", "HEAD~1").strip()  # the commit the model was trained at
+    data_oid = open_repo(repo.root).load_pointer("data/train.csv.moma").oid
+    shown = show(repo, "credit-risk:1")["lineage"]
+    assert shown["deps"][0] == {"path": "data/train.csv", "oid": data_oid}
+    assert (shown["code"], shown["params"]) == (code, {"depth": 2})
+    assert set(shown["env"]) == {"python", "platform", "packages"}
+    text = repo("models:show", "credit-risk:1").stdout
+    packages = shown["env"]["packages"].split(":")[1][:8]
+    assert f"Data: data/train.csv {data_oid[:8]}\n" in text
+    assert "Data: train.py " in text and f"Code: {code[:8]}\n" in text
+    assert "Params: depth=2\n" in text
+    assert f"Environment: python {shown['env']['python']}; {shown['env']['platform']}; " \
+           f"packages {packages}\n" in text
+    register_with_lineage(repo, 4, "3,4\n")
+    diff = json.loads(repo("models:diff", "credit-risk:1", "credit-risk:2", "--json").stdout)
+    rows = {(r["section"], r["key"]): r for r in diff["rows"] if r["section"] == "lineage"}
+    assert rows[("lineage", "deps.data/train.csv")]["change"] == "changed"
+    assert (rows[("lineage", "params.depth")]["a"], rows[("lineage", "params.depth")]["b"]) \
+        == (2, 4)
+    assert rows[("lineage", "code")]["change"] == "changed"
+    assert rows[("lineage", "deps.train.py")]["change"] == "same"
+    table = repo("models:diff", "credit-risk:1", "credit-risk:2").stdout
+    assert "deps.data/train.csv" in table and "params.depth" in table
+    # the same bytes re-registered (a metadata edit) keep their lineage
+    repo("models:add", "credit-risk", "model.joblib", "--metric", "auc=0.9")
+    assert show(repo, "credit-risk")["lineage"]["params"] == {"depth": 4}
+    # new bytes registered without --from: the old lineage described other bytes
+    save_model(repo.root / "model.joblib", 3)
+    repo("models:add", "credit-risk", "model.joblib")
+    assert show(repo, "credit-risk")["lineage"] is None
+    assert "Data:" not in repo("models:show", "credit-risk").stdout
+
+
 def test_get_writes_old_version_without_touching_workspace(two_versions: Moma,
                                                            tmp_path: Path) -> None:
     repo = two_versions
@@ -300,7 +350,8 @@ def test_json_schemas_are_stable(two_versions: Moma, tmp_path: Path) -> None:
     repo = two_versions
     version_keys = {"name", "version", "number", "uncommitted", "model_id", "oid", "hash",
                     "size", "path", "commit", "date", "author", "message", "stages",
-                    "semvers", "encoding", "algo", "params", "metrics", "description"}
+                    "semvers", "encoding", "algo", "params", "metrics", "description",
+                    "lineage"}
     assert set(show(repo, "credit-risk")) == version_keys
     assert set(json.loads(repo("models:list", "--json").stdout)) == {"models"}
     assert set(log(repo)[0]) == version_keys

@@ -189,3 +189,23 @@ def test_model_output_gets_lineage_section(pipeline: Moma) -> None:
     assert written.oid == ptr.oid  # same seed, same data: the same bytes
     staged = pipeline.git("show", ":model.pkl.moma")
     assert "lineage:" in staged and "name: tree" in staged
+
+
+def test_registered_run_output_shows_lineage(pipeline: Moma) -> None:
+    pipeline("models:add", "tree", "model.pkl")  # registered after the run that made it
+    lock = _lock(pipeline)["train"]
+    shown = json.loads(pipeline("models:show", "tree", "--json").stdout)["lineage"]
+    assert shown["deps"] == lock["deps"] and shown["code"] == lock["code"]
+    assert shown["params"] == {"train.max_depth": 2, "train.seed": 42}
+    assert shown["env"] == lock["env"]
+    text = pipeline("models:show", "tree").stdout
+    train_csv = next(d["oid"] for d in lock["deps"] if d["path"] == "data/prepared/train.csv")
+    assert f"Data: data/prepared/train.csv {train_csv[:8]}\n" in text
+    assert "Params: train.max_depth=2;train.seed=42\n" in text and "Environment: python" in text
+    pipeline.git("commit", "-qm", "register tree")
+    write(pipeline.root / "params.yaml", "train:\n  max_depth: 3\n  seed: 42\nunused: 1\n")
+    pipeline("repro", "train")  # a registered output gets its new lineage from the run
+    diff = json.loads(pipeline("models:diff", "tree:1", "tree", "--json").stdout)
+    rows = {r["key"]: r for r in diff["rows"] if r["section"] == "lineage"}
+    assert (rows["params.train.max_depth"]["a"], rows["params.train.max_depth"]["b"]) == (2, 3)
+    assert "Params: train.max_depth=3;train.seed=42" in pipeline("models:show", "tree").stdout

@@ -177,11 +177,6 @@ class Git:
         self.run("commit", "-q", "-m", message, "--only", "--", *paths)
         return self.run("rev-parse", "HEAD").decode().strip()
 
-    def last_change(self, path: str) -> tuple[str, int] | None:
-        """(commit, unix time) of the last commit that changed `path`; None if none did."""
-        out = self.run("log", "-1", "--format=%H %ct", "--", path, check=False).split()
-        return (out[0].decode(), int(out[1])) if len(out) == 2 else None
-
     def written_blobs(self, revs: Sequence[str], pathspec: str = "*.moma") -> list[tuple[str, str]]:
         """(path, blob sha) of every version of `pathspec` written by the commits that
         `git rev-list REVS` names (additions and modifications; deletions carry no data)."""

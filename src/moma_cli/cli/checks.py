@@ -12,7 +12,7 @@ import typer
 from moma_cli.cli.context import guarded
 
 if TYPE_CHECKING:
-    from moma_cli.services.checks import CheckReport
+    from moma_cli.services.checks import CheckReport, ModelReport
     from moma_cli.services.heal import HealResult
     from moma_cli.services.repo import Repo
 
@@ -24,7 +24,9 @@ def register(app: typer.Typer) -> None:
 @guarded
 def check(
     refs: Annotated[list[str] | None, typer.Argument(
-        metavar="[MODEL_REF]...", help="Models to check (default: every model in .moma.yaml).")
+        metavar="[MODEL_REF]...",
+        help="Model versions to check: NAME, NAME:4, NAME:production or NAME@REV "
+             "(default: every model under 'models:' in .moma.yaml, at its latest version).")
     ] = None,
     metrics: Annotated[Path | None, typer.Option(
         "--metrics", metavar="FILE",
@@ -42,6 +44,7 @@ def check(
     \b
     Examples:
       moma check
+      moma check credit-risk:production credit-risk:4
       moma check credit-risk --metrics eval/metrics.json --json
       moma check --heal
     """
@@ -86,9 +89,13 @@ def _render(report: CheckReport) -> None:
         for c in m.conditions:
             actual = "-" if c.actual is None else f"{c.actual:g}"
             verdict = "pass" if c.passed else f"FAIL ({c.on_fail})"
-            rows.append((m.name, c.condition, actual, verdict, "" if c.passed else c.message))
-    render.table(["model", "condition", "actual", "result", "detail"], rows)
+            rows.append((m.name, _version(m), c.condition, actual, verdict,
+                         "" if c.passed else c.message))
+    render.table(["model", "version", "condition", "actual", "result", "detail"], rows)
     for m in report.models:
+        if m.production is not None and m.production != m.version:
+            render.line(f"{m.name}: checked {m.label}; production is v{m.production} "
+                        f"('moma check {m.name}:production' checks it)")
         if m.stale:
             render.warn(f"{m.name}: stale, last changed {m.last_changed}, retraining was due "
                         f"{m.retrain_due}; 'moma check --heal' retrains it")
@@ -102,3 +109,10 @@ def _render(report: CheckReport) -> None:
                      "fix the model or its metrics; conditions are under 'models:' in .moma.yaml")
     else:
         render.line("All blocking conditions pass.")
+
+
+def _version(m: ModelReport) -> str:
+    """`v4`, `v4 (production)`, `v5 (uncommitted)`, or `-` when the ref resolved to none."""
+    if not m.label:
+        return "-"
+    return m.label + (f" ({', '.join(m.stages)})" if m.stages else "")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -152,6 +152,7 @@ def _print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -
               for k, val in (meta.get("metrics") or {}).items()]
     params = meta.get("params") or {}
     pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
+    pairs += _lineage_pairs(v.lineage or {})
     if v.stages:
         pairs.append(("Stages", ", ".join(v.stages)))
     if v.semvers:
@@ -160,6 +161,28 @@ def _print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -
     render.block(pairs, meta.get("description"))
     if footer:
         render.line(footer)
+
+
+def _lineage_pairs(lineage: dict[str, Any]) -> list[tuple[str, object]]:
+    """Data (one line per input), Code, Params and Environment, from `lineage:`."""
+    from moma_cli.core.hashing import short_oid
+
+    if not lineage:
+        return []
+    pairs: list[tuple[str, object]] = [
+        ("Data", f"{dep.get('path')} {short_oid(str(dep.get('oid', '')))}")
+        for dep in lineage.get("deps") or [] if isinstance(dep, dict)]
+    code = lineage.get("code")
+    pairs.append(("Code", short_oid(code) if isinstance(code, str) else "(no commit)"))
+    params = lineage.get("params") or {}
+    if params:
+        pairs.append(("Params", ";".join(f"{k}={val}" for k, val in params.items())))
+    env = lineage.get("env") or {}
+    if env:
+        packages = str(env.get("packages", "")).split(":")[-1]
+        pairs.append(("Environment", f"python {env.get('python')}; {env.get('platform')}; "
+                                     f"packages {short_oid(packages)}"))
+    return pairs
 
 
 @guarded

@@ -1,7 +1,9 @@
 """`moma check`: evaluate each model's quality gates, send alerts, report stale models.
 
-Metrics come from the model's pointer (`model.metrics`) or from a fresh metrics file; the
-conditions and the retraining schedule from `models:` in `.moma.yaml` (core/checks.py).
+Models are registry references (`NAME`, `NAME:4`, `NAME:production`, `NAME@REV`) resolved by
+services/models.py; metrics come from that version's `model.metrics` or from a fresh
+metrics file; the conditions and the retraining schedule from `models:` in `.moma.yaml`
+(core/checks.py).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 
 from moma_cli import yamlio
 from moma_cli.core import checks as checks_mod
+from moma_cli.core import refs as refs_mod
 from moma_cli.core.checks import ModelPolicy, Outcome
-from moma_cli.core.pointer import Pointer
 from moma_cli.errors import ConfigError, MomaError
+from moma_cli.services import models
 from moma_cli.services.repo import Repo
 
 WEBHOOK_TIMEOUT = 5.0  # seconds: a dead alert endpoint must not hang CI
@@ -43,16 +46,23 @@ class AlertResult:
     error: str | None = None
 
 
+PRODUCTION = "production"
+
+
 @dataclass
 class ModelReport:
     name: str
-    path: str | None  # tracked data path; None when no pointer carries this model
+    ref: str  # the reference checked: NAME (latest), NAME:4, NAME:production, NAME@REV
+    path: str | None  # tracked data path; None when the reference resolves to no version
     oid: str | None
-    version: int | None
+    version: int | None  # registry version; None when uncommitted or unresolved
     metrics_from: str  # "pointer", the metrics file, or "" when there were none
+    label: str = ""  # "v4", "v5 (uncommitted)"
+    stages: list[str] = field(default_factory=list)  # stages the checked version holds
+    production: int | None = None  # the version in stage production, when one is
     conditions: list[ConditionResult] = field(default_factory=list)
     alerts: list[AlertResult] = field(default_factory=list)
-    last_changed: str | None = None  # ISO time of the commit that last changed the model
+    last_changed: str | None = None  # ISO time (UTC) of the checked version's commit
     retrain_due: str | None = None
     stale: bool = False
     error: str | None = None
@@ -77,22 +87,24 @@ class CheckReport:
 
 def check(
     repo: Repo,
-    refs: Sequence[str] | None = None,
+    model_refs: Sequence[str] | None = None,
     *,
     metrics_file: Path | None = None,
     send_alerts: bool = True,
     now: float | None = None,
 ) -> CheckReport:
-    policies = _chosen(repo, refs)
-    if metrics_file is not None and len(policies) != 1:
+    """Check each reference (default: every model under `models:` at its latest version)."""
+    parsed = [refs_mod.parse(ref) for ref in dict.fromkeys(model_refs or [])]  # before git
+    chosen = _chosen(repo, parsed)
+    if metrics_file is not None and len(chosen) != 1:
         raise ConfigError("--metrics applies to one model; name it",
                           hint="e.g. moma check credit-risk --metrics metrics.json")
     fresh = _read_metrics(metrics_file) if metrics_file is not None else None
-    pointers = _model_pointers(repo)
+    resolver = models.Resolver(repo)
     when = time.time() if now is None else now
     report = CheckReport()
-    for policy in policies:
-        model = _evaluate(repo, policy, pointers.get(policy.name), fresh, metrics_file, when)
+    for policy, ref in chosen:
+        model = _evaluate(policy, ref, resolver, fresh, metrics_file, when)
         if send_alerts:
             model.alerts = [_alert(repo.config.alert_webhook, model, c, when)
                             for c in model.conditions if not c.passed and c.on_fail == "alert"]
@@ -100,35 +112,24 @@ def check(
     return report
 
 
-def _chosen(repo: Repo, refs: Sequence[str] | None) -> list[ModelPolicy]:
+def _chosen(repo: Repo, parsed: list[refs_mod.ModelRef]
+            ) -> list[tuple[ModelPolicy, refs_mod.ModelRef]]:
     configured = repo.config.models
-    if not refs:
+    if not parsed:
         if not configured:
             raise ConfigError("no models configured under 'models:' in .moma.yaml",
                               hint="see docs/quality-gates.md for the 'models:' section")
-        return list(configured.values())
+        return [(policy, refs_mod.ModelRef(refs_mod.check_name(name)))
+                for name, policy in configured.items()]
     chosen = []
-    for ref in dict.fromkeys(refs):
-        if ref not in configured:
+    for ref in parsed:
+        if ref.name not in configured:
             known = ", ".join(sorted(configured)) or "none"
-            raise ConfigError(f"model {ref!r} has no checks in .moma.yaml (configured: {known})",
-                              hint=f"add 'models: {{{ref}: {{checks: [...]}}}}' to .moma.yaml")
-        chosen.append(configured[ref])
+            raise ConfigError(
+                f"model {ref.name!r} has no checks in .moma.yaml (configured: {known})",
+                hint=f"add 'models: {{{ref.name}: {{checks: [...]}}}}' to .moma.yaml")
+        chosen.append((configured[ref.name], ref))
     return chosen
-
-
-def _model_pointers(repo: Repo) -> dict[str, Pointer]:
-    pointers, _bad = repo.pointers()
-    found: dict[str, Pointer] = {}
-    for ptr in pointers:
-        name = (ptr.model or {}).get("name")
-        if isinstance(name, str):
-            if name in found:
-                raise MomaError(f"model {name!r} is named by both {found[name].pointer_path} "
-                                f"and {ptr.pointer_path}",
-                                hint="give each model pointer a distinct model.name")
-            found[name] = ptr
-    return found
 
 
 def _read_metrics(path: Path) -> Mapping[str, Any]:
@@ -141,19 +142,23 @@ def _read_metrics(path: Path) -> Mapping[str, Any]:
     return doc
 
 
-def _evaluate(repo: Repo, policy: ModelPolicy, ptr: Pointer | None,
+def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: models.Resolver,
               fresh: Mapping[str, Any] | None, metrics_file: Path | None,
               now: float) -> ModelReport:
-    model = ModelReport(policy.name, ptr.path if ptr else None, ptr.oid if ptr else None,
-                        None, "")
+    model = ModelReport(policy.name, str(ref), None, None, None, "")
+    try:
+        version: models.ModelVersion | None = resolver(ref)
+    except MomaError as exc:  # unknown model, no such version or stage: a failed gate
+        version, model.error = None, exc.message
+    if version is not None:
+        _describe(model, version, resolver.registry(ref))
     if fresh is not None:
         metrics: Mapping[str, Any] = fresh
         model.metrics_from = str(metrics_file)
-    elif ptr is None:
+    elif version is None:
         metrics = {}
-        model.error = f"no pointer has model.name {policy.name!r}"
     else:
-        recorded = (ptr.model or {}).get("metrics")
+        recorded = version.meta.get("metrics")
         metrics = recorded if isinstance(recorded, Mapping) else {}
         model.metrics_from = "pointer"
     for condition in policy.checks:
@@ -161,9 +166,17 @@ def _evaluate(repo: Repo, policy: ModelPolicy, ptr: Pointer | None,
         if model.error:
             outcome = Outcome(condition, None, False, model.error)
         model.conditions.append(condition_result(outcome))
-    if ptr is not None:
-        _schedule(repo, policy, ptr, model, now)
+    if version is not None:
+        _schedule(policy, version, model, now)
     return model
+
+
+def _describe(model: ModelReport, version: models.ModelVersion,
+              registry: models.Registry) -> None:
+    model.path, model.oid, model.version = version.pointer.path, version.oid, version.version
+    model.label, model.stages = version.label, list(version.stages)
+    model.production = next((v.version for v in registry.of(version.name)
+                             if PRODUCTION in v.stages), None)
 
 
 def condition_result(outcome: Outcome) -> ConditionResult:
@@ -172,22 +185,24 @@ def condition_result(outcome: Outcome) -> ConditionResult:
                            outcome.message)
 
 
-def _schedule(repo: Repo, policy: ModelPolicy, ptr: Pointer, model: ModelReport,
+def _schedule(policy: ModelPolicy, version: models.ModelVersion, model: ModelReport,
               now: float) -> None:
-    """Stale = the commit that last changed the model's pointer is older than `every`."""
-    change = repo.git.last_change(ptr.pointer_path)
-    if change is None:
-        return  # never committed: brand new, not stale
-    model.last_changed = _iso(change[1])
+    """Stale = the version's registry date (the commit that made it) is older than `every`;
+    metadata-only edits are not a new version, so they do not reset the clock."""
+    if version.date is None:
+        return  # not committed yet: brand new, not stale
+    made = datetime.fromisoformat(version.date).timestamp()
+    model.last_changed = _iso(made)
     if policy.retrain_every is not None:
-        due = change[1] + policy.retrain_every
+        due = made + policy.retrain_every
         model.retrain_due = _iso(due)
         model.stale = now >= due
 
 
 def _alert(webhook: str | None, model: ModelReport, c: ConditionResult,
            now: float) -> AlertResult:
-    payload = {"model": model.name, "version": model.version, "oid": model.oid,
+    payload = {"model": model.name, "ref": model.ref, "version": model.version,
+               "stages": model.stages, "oid": model.oid,
                "path": model.path, "condition": c.condition, "metric": c.metric,
                "actual": c.actual, "message": c.message, "time": _iso(now)}
     if webhook is None:

@@ -2,8 +2,10 @@
 the pipeline stage that produces them; keep the new version only if it passes every
 condition, otherwise put the previous outputs, pointers and lock back.
 
-A kept version is committed (only the files the stage wrote): a registry version is a
-commit that changed the model's pointer, so that is what "registering" it means.
+A kept version is registered as `moma models:add` does (its pointer's `model:` section
+gets the new metrics, the parameters the stage ran with, and the encoding and algorithm of
+the new bytes) and committed (only the files the stage wrote): a registry version is a
+commit that changed the model's content, so that is what makes it the next version.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
-from moma_cli.services import checks, data, pipeline
+from moma_cli.services import checks, data, models, pipeline
 from moma_cli.services.repo import Repo
 
 
@@ -29,6 +31,7 @@ class HealResult:
     healed: bool
     message: str
     oid: str | None = None  # the new version's object, when kept
+    version: int | None = None  # its registry version number, when kept
     commit: str | None = None
     conditions: list[checks.ConditionResult] = field(default_factory=list)
 
@@ -45,7 +48,9 @@ def check_and_heal(repo: Repo, refs: Sequence[str] | None = None) -> HealReport:
              for m in before.models if m.needs_retrain]
     if not any(h.healed for h in heals):
         return HealReport(before, heals)
-    after = checks.check(repo, refs, send_alerts=False)
+    kept = {h.model: f"{h.model}:{h.version}" for h in heals if h.healed}
+    after = checks.check(repo, [kept.get(m.name, m.ref) for m in before.models],
+                         send_alerts=False)
     for old, new in zip(before.models, after.models, strict=True):
         new.alerts = old.alerts
     return HealReport(after, heals)
@@ -55,6 +60,8 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     name, stage = policy.name, policy.retrain_stage
     if stage is None:
         return HealResult(name, None, False, "no retrain.stage in .moma.yaml to retrain it with")
+    if model.path is None:
+        return HealResult(name, stage, False, f"nothing to retrain: {model.error}")
     dag = pipeline.load_dag(repo)
     if stage not in dag.stages:
         return HealResult(name, stage, False, f"retrain.stage {stage!r} is not a pipeline stage")
@@ -89,13 +96,23 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
         failed = ", ".join(r.condition for r in results if not r.passed)
         return HealResult(name, stage, False, f"retrained model still fails {failed}; "
                                               "previous version kept", conditions=results)
-    ptr = repo.load_pointer(pointer_mod.pointer_path_of(model.path))
-    repo.write_pointer(ptr.with_extra(model={**(ptr.model or {}), "metrics": metrics}))
+    version = _register(repo, name, model.path, metrics)
     present = [p for p in touched if os.path.exists(repo.abspath(p))]
     repo.git.add(present)
     commit = repo.git.commit(f"Retrain {name} with stage {stage} (moma check --heal)", present)
-    return HealResult(name, stage, True, f"retrained; new version {ptr.oid[:8]} passes",
-                      ptr.oid, commit, results)
+    return HealResult(name, stage, True, f"retrained; new version v{version.number} "
+                                         f"({version.model_id}) passes",
+                      version.oid, version.number, commit, results)
+
+
+def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any]) -> models.ModelVersion:
+    """The retrained file as the model's next version, through the registry: the params are
+    those the stage ran with (its lineage), else the ones recorded before."""
+    ptr = repo.load_pointer(pointer_mod.pointer_path_of(path))
+    lineage = ptr.extra.get("lineage")
+    ran_with = lineage.get("params") if isinstance(lineage, dict) else None
+    params = ran_with or (ptr.model or {}).get("params") or {}
+    return models.add(repo, name, path, metrics=metrics, params=params, stage=False)
 
 
 def _downstream(dag: Dag, stage: str) -> list[str]:

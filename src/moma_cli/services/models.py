@@ -22,7 +22,7 @@ from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.errors import MomaError, PathError
-from moma_cli.services import access, data
+from moma_cli.services import access, data, pipeline
 from moma_cli.services.registry_index import Chain, RegistryIndex
 from moma_cli.services.repo import Repo
 
@@ -72,6 +72,12 @@ class ModelVersion:
     def meta(self) -> dict[str, Any]:
         return self.pointer.model or {}
 
+    @property
+    def lineage(self) -> dict[str, Any] | None:
+        """The pointer's `lineage:` section (`moma run`, or `models:add --from/-p`)."""
+        section = self.pointer.extra.get("lineage")
+        return section if isinstance(section, dict) else None
+
     def to_json(self) -> dict[str, Any]:
         meta = self.meta
         return {
@@ -82,7 +88,7 @@ class ModelVersion:
             "message": self.message, "stages": self.stages, "semvers": self.semvers,
             "encoding": meta.get("encoding"), "algo": meta.get("algo"),
             "params": meta.get("params") or {}, "metrics": meta.get("metrics") or {},
-            "description": meta.get("description"),
+            "description": meta.get("description"), "lineage": self.lineage,
         }
 
 
@@ -325,6 +331,24 @@ def _rev_for(parsed: refs.ModelRef, rev: str | None) -> str | None:
     return rev if parsed.rev is None or parsed.semver else parsed.rev
 
 
+class Resolver:
+    """Resolves many parsed references with one registry load per git revision
+    (`moma check` over every configured model)."""
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self._loaded: dict[str | None, Registry] = {}
+
+    def registry(self, parsed: refs.ModelRef) -> Registry:
+        rev = _rev_for(parsed, None)
+        if rev not in self._loaded:
+            self._loaded[rev] = load(self.repo, rev)
+        return self._loaded[rev]
+
+    def __call__(self, parsed: refs.ModelRef) -> ModelVersion:
+        return resolve_parsed(self.repo, parsed, self.registry(parsed))
+
+
 def resolve_parsed(repo: Repo, parsed: refs.ModelRef, registry: Registry) -> ModelVersion:
     history = registry.of(parsed.name)
     if parsed.version is not None:
@@ -368,9 +392,11 @@ def list_models(repo: Repo, *, rev: str | None = None,
 
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
     """Versions newest first: of one model, or of all models interleaved by date."""
+    if name is not None:
+        refs.check_name(name)  # before any git call: names end up in git tag patterns
     registry = load(repo, rev)
     if name is not None:
-        return list(reversed(registry.of(refs.check_name(name))))
+        return list(reversed(registry.of(name)))
     order = registry.chain.order if registry.chain else {}
     every = [v for history in registry.versions.values() for v in history]
     return sorted(every, key=lambda v: (v.uncommitted, order.get(v.commit or "", 0), v.name),
@@ -393,8 +419,8 @@ class HistoryEntry:
 
 def history(repo: Repo, name: str, *, rev: str | None = None) -> list[HistoryEntry]:
     """Every version commit, registration and stage change of a model, oldest first."""
+    name = refs.check_name(name)  # before any git call
     registry = load(repo, rev, workspace=False)
-    name = refs.check_name(name)
     entries = [HistoryEntry("commit", name, v.version, v.date, v.author, v.commit,
                             message=v.message) for v in registry.versions.get(name, [])]
     entries += [HistoryEntry(e.action, name, e.version, e.date, e.author, e.commit, e.stage,
@@ -420,14 +446,20 @@ def add(
     extra_model: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """Track the file at `target` like `moma add` and write its `model:` section
-    (and its `lineage:` section when given, see services.lineage.capture)."""
+    """Track the file at `target` like `moma add` and write its `model:` section.
+
+    Its `lineage:` section is `lineage` when given (see services.lineage.capture); else the
+    one already recorded for these bytes, or the one `moma.lock` holds when a pipeline stage
+    produced them; lineage recorded for other bytes is dropped, like their metrics."""
     name = refs.check_name(name)
     rel = repo.relpath(target, cwd)
     _check_unique(repo, name, rel)
     before = _current_oid(repo, rel)
     data.add(repo, [rel], stage=False, cwd=repo.root, lineage=lineage)
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
+    if lineage is None:
+        kept = ptr.extra.get("lineage") if before == ptr.oid else None
+        ptr = ptr.with_extra(lineage=kept or pipeline.output_lineage(repo, rel, ptr.oid))
     encoding, algo = ("dir", modelmeta.UNKNOWN) if ptr.is_dir else modelmeta.sniff(
         str(repo.abspath(rel)))
     # metrics and params describe the bytes they were recorded with: new content starts
@@ -638,6 +670,7 @@ class DiffResult:
 
 
 def diff(repo: Repo, ref_a: str, ref_b: str) -> DiffResult:
+    refs.parse(ref_b)  # both refuse a bad name before any git call
     a, b = resolve(repo, ref_a), resolve(repo, ref_b)
     rows = _diff_maps("model", _model_core(a), _model_core(b))
     for section in ("params", "metrics"):

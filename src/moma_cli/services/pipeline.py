@@ -78,6 +78,17 @@ def read_lock(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any]]:
     return entries
 
 
+def output_lineage(repo: Repo, rel: str, oid: str) -> dict[str, Any] | None:
+    """The lineage section of a stage output whose bytes are those the lock recorded (a
+    model registered after the `moma run` that made it), else None."""
+    for entry in read_lock(repo).values():
+        if any(out["path"] == rel and out["oid"] == oid for out in entry.get("outs") or []):
+            return {"deps": entry.get("deps") or [], "code": entry.get("code"),
+                    "params": lineage_mod.flat_params(entry.get("params") or {}),
+                    "env": entry.get("env") or {}}
+    return None
+
+
 _LOCK_HINT = f"restore it with 'git checkout -- {LOCK_FILE}', or re-run with 'moma repro --force'"
 
 
