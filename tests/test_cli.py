@@ -39,3 +39,11 @@ def test_usage_error_exits_2() -> None:
     out = subprocess.run([sys.executable, "-m", "moma_cli", "add"], capture_output=True,
                          text=True)
     assert out.returncode == 2
+
+
+def test_table_cells_are_shown_verbatim(capsys: Any) -> None:
+    from moma_cli.cli import render
+
+    render.out.cache_clear()
+    render.table(["name"], [["[production] [bold]x[/bold]"]])
+    assert "[production] [bold]x[/bold]" in capsys.readouterr().out

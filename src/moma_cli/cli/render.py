@@ -42,12 +42,14 @@ def print_json(data: Any) -> None:
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     t = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column in columns:
         t.add_column(column, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else str(v) for v in row))
+        # Text, not str: values are user data, and '[production]' must not parse as markup.
+        t.add_row(*(Text("" if v is None else str(v)) for v in row))
     out().print(t)
 
 
