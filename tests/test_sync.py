@@ -258,6 +258,19 @@ def test_urls_with_credentials_refused_and_secrets_redacted(
 # -- crash safety ---------------------------------------------------------------------------
 
 
+def _kill_once_under_way(moma: Moma, command: str, watched: Path) -> int:
+    """Run `moma COMMAND -j 2`, kill -9 it once `watched` holds 20 entries; its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "moma_cli", command, "-j", "2"],
+                            cwd=moma.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if watched.is_dir() and sum(1 for _ in watched.rglob("*")) > 20:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
 def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -> None:
     remote_dir = tmp_path / "remote"
     for i in range(300):
@@ -265,16 +278,7 @@ def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -
     write(repo.root / "big.bin", os.urandom(24 << 20))
     repo("add", "data", "big.bin")
     repo("remote", "add", "storage", str(remote_dir), "--default")
-    cmd = [sys.executable, "-m", "moma_cli", "push", "-j", "2"]
-    proc = subprocess.Popen(cmd, cwd=repo.root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # kill once uploads are under way
-        if remote_dir.is_dir() and sum(1 for _ in remote_dir.rglob("*")) > 20:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_once_under_way(repo, "push", remote_dir)
     cache = repo.root / ".moma/cache/blake3"
     for obj in remote_dir.rglob("*"):
         if obj.is_file() and not obj.name.startswith(".moma-tmp-"):
@@ -299,15 +303,8 @@ def test_kill_during_pull_leaves_no_partial_object(repo: Moma, tmp_path: Path) -
     repo("push")
     clone = _clone(repo, tmp_path)
     cache = clone.root / ".moma/cache/blake3"
-    proc = subprocess.Popen([sys.executable, "-m", "moma_cli", "pull", "-j", "2"],
-                            cwd=clone.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # kill once downloads are under way
-        if cache.is_dir() and sum(1 for _ in cache.rglob("*")) > 20:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    assert proc.wait() == -signal.SIGKILL, "pull finished before it could be killed"
+    assert _kill_once_under_way(clone, "pull", cache) == -signal.SIGKILL, \
+        "pull finished before it could be killed"
     for rel, blob in _cache_objects(clone).items():
         assert hash_bytes(blob, "blake3") == rel.replace("/", ""), f"partial object {rel}"
     clone.proc("pull")
