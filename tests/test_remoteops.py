@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, git, make_repo, tree_bytes, write
+from conftest import Moma, RemoteSpec, git, make_repo, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 
@@ -159,8 +159,6 @@ def test_remote_clean_aborts_incomplete_multipart_uploads(
         repo: Moma, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
     import s3fs
-
-    from conftest import s3_bucket
 
     bucket = f"mpu-{os.getpid()}"
     s3_bucket(moto_endpoint, monkeypatch, bucket)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, git, tree_bytes, write
+from conftest import Moma, RemoteSpec, git, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.storage.fs import redact
@@ -348,8 +348,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
         repo: Moma, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import s3fs
-
-    from conftest import s3_bucket
 
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"

@@ -52,6 +52,7 @@ def gc(
     With --remote NAME, deletes from that remote instead: there is no quarantine on a
     remote, so without --force it only lists.
 
+    \b
     Examples:
       moma gc --workspace
       moma gc --all-branches --all-tags --force

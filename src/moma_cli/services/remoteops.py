@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from moma_cli.core import hashing
-from moma_cli.errors import GcError
+from moma_cli.errors import GcError, ObjectMissingError
 from moma_cli.services import gc, sync
 from moma_cli.services.fsck import STALE_TMP_SECONDS, Missing
 from moma_cli.services.progress import SILENT, Progress
@@ -114,23 +114,29 @@ def fsck(
         present = r.store.existing(set(needed), transfer.mapper(r.jobs))
         todo = sorted(random.sample(sorted(present), min(sample, len(present))))
     bad: dict[str, str] = {}
+    vanished: list[str] = []  # deleted while we were reading
 
     def check(oid: str) -> None:
         hasher = hashing.new_hasher(repo.cache.algo)
         nbytes = 0
-        for chunk in r.store.chunks(oid, sizes.get(oid)):
-            hasher.update(chunk)
-            nbytes += len(chunk)
+        try:
+            for chunk in r.store.chunks(oid, sizes.get(oid)):
+                hasher.update(chunk)
+                nbytes += len(chunk)
+        except ObjectMissingError:
+            vanished.append(oid)
+            return
         if hasher.hexdigest() != oid:
             bad[oid] = "empty (0 bytes)" if nbytes == 0 else \
                 f"content hashes to {hashing.short_oid(hasher.hexdigest())} ({nbytes} bytes)"
 
     progress.start(f"verifying {r.name}", len(todo))
-    done, vanished = transfer.run(check, todo, jobs=r.jobs, on_done=progress.advance)
+    done, unreadable = transfer.run(check, todo, jobs=r.jobs, on_done=progress.advance)
     progress.finish()
-    result.checked = len(done)
+    result.checked = len(done) - len(vanished)
+    bad |= {oid: f"unreadable: {message}" for oid, message in unreadable.items()}
     result.corrupt = [RemoteCorrupt(oid, needed.get(oid, ""), bad[oid]) for oid in sorted(bad)]
-    gone = (set(needed) - present) | set(vanished)  # vanished: deleted while we were reading
+    gone = (set(needed) - present) | set(vanished)
     result.missing = [Missing(needed.get(oid, ""), oid) for oid in sorted(gone)]
     if result.corrupt:
         result.hint = sync.CORRUPT_HINT

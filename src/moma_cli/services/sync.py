@@ -162,6 +162,8 @@ def push(
         result.cleaned = r.store.clean_stale(STALE_SECONDS, time.time())
     except MomaError as exc:  # e.g. no permission to list uploads: the push itself succeeded
         result.clean_error = exc.message
+    except OSError as exc:  # e.g. an S3 clone without ListMultipartUploads
+        result.clean_error = str(exc)
     return result
 
 
