@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, git, tree_bytes, write
+from conftest import Moma, RemoteSpec, git, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
+from moma_cli.core.hashing import hash_bytes
 from moma_cli.storage.fs import redact
 
 
@@ -257,6 +258,19 @@ def test_urls_with_credentials_refused_and_secrets_redacted(
 # -- crash safety ---------------------------------------------------------------------------
 
 
+def _kill_once_under_way(moma: Moma, command: str, watched: Path) -> int:
+    """Run `moma COMMAND -j 2`, kill -9 it once `watched` holds 20 entries; its exit code."""
+    proc = subprocess.Popen([sys.executable, "-m", "moma_cli", command, "-j", "2"],
+                            cwd=moma.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if watched.is_dir() and sum(1 for _ in watched.rglob("*")) > 20:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
 def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -> None:
     remote_dir = tmp_path / "remote"
     for i in range(300):
@@ -264,16 +278,7 @@ def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -
     write(repo.root / "big.bin", os.urandom(24 << 20))
     repo("add", "data", "big.bin")
     repo("remote", "add", "storage", str(remote_dir), "--default")
-    cmd = [sys.executable, "-m", "moma_cli", "push", "-j", "2"]
-    proc = subprocess.Popen(cmd, cwd=repo.root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # kill once uploads are under way
-        if remote_dir.is_dir() and sum(1 for _ in remote_dir.rglob("*")) > 20:
-            break
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    _kill_once_under_way(repo, "push", remote_dir)
     cache = repo.root / ".moma/cache/blake3"
     for obj in remote_dir.rglob("*"):
         if obj.is_file() and not obj.name.startswith(".moma-tmp-"):
@@ -285,3 +290,128 @@ def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -
               if not Path(k).name.startswith(".moma-tmp-")}
     assert pushed == tree_bytes(cache)
     assert "0 files pushed" in repo.proc("push").stdout
+
+
+def test_kill_during_pull_leaves_no_partial_object(repo: Moma, tmp_path: Path) -> None:
+    remote_dir = tmp_path / "remote"
+    for i in range(400):
+        write(repo.root / f"data/f{i:03}.bin", os.urandom(2048) + bytes([i % 256]))
+    repo("add", "data")
+    repo("remote", "add", "storage", str(remote_dir), "--default")
+    repo.git("add", ".moma.yaml")
+    repo.git("commit", "-qm", "data")
+    repo("push")
+    clone = _clone(repo, tmp_path)
+    cache = clone.root / ".moma/cache/blake3"
+    assert _kill_once_under_way(clone, "pull", cache) == -signal.SIGKILL, \
+        "pull finished before it could be killed"
+    for rel, blob in _cache_objects(clone).items():
+        assert hash_bytes(blob, "blake3") == rel.replace("/", ""), f"partial object {rel}"
+    clone.proc("pull")
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    assert clone.proc("fsck").exit_code == 0
+
+
+# -- a server of our own, for faults that would disturb the shared one ----------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _moto_process(port: int, **env: str) -> subprocess.Popen[bytes]:
+    """`moto_server` as a separate process on its own port, so a test can kill it."""
+    import socket
+
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                             "-p", str(port)], env=os.environ | env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("moto server did not start")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.kill()
+    proc.wait()
+
+
+def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
+        repo: Moma, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = _moto_process(port)
+    try:
+        s3_bucket(endpoint, monkeypatch, "stopped")
+        spec = RemoteSpec("s3", "s3://stopped/moma", {"endpointurl": endpoint})
+        for i in range(150):
+            write(repo.root / f"data/f{i:03}.bin", f"row {i}\n")
+        repo("add", "data")
+        spec.add_to(repo)
+        repo.git("add", ".moma.yaml")
+        repo.git("commit", "-qm", "data")
+        before = _cache_objects(repo), tree_bytes(repo.root / "data")
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False,
+                               client_kwargs={"endpoint_url": endpoint})
+        push = subprocess.Popen([sys.executable, "-m", "moma_cli", "push", "-j", "1"],
+                                cwd=repo.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # stop the server once uploads are under way
+            if fs.exists("stopped/moma/blake3") and len(fs.find("stopped/moma/blake3")) > 20:
+                break
+            time.sleep(0.02)
+        _stop(server)
+        stopped = time.monotonic()
+        _, stderr = push.communicate(timeout=60)
+        assert time.monotonic() - stopped < 20
+        assert push.returncode == 1
+        assert "cannot reach remote 'storage'" in stderr and "Traceback" not in stderr
+        assert "testing-secret-value" not in stderr
+        assert (_cache_objects(repo), tree_bytes(repo.root / "data")) == before
+
+        server = _moto_process(port)  # a fresh, empty server on the same endpoint
+        s3_bucket(endpoint, monkeypatch, "stopped")
+        assert "151 files pushed" in repo.proc("push").stdout  # 150 files + the listing
+        clone = _clone(repo, tmp_path)
+        clone("pull")
+        assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    finally:
+        _stop(server)
+
+
+def test_wrong_credentials_give_a_clear_auth_error(
+        repo: Moma, monkeypatch: pytest.MonkeyPatch) -> None:
+    # INITIAL_NO_AUTH_ACTION_COUNT=0: moto checks every request's credentials against its
+    # (empty) IAM, as AWS would for an unknown key.
+    port = _free_port()
+    server = _moto_process(port, INITIAL_NO_AUTH_ACTION_COUNT="0")
+    try:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-value-123")
+        spec = RemoteSpec("s3", "s3://private/moma",
+                          {"endpointurl": f"http://127.0.0.1:{port}"})
+        _project(repo, spec)
+        before = _cache_objects(repo), tree_bytes(repo.root / "data")
+        for command in ("push", "pull", "fetch"):
+            started = time.monotonic()
+            res = repo(command, ok=False)
+            assert time.monotonic() - started < 15
+            assert res.exit_code == 1
+            assert "access denied by remote 'storage'" in res.stderr, res.stderr
+            assert "wrong-secret-value-123" not in res.stderr + res.stdout
+            assert "Traceback" not in res.stderr
+        assert (_cache_objects(repo), tree_bytes(repo.root / "data")) == before
+    finally:
+        _stop(server)

@@ -20,14 +20,27 @@ def register(app: typer.Typer) -> None:
 def fsck(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, help="Parallel hashing workers.")] = None,
+    remote: Annotated[bool, typer.Option(
+        "--remote", help="Check the remote instead of the cache (download and re-hash; "
+                         "changes nothing).")] = False,
+    remote_name: Annotated[str | None, typer.Option(
+        "-r", "--remote-name", help="Remote for --remote (default: core.remote).")] = None,
+    sample: Annotated[int | None, typer.Option(
+        "--sample", min=1, metavar="N",
+        help="With --remote: check N random objects the work tree uses, not all.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Re-hash every cache object and check the work tree's pointers have their objects.
 
     Corrupt objects are moved to .moma/cache/quarantine/corrupt/ (never used, never
     deleted); temp files over an hour old are removed. Exit code 1 when anything is wrong.
+    With --remote: download and re-hash the remote's objects (all, or --sample N), report
+    corrupt and missing ones; the remote is not changed ('moma push --verify' repairs it).
 
-    Example: moma fsck --json
+    \b
+    Examples:
+      moma fsck --json
+      moma fsck --remote -r storage --sample 100
     """
     from dataclasses import asdict
 
@@ -35,6 +48,9 @@ def fsck(
     from moma_cli.services import fsck as fsck_service
     from moma_cli.services.repo import open_repo
 
+    if remote or remote_name or sample:
+        _remote_fsck(remote_name, sample, jobs, json_out)
+        return
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         result = fsck_service.fsck(repo, jobs=jobs, progress=render.RichProgress())
@@ -60,3 +76,33 @@ def _render(r: FsckResult) -> None:
                      "run 'moma pull' to download it, or 'moma add' it again")
     for message in r.invalid:
         render.error(message)
+
+
+def _remote_fsck(remote: str | None, sample: int | None, jobs: int | None,
+                 json_out: bool) -> None:
+    from dataclasses import asdict
+
+    from moma_cli.cli import render
+    from moma_cli.services import remoteops
+    from moma_cli.services.repo import open_repo
+
+    # Read-only on both sides (the cache is not touched), so no repository lock.
+    r = remoteops.fsck(open_repo(), remote=remote, sample=sample, jobs=jobs,
+                       progress=render.RichProgress())
+    if json_out:
+        render.print_json(asdict(r) | {"ok": r.ok})
+    else:
+        render.line(f"remote '{r.remote}': {r.checked} objects checked"
+                    + (" (random sample)" if r.sampled else "")
+                    + f", {len(r.corrupt)} corrupt, {len(r.missing)} missing")
+        for bad in r.corrupt:
+            render.error(f"{bad.path + ': ' if bad.path else ''}remote object "
+                         f"{bad.oid[:8]} is corrupt ({bad.reason})")
+        for gone in r.missing:
+            render.error(f"{gone.path}: no object {gone.oid[:8]} on remote '{r.remote}'")
+        for message in r.invalid:
+            render.error(message)
+        if r.hint:
+            render.error("the remote was not changed", r.hint)
+    if not r.ok:
+        raise typer.Exit(1)

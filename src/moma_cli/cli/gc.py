@@ -12,6 +12,7 @@ from moma_cli.errors import GcError
 
 if TYPE_CHECKING:
     from moma_cli.services.gc import GcPlan
+    from moma_cli.services.repo import Repo
 
 
 def register(app: typer.Typer) -> None:
@@ -36,6 +37,10 @@ def gc(
         "--undo", help="Put the most recent gc batch (or batch ID) back into the cache.")] = False,
     purge_quarantine: Annotated[bool, typer.Option(
         "--purge-quarantine", help="Delete what earlier gc runs quarantined, for good.")] = False,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", metavar="NAME",
+        help="Delete the remote's unused objects instead of the cache's (no undo: "
+             "lists only, unless --force).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Remove cache objects that no pointer in the chosen scope uses.
@@ -44,12 +49,15 @@ def gc(
     commits not yet pushed to a git remote, and the files of their directories. Removed
     objects go to .moma/cache/quarantine/gc/ID for 14 days; 'moma gc --undo' restores them.
     Without --force, lists what it would remove and asks (on a terminal) or stops.
+    With --remote NAME, deletes from that remote instead: there is no quarantine on a
+    remote, so without --force it only lists.
 
     \b
     Examples:
       moma gc --workspace
       moma gc --all-branches --all-tags --force
       moma gc --undo
+      moma gc --all-commits --remote storage --force
     """
     from moma_cli.cli import render
     from moma_cli.services import gc as gc_service
@@ -57,6 +65,9 @@ def gc(
 
     if batch and not undo:
         raise GcError(f"unexpected argument {batch!r}", hint="a batch ID goes with --undo")
+    if remote and (undo or purge_quarantine):
+        raise GcError("--undo and --purge-quarantine work on the cache's quarantine only",
+                      hint="a remote has no quarantine: drop --remote")
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         if undo:
@@ -68,8 +79,12 @@ def gc(
             purged = gc_service.purge_quarantine(repo)
             _report(json_out, {"purged": purged}, f"Purged {len(purged)} gc quarantine batches")
             return
-        plan = gc_service.plan(repo, workspace=workspace, all_branches=all_branches,
-                               all_tags=all_tags, all_commits=all_commits)
+        scope = {"workspace": workspace, "all_branches": all_branches,
+                 "all_tags": all_tags, "all_commits": all_commits}
+        if remote:
+            _remote_gc(repo, remote, scope, force, json_out)
+            return
+        plan = gc_service.plan(repo, **scope)
         if not (force or _confirmed(plan, json_out)):
             return
         result = gc_service.collect(repo, plan)
@@ -78,6 +93,29 @@ def gc(
             f"kept {plan.kept}")
     if result.batch and not json_out:
         render.line(f"Quarantined as batch {result.batch}; undo with 'moma gc --undo'")
+
+
+def _remote_gc(repo: Repo, remote: str, scope: dict[str, bool], force: bool,
+               json_out: bool) -> None:
+    from moma_cli.cli import render
+    from moma_cli.services import remoteops
+
+    plan = remoteops.gc_plan(repo, remote, **scope)
+    where = f"remote '{plan.remote}'"
+    if not force:
+        _report(json_out, {"remote": plan.remote, "would_remove": len(plan.remove),
+                           "size": plan.size, "kept": plan.kept, "oids": sorted(plan.remove)},
+                f"Would delete {len(plan.remove)} objects "
+                f"({render.human_size(plan.size)}) from {where}, keep {plan.kept}")
+        if plan.remove:
+            render.warn("nothing deleted: a remote has no gc quarantine, so this cannot be "
+                        "undone; pass --force to delete them")
+        return
+    result = remoteops.gc_collect(repo, plan)
+    _report(json_out, {"remote": plan.remote, "removed": result.removed, "size": result.size,
+                       "kept": plan.kept},
+            f"Deleted {result.removed} objects ({render.human_size(result.size)}) from "
+            f"{where} for good (no undo on a remote), kept {plan.kept}")
 
 
 def _report(json_out: bool, data: dict[str, object], text: str) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from moma_cli.cli.context import guarded
+from moma_cli.cli.context import OPTIONS, guarded
 
 remote_app = typer.Typer(help="Manage remotes: where 'moma push' and 'moma pull' move data.",
                          no_args_is_help=True)
@@ -118,3 +118,39 @@ def default(
         return
     remotes.set_default(repo, None if unset else name, local=local)
     render.line(f"Default remote: {name}" if name else "Default remote cleared")
+
+
+@remote_app.command("clean")
+@guarded
+def clean(
+    name: Annotated[str | None, typer.Argument(
+        help="Remote name (default: core.remote).")] = None,
+    older_than: Annotated[float, typer.Option(
+        "--older-than", min=0, metavar="SECONDS",
+        help="Only leftovers at least this old: a younger one may be a push running "
+             "elsewhere.")] = 3600,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Remove what interrupted pushes left on a remote: '.moma-tmp-*' files of a
+    local-directory remote, incomplete multipart uploads on S3. 'moma push' does the same
+    at its end.
+
+    \b
+    Examples:
+      moma remote clean
+      moma remote clean storage --older-than 600
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import remoteops
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = remoteops.clean(repo, name, older_than=older_than)
+    if json_out:
+        render.print_json(vars(result))
+        return
+    render.line(f"Removed {len(result.removed)} leftovers of interrupted pushes from remote "
+                f"'{result.remote}'")
+    for item in result.removed:
+        render.line(f"  {item}")

@@ -106,7 +106,8 @@ def pull(
 
 def _as_json(r: TransferResult) -> dict[str, object]:
     return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
-            "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired}
+            "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
+            "cleaned": r.cleaned}
 
 
 def report(result: TransferResult, verb: str, json_out: bool) -> None:
@@ -137,3 +138,8 @@ def _render(r: TransferResult, verb: str) -> None:
         render.error(message)
     if r.hint and r.failed:
         render.error(f"{len(r.failed):,} object(s) could not be transferred", r.hint)
+    if r.cleaned:
+        render.line(f"Removed {len(r.cleaned):,} leftovers of interrupted pushes from the "
+                    "remote")
+    if r.clean_error:
+        render.warn(f"could not look for leftovers of interrupted pushes: {r.clean_error}")

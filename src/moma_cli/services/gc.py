@@ -30,6 +30,7 @@ class GcPlan:
     kept: int = 0
     commits: int = 0  # commits whose pointers were read
     unknown_manifests: list[str] = field(default_factory=list)  # dir oids not in the cache
+    remote: str | None = None  # gc --remote: the remote whose objects are planned
 
     @property
     def size(self) -> int:
@@ -56,13 +57,9 @@ def plan(
     all_tags: bool = False, all_commits: bool = False,
 ) -> GcPlan:
     """Work out what gc would remove; changes nothing."""
-    if not (workspace or all_branches or all_tags or all_commits):
-        raise GcError("gc needs a scope: which pointers must keep their objects",
-                      hint="pass --workspace, --all-branches, --all-tags and/or --all-commits")
     result = GcPlan()
-    pointers = _workspace_pointers(repo) + _history_pointers(
-        repo, result, all_branches=all_branches, all_tags=all_tags, all_commits=all_commits)
-    keep = _oids_of(repo, pointers, result)
+    keep = referenced(repo, result, workspace=workspace, all_branches=all_branches,
+                      all_tags=all_tags, all_commits=all_commits)
     for oid in repo.cache.iter_oids():
         if oid in keep:
             result.kept += 1
@@ -72,6 +69,22 @@ def plan(
         except FileNotFoundError:
             continue
     return result
+
+
+def referenced(
+    repo: Repo, result: GcPlan, *, workspace: bool = False, all_branches: bool = False,
+    all_tags: bool = False, all_commits: bool = False,
+) -> set[str]:
+    """Every oid the scope and what is always kept need (for the cache and `gc --remote`).
+
+    Counts read commits and directory manifests missing from the cache into `result`.
+    """
+    if not (workspace or all_branches or all_tags or all_commits):
+        raise GcError("gc needs a scope: which pointers must keep their objects",
+                      hint="pass --workspace, --all-branches, --all-tags and/or --all-commits")
+    pointers = _workspace_pointers(repo) + _history_pointers(
+        repo, result, all_branches=all_branches, all_tags=all_tags, all_commits=all_commits)
+    return _oids_of(repo, pointers, result)
 
 
 def _workspace_pointers(repo: Repo) -> list[pointer_mod.Pointer]:

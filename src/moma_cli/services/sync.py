@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError
 from moma_cli.services import data, workspace
+from moma_cli.services.fsck import STALE_TMP_SECONDS as STALE_SECONDS
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage import fs, transfer
@@ -34,6 +36,8 @@ class TransferResult:
     failed: dict[str, str] = field(default_factory=dict)  # oid -> message naming the file
     invalid: list[str] = field(default_factory=list)  # pointers that did not parse
     repaired: list[str] = field(default_factory=list)  # push --verify: bad remote copies replaced
+    cleaned: list[str] = field(default_factory=list)  # push: stale leftovers of killed pushes
+    clean_error: str | None = None  # push: why that cleanup could not run (push still ok)
     remote: str = ""
     hint: str | None = None
 
@@ -60,7 +64,9 @@ class PullResult(TransferResult):
 
 
 @dataclass
-class _Remote:
+class Remote:
+    """An opened remote: its store, the transfer pool size, its configured name."""
+
     store: Store
     jobs: int
     name: str
@@ -77,14 +83,14 @@ class _Plan:
     unlisted: list[pointer_mod.Pointer] = field(default_factory=list)  # manifest not cached
 
 
-def _open(repo: Repo, remote: str | None, jobs: int | None, *, create: bool,
-          check: bool = True) -> _Remote:
+def open_remote(repo: Repo, remote: str | None, jobs: int | None, *, create: bool,
+                check: bool = True) -> Remote:
     config = repo.config.remote(remote)
     location = fs.open_location(config, repo.root)
     if check:
         fs.check_reachable(location, create=create)
     workers = jobs or config.jobs or repo.config.jobs or transfer_jobs()
-    return _Remote(open_store(location, repo.cache.algo), workers, config.name)
+    return Remote(open_store(location, repo.cache.algo), workers, config.name)
 
 
 def transfer_jobs() -> int:
@@ -122,6 +128,11 @@ def expand(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> set[str]:
     return plan.files | plan.manifests
 
 
+def expand_named(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> dict[str, str]:
+    """`expand`, each oid with the workspace path it belongs to."""
+    return _plan(repo, pointers).names
+
+
 def _named(failed: dict[str, str], names: dict[str, str]) -> dict[str, str]:
     return {oid: f"{names[oid]}: {msg}" if oid in names else msg for oid, msg in failed.items()}
 
@@ -142,10 +153,17 @@ def push(
     """Upload what the remote lacks of the workspace pointers' objects."""
     pointers, errors = repo.pointers(targets, cwd)
     plan = _plan(repo, pointers)
-    r = _open(repo, remote, jobs, create=True)
+    r = open_remote(repo, remote, jobs, create=True)
     result = _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests,
                    verify, progress)
     result.invalid = [e.message for e in errors]
+    # One listing: what killed pushes left behind (temps, incomplete multipart uploads).
+    try:
+        result.cleaned = r.store.clean_stale(STALE_SECONDS, time.time())
+    except MomaError as exc:  # e.g. no permission to list uploads: the push itself succeeded
+        result.clean_error = exc.message
+    except OSError as exc:  # e.g. an S3 clone without ListMultipartUploads
+        result.clean_error = str(exc)
     return result
 
 
@@ -158,11 +176,11 @@ def push_oids(
     progress: Progress = SILENT,
 ) -> TransferResult:
     """Upload these objects if the remote lacks them (manifests among them go last)."""
-    r = _open(repo, remote, jobs, create=True)
+    r = open_remote(repo, remote, jobs, create=True)
     return _push(repo, r, set(oids), {}, None, False, progress)
 
 
-def _push(repo: Repo, r: _Remote, oids: set[str], names: dict[str, str],
+def _push(repo: Repo, r: Remote, oids: set[str], names: dict[str, str],
           manifests: set[str] | None, verify: bool, progress: Progress) -> TransferResult:
     result = TransferResult(remote=r.name)
     lister = transfer.mapper(r.jobs)
@@ -225,7 +243,7 @@ def _is_manifest(repo: Repo, oid: str) -> bool:
         return fh.read(len(header)) == header
 
 
-def _complete_manifests(repo: Repo, r: _Remote, manifests: list[str],
+def _complete_manifests(repo: Repo, r: Remote, manifests: list[str],
                         on_remote: set[str]) -> tuple[list[str], dict[str, str]]:
     """Manifests whose every entry is on the remote; the others are held back."""
     needs = {oid: {e.oid for e in repo.cache.iter_manifest(oid)} for oid in manifests}
@@ -243,7 +261,7 @@ def _complete_manifests(repo: Repo, r: _Remote, manifests: list[str],
     return ready, blocked
 
 
-def _repair(repo: Repo, r: _Remote, oids: list[str], progress: Progress) -> list[str]:
+def _repair(repo: Repo, r: Remote, oids: list[str], progress: Progress) -> list[str]:
     """push --verify: re-hash remote copies; re-upload those that do not match their name."""
     progress.start(f"verifying {r.name}", len(oids))
 
@@ -279,7 +297,7 @@ def fetch(
 ) -> TransferResult:
     """Download the objects of the workspace pointers that the cache lacks."""
     pointers, errors = repo.pointers(targets, cwd)
-    r = _open(repo, remote, jobs, create=False)
+    r = open_remote(repo, remote, jobs, create=False)
     plan = _plan(repo, pointers)
     # Manifests not cached yet come first: they say which files a directory needs.
     result = _fetch(repo, r, {p.oid for p in plan.unlisted}, plan, progress)
@@ -302,11 +320,11 @@ def fetch_oids(
     progress: Progress = SILENT,
 ) -> TransferResult:
     """Download these objects into the cache unless it has them; each is verified."""
-    r = _open(repo, remote, jobs, create=False)
+    r = open_remote(repo, remote, jobs, create=False)
     return _fetch(repo, r, set(oids), _Plan(), progress)
 
 
-def _fetch(repo: Repo, r: _Remote, oids: set[str], plan: _Plan,
+def _fetch(repo: Repo, r: Remote, oids: set[str], plan: _Plan,
            progress: Progress) -> TransferResult:
     result = TransferResult(remote=r.name)
     todo = sorted(oid for oid in oids if not repo.cache.exists(oid))
@@ -369,7 +387,7 @@ def status(
     """`moma status` plus a 'not-pushed' state for data whose objects the remote lacks."""
     result = data.status(repo, targets, cwd=cwd, jobs=jobs)
     pointers, _ = repo.pointers(targets, cwd)
-    r = _open(repo, remote, jobs, create=False, check=False)
+    r = open_remote(repo, remote, jobs, create=False, check=False)
     if not r.store.location.is_local:  # a local remote not pushed to yet simply holds nothing
         fs.check_reachable(r.store.location, create=False)
     needs = {ptr.path: expand(repo, [ptr]) for ptr in pointers}
@@ -386,5 +404,5 @@ def status(
 def on_remote(repo: Repo, oids: Iterable[str], *, remote: str | None = None,
               jobs: int | None = None) -> set[str]:
     """Which of these objects the remote already holds."""
-    r = _open(repo, remote, jobs, create=False, check=False)
+    r = open_remote(repo, remote, jobs, create=False, check=False)
     return set(r.store.existing(set(oids), transfer.mapper(r.jobs)))

@@ -7,16 +7,18 @@ multipart upload that fails). Existence is asked in batches by listing prefix
 directories, never one request per object when the store can list.
 
 Every store answers `existing`, `upload`, `chunks`; a later "pack small objects" store
-can slot in behind the same three calls.
+can slot in behind the same three calls. Maintenance (`moma gc --remote`, `fsck --remote`,
+`remote clean`) adds `listing`, `delete` and `clean_stale`.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from moma_cli.core.hashing import is_valid_oid
 from moma_cli.errors import ObjectMissingError
 from moma_cli.storage.atomic import atomic_open, is_tmp_name
 from moma_cli.storage.cache import OBJECT_MODE, ObjectCache
@@ -36,6 +38,12 @@ class Store(Protocol):
     def upload(self, src: Path, oid: str) -> None: ...
 
     def chunks(self, oid: str, size: int | None = None) -> Iterator[bytes]: ...
+
+    def listing(self) -> dict[str, int]: ...
+
+    def delete(self, oids: Sequence[str]) -> None: ...
+
+    def clean_stale(self, older_than: float, now: float) -> list[str]: ...
 
 
 def open_store(location: Location, algo: str) -> Store:
@@ -98,6 +106,46 @@ class LocalRemote:
         with fh:
             while chunk := fh.read(CHUNK):
                 yield chunk
+
+    def _files(self) -> Iterator[tuple[str, os.DirEntry[str]]]:
+        """(prefix, entry) for every file in the prefix directories: objects, and the temps
+        of uploads that were interrupted."""
+        try:
+            with os.scandir(self.objects_dir) as it:
+                prefixes = [e.name for e in it if len(e.name) == 2 and e.is_dir()]
+        except FileNotFoundError:
+            return
+        for prefix in sorted(prefixes):
+            with os.scandir(self.objects_dir / prefix) as it:
+                for entry in it:
+                    if entry.is_file(follow_symlinks=False):
+                        yield prefix, entry
+
+    def listing(self) -> dict[str, int]:
+        """Every object on the remote with its size."""
+        return {prefix + e.name: e.stat(follow_symlinks=False).st_size
+                for prefix, e in self._files() if is_valid_oid(prefix + e.name)}
+
+    def delete(self, oids: Sequence[str]) -> None:
+        for oid in oids:
+            try:
+                os.unlink(self.oid_to_path(oid))
+            except FileNotFoundError:
+                continue
+
+    def clean_stale(self, older_than: float, now: float) -> list[str]:
+        """Remove temps (`.moma-tmp-*`) of uploads killed before their rename. Only old ones:
+        a younger temp may belong to a push running on another machine right now."""
+        removed = []
+        for prefix, entry in self._files():
+            if is_tmp_name(entry.name) and \
+                    now - entry.stat(follow_symlinks=False).st_mtime >= older_than:
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                removed.append(f"{prefix}/{entry.name}")
+        return removed
 
 
 def _copy_fd(src: int, dst: int, size: int) -> None:
@@ -188,3 +236,54 @@ class FsspecRemote:
                     yield self.fs.cat_file(path, start=start, end=min(start + CHUNK, size))
             except FileNotFoundError:
                 raise _missing(self, oid) from None
+
+
+    def listing(self) -> dict[str, int]:
+        """Every object on the remote with its size (one recursive listing)."""
+        with self.location.translate():
+            try:
+                found = self.fs.find(self.objects_dir, detail=True)
+            except FileNotFoundError:
+                return {}
+        objects = {}
+        for key, info in found.items():
+            parts = key.rsplit("/", 2)
+            if len(parts) == 3 and is_valid_oid(oid := parts[1] + parts[2]):
+                objects[oid] = int(info["size"])
+        return objects
+
+    def delete(self, oids: Sequence[str]) -> None:
+        if not oids:
+            return
+        with self.location.translate():
+            # s3fs turns a list into DeleteObjects requests of up to 1000 keys.
+            self.fs.rm([self.oid_to_path(oid) for oid in oids])
+
+    def clean_stale(self, older_than: float, now: float) -> list[str]:
+        """Abort the incomplete multipart uploads (S3) of pushes killed mid-upload: invisible
+        as objects, but their parts are stored and billed until aborted. Only old ones, and
+        only under this remote's object directory: the bucket may hold other uploads."""
+        if self.location.protocol not in ("s3", "s3a"):
+            return []
+        bucket, _, key_prefix = self.objects_dir.partition("/")
+        aborted = []
+        with self.location.translate():
+            for upload in self._multipart_uploads(bucket, f"{key_prefix}/"):
+                initiated = upload.get("Initiated")  # a datetime; absent on odd S3 clones
+                if initiated is not None and now - initiated.timestamp() >= older_than:
+                    self.fs.call_s3("abort_multipart_upload", Bucket=bucket,
+                                    Key=upload["Key"], UploadId=upload["UploadId"])
+                    aborted.append(f"{upload['Key']} (incomplete multipart upload)")
+        return aborted
+
+    def _multipart_uploads(self, bucket: str, prefix: str) -> list[dict[str, Any]]:
+        uploads: list[dict[str, Any]] = []
+        marker: dict[str, str] = {}
+        while True:
+            page = self.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix,
+                                   **marker)
+            uploads += page.get("Uploads", [])
+            if not page.get("IsTruncated"):
+                return uploads
+            marker = {"KeyMarker": page["NextKeyMarker"],
+                      "UploadIdMarker": page["NextUploadIdMarker"]}
