@@ -3,7 +3,7 @@
 Order matters for directories: a manifest is uploaded only after every file it lists is on
 the remote, so a remote never holds a listing whose files are missing; fetch downloads the
 manifest first (it says what else to fetch), then the files. Every download is verified
-against its oid before it enters the cache (ObjectCache.add_stream).
+against its oid before it enters the cache (cache.Batch.add_stream).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError
+from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, RemoteError
 from moma_cli.services import data, workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
@@ -180,16 +180,14 @@ def _push(repo: Repo, r: _Remote, oids: set[str], names: dict[str, str],
     last = [oid for oid in good if oid in manifests]
     progress.start(f"pushing to {r.name}", len(first) + len(last))
 
-    def upload(oid: str) -> None:
-        r.store.upload(repo.cache.oid_to_path(oid), oid)
-
-    done, failed = transfer.run(upload, first, jobs=r.jobs, on_done=progress.advance)
+    done, failed = _upload(repo, r, first, progress)
     result.transferred += done
     result.failed.update(failed)
     on_remote = present | set(done)
     ready, blocked = _complete_manifests(repo, r, last, on_remote)
     result.failed.update(blocked)
-    done, failed = transfer.run(upload, ready, jobs=r.jobs, on_done=progress.advance)
+    # A second batch: a listing lands only once every file it names is durably there.
+    done, failed = _upload(repo, r, ready, progress)
     progress.finish()
     result.transferred += done
     result.failed.update(failed)
@@ -197,6 +195,13 @@ def _push(repo: Repo, r: _Remote, oids: set[str], names: dict[str, str],
         result.repaired = _repair(repo, r, sorted(present & oids), progress)
     result.failed = _named(result.failed, names)
     return result
+
+
+def _upload(repo: Repo, r: _Remote, oids: list[str],
+            progress: Progress) -> tuple[list[str], dict[str, str]]:
+    with r.store.uploads() as upload:
+        return transfer.run(lambda oid: upload(repo.cache.oid_to_path(oid), oid), oids,
+                            jobs=r.jobs, on_done=progress.advance)
 
 
 def _verified_cache(repo: Repo, oids: list[str], jobs: int) -> tuple[list[str], dict[str, str]]:
@@ -255,8 +260,8 @@ def _repair(repo: Repo, r: _Remote, oids: list[str], progress: Progress) -> list
             if not repo.cache.exists(oid):
                 raise MomaError(f"remote copy of {hashing.short_oid(oid)} is corrupt and "
                                 "there is no good copy in the cache")
-            repo.cache.checked_path(oid)
-            r.store.upload(repo.cache.oid_to_path(oid), oid)
+            with r.store.uploads() as upload:
+                upload(repo.cache.checked_path(oid), oid)
             repaired.append(oid)
 
     repaired: list[str] = []
@@ -314,9 +319,15 @@ def _fetch(repo: Repo, r: _Remote, oids: set[str], plan: _Plan,
     if not todo:
         return result
     progress.start(f"fetching from {r.name}", len(todo))
-    done, failed = transfer.run(
-        lambda oid: download(r.store, repo.cache, oid, plan.sizes.get(oid)),
-        todo, jobs=r.jobs, on_done=progress.advance)
+    # One batch: downloads are written without an fsync each, then made durable together.
+    with repo.cache.batch() as batch:
+        try:
+            done, failed = transfer.run(
+                lambda oid: download(r.store, batch, oid, plan.sizes.get(oid)),
+                todo, jobs=r.jobs, on_done=progress.advance)
+        except RemoteError:  # keep what arrived before the remote failed
+            batch.commit()
+            raise
     progress.finish()
     _remember_verified(repo, done)
     result.transferred = done

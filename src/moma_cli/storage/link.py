@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from moma_cli.storage.atomic import tmp_sibling
+from moma_cli.storage.atomic import flush, tmp_sibling
 
 _FICLONE = 0x40049409  # linux/fs.h
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS,
@@ -33,17 +33,17 @@ def place(cache_path: Path, dest: Path, link_types: Sequence[str]) -> str:
     return kind
 
 
-# Up to this many files are fsynced one by one; above, one os.sync() is cheaper
-# (storage/cache.py Batch.commit does the same for objects; docs/performance.md).
-FSYNC_EACH_MAX = 16
-
-
 class Placement:
-    """Workspace files staged as temps beside their destinations, then made durable with
-    one flush and renamed into place: checkout of 10k files pays one sync, not 10k fsyncs."""
+    """Files staged as temps beside their destinations, then made durable with one flush and
+    renamed into place: checkout of 10k files pays one sync, not 10k fsyncs. Also stages
+    uploads to a local-directory remote (`mode` 0444, `durable` renames). `stage` may be
+    called from several threads (each call owns its temp; list appends are atomic)."""
 
-    def __init__(self, link_types: Sequence[str]) -> None:
+    def __init__(self, link_types: Sequence[str], mode: int = 0o644,
+                 durable: bool = False) -> None:
         self.link_types = link_types
+        self.mode = mode
+        self.durable = durable  # also make the renames durable before commit() returns
         self.staged: list[tuple[Path, Path]] = []
 
     def stage(self, cache_path: Path, dest: Path) -> str:
@@ -54,6 +54,8 @@ class Placement:
             tmp = tmp_sibling(dest)
             try:
                 _LINKERS[kind](cache_path, tmp)
+                if kind in ("reflink", "copy"):
+                    os.chmod(tmp, self.mode)
             except OSError as exc:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
@@ -68,19 +70,14 @@ class Placement:
     def commit(self) -> None:
         if not self.staged:
             return
-        if len(self.staged) <= FSYNC_EACH_MAX:
-            for tmp, _ in self.staged:
-                if not os.path.islink(tmp):
-                    fd = os.open(tmp, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-        else:
-            os.sync()
+        flush([tmp for tmp, _ in self.staged])
+        parents = {dest.parent for _, dest in self.staged}
         while self.staged:
-            tmp, dest = self.staged.pop()
+            tmp, dest = self.staged[-1]
             os.replace(tmp, dest)
+            self.staged.pop()  # only once renamed: discard() removes a temp that failed
+        if self.durable:
+            flush(sorted(parents))
 
     def discard(self) -> None:
         while self.staged:
@@ -91,7 +88,6 @@ class Placement:
 def _reflink(src: Path, dst: Path) -> None:
     with open(src, "rb") as s, open(dst, "xb") as d:
         fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
-    os.chmod(dst, 0o644)
 
 
 def _hardlink(src: Path, dst: Path) -> None:
@@ -113,7 +109,6 @@ def _copy(src: Path, dst: Path) -> None:
             d.seek(0)
             d.truncate()
             shutil.copyfileobj(s, d, 1 << 20)
-    os.chmod(dst, 0o644)
 
 
 COPY_RANGE_REFUSED = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL}
