@@ -4,7 +4,7 @@ Each scenario runs the tools alternately (moma, dvc, moma, dvc, ...) so machine 
 both alike; the table shows whole-process wall-clock medians and the moma/DVC ratio.
 DVC is used when bench/peers.sh has created bench/.work/peers-venv.
 
-Usage: python bench/run.py [-n REPS] [--only S1,S2,...] [--tools moma,dvc]
+Usage: python bench/run.py [-n REPS] [--only S1,S2,...] [--tools moma,dvc] [--runs DIR]
 """
 
 from __future__ import annotations
@@ -407,11 +407,16 @@ def table(selected: list[Scenario], tools: list[Tool],
 
 
 def main() -> None:
+    global RUNS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--reps", type=int, default=5)
     parser.add_argument("--only", help="comma-separated scenario ids")
     parser.add_argument("--tools", default="moma,dvc")
+    parser.add_argument("--runs", type=Path, default=RUNS,
+                        help="where the timed repositories and remotes live (both tools); "
+                        "file creation speed depends on the directory (docs/performance.md)")
     args = parser.parse_args()
+    RUNS = args.runs.resolve()
     data = datasets.build()
     wanted_tools = args.tools.split(",")
     tools: list[Tool] = [Moma()]

@@ -18,7 +18,7 @@ from typing import BinaryIO, TypeVar
 
 from moma_cli.core import hashing, manifest
 from moma_cli.errors import HashMismatchError, NoSpaceError, ObjectMissingError
-from moma_cli.storage.atomic import is_tmp_name, tmp_sibling
+from moma_cli.storage.atomic import flush, is_tmp_name, tmp_sibling
 from moma_cli.storage.link import COPY_RANGE_REFUSED, copy_range
 from moma_cli.storage.state import StateDB, StatKey
 
@@ -26,8 +26,6 @@ OBJECT_MODE = 0o444
 T = TypeVar("T")
 _SMALL = 1 << 20
 _LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
-# Up to this many files a batch fsyncs each; above, one os.sync() is cheaper.
-_FSYNC_EACH_MAX = 16
 _CHUNK = 4 << 20
 # A full disk, a quota or a file-size limit: the write failed for lack of room, not a bug.
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -118,43 +116,9 @@ class ObjectCache:
         return oid
 
     def add_stream(self, oid: str, chunks: Iterable[bytes], source: str) -> int:
-        """Store downloaded bytes under `oid` only if they hash to it.
-
-        On a mismatch the bytes are kept in quarantine for inspection and nothing enters
-        the cache.
-        """
-        tmp, out = self._new_tmp()
-        hasher = hashing.new_hasher(self.algo)
-        size = 0
-        try:
-            with out:
-                for chunk in chunks:
-                    hasher.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-        except BaseException as exc:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            self._check_space(exc, source)
-            raise
-        actual = hasher.hexdigest()
-        if actual != oid:
-            moved = self._move_to_quarantine(tmp, oid)
-            raise HashMismatchError(
-                f"object {hashing.short_oid(oid)} from {source} is corrupt "
-                f"(content hashes to {hashing.short_oid(actual)}); kept aside in {moved}",
-                hint="the copy on the remote is damaged: re-push it from a machine that has "
-                "the good data ('moma push --verify')",
-            )
-        try:
-            self._commit(tmp, oid)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return size
+        """Store downloaded bytes under `oid` only if they hash to it (`Batch.add_stream`)."""
+        with self.batch() as batch:
+            return batch.add_stream(oid, chunks, source)
 
     def _check_space(self, exc: BaseException, what: str) -> None:
         if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
@@ -293,6 +257,39 @@ class Batch:
         self.pending.append((tmp, oid))
         return oid, expected.size
 
+    def add_stream(self, oid: str, chunks: Iterable[bytes], source: str) -> int:
+        """Write downloaded bytes to a temp; keep it for the commit only if they hash to
+        `oid`. On a mismatch the bytes are kept in quarantine for inspection and nothing
+        enters the cache."""
+        cache = self.cache
+        tmp, out = cache._new_tmp()
+        hasher = hashing.new_hasher(cache.algo)
+
+        def write() -> int:
+            size = 0
+            for chunk in chunks:
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+            return size
+
+        try:
+            size = self._fill(tmp, out, write)
+        except OSError as exc:
+            cache._check_space(exc, source)
+            raise
+        actual = hasher.hexdigest()
+        if actual != oid:
+            moved = cache._move_to_quarantine(tmp, oid)
+            raise HashMismatchError(
+                f"object {hashing.short_oid(oid)} from {source} is corrupt "
+                f"(content hashes to {hashing.short_oid(actual)}); kept aside in {moved}",
+                hint="the copy on the remote is damaged: re-push it from a machine that has "
+                "the good data ('moma push --verify')",
+            )
+        self.pending.append((tmp, oid))
+        return size
+
     @staticmethod
     def _fill(tmp: Path, out: BinaryIO, write: Callable[[], T]) -> T:
         try:
@@ -312,11 +309,7 @@ class Batch:
         """
         if not self.pending:
             return
-        if len(self.pending) <= _FSYNC_EACH_MAX:
-            for tmp, _ in self.pending:
-                _fsync_path(tmp)
-        else:
-            os.sync()
+        flush([tmp for tmp, _ in self.pending])
         made: set[str] = set()
         while self.pending:
             tmp, oid = self.pending[-1]
@@ -327,11 +320,7 @@ class Batch:
             # An object already present is identical (same oid), so replacing it is harmless.
             os.replace(tmp, os.path.join(parent, oid[2:]))
             self.pending.pop()  # only once renamed: discard() removes a temp that failed
-        if len(made) <= _FSYNC_EACH_MAX:
-            for parent in made:
-                _fsync_path(Path(parent))
-        else:
-            os.sync()
+        flush(sorted(made))
 
     def discard(self) -> None:
         while self.pending:
@@ -375,14 +364,6 @@ def _unlink_restoring(tmp: Path, mode: int) -> None:
 def _unlink_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _copy_and_hash(
