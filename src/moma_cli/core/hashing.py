@@ -15,7 +15,6 @@ from typing import Protocol
 
 from moma_cli.errors import PointerError
 
-DEFAULT_ALGO = "blake3"
 ALGORITHMS = ("blake3", "sha256")
 _OID_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -28,14 +27,6 @@ class Hasher(Protocol):
     def update(self, data: bytes | memoryview, /) -> object: ...
 
     def hexdigest(self) -> str: ...
-
-
-def check_algo(algo: str) -> str:
-    if algo not in ALGORITHMS:
-        raise PointerError(
-            f"unknown hash algorithm {algo!r}", hint=f"use one of: {', '.join(ALGORITHMS)}"
-        )
-    return algo
 
 
 def is_valid_oid(oid: object) -> bool:

@@ -22,17 +22,6 @@ _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, err
                   errno.EPERM, errno.EMLINK}
 
 
-def place(cache_path: Path, dest: Path, link_types: Sequence[str]) -> str:
-    """Atomically put the object at `dest` with the first link type that works."""
-    placement = Placement(link_types)
-    try:
-        kind = placement.stage(cache_path, dest)
-        placement.commit()
-    finally:
-        placement.discard()
-    return kind
-
-
 class Placement:
     """Files staged as temps beside their destinations, then made durable with one flush and
     renamed into place: checkout of 10k files pays one sync, not 10k fsyncs. Also stages
