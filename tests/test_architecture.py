@@ -84,7 +84,7 @@ def test_serve_loads_starlette_only_when_serving() -> None:
 NOT_LOADED = {
     "--help": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic",
                "moma_cli.services.data"),
-    "status": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich"),
+    "status": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic"),
 }
 
 

@@ -97,6 +97,28 @@ def test_status_reports_modified_missing_and_dir_changes(repo: Moma) -> None:
     assert "modified: a" in res.stdout and "added: c" in res.stdout and "deleted: b" in res.stdout
 
 
+def test_status_of_a_clean_directory_still_sees_later_changes(repo: Moma) -> None:
+    # The second status is answered from the remembered clean stamp; it must not hide
+    # an edit of the same size or an object gone from the cache.
+    write(repo.root / "data/a", "aaaa")
+    write(repo.root / "data/b", "bbbb")
+    repo("add", "data")
+    for _ in range(2):
+        assert "up to date" in repo("status").stdout
+    a = repo.root / "data/a"
+    a.write_text("AAAA")
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    assert "modified: a" in repo("status", ok=False).stdout
+    a.write_text("aaaa")
+    assert "up to date" in repo("status").stdout
+    ptr = pointer.parse((repo.root / "data.moma").read_text(), "data.moma")
+    listing = repo.root / ".moma/cache/blake3" / ptr.oid[:2] / ptr.oid[2:]
+    objects = [p for p in (repo.root / ".moma/cache/blake3").rglob("*")
+               if p.is_file() and p != listing]
+    objects[0].unlink()
+    assert "not-in-cache" in repo("status", ok=False).stdout
+
+
 def test_checkout_follows_git(repo: Moma) -> None:
     write(repo.root / "model.bin", "version one")
     repo("add", "model.bin")

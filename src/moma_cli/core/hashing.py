@@ -7,7 +7,6 @@ The algorithm is recorded in every pointer, so a repository can change it later.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import re
@@ -40,6 +39,8 @@ def new_hasher(algo: str, size_hint: int = 0) -> Hasher:
         threads = blake3.AUTO if size_hint >= _THREADED_MIN * 4 else 1
         return blake3(max_threads=threads)  # type: ignore[no-any-return]
     if algo == "sha256":
+        import hashlib  # OpenSSL's loader costs 2 ms of every blake3-only command
+
         return hashlib.sha256()
     raise PointerError(f"unknown hash algorithm {algo!r}")
 

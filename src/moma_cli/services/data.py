@@ -213,7 +213,14 @@ def _size_message(pointer_file: str, expected: int, actual: int) -> str:
 
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
-    entries = workspace.dir_entries(repo, top, store=False, jobs=jobs)
+    files = workspace.walk_dir(top)
+    # Same pointer, same walk, same cache objects as when last found up to date: still so.
+    # Taken before the comparison, so anything changing meanwhile only misses next time.
+    stamp = (f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{workspace.walk_stamp(files)}:"
+             f"{repo.cache.stamp()}")
+    if repo.state.is_clean(top, stamp):
+        return StatusEntry(ptr.path, "ok")
+    entries = workspace.dir_entries(repo, top, store=False, jobs=jobs, files=files)
     if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
         total = sum(e.size for e in entries)
         if (len(entries), total) != (ptr.nfiles, ptr.size):
@@ -221,7 +228,10 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
                                                                             total))
         complete = repo.cache.exists(ptr.oid) and all(
             repo.cache.exists(oid) for oid in {e.oid for e in entries})
-        return StatusEntry(ptr.path, "ok" if complete else "not-in-cache")
+        if not complete:
+            return StatusEntry(ptr.path, "not-in-cache")
+        repo.state.put_clean(top, stamp)
+        return StatusEntry(ptr.path, "ok")
     current = {e.relpath: e.oid for e in entries}
     if not repo.cache.exists(ptr.oid):
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from moma_cli.core import manifest
+from moma_cli.core.hashing import hash_bytes
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
@@ -58,6 +59,14 @@ def walk_dir(top: str) -> list[FileInfo]:
                                       StatKey(st.st_ino, st.st_size, st.st_mtime_ns)))
     found.sort()  # by relpath: it comes first and is unique
     return found
+
+
+def walk_stamp(files: list[FileInfo]) -> str:
+    """A digest of a walk's names and stat keys: equal stamps, same files unchanged (to the
+    stat cache's standard)."""
+    text = "\n".join([f"{f.relpath}\0{f.key.ino}\0{f.key.size}\0{f.key.mtime_ns}"
+                      for f in files])
+    return hash_bytes(text.encode(errors="surrogateescape"), "blake3")
 
 
 def file_info(path: str) -> FileInfo:
@@ -137,10 +146,13 @@ def oids_of(
 
 
 def dir_entries(
-    repo: Repo, top: str, *, store: bool, jobs: int | None = None, progress: Progress = SILENT
+    repo: Repo, top: str, *, store: bool, jobs: int | None = None, progress: Progress = SILENT,
+    files: list[FileInfo] | None = None,
 ) -> list[manifest.Entry]:
-    """A directory's files as manifest entries, hashed through the stat cache."""
-    files = walk_dir(top)
+    """A directory's files as manifest entries, hashed through the stat cache; `files` is
+    the directory's walk when the caller has it already."""
+    if files is None:
+        files = walk_dir(top)
     oids = oids_of(repo, files, store=store, tree=top, jobs=jobs, progress=progress)
     return [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
 

@@ -50,6 +50,18 @@ class ObjectCache:
         # than the stat itself.
         return os.access(f"{self._objects_str}/{oid[:2]}/{oid[2:]}", os.F_OK)
 
+    def stamp(self) -> str:
+        """Inode and mtime of the object directories: adding or removing any object changes
+        a prefix directory's mtime, so an unchanged stamp means the same objects are here."""
+        try:
+            top = os.stat(self._objects_str)
+            with os.scandir(self._objects_str) as it:
+                dirs = sorted((e.name, e.inode(), e.stat().st_mtime_ns) for e in it)
+        except FileNotFoundError:
+            return "none"
+        digest = hashing.hash_bytes(repr(dirs).encode(), self.algo)
+        return f"{top.st_ino}:{top.st_mtime_ns}:{digest}"
+
     def iter_oids(self) -> Iterator[str]:
         if not self.objects_dir.is_dir():
             return

@@ -1,7 +1,9 @@
 """The stat cache: (inode, size, mtime_ns) -> oid, so unchanged files are never re-hashed.
 
 One SQLite table keyed by the file's absolute path. Lookups for a whole directory are one
-range query into a dict, so `status` on 100k files does no per-file SQL.
+range query into a dict, so `status` on 100k files does no per-file SQL. Beside it, `clean`
+remembers the stamp of each tracked directory last found up to date, so an unchanged
+directory is answered from its walk alone.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class StateDB:
             )
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS listing (path TEXT PRIMARY KEY, oid TEXT) WITHOUT ROWID"
+            )
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS clean (path TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID"
             )
             self._conn = conn
         return self._conn
@@ -85,6 +90,16 @@ class StateDB:
         db = self._db()
         with db:
             db.execute("INSERT OR REPLACE INTO listing VALUES (?, ?)", (path, oid))
+
+    def is_clean(self, path: str, stamp: str) -> bool:
+        """Whether `path` was last found up to date in exactly the state `stamp` describes."""
+        row = self._db().execute("SELECT stamp FROM clean WHERE path = ?", (path,)).fetchone()
+        return row is not None and row[0] == stamp
+
+    def put_clean(self, path: str, stamp: str) -> None:
+        db = self._db()
+        with db:
+            db.execute("INSERT OR REPLACE INTO clean VALUES (?, ?)", (path, stamp))
 
     def close(self) -> None:
         if self._conn is not None:
