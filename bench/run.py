@@ -10,8 +10,10 @@ Usage: python bench/run.py [-n REPS] [--only S1,S2,...] [--tools moma,dvc] [--ru
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,7 +29,6 @@ SRC = HERE.parent / "src"
 WORK = datasets.WORK
 RUNS = WORK / "runs"
 PEERS = WORK / "peers-venv" / "bin"
-LOCAL_S3 = HERE.parent.parent.parent / "shared" / "tools" / "local-s3"
 # moto accepts any credentials; set before the tools copy the environment.
 for _var, _value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                      ("AWS_DEFAULT_REGION", "us-east-1")):
@@ -188,20 +189,35 @@ def _make_writable(path: Path) -> None:
         path.chmod(0o644)
 
 
-# -- the local S3 server (moto), for S5s / S5b / S6s ---------------------------------------
+# -- the local S3 server (moto), for S5s / S6s / S5b / S6b ---------------------------------
 
 S3_BUCKET = "moma-bench"
 S3_PORT = "5599"
+_s3_server: subprocess.Popen[bytes] | None = None
 
 
 def s3_endpoint() -> str:
     return f"http://127.0.0.1:{S3_PORT}"
 
 
+def _answers(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def s3_start() -> None:
-    """Start moto's server via ../shared/tools/local-s3 (bench only) and create the bucket."""
-    env = {**os.environ, "PYTHON": sys.executable}
-    sh([str(LOCAL_S3), "start", S3_PORT], HERE, env)
+    """Start moto's S3 server on loopback (once; stopped when the run ends), and the bucket."""
+    global _s3_server
+    if _s3_server is None:
+        _s3_server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", S3_PORT],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        atexit.register(_s3_server.terminate)
+        deadline = time.monotonic() + 30
+        while not _answers(int(S3_PORT)):
+            if time.monotonic() > deadline or _s3_server.poll() is not None:
+                raise RuntimeError(f"moto's S3 server did not start on port {S3_PORT}")
+            time.sleep(0.1)
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=s3_endpoint())
@@ -337,6 +353,8 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
                  pushed(remote_repo("s3small", (s10k,), True)), pull("s3small"), fresh_clone),
         Scenario("S5b", "push the 1 GiB file to S3 (moto)", min(reps, 3),
                  remote_repo("s3big", (big,), True), lambda t: t.push(), empty_remote(True)),
+        Scenario("S6b", "fresh clone + pull the 1 GiB file from S3 (moto)", min(reps, 3),
+                 pushed(remote_repo("s3big", (big,), True)), pull("s3big"), fresh_clone),
     ]
     return [
         Scenario("help", "--help (DVC: --version)", reps, repo_for("main", "big", "small10k"),

@@ -184,10 +184,47 @@ class RemoteSpec:
     def object_key(self, oid: str) -> str:
         return f"{self._fs()[1]}/blake3/{oid[:2]}/{oid[2:]}"
 
-    def oids(self) -> set[str]:
+    def objects(self) -> dict[str, bytes]:
+        """Every object on the remote by oid: loose ones, and those in complete packs."""
+        from moma_cli.storage import packs
+
         fs, root = self._fs()
         keys = fs.find(f"{root}/blake3") if fs.exists(f"{root}/blake3") else []
-        return {k.split("/")[-2] + k.split("/")[-1] for k in keys}
+        found = {}
+        for key in keys:
+            parent, name = key.split("/")[-2:]
+            if parent == "packs" and name.endswith(".idx"):
+                packid = name.removesuffix(".idx")
+                data = bytes(fs.cat_file(key.removesuffix(".idx") + ".pack"))
+                slots = packs.decode_index(bytes(fs.cat_file(key)), packid, "blake3")
+                found |= {oid: data[s.offset:s.offset + s.size] for oid, s in slots.items()}
+            elif len(parent) == 2 and not name.startswith(".moma-tmp-"):
+                found[parent + name] = bytes(fs.cat_file(key))
+        return found
+
+    def oids(self) -> set[str]:
+        return set(self.objects())
+
+    def packs(self) -> list[str]:
+        """The names of the files in the remote's packs directory."""
+        fs, root = self._fs()
+        top = f"{root}/blake3/packs"
+        return sorted(k.rsplit("/", 1)[-1] for k in fs.find(top)) if fs.exists(top) else []
+
+    def read_pack(self, name: str) -> bytes:
+        fs, root = self._fs()
+        return bytes(fs.cat_file(f"{root}/blake3/packs/{name}"))
+
+    def write_pack(self, name: str, data: bytes) -> None:
+        fs, root = self._fs()
+        key = f"{root}/blake3/packs/{name}"
+        if self.kind == "local":
+            os.chmod(key, 0o644)
+        fs.pipe_file(key, data)
+
+    def delete_pack(self, name: str) -> None:
+        fs, root = self._fs()
+        fs.rm_file(f"{root}/blake3/packs/{name}")
 
     def read(self, oid: str) -> bytes:
         fs, _ = self._fs()

@@ -258,13 +258,14 @@ def test_urls_with_credentials_refused_and_secrets_redacted(
 # -- crash safety ---------------------------------------------------------------------------
 
 
-def _kill_once_under_way(moma: Moma, command: str, watched: Path) -> int:
-    """Run `moma COMMAND -j 2`, kill -9 it once `watched` holds 20 entries; its exit code."""
+def _kill_once_under_way(moma: Moma, command: str, watched: Path, entries: int = 20) -> int:
+    """Run `moma COMMAND -j 2`, kill -9 it once `watched` holds more than `entries` entries;
+    its exit code."""
     proc = subprocess.Popen([sys.executable, "-m", "moma_cli", command, "-j", "2"],
                             cwd=moma.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if watched.is_dir() and sum(1 for _ in watched.rglob("*")) > 20:
+        if watched.is_dir() and sum(1 for _ in watched.rglob("*")) > entries:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
@@ -273,22 +274,20 @@ def _kill_once_under_way(moma: Moma, command: str, watched: Path) -> int:
 
 def test_kill_during_push_leaves_no_partial_object(repo: Moma, tmp_path: Path) -> None:
     remote_dir = tmp_path / "remote"
-    for i in range(300):
-        write(repo.root / f"data/f{i:03}.bin", os.urandom(2048) + bytes([i % 256]))
+    for i in range(400):  # about 25 MiB of small files: several packs
+        write(repo.root / f"data/f{i:03}.bin", os.urandom(64 << 10) + bytes([i % 256]))
     write(repo.root / "big.bin", os.urandom(24 << 20))
     repo("add", "data", "big.bin")
     repo("remote", "add", "storage", str(remote_dir), "--default")
-    _kill_once_under_way(repo, "push", remote_dir)
-    cache = repo.root / ".moma/cache/blake3"
-    for obj in remote_dir.rglob("*"):
-        if obj.is_file() and not obj.name.startswith(".moma-tmp-"):
-            rel = obj.relative_to(remote_dir / "blake3")
-            assert obj.read_bytes() == (cache / rel).read_bytes(), f"partial object {rel}"
+    remote = RemoteSpec("local", str(remote_dir), {})
+    assert _kill_once_under_way(repo, "push", remote_dir / "blake3/packs", 0) == -signal.SIGKILL
+    cached = {rel.replace("/", ""): blob
+              for rel, blob in tree_bytes(repo.root / ".moma/cache/blake3").items()}
+    for oid, blob in remote.objects().items():
+        assert blob == cached[oid], f"partial object {oid}"
     res = repo.proc("push")
     assert "failed" not in res.stdout
-    pushed = {k: v for k, v in tree_bytes(remote_dir / "blake3").items()
-              if not Path(k).name.startswith(".moma-tmp-")}
-    assert pushed == tree_bytes(cache)
+    assert remote.objects() == cached
     assert "0 files pushed" in repo.proc("push").stdout
 
 
@@ -355,7 +354,7 @@ def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
     try:
         s3_bucket(endpoint, monkeypatch, "stopped")
         spec = RemoteSpec("s3", "s3://stopped/moma", {"endpointurl": endpoint})
-        for i in range(150):
+        for i in range(60):  # too few to pack: one upload each, so the push takes a while
             write(repo.root / f"data/f{i:03}.bin", f"row {i}\n")
         repo("add", "data")
         spec.add_to(repo)
@@ -383,7 +382,7 @@ def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
 
         server = _moto_process(port)  # a fresh, empty server on the same endpoint
         s3_bucket(endpoint, monkeypatch, "stopped")
-        assert "151 files pushed" in repo.proc("push").stdout  # 150 files + the listing
+        assert "61 files pushed" in repo.proc("push").stdout  # 60 files + the listing
         clone = _clone(repo, tmp_path)
         clone("pull")
         assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")

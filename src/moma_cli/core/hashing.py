@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+from collections.abc import Iterable
 from typing import Protocol
 
 from moma_cli.errors import PointerError
@@ -48,6 +49,13 @@ def new_hasher(algo: str, size_hint: int = 0) -> Hasher:
 def hash_bytes(data: bytes, algo: str) -> str:
     hasher = new_hasher(algo, len(data))
     hasher.update(data)
+    return hasher.hexdigest()
+
+
+def hash_chunks(chunks: Iterable[bytes | memoryview], algo: str) -> str:
+    hasher = new_hasher(algo)
+    for chunk in chunks:
+        hasher.update(chunk)
     return hasher.hexdigest()
 
 

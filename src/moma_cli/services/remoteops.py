@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from moma_cli.core import hashing
@@ -100,7 +101,7 @@ def fsck(
 ) -> RemoteFsckResult:
     """Download and re-hash remote objects: all of them, or a random `sample` of those the
     work tree's pointers use; report corrupt ones and the used ones the remote lacks."""
-    r = sync.open_remote(repo, remote, jobs, create=False)
+    r = sync.open_remote(repo, remote, jobs, create=False, verify=True)
     pointers, errors = repo.pointers()
     needed = sync.expand_named(repo, pointers)
     result = RemoteFsckResult(r.name, invalid=[e.message for e in errors],
@@ -111,16 +112,16 @@ def fsck(
         present = set(sizes)
         todo = sorted(present)
     else:
-        present = r.store.existing(set(needed), transfer.mapper(r.jobs))
+        present = r.store.existing(needed)
         todo = sorted(random.sample(sorted(present), min(sample, len(present))))
     bad: dict[str, str] = {}
     vanished: list[str] = []  # deleted while we were reading
 
-    def check(oid: str) -> None:
+    def check(oid: str, chunks: Iterable[bytes]) -> None:
         hasher = hashing.new_hasher(repo.cache.algo)
         nbytes = 0
         try:
-            for chunk in r.store.chunks(oid, sizes.get(oid)):
+            for chunk in chunks:
                 hasher.update(chunk)
                 nbytes += len(chunk)
         except ObjectMissingError:
@@ -131,10 +132,12 @@ def fsck(
                 f"content hashes to {hashing.short_oid(hasher.hexdigest())} ({nbytes} bytes)"
 
     progress.start(f"verifying {r.name}", len(todo))
-    done, unreadable = transfer.run(check, todo, jobs=r.jobs, on_done=progress.advance)
+    done, unreadable = transfer.run_tasks(r.store.read_tasks(todo, sizes, check), jobs=r.jobs,
+                                          on_done=progress.advance)
     progress.finish()
     result.checked = len(done) - len(vanished)
     bad |= {oid: f"unreadable: {message}" for oid, message in unreadable.items()}
+    bad |= {packid: "pack index does not match its name" for packid in r.store.damaged}
     result.corrupt = [RemoteCorrupt(oid, needed.get(oid, ""), bad[oid]) for oid in sorted(bad)]
     gone = (set(needed) - present) | set(vanished)
     result.missing = [Missing(needed.get(oid, ""), oid) for oid in sorted(gone)]

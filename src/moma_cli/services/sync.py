@@ -84,13 +84,17 @@ class _Plan:
 
 
 def open_remote(repo: Repo, remote: str | None, jobs: int | None, *, create: bool,
-                check: bool = True) -> Remote:
+                check: bool = True, verify: bool = False) -> Remote:
+    """The configured remote, checked to be reachable (`check`); `verify` re-reads what
+    the cache remembers of it (pack indexes) from the remote itself."""
     config = repo.config.remote(remote)
     location = fs.open_location(config, repo.root)
     if check:
         fs.check_reachable(location, create=create)
     workers = jobs or config.jobs or repo.config.jobs or transfer_jobs(location.is_local)
-    return Remote(open_store(location, repo.cache.algo), workers, config.name)
+    store = open_store(location, repo.cache.algo, repo.cache.pack_indexes_dir, workers,
+                       reread=verify)
+    return Remote(store, workers, config.name)
 
 
 def transfer_jobs(local: bool = False) -> int:
@@ -155,7 +159,7 @@ def push(
     """Upload what the remote lacks of the workspace pointers' objects."""
     pointers, errors = repo.pointers(targets, cwd)
     plan = _plan(repo, pointers)
-    r = open_remote(repo, remote, jobs, create=True)
+    r = open_remote(repo, remote, jobs, create=True, verify=verify)
     result = _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests,
                    verify, progress)
     result.invalid = [e.message for e in errors]
@@ -185,58 +189,63 @@ def push_oids(
 def _push(repo: Repo, r: Remote, oids: set[str], names: dict[str, str],
           manifests: set[str] | None, verify: bool, progress: Progress) -> TransferResult:
     result = TransferResult(remote=r.name)
-    lister = transfer.mapper(r.jobs)
-    present = r.store.existing(oids, lister)
+    present = r.store.existing(oids)
     result.skipped = len(present)
     todo = sorted(oids - present)
     local = [oid for oid in todo if repo.cache.exists(oid)]
     for oid in sorted(set(todo) - set(local)):
         result.failed[oid] = f"object {hashing.short_oid(oid)} is not in the cache"
-    good, corrupt = _verified_cache(repo, local, r.jobs)
+    sizes, corrupt = _verified_cache(repo, local, r.jobs)
     result.failed.update(corrupt)
     if manifests is None:
-        manifests = {oid for oid in good if _is_manifest(repo, oid)}
-    first = [oid for oid in good if oid not in manifests]
-    last = [oid for oid in good if oid in manifests]
+        manifests = {oid for oid in sizes if _is_manifest(repo, oid)}
+    first = [oid for oid in sizes if oid not in manifests]
+    last = [oid for oid in sizes if oid in manifests]
     progress.start(f"pushing to {r.name}", len(first) + len(last))
 
-    done, failed = _upload(repo, r, first, progress)
+    done, failed = _upload(repo, r, first, sizes, progress)
     result.transferred += done
     result.failed.update(failed)
     on_remote = present | set(done)
     ready, blocked = _complete_manifests(repo, r, last, on_remote)
     result.failed.update(blocked)
     # A second batch: a listing lands only once every file it names is durably there.
-    done, failed = _upload(repo, r, ready, progress)
+    done, failed = _upload(repo, r, ready, sizes, progress)
     progress.finish()
     result.transferred += done
     result.failed.update(failed)
     if verify:
-        result.repaired = _repair(repo, r, sorted(present & oids), progress)
+        result.repaired, failed = _repair(repo, r, sorted(present & oids), progress)
+        result.failed.update(failed)
     result.failed = _named(result.failed, names)
     return result
 
 
-def _upload(repo: Repo, r: Remote, oids: list[str],
+def _upload(repo: Repo, r: Remote, oids: list[str], sizes: dict[str, int],
             progress: Progress) -> tuple[list[str], dict[str, str]]:
+    """Send these cache objects: many small ones in packs, the others one by one."""
+    objects = [(oid, repo.cache.oid_to_path(oid), sizes[oid]) for oid in oids]
     with r.store.uploads() as upload:
-        return transfer.run(lambda oid: upload(repo.cache.oid_to_path(oid), oid), oids,
-                            jobs=r.jobs, on_done=progress.advance)
+        return transfer.run_tasks(r.store.upload_tasks(objects, upload), jobs=r.jobs,
+                                  on_done=progress.advance)
 
 
-def _verified_cache(repo: Repo, oids: list[str], jobs: int) -> tuple[list[str], dict[str, str]]:
+def _verified_cache(repo: Repo, oids: list[str],
+                    jobs: int) -> tuple[dict[str, int], dict[str, str]]:
     """Check cache objects against their names before they leave (stat-cache memo), so a
-    damaged cache object is never pushed; damaged ones are quarantined."""
+    damaged cache object is never pushed; damaged ones are quarantined. Returns the good
+    ones with their sizes, and the damaged ones with a message."""
     infos = []  # relpath carries the oid the object is named after
     for oid in oids:
         path = str(repo.cache.oid_to_path(oid))
         infos.append(workspace.FileInfo(oid, path, workspace.StatKey.of(os.stat(path))))
     actual = workspace.oids_of(repo, infos, store=False, tree=str(repo.cache.objects_dir),
                                jobs=jobs)
-    good, corrupt = [], {}
+    good: dict[str, int] = {}
+    corrupt: dict[str, str] = {}
     for info in infos:
         if actual[info.path] == info.relpath:
-            good.append(info.relpath)
+            good[info.relpath] = info.key.size
         else:
             moved = repo.cache.quarantine(info.relpath)
             corrupt[info.relpath] = (f"cache object {hashing.short_oid(info.relpath)} is "
@@ -256,7 +265,7 @@ def _complete_manifests(repo: Repo, r: Remote, manifests: list[str],
     needs = {oid: {e.oid for e in repo.cache.iter_manifest(oid)} for oid in manifests}
     unknown = set().union(*needs.values()) - on_remote if needs else set()
     if unknown:
-        on_remote = on_remote | r.store.existing(unknown, transfer.mapper(r.jobs))
+        on_remote = on_remote | r.store.existing(unknown)
     ready, blocked = [], {}
     for oid, entries in needs.items():
         lacking = entries - on_remote
@@ -268,26 +277,29 @@ def _complete_manifests(repo: Repo, r: Remote, manifests: list[str],
     return ready, blocked
 
 
-def _repair(repo: Repo, r: Remote, oids: list[str], progress: Progress) -> list[str]:
-    """push --verify: re-hash remote copies; re-upload those that do not match their name."""
+def _repair(repo: Repo, r: Remote, oids: list[str],
+            progress: Progress) -> tuple[list[str], dict[str, str]]:
+    """push --verify: re-hash remote copies; replace those that do not match their name
+    with the cache's copy. Returns (repaired, failed: oid -> message)."""
     progress.start(f"verifying {r.name}", len(oids))
+    damaged: list[str] = []
 
-    def check(oid: str) -> None:
-        hasher = hashing.new_hasher(repo.cache.algo)
-        for chunk in r.store.chunks(oid):
-            hasher.update(chunk)
-        if hasher.hexdigest() != oid:
-            if not repo.cache.exists(oid):
-                raise MomaError(f"remote copy of {hashing.short_oid(oid)} is corrupt and "
-                                "there is no good copy in the cache")
-            with r.store.uploads() as upload:
-                upload(repo.cache.checked_path(oid), oid)
-            repaired.append(oid)
+    def check(oid: str, chunks: Iterable[bytes]) -> None:
+        if hashing.hash_chunks(chunks, repo.cache.algo) != oid:
+            damaged.append(oid)
 
-    repaired: list[str] = []
-    transfer.run(check, oids, jobs=r.jobs, on_done=progress.advance)
+    _, failed = transfer.run_tasks(r.store.read_tasks(oids, {}, check), jobs=r.jobs,
+                                   on_done=progress.advance)
     progress.finish()
-    return repaired
+    good = {}
+    for oid in damaged:
+        try:
+            good[oid] = repo.cache.checked_path(oid)
+        except (ObjectMissingError, HashMismatchError):
+            failed[oid] = (f"remote copy of {hashing.short_oid(oid)} is corrupt and there is "
+                           "no good copy in the cache")
+    r.store.replace(good)
+    return sorted(good), failed
 
 
 # -- fetch / pull ----------------------------------------------------------------------------
@@ -342,9 +354,8 @@ def _fetch(repo: Repo, r: Remote, oids: set[str], plan: _Plan,
     # One batch: downloads are written without an fsync each, then made durable together.
     with repo.cache.batch() as batch:
         try:
-            done, failed = transfer.run(
-                lambda oid: download(r.store, batch, oid, plan.sizes.get(oid)),
-                todo, jobs=r.jobs, on_done=progress.advance)
+            work = r.store.read_tasks(todo, plan.sizes, download(r.store, batch))
+            done, failed = transfer.run_tasks(work, jobs=r.jobs, on_done=progress.advance)
         except RemoteError:  # keep what arrived before the remote failed
             batch.commit()
             raise
@@ -404,8 +415,7 @@ def status(
     if not r.store.location.is_local:  # a local remote not pushed to yet simply holds nothing
         fs.check_reachable(r.store.location, create=False)
     needs = {ptr.path: expand(repo, [ptr]) for ptr in pointers}
-    present = r.store.existing(set().union(*needs.values()) if needs else set(),
-                               transfer.mapper(r.jobs))
+    present = r.store.existing(set().union(*needs.values()) if needs else set())
     for entry in result.entries:
         lacking = needs.get(entry.path, set()) - present
         if entry.state == "ok" and lacking:
@@ -418,4 +428,4 @@ def on_remote(repo: Repo, oids: Iterable[str], *, remote: str | None = None,
               jobs: int | None = None) -> set[str]:
     """Which of these objects the remote already holds."""
     r = open_remote(repo, remote, jobs, create=False, check=False)
-    return set(r.store.existing(set(oids), transfer.mapper(r.jobs)))
+    return r.store.existing(oids)

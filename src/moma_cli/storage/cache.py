@@ -40,6 +40,8 @@ class ObjectCache:
         self._objects_str = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
         self.quarantine_dir = root / "quarantine"
+        # Indexes of remote packs, kept once read (storage/packs.py): named by their hash.
+        self.pack_indexes_dir = root / "packs" / algo
 
     # -- naming ---------------------------------------------------------------------------
     def oid_to_path(self, oid: str) -> Path:

@@ -1,73 +1,66 @@
-"""Objects on a remote, laid out like the cache: `<root>/<algo>/<oid[:2]>/<oid[2:]>`.
+"""Objects on a remote, laid out like the cache: `<root>/<algo>/<oid[:2]>/<oid[2:]>`, with
+many small objects grouped into packs under `<root>/<algo>/packs/` (storage/packs.py).
 
-Two stores with one interface: `LocalRemote` (a directory: os-level copies, temp sibling +
-one sync per batch + `os.replace`, so a half-written object never appears under its name) and
-`FsspecRemote` (S3 and other fsspec stores: a single PUT is atomic, and s3fs aborts a
-multipart upload that fails). Existence is asked in batches by listing prefix
-directories, never one request per object when the store can list.
+Two stores share one interface and the pack logic: `LocalRemote` (a directory: os-level
+copies, temp sibling + one sync per batch + `os.replace`, so a half-written object never
+appears under its name) and `FsspecRemote` (S3 and other fsspec stores: a single PUT is
+atomic, and s3fs aborts a multipart upload that fails). Each backend supplies a few
+primitives on the packs directory (`_pack_files`, `_read`, `_write`, `_remove`); the
+shared `Store` turns them into pack reads and writes. Existence is asked in batches by
+listing prefix directories, never one request per object when the store can list.
 
-Every store answers `existing`, `uploads`, `chunks`; a later "pack small objects" store
-can slot in behind the same three calls. `uploads()` is a batch: a local directory stages
-temps beside their names and makes them durable with one sync, then renames them (an
-fsync per 4 KiB object is what made pushing 10k files slow); S3 uploads right away.
-Maintenance (`moma gc --remote`, `fsck --remote`, `remote clean`) adds `listing`,
-`delete` and `clean_stale`.
+`uploads()` is a batch: a local directory stages loose objects as temps beside their names
+and makes them durable with one sync, then renames them (an fsync per 4 KiB object is what
+made pushing 10k files slow); S3 uploads right away. Maintenance (`moma gc --remote`,
+`fsck --remote`, `remote clean`) adds `listing`, `delete`, `replace` and `clean_stale`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from moma_cli.core import hashing
 from moma_cli.core.hashing import is_valid_oid
-from moma_cli.errors import ObjectMissingError
-from moma_cli.storage.atomic import is_tmp_name
+from moma_cli.errors import HashMismatchError, ObjectMissingError
+from moma_cli.storage import packs, transfer
+from moma_cli.storage.atomic import atomic_write_bytes, flush, is_tmp_name
 from moma_cli.storage.cache import OBJECT_MODE, Batch
 from moma_cli.storage.fs import Location
 from moma_cli.storage.link import Placement
+from moma_cli.storage.packs import Slot
 
 CHUNK = 8 << 20
 _SINGLE_GET = 16 << 20  # objects up to this size are fetched with one GET
 _LIST_PAGE = 1000  # keys per S3 list request
-Mapper = Callable[[Callable[[str], set[str]], list[str]], Iterable[set[str]]]
+# Packs built and sent at once: each is held in memory while it is sent.
+_PACKS_IN_FLIGHT = 4
 # Upload one cache file under an oid; thread-safe. Objects uploaded in an `uploads()` block
 # are on the remote, under their names, once the block has exited without an exception.
 Uploader = Callable[[Path, str], object]
+# Take one object's bytes (as chunks) read from the remote, e.g. into a cache batch.
+Consumer = Callable[[str, Iterable[bytes]], object]
 
 
-class Store(Protocol):
-    location: Location
-
-    def existing(self, oids: Iterable[str], map_: Mapper) -> set[str]: ...
-
-    def uploads(self) -> contextlib.AbstractContextManager[Uploader]: ...
-
-    def chunks(self, oid: str, size: int | None = None) -> Iterator[bytes]: ...
-
-    def listing(self) -> dict[str, int]: ...
-
-    def delete(self, oids: Sequence[str]) -> None: ...
-
-    def clean_stale(self, older_than: float, now: float) -> list[str]: ...
+def open_store(location: Location, algo: str, index_dir: Path, jobs: int, *,
+               reread: bool = False) -> Store:
+    """`index_dir`: where pack indexes read from remotes are kept (they never change);
+    `reread`: read every index from the remote again, to check it (fsck, push --verify)."""
+    store_type = LocalRemote if location.is_local else FsspecRemote
+    return store_type(location, algo, index_dir, jobs, reread)
 
 
-def open_store(location: Location, algo: str) -> Store:
-    if location.is_local:
-        return LocalRemote(location, algo)
-    return FsspecRemote(location, algo)
-
-
-def download(store: Store, batch: Batch, oid: str, size: int | None = None) -> int:
-    """Stream an object into a cache batch, which verifies the hash and quarantines a bad
-    one; the object is in the cache once the batch commits."""
-    return batch.add_stream(oid, store.chunks(oid, size), store.location.describe())
-
-
-def _missing(store: Store, oid: str) -> ObjectMissingError:
-    return ObjectMissingError(f"no object {oid[:8]} on {store.location.describe()}")
+def download(store: Store, batch: Batch) -> Consumer:
+    """A consumer that streams objects into a cache batch, which verifies each hash and
+    quarantines a bad one; the objects are in the cache once the batch commits."""
+    source = store.location.describe()
+    return lambda oid, chunks: batch.add_stream(oid, chunks, source)
 
 
 def _by_prefix(oids: Iterable[str]) -> dict[str, set[str]]:
@@ -77,15 +70,239 @@ def _by_prefix(oids: Iterable[str]) -> dict[str, set[str]]:
     return groups
 
 
-class LocalRemote:
-    def __init__(self, location: Location, algo: str) -> None:
+class Store:
+    """What every remote offers; subclasses supply the loose-object and packs-dir primitives."""
+
+    location: Location
+
+    def __init__(self, location: Location, algo: str, index_dir: Path, jobs: int,
+                 reread: bool) -> None:
         self.location = location
+        self.algo = algo
+        self.index_dir = index_dir
+        self.jobs = jobs
+        self.reread = reread
+        self._packs: dict[str, dict[str, Slot]] | None = None  # packid -> its objects
+        self.damaged: list[str] = []  # packs whose index on the remote does not match its name
+        self._lock = threading.Lock()
+
+    # -- what backends provide ------------------------------------------------------------
+    def _existing_loose(self, oids: set[str]) -> set[str]:
+        raise NotImplementedError
+
+    def _loose_listing(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _delete_loose(self, oids: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def _clean_stale_loose(self, older_than: float, now: float) -> list[str]:
+        raise NotImplementedError
+
+    def uploads(self) -> contextlib.AbstractContextManager[Uploader]:
+        raise NotImplementedError
+
+    def chunks(self, oid: str, size: int | None = None) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def _pack_files(self) -> dict[str, float]:
+        """File name -> modification time (epoch seconds) of everything in the packs dir."""
+        raise NotImplementedError
+
+    def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
+        raise NotImplementedError
+
+    def _write(self, name: str, data: bytes) -> None:
+        """Write a file in the packs dir atomically and durably."""
+        raise NotImplementedError
+
+    def _remove(self, names: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    # -- packs ----------------------------------------------------------------------------
+    def packs(self) -> dict[str, dict[str, Slot]]:
+        """Every complete pack on the remote (one listing, indexes cached locally)."""
+        if self._packs is None:
+            names = set(self._pack_files())
+            ids = sorted(name.removesuffix(packs.INDEX_SUFFIX) for name in names
+                         if name.endswith(packs.INDEX_SUFFIX))
+            ids = [i for i in ids if is_valid_oid(i) and i + packs.PACK_SUFFIX in names]
+            loaded = transfer.parallel_map(self._load_index, ids, self.jobs)
+            self._packs = {packid: slots for packid, slots in zip(ids, loaded, strict=True)
+                           if slots is not None}
+        return self._packs
+
+    def _packed(self) -> dict[str, Slot]:
+        return {oid: slot for slots in self.packs().values() for oid, slot in slots.items()}
+
+    def _load_index(self, packid: str) -> dict[str, Slot] | None:
+        """A pack's index, from the local copy or the remote; None (and noted in `damaged`)
+        when the remote's copy does not match its name."""
+        local = self.index_dir / (packid + packs.INDEX_SUFFIX)
+        if not self.reread:
+            with contextlib.suppress(OSError, HashMismatchError):
+                return packs.decode_index(local.read_bytes(), packid, self.algo)
+        data = self._read(packid + packs.INDEX_SUFFIX)
+        try:
+            slots = packs.decode_index(data, packid, self.algo)
+        except HashMismatchError:
+            self.damaged.append(packid)
+            return None
+        self._keep_index(packid, data)
+        return slots
+
+    def _keep_index(self, packid: str, data: bytes) -> None:
+        local = self.index_dir / (packid + packs.INDEX_SUFFIX)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(local, data)
+
+    def write_pack(self, objects: Sequence[tuple[str, bytes | memoryview]]) -> str:
+        """Store these objects as one pack: the pack first, then its index."""
+        index = packs.encode_index([(oid, len(data)) for oid, data in objects], self.algo)
+        packid = hashing.hash_bytes(index, self.algo)
+        self._write(packid + packs.PACK_SUFFIX, b"".join(data for _, data in objects))
+        self._write(packid + packs.INDEX_SUFFIX, index)
+        self._keep_index(packid, index)
+        if self._packs is not None:
+            with self._lock:
+                self._packs[packid] = packs.decode_index(index, packid, self.algo)
+        return packid
+
+    def _drop_pack(self, packid: str) -> None:
+        # The index goes first: a pack without an index is never read.
+        self._remove([packid + packs.INDEX_SUFFIX])
+        self._remove([packid + packs.PACK_SUFFIX])
+        if self._packs is not None:
+            self._packs.pop(packid, None)
+
+    def _repack(self, packid: str, keep: Sequence[str],
+                fresh: dict[str, bytes] | None = None) -> None:
+        """Replace a pack by one holding only `keep`, with `fresh` bytes where given."""
+        slots = self.packs()[packid]
+        data = memoryview(self._read(packid + packs.PACK_SUFFIX))
+        fresh = fresh or {}
+        objects = [(oid, fresh[oid] if oid in fresh else
+                    data[slots[oid].offset:slots[oid].offset + slots[oid].size])
+                   for oid in keep]
+        # The same objects give the same index, hence the same name: the pack is then
+        # replaced in place (atomically), and must not be dropped after.
+        if (self.write_pack(objects) if objects else None) != packid:
+            self._drop_pack(packid)
+
+    # -- the interface the services use ---------------------------------------------------
+    def existing(self, oids: Iterable[str]) -> set[str]:
+        """Which of these objects the remote holds, loose or packed."""
+        wanted = set(oids)
+        if not wanted:
+            return set()
+        packed = wanted & self._packed().keys()
+        rest = wanted - packed
+        return packed | (self._existing_loose(rest) if rest else set())
+
+    def upload_tasks(self, objects: Sequence[tuple[str, Path, int]],
+                     upload: Uploader) -> list[transfer.Task]:
+        """Tasks that send these (oid, cache path, size) objects: many small ones in packs,
+        the rest loose through `upload`."""
+        small = [(oid, size) for oid, _, size in objects if size <= packs.OBJECT_MAX]
+        if len(small) < packs.MIN_OBJECTS:
+            small = []
+        packed = {oid for oid, _ in small}
+        paths = {oid: path for oid, path, _ in objects}
+        gate = threading.BoundedSemaphore(_PACKS_IN_FLIGHT)
+
+        def send(oids: list[str]) -> None:
+            with gate:
+                self.write_pack([(oid, paths[oid].read_bytes()) for oid in oids])
+
+        tasks = [transfer.whole(send, group) for group in packs.group(small)]
+        loose = [oid for oid, _, _ in objects if oid not in packed]
+        return tasks + transfer.tasks(lambda oid: upload(paths[oid], oid), loose, self.jobs)
+
+    def read_tasks(self, oids: Iterable[str], sizes: dict[str, int],
+                   consume: Consumer) -> list[transfer.Task]:
+        """Tasks that read these objects and hand each to `consume`; a packed object comes
+        out of a ranged read shared with its neighbours."""
+        wanted = list(oids)
+        index = self._packed() if wanted else {}
+        located = {oid: index[oid] for oid in wanted if oid in index}
+
+        def read(span: packs.Span) -> list[tuple[str, str | None]]:
+            try:
+                data = self._read(span.packid + packs.PACK_SUFFIX, span.start, span.end)
+            except FileNotFoundError:  # removed since the index was read
+                return [(oid, transfer.attempt(consume, oid, self._gone(oid)))
+                        for oid in span.oids]
+            return [(oid, transfer.attempt(lambda o, v: consume(o, [v]), oid, view))
+                    for oid, view in span.objects(data)]
+
+        tasks: list[transfer.Task] = [partial(read, span) for span in packs.spans(located)]
+        loose = [oid for oid in wanted if oid not in located]
+        return tasks + transfer.tasks(
+            lambda oid: consume(oid, self.chunks(oid, sizes.get(oid))), loose, self.jobs)
+
+    def listing(self) -> dict[str, int]:
+        """Every object on the remote with its size."""
+        objects = self._loose_listing()
+        objects.update((oid, slot.size) for oid, slot in self._packed().items())
+        return objects
+
+    def delete(self, oids: Sequence[str]) -> None:
+        """Delete these objects: loose ones directly; a pack goes when all its objects do,
+        and is rewritten without them when only some do."""
+        doomed = set(oids)
+        self._delete_loose(sorted(doomed))
+        for packid, slots in list(self.packs().items()):
+            if doomed.isdisjoint(slots):
+                continue
+            self._repack(packid, [oid for oid in slots if oid not in doomed])
+
+    def replace(self, good: dict[str, Path]) -> None:
+        """Overwrite the remote's copies of these objects with the cache files given
+        (`push --verify` repairing damaged copies)."""
+        index = self._packed()
+        loose = [oid for oid in good if oid not in index]
+        with self.uploads() as upload:
+            for oid in loose:
+                upload(good[oid], oid)
+        for packid, slots in list(self.packs().items()):
+            fresh = {oid: good[oid].read_bytes() for oid in slots if oid in good}
+            if fresh:
+                self._repack(packid, list(slots), fresh)
+
+    def clean_stale(self, older_than: float, now: float) -> list[str]:
+        """Remove what interrupted pushes left behind, if older than `older_than` seconds
+        (a younger leftover may belong to a push running elsewhere right now): temps and
+        incomplete uploads of loose objects, and packs whose index never arrived."""
+        removed = self._clean_stale_loose(older_than, now)
+        files = self._pack_files()
+        stale = [name for name, mtime in sorted(files.items())
+                 if now - mtime >= older_than and (is_tmp_name(name) or (
+                     name.endswith(packs.PACK_SUFFIX) and
+                     name.removesuffix(packs.PACK_SUFFIX) + packs.INDEX_SUFFIX not in files))]
+        self._remove(stale)
+        return removed + [f"{packs.DIR}/{name}" for name in stale]
+
+    def _missing(self, oid: str) -> ObjectMissingError:
+        return ObjectMissingError(f"no object {oid[:8]} on {self.location.describe()}")
+
+    def _gone(self, oid: str) -> Iterator[bytes]:
+        """The chunks of an object that is not there: reading them raises, as for a loose
+        object, so consumers see one kind of failure."""
+        raise self._missing(oid)
+        yield b""  # unreachable: makes this a generator
+
+
+class LocalRemote(Store):
+    def __init__(self, location: Location, algo: str, index_dir: Path, jobs: int,
+                 reread: bool) -> None:
+        super().__init__(location, algo, index_dir, jobs, reread)
         self.objects_dir = Path(location.root) / algo
+        self.packs_dir = self.objects_dir / packs.DIR
 
     def oid_to_path(self, oid: str) -> Path:
         return self.objects_dir / oid[:2] / oid[2:]
 
-    def existing(self, oids: Iterable[str], map_: Mapper) -> set[str]:
+    def _existing_loose(self, oids: set[str]) -> set[str]:
         groups = _by_prefix(oids)
 
         def scan(prefix: str) -> set[str]:
@@ -97,7 +314,7 @@ class LocalRemote:
             return {oid for oid in groups[prefix] if oid[2:] in names}
 
         found: set[str] = set()
-        for part in map_(scan, list(groups)):
+        for part in transfer.parallel_map(scan, list(groups), self.jobs):
             found |= part
         return found
 
@@ -114,7 +331,7 @@ class LocalRemote:
         try:
             fh = open(self.oid_to_path(oid), "rb")  # noqa: SIM115 - closed below
         except FileNotFoundError:
-            raise _missing(self, oid) from None
+            raise self._missing(oid) from None
         with fh:
             while chunk := fh.read(CHUNK):
                 yield chunk
@@ -133,21 +350,16 @@ class LocalRemote:
                     if entry.is_file(follow_symlinks=False):
                         yield prefix, entry
 
-    def listing(self) -> dict[str, int]:
-        """Every object on the remote with its size."""
+    def _loose_listing(self) -> dict[str, int]:
         return {prefix + e.name: e.stat(follow_symlinks=False).st_size
                 for prefix, e in self._files() if is_valid_oid(prefix + e.name)}
 
-    def delete(self, oids: Sequence[str]) -> None:
+    def _delete_loose(self, oids: Sequence[str]) -> None:
         for oid in oids:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.oid_to_path(oid))
-            except FileNotFoundError:
-                continue
 
-    def clean_stale(self, older_than: float, now: float) -> list[str]:
-        """Remove temps (`.moma-tmp-*`) of uploads killed before their rename. Only old ones:
-        a younger temp may belong to a push running on another machine right now."""
+    def _clean_stale_loose(self, older_than: float, now: float) -> list[str]:
         removed = []
         for prefix, entry in self._files():
             if is_tmp_name(entry.name) and \
@@ -159,12 +371,38 @@ class LocalRemote:
                 removed.append(f"{prefix}/{entry.name}")
         return removed
 
+    def _pack_files(self) -> dict[str, float]:
+        try:
+            with os.scandir(self.packs_dir) as it:
+                return {e.name: e.stat(follow_symlinks=False).st_mtime for e in it
+                        if e.is_file(follow_symlinks=False)}
+        except FileNotFoundError:
+            return {}
 
-class FsspecRemote:
-    def __init__(self, location: Location, algo: str) -> None:
-        self.location = location
+    def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
+        with open(self.packs_dir / name, "rb") as fh:
+            if start is None:
+                return fh.read()
+            return os.pread(fh.fileno(), (end or 0) - start, start)
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.packs_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.packs_dir / name, data, OBJECT_MODE)
+        flush([self.packs_dir])  # the rename is durable before anything names this file
+
+    def _remove(self, names: Sequence[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.packs_dir / name)
+
+
+class FsspecRemote(Store):
+    def __init__(self, location: Location, algo: str, index_dir: Path, jobs: int,
+                 reread: bool) -> None:
+        super().__init__(location, algo, index_dir, jobs, reread)
         self.fs = location.fs
         self.objects_dir = f"{location.root}/{algo}"
+        self.packs_dir = f"{self.objects_dir}/{packs.DIR}"
 
     def oid_to_path(self, oid: str) -> str:
         return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"
@@ -178,15 +416,13 @@ class FsspecRemote:
             except FileNotFoundError:
                 return []
 
-    def existing(self, oids: Iterable[str], map_: Mapper) -> set[str]:
+    def _existing_loose(self, oids: set[str]) -> set[str]:
         """List prefix directories, or the whole object directory when that is fewer requests.
 
         Listing one prefix first gives an estimate of the remote's size: with N objects,
         one recursive listing costs N/1000 requests, against one per prefix we need.
         """
         groups = _by_prefix(oids)
-        if not groups:
-            return set()
 
         def names_in(prefix: str) -> set[str]:
             keys = self._list(f"{self.objects_dir}/{prefix}")
@@ -206,7 +442,7 @@ class FsspecRemote:
                 if len(parts) == 3 and (oid := parts[1] + parts[2]) in wanted:
                     found.add(oid)
             return found
-        for part in map_(names_in, rest):
+        for part in transfer.parallel_map(names_in, rest, self.jobs):
             found |= part
         return found
 
@@ -232,11 +468,9 @@ class FsspecRemote:
                 for start in range(0, size, CHUNK):
                     yield self.fs.cat_file(path, start=start, end=min(start + CHUNK, size))
             except FileNotFoundError:
-                raise _missing(self, oid) from None
+                raise self._missing(oid) from None
 
-
-    def listing(self) -> dict[str, int]:
-        """Every object on the remote with its size (one recursive listing)."""
+    def _loose_listing(self) -> dict[str, int]:
         with self.location.translate():
             try:
                 found = self.fs.find(self.objects_dir, detail=True)
@@ -249,14 +483,15 @@ class FsspecRemote:
                 objects[oid] = int(info["size"])
         return objects
 
-    def delete(self, oids: Sequence[str]) -> None:
+    def _delete_loose(self, oids: Sequence[str]) -> None:
         if not oids:
             return
         with self.location.translate():
-            # s3fs turns a list into DeleteObjects requests of up to 1000 keys.
+            # s3fs turns a list into DeleteObjects requests of up to 1000 keys; keys that
+            # are not there (packed objects) are no error.
             self.fs.rm([self.oid_to_path(oid) for oid in oids])
 
-    def clean_stale(self, older_than: float, now: float) -> list[str]:
+    def _clean_stale_loose(self, older_than: float, now: float) -> list[str]:
         """Abort the incomplete multipart uploads (S3) of pushes killed mid-upload: invisible
         as objects, but their parts are stored and billed until aborted. Only old ones, and
         only under this remote's object directory: the bucket may hold other uploads."""
@@ -284,3 +519,34 @@ class FsspecRemote:
                 return uploads
             marker = {"KeyMarker": page["NextKeyMarker"],
                       "UploadIdMarker": page["NextUploadIdMarker"]}
+
+    def _pack_files(self) -> dict[str, float]:
+        with self.location.translate():
+            try:
+                found = self.fs.ls(self.packs_dir, detail=True)
+            except FileNotFoundError:
+                return {}
+        return {info["name"].rsplit("/", 1)[-1]: _mtime(info) for info in found
+                if info.get("type") != "directory"}
+
+    def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
+        with self.location.translate():
+            return bytes(self.fs.cat_file(f"{self.packs_dir}/{name}", start=start, end=end))
+
+    def _write(self, name: str, data: bytes) -> None:
+        with self.location.translate():
+            self.fs.pipe_file(f"{self.packs_dir}/{name}", data)
+
+    def _remove(self, names: Sequence[str]) -> None:
+        if names:
+            with self.location.translate():
+                self.fs.rm([f"{self.packs_dir}/{name}" for name in names])
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    """A listing entry's modification time: S3 says LastModified, other stores mtime. A
+    store that says neither gets infinity: its leftovers never count as old."""
+    value = info.get("LastModified", info.get("mtime", info.get("created")))
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    return float("inf") if value is None else float(value)

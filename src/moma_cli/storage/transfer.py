@@ -1,5 +1,7 @@
 """Run many object transfers on a thread pool sharing one filesystem (and its connections).
 
+Work comes as tasks, each covering one or more objects and reporting an outcome per object:
+a chunk of loose objects (`tasks`), a pack sent whole (`whole`), or a ranged read of a pack.
 A failure of one object (missing, corrupt, a local read error) is recorded and the others
 carry on; a failure of the remote as a whole (RemoteError: unreachable, access denied)
 stops everything at once, since every other request would fail the same way.
@@ -7,18 +9,20 @@ stops everything at once, since every other request would fail the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from moma_cli.config import redact
 from moma_cli.errors import MomaError, RemoteError
 
 R = TypeVar("R")
+# A unit of work: returns (oid, None) for each object done, (oid, message) for each failed.
+Task = Callable[[], list[tuple[str, "str | None"]]]
 
 
 def parallel_map(fn: Callable[[str], R], items: Sequence[str], jobs: int) -> Iterator[R]:
-    """`map` on a pool; results in any order. For cheap calls such as listings."""
+    """`map` on a pool; results in order. For cheap calls such as listings."""
     if len(items) <= 1 or jobs <= 1:
         yield from map(fn, items)
         return
@@ -26,35 +30,35 @@ def parallel_map(fn: Callable[[str], R], items: Sequence[str], jobs: int) -> Ite
         yield from pool.map(fn, items)
 
 
-def mapper(jobs: int) -> Callable[[Callable[[str], R], list[str]], Iterable[R]]:
-    return lambda fn, items: parallel_map(fn, items, jobs)
-
-
 # Objects per task: one future per object cost more than a small object's transfer
 # (10k futures: ~2.5 s of submit and wait under lock contention), so tasks are chunks.
 _CHUNK_MAX = 64
 
 
-def run(
-    fn: Callable[[str], object],
-    oids: Sequence[str],
-    *,
-    jobs: int,
-    on_done: Callable[[], None],
-) -> tuple[list[str], dict[str, str]]:
-    """Apply `fn` to every oid in parallel; return (done, failed: oid -> message)."""
+def tasks(fn: Callable[[str], object], oids: Sequence[str], jobs: int) -> list[Task]:
+    """`fn(oid)` for every oid, in chunks sized so that `jobs` workers share them evenly."""
+    size = max(1, min(_CHUNK_MAX, len(oids) // (max(1, jobs) * 4)))
+    return [_each(fn, oids[i:i + size]) for i in range(0, len(oids), size)]
+
+
+def _each(fn: Callable[[str], object], chunk: Sequence[str]) -> Task:
+    return lambda: [(oid, attempt(fn, oid)) for oid in chunk]
+
+
+def whole(fn: Callable[[list[str]], object], oids: list[str]) -> Task:
+    """One call for all these objects: they succeed or fail together (a pack)."""
+    return lambda: [(oid, message) for message in [attempt(fn, oids)] for oid in oids]
+
+
+def run_tasks(work: Sequence[Task], *, jobs: int,
+              on_done: Callable[[], None]) -> tuple[list[str], dict[str, str]]:
+    """Run the tasks on `jobs` threads; return (done, failed: oid -> message)."""
     done: list[str] = []
     failed: dict[str, str] = {}
-    if not oids:
+    if not work:
         return done, failed
-    workers = max(1, min(jobs, len(oids)))
-    size = max(1, min(_CHUNK_MAX, len(oids) // (workers * 4)))
-
-    def task(chunk: Sequence[str]) -> list[tuple[str, str | None]]:
-        return [(oid, _attempt(fn, oid)) for oid in chunk]
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(task, oids[i:i + size]) for i in range(0, len(oids), size)]
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(work)))) as pool:
+        futures = [pool.submit(task) for task in work]
         try:
             for future in as_completed(futures):
                 for oid, message in future.result():
@@ -70,10 +74,10 @@ def run(
     return done, failed
 
 
-def _attempt(fn: Callable[[str], object], oid: str) -> str | None:
-    """None when `fn(oid)` worked, else the message; a remote-wide failure propagates."""
+def attempt(fn: Callable[..., object], *args: Any) -> str | None:
+    """None when `fn(*args)` worked, else the message; a remote-wide failure propagates."""
     try:
-        fn(oid)
+        fn(*args)
     except RemoteError:
         raise
     except MomaError as exc:
