@@ -414,3 +414,29 @@ def test_wrong_credentials_give_a_clear_auth_error(
         assert (_cache_objects(repo), tree_bytes(repo.root / "data")) == before
     finally:
         _stop(server)
+
+
+def test_large_object_is_downloaded_to_a_file_and_verified(
+        repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
+    big = os.urandom((16 << 20) + 1)  # above what is read into memory: written to a file
+    write(repo.root / "big.bin", big)
+    repo("add", "big.bin")
+    any_remote.add_to(repo)
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "big")
+    repo("push")
+    assert json.loads(repo("fsck", "--remote", "--json").stdout)["ok"]
+    clone = _clone(repo, tmp_path)
+    clone("pull")
+    assert (clone.root / "big.bin").read_bytes() == big
+
+    oid = _oid(repo, "big.bin")
+    any_remote.write(oid, big[:-1] + b"\0")
+    report = json.loads(repo("fsck", "--remote", "--json", ok=False).stdout)
+    assert [c["oid"] for c in report["corrupt"]] == [oid]
+    other = _clone(repo, tmp_path, "other")
+    res = other("pull", ok=False)
+    assert f"big.bin: object {oid[:8]}" in res.stderr and "corrupt" in res.stderr
+    assert not (other.root / "big.bin").exists()
+    assert not any((other.root / ".moma/cache/blake3").rglob("*"))
+    assert not any((other.root / ".moma/cache/tmp").iterdir())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import mmap
 import os
 import re
-from collections.abc import Iterable
 from typing import Protocol
 
 from moma_cli.errors import PointerError
@@ -49,13 +48,6 @@ def new_hasher(algo: str, size_hint: int = 0) -> Hasher:
 def hash_bytes(data: bytes, algo: str) -> str:
     hasher = new_hasher(algo, len(data))
     hasher.update(data)
-    return hasher.hexdigest()
-
-
-def hash_chunks(chunks: Iterable[bytes | memoryview], algo: str) -> str:
-    hasher = new_hasher(algo)
-    for chunk in chunks:
-        hasher.update(chunk)
     return hasher.hexdigest()
 
 

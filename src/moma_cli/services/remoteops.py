@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from moma_cli.core import hashing
-from moma_cli.errors import GcError, ObjectMissingError
+from moma_cli.errors import GcError
 from moma_cli.services import gc, sync
 from moma_cli.services.fsck import STALE_TMP_SECONDS, Missing
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage import transfer
+from moma_cli.storage.remote import Digests
 
 # -- gc --remote -----------------------------------------------------------------------------
 
@@ -114,28 +114,16 @@ def fsck(
     else:
         present = r.store.existing(needed)
         todo = sorted(random.sample(sorted(present), min(sample, len(present))))
-    bad: dict[str, str] = {}
-    vanished: list[str] = []  # deleted while we were reading
-
-    def check(oid: str, chunks: Iterable[bytes]) -> None:
-        hasher = hashing.new_hasher(repo.cache.algo)
-        nbytes = 0
-        try:
-            for chunk in chunks:
-                hasher.update(chunk)
-                nbytes += len(chunk)
-        except ObjectMissingError:
-            vanished.append(oid)
-            return
-        if hasher.hexdigest() != oid:
-            bad[oid] = "empty (0 bytes)" if nbytes == 0 else \
-                f"content hashes to {hashing.short_oid(hasher.hexdigest())} ({nbytes} bytes)"
-
     progress.start(f"verifying {r.name}", len(todo))
-    done, unreadable = transfer.run_tasks(r.store.read_tasks(todo, sizes, check), jobs=r.jobs,
-                                          on_done=progress.advance)
+    digests = Digests(repo.cache.algo, repo.cache.tmp_dir)
+    done, unreadable = transfer.run_tasks(r.store.read_tasks(todo, sizes, digests),
+                                          jobs=r.jobs, on_done=progress.advance)
     progress.finish()
+    vanished = digests.vanished  # deleted while we were reading
     result.checked = len(done) - len(vanished)
+    bad = {oid: "empty (0 bytes)" if nbytes == 0 else
+           f"content hashes to {hashing.short_oid(digest)} ({nbytes} bytes)"
+           for oid, (digest, nbytes) in digests.found.items() if digest != oid}
     bad |= {oid: f"unreadable: {message}" for oid, message in unreadable.items()}
     bad |= {packid: "pack index does not match its name" for packid in r.store.damaged}
     result.corrupt = [RemoteCorrupt(oid, needed.get(oid, ""), bad[oid]) for oid in sorted(bad)]

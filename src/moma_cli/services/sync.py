@@ -23,7 +23,7 @@ from moma_cli.services.fsck import STALE_TMP_SECONDS as STALE_SECONDS
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage import fs, transfer
-from moma_cli.storage.remote import Store, download, open_store
+from moma_cli.storage.remote import Digests, Download, Store, open_store
 
 MISSING_HINT = "run 'moma push' on the machine that added it"
 CORRUPT_HINT = "run 'moma push --verify' on a machine that has the good data"
@@ -282,17 +282,12 @@ def _repair(repo: Repo, r: Remote, oids: list[str],
     """push --verify: re-hash remote copies; replace those that do not match their name
     with the cache's copy. Returns (repaired, failed: oid -> message)."""
     progress.start(f"verifying {r.name}", len(oids))
-    damaged: list[str] = []
-
-    def check(oid: str, chunks: Iterable[bytes]) -> None:
-        if hashing.hash_chunks(chunks, repo.cache.algo) != oid:
-            damaged.append(oid)
-
-    _, failed = transfer.run_tasks(r.store.read_tasks(oids, {}, check), jobs=r.jobs,
+    digests = Digests(repo.cache.algo, repo.cache.tmp_dir)
+    _, failed = transfer.run_tasks(r.store.read_tasks(oids, {}, digests), jobs=r.jobs,
                                    on_done=progress.advance)
     progress.finish()
     good = {}
-    for oid in damaged:
+    for oid in [oid for oid, (digest, _) in digests.found.items() if digest != oid]:
         try:
             good[oid] = repo.cache.checked_path(oid)
         except (ObjectMissingError, HashMismatchError):
@@ -354,7 +349,7 @@ def _fetch(repo: Repo, r: Remote, oids: set[str], plan: _Plan,
     # One batch: downloads are written without an fsync each, then made durable together.
     with repo.cache.batch() as batch:
         try:
-            work = r.store.read_tasks(todo, plan.sizes, download(r.store, batch))
+            work = r.store.read_tasks(todo, plan.sizes, Download(r.store, batch))
             done, failed = transfer.run_tasks(work, jobs=r.jobs, on_done=progress.advance)
         except RemoteError:  # keep what arrived before the remote failed
             batch.commit()

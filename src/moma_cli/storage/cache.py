@@ -129,7 +129,7 @@ class ObjectCache:
                 raise
         return oid
 
-    def add_stream(self, oid: str, chunks: Iterable[bytes], source: str) -> int:
+    def add_stream(self, oid: str, chunks: Iterable[bytes | memoryview], source: str) -> int:
         """Store downloaded bytes under `oid` only if they hash to it (`Batch.add_stream`)."""
         with self.batch() as batch:
             return batch.add_stream(oid, chunks, source)
@@ -271,7 +271,7 @@ class Batch:
         self.pending.append((tmp, oid))
         return oid, expected.size
 
-    def add_stream(self, oid: str, chunks: Iterable[bytes], source: str) -> int:
+    def add_stream(self, oid: str, chunks: Iterable[bytes | memoryview], source: str) -> int:
         """Write downloaded bytes to a temp; keep it for the commit only if they hash to
         `oid`. On a mismatch the bytes are kept in quarantine for inspection and nothing
         enters the cache."""
@@ -292,9 +292,32 @@ class Batch:
         except OSError as exc:
             cache._check_space(exc, source)
             raise
-        actual = hasher.hexdigest()
+        self._accept(tmp, oid, hasher.hexdigest(), source)
+        return size
+
+    def add_written(self, oid: str, write: Callable[[Path], object], source: str) -> int:
+        """`add_stream` for a large download: `write(path)` creates the file (a kernel copy,
+        a streamed download), which is then hashed from the page cache."""
+        cache = self.cache
+        tmp = tmp_sibling(cache.tmp_dir / "object")
+        cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            write(tmp)
+            os.chmod(tmp, OBJECT_MODE)
+            size = os.stat(tmp).st_size
+            actual = hashing.hash_path(tmp, cache.algo, size)
+        except BaseException as exc:
+            _unlink_quietly(tmp)
+            cache._check_space(exc, source)
+            raise
+        self._accept(tmp, oid, actual, source)
+        return size
+
+    def _accept(self, tmp: Path, oid: str, actual: str, source: str) -> None:
+        """Keep a downloaded temp for the commit if its bytes hash to `oid`; otherwise keep
+        it in quarantine for inspection, and nothing enters the cache."""
         if actual != oid:
-            moved = cache._move_to_quarantine(tmp, oid)
+            moved = self.cache._move_to_quarantine(tmp, oid)
             raise HashMismatchError(
                 f"object {hashing.short_oid(oid)} from {source} is corrupt "
                 f"(content hashes to {hashing.short_oid(actual)}); kept aside in {moved}",
@@ -302,7 +325,6 @@ class Batch:
                 "the good data ('moma push --verify')",
             )
         self.pending.append((tmp, oid))
-        return size
 
     @staticmethod
     def _fill(tmp: Path, out: BinaryIO, write: Callable[[], T]) -> T:

@@ -98,7 +98,8 @@ def _symlink(src: Path, dst: Path, mode: int) -> None:
     os.symlink(src, dst)
 
 
-def _copy(src: Path, dst: Path, mode: int) -> None:
+def copy_file(src: Path, dst: Path, mode: int) -> None:
+    """Copy `src` to a new file `dst` with exactly `mode`."""
     # Bare descriptors: open() adds an fstat, an ioctl and an lseek per file.
     with _opened(src, dst, mode) as (s, d):
         size = os.fstat(s).st_size
@@ -152,4 +153,4 @@ def copy_range(src_fd: int, dst_fd: int, size: int) -> int:
     return copied
 
 
-_LINKERS = {"reflink": _reflink, "hardlink": _hardlink, "symlink": _symlink, "copy": _copy}
+_LINKERS = {"reflink": _reflink, "hardlink": _hardlink, "symlink": _symlink, "copy": copy_file}
