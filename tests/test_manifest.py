@@ -48,3 +48,21 @@ def test_decode_names_the_bad_line(line: bytes, message: str) -> None:
     data = b'{"hash": "blake3", "moma-manifest": 1}\n' + good + b"\n" + line + b"\n"
     with pytest.raises(PointerError, match="manifest m: .*" + message.replace("[", r"\[")):
         list(manifest.iter_decode(io.BytesIO(data), "m"))
+
+
+def test_changes_decode_only_the_lines_that_differ() -> None:
+    oid = "ab" * 32
+    Entry = manifest.Entry
+    old = [Entry("a", oid, 1), Entry('quo"te\n', oid, 2), Entry("same", oid, 3),
+           Entry("gone", oid, 4)]
+    new = [Entry("a", "cd" * 32, 1), Entry('quo"te\n', oid, 2), Entry("same", oid, 3),
+           Entry("zz-new", oid, 5), Entry("é", oid, 6)]
+    found = manifest.changes(io.BytesIO(manifest.encode(old, "blake3")),
+                             manifest.encode(new, "blake3"), "test")
+    assert found == [("modified", "a"), ("deleted", "gone"), ("added", "zz-new"),
+                     ("added", "é")]
+    assert manifest.changes(io.BytesIO(manifest.encode(new, "blake3")),
+                            manifest.encode(new, "blake3"), "test") == []
+    damaged = manifest.encode(old, "blake3").replace(b'["gone"', b'["../gone"')
+    with pytest.raises(PointerError, match="manifest test: line"):
+        manifest.changes(io.BytesIO(damaged), manifest.encode(new, "blake3"), "test")

@@ -221,7 +221,8 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
     if repo.state.is_clean(top, stamp):
         return StatusEntry(ptr.path, "ok")
     entries = workspace.dir_entries(repo, top, store=False, jobs=jobs, files=files)
-    if hash_bytes(manifest.encode(entries, ptr.algo), ptr.algo) == ptr.oid:
+    listing = manifest.encode(entries, ptr.algo)
+    if hash_bytes(listing, ptr.algo) == ptr.oid:
         total = sum(e.size for e in entries)
         if (len(entries), total) != (ptr.nfiles, ptr.size):
             return StatusEntry(ptr.path, "invalid", message=_totals_message(ptr, len(entries),
@@ -232,21 +233,10 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
             return StatusEntry(ptr.path, "not-in-cache")
         repo.state.put_clean(top, stamp)
         return StatusEntry(ptr.path, "ok")
-    current = {e.relpath: e.oid for e in entries}
     if not repo.cache.exists(ptr.oid):
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
-    # The recorded listing is streamed, never held whole: it can be far larger than the
-    # workspace (a million entries), and memory then stays bounded by what differs.
-    unseen = dict(current)
-    changes = []
-    for entry in repo.cache.iter_manifest(ptr.oid):
-        oid = unseen.pop(entry.relpath, None)
-        if oid is None:
-            changes.append(("deleted", entry.relpath))
-        elif oid != entry.oid:
-            changes.append(("modified", entry.relpath))
-    changes.extend(("added", rel) for rel in unseen)
-    changes.sort(key=lambda c: c[1])
+    with open(repo.cache.checked_path(ptr.oid), "rb") as recorded:
+        changes = manifest.changes(recorded, listing, short_oid(ptr.oid))
     return StatusEntry(ptr.path, "modified", changes)
 
 

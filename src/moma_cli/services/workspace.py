@@ -6,7 +6,6 @@ import contextlib
 import os
 import stat as stat_mod
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from moma_cli.core import manifest
@@ -106,6 +105,8 @@ def oids_of(
             todo.append(info)
     if not todo:
         return result
+
+    from concurrent.futures import ThreadPoolExecutor  # status of unchanged data never hashes
 
     progress.start("hashing", len(todo))
     rows = []

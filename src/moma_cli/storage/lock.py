@@ -9,7 +9,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -52,7 +51,7 @@ class RepoLock:
                         hint="wait for it to finish, or pass --wait SECONDS",
                     ) from None
                 time.sleep(0.05)
-        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+        info = {"pid": os.getpid(), "host": os.uname().nodename, "command": self.command,
                 "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
