@@ -119,6 +119,26 @@ def test_status_of_a_clean_directory_still_sees_later_changes(repo: Moma) -> Non
     assert "not-in-cache" in repo("status", ok=False).stdout
 
 
+def test_re_adding_an_unchanged_directory_still_sees_changes(repo: Moma) -> None:
+    # add remembers the directory as clean: a second add of the same walk hashes nothing,
+    # but an edit of the same size or an object gone from the cache is still acted on.
+    write(repo.root / "data/a", "aaaa")
+    write(repo.root / "data/b", "bbbb")
+    repo("add", "data")
+    first = (repo.root / "data.moma").read_text()
+    assert "Unchanged data" in repo("add", "data").stdout
+    cache = repo.root / ".moma/cache/blake3"
+    lost = next(p for p in cache.rglob("*") if p.is_file() and p.read_bytes() == b"bbbb")
+    lost.unlink()
+    repo("add", "data")
+    assert lost.read_bytes() == b"bbbb" and (repo.root / "data.moma").read_text() == first
+    a = repo.root / "data/a"
+    a.write_text("AAAA")
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 10**9))
+    assert "Added data" in repo("add", "data").stdout
+    assert (repo.root / "data.moma").read_text() != first
+
+
 def test_checkout_follows_git(repo: Moma) -> None:
     write(repo.root / "model.bin", "version one")
     repo("add", "model.bin")

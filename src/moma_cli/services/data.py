@@ -98,28 +98,45 @@ def track(
     `store` the data is only hashed (through the stat cache), e.g. a pipeline dependency.
     """
     path = repo.abspath(rel)
-    extra = _existing_extra(repo, rel)
+    existing = _existing_pointer(repo, rel)
+    extra = dict(existing.extra) if existing else {}
     algo = repo.cache.algo
     if path.is_dir() and not path.is_symlink():
-        entries = workspace.dir_entries(repo, str(path), store=store, jobs=jobs,
-                                        progress=progress)
+        top = str(path)
+        files = workspace.walk_dir(top)
+        walked = workspace.walk_stamp(files)
+        if store and existing is not None and existing.is_dir and existing.algo == algo and \
+                repo.state.is_clean(top, _clean_stamp(existing, walked, repo.cache.stamp())):
+            return existing  # unchanged since its listing was made: nothing to hash or store
+        entries = workspace.dir_entries(repo, top, store=store, jobs=jobs,
+                                        progress=progress, files=files)
         listing = manifest.encode(entries, algo)
-        if store:
-            oid = repo.cache.add_bytes(listing)
-            repo.state.put_listing(str(path), oid)
-        else:
-            oid = hash_bytes(listing, algo)
         size = sum(e.size for e in entries)
-        return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
+        if not store:
+            oid = hash_bytes(listing, algo)
+            return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
+        oid = repo.cache.add_bytes(listing)
+        repo.state.put_listing(top, oid)
+        ptr = pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
+        # Every file is in the cache now: `status` and the next `add` of the same walk can
+        # answer from the stamp (the cache's is taken after the objects were stored).
+        repo.state.put_clean(top, _clean_stamp(ptr, walked, repo.cache.stamp()))
+        return ptr
     info = workspace.file_info(str(path))
     oid = workspace.oids_of(repo, [info], store=store, progress=progress)[info.path]
     return pointer_mod.Pointer(rel, algo, oid, info.key.size, "file", None, extra)
 
 
-def _existing_extra(repo: Repo, rel: str) -> dict[str, object]:
+def _existing_pointer(repo: Repo, rel: str) -> pointer_mod.Pointer | None:
     if not (repo.root / pointer_mod.pointer_path_of(rel)).exists():
-        return {}
-    return dict(repo.load_pointer(pointer_mod.pointer_path_of(rel)).extra)
+        return None
+    return repo.load_pointer(pointer_mod.pointer_path_of(rel))
+
+
+def _clean_stamp(ptr: pointer_mod.Pointer, walked: str, cached: str) -> str:
+    """What a directory's state is remembered by once found up to date: its pointer, the
+    stamp of its walk and the cache's stamp. Equal stamps later: still up to date."""
+    return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{walked}:{cached}"
 
 
 def check_addable(repo: Repo, rels: list[str], *, must_exist: bool = True) -> None:
@@ -216,8 +233,7 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
     files = workspace.walk_dir(top)
     # Same pointer, same walk, same cache objects as when last found up to date: still so.
     # Taken before the comparison, so anything changing meanwhile only misses next time.
-    stamp = (f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{workspace.walk_stamp(files)}:"
-             f"{repo.cache.stamp()}")
+    stamp = _clean_stamp(ptr, workspace.walk_stamp(files), repo.cache.stamp())
     if repo.state.is_clean(top, stamp):
         return StatusEntry(ptr.path, "ok")
     entries = workspace.dir_entries(repo, top, store=False, jobs=jobs, files=files)
