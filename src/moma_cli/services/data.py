@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -413,7 +414,12 @@ class _Checkout:
     def _file(self, rel: str, oid: str, size: int) -> None:
         dest = self.repo.abspath(rel)
         self.repo.check_no_escape(rel)
-        if os.path.lexists(dest):
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(dest).st_mode)  # one lstat: most dests are absent
+            exists = True
+        except FileNotFoundError:
+            is_dir = exists = False
+        if exists:
             current = self._current_oid(dest)
             if current == oid:
                 if self._check_size(rel, oid, size, os.stat(dest).st_size):
@@ -434,7 +440,7 @@ class _Checkout:
             return
         if not self._check_size(rel, oid, size, os.stat(source).st_size):
             return
-        if dest.is_dir() and not dest.is_symlink():
+        if is_dir:
             self.result.conflicts.append(rel)
             return
         self.placement.stage(source, dest)

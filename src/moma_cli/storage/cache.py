@@ -278,22 +278,20 @@ class Batch:
         `oid`. On a mismatch the bytes are kept in quarantine for inspection and nothing
         enters the cache."""
         cache = self.cache
-        tmp, out = cache._new_tmp()
         hasher = hashing.new_hasher(cache.algo)
-
-        def write() -> int:
-            size = 0
+        size = 0
+        tmp, fd = _open_tmp(cache.tmp_dir)  # a bare descriptor: 10k objects out of packs
+        try:
             for chunk in chunks:
                 hasher.update(chunk)
-                out.write(chunk)
+                _write_all(fd, chunk)
                 size += len(chunk)
-            return size
-
-        try:
-            size = self._fill(tmp, out, write)
-        except OSError as exc:
+        except BaseException as exc:
+            os.close(fd)
+            _unlink_quietly(tmp)
             cache._check_space(exc, source)
             raise
+        os.close(fd)
         self._accept(tmp, oid, hasher.hexdigest(), source)
         return size
 
@@ -381,15 +379,19 @@ def _write_small(tmp_dir: Path, data: bytes) -> Path:
     """Write a temp with bare syscalls: per-file overhead is what adding 10k files costs."""
     tmp, fd = _open_tmp(tmp_dir)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, data)
     except BaseException:
         os.close(fd)
         _unlink_quietly(tmp)
         raise
     os.close(fd)
     return tmp
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _unlink_restoring(tmp: Path, mode: int) -> None:
