@@ -230,6 +230,8 @@ def _discard(path: Path) -> None:
 def _empty_trash(settle: float = 0.0) -> None:
     if _trash().exists():
         _rm(_trash())
+        os.sync()
+        settle_disk()
         time.sleep(settle)  # let the freed inodes age (see _discard)
 
 
@@ -428,8 +430,9 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
     ]
 
 
-def run(selected: list[Scenario], tools: list[Tool]) -> dict[tuple[str, str], Timing]:
-    results: dict[tuple[str, str], Timing] = {}
+def run(selected: list[Scenario], tools: list[Tool],
+        results: dict[tuple[str, str], Timing]) -> None:
+    """Time the scenarios into `results` (kept for the table if a later scenario fails)."""
     for sc in selected:
         if sc.id.startswith(("S5", "S6")):
             if not all(tool.can_transfer() for tool in tools):
@@ -452,7 +455,9 @@ def run(selected: list[Scenario], tools: list[Tool]) -> dict[tuple[str, str], Ti
                 t.max_rss_kib = max(t.max_rss_kib, rss)
                 print(f"{sc.id:5} {tool.name:5} rep {rep}: {seconds:7.3f} s  "
                       f"{rss / 1024:6.0f} MiB", file=sys.stderr, flush=True)
-    return results
+        # The trash of a scenario can be gigabytes: gone before the next one starts, and
+        # the freed inodes old enough not to slow its file creations (see _discard).
+        _empty_trash(settle=40)
 
 
 def table(selected: list[Scenario], tools: list[Tool],
@@ -501,7 +506,11 @@ def main() -> None:
     if args.only:
         ids = args.only.split(",")
         selected = [s for s in selected if s.id in ids]
-    print(table(selected, tools, run(selected, tools)))
+    results: dict[tuple[str, str], Timing] = {}
+    try:
+        run(selected, tools, results)
+    finally:
+        print(table(selected, tools, results))
 
 
 if __name__ == "__main__":

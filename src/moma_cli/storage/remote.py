@@ -39,12 +39,13 @@ from moma_cli.storage.packs import Slot
 # Loose objects up to this size are read whole into memory (one GET); larger ones are
 # written straight to a local file (a kernel copy from a local remote, a streamed download).
 _IN_MEMORY = 16 << 20
-# s3fs downloads a large object in ranged parts this big, up to _DOWNLOAD_PARTS at once.
-# Its default, 50 MiB parts 10 at a time, is what DVC uses: pulling 1 GiB from moto took
-# 22 s that way, 6 s with 256 MiB parts, 2 s with one GET (moto re-reads the whole object
-# for every range; S3 proper does not, and gains from parallel parts).
-_DOWNLOAD_PART = 256 << 20
-_DOWNLOAD_PARTS = 4
+# s3fs downloads a large object as one streamed GET (64 KiB reads, resumed with a Range
+# after a dropped connection), not in parallel ranged parts: s3fs holds each part whole in
+# memory, twice over (pulling 1 GiB in 256 MiB parts peaked at 1.35 GiB of RSS; DVC, with
+# s3fs's 50 MiB x 10, at 0.9 GiB), and moto copies the whole object for every ranged GET
+# (1 GiB from moto: 22 s in 50 MiB parts, 6 s in 256 MiB parts, 2 s in one stream). On S3
+# proper one object moves at one connection's speed; many objects still move in parallel.
+_STREAMED = {"max_concurrency": 1}
 _LIST_PAGE = 1000  # keys per S3 list request
 # Packs built and sent at once: each is held in memory while it is sent.
 _PACKS_IN_FLIGHT = 4
@@ -571,9 +572,7 @@ class FsspecRemote(Store):
             return bytes(self.fs.cat_file(path))
 
     def _loose_to_file(self, oid: str, dest: Path) -> None:
-        options = {}
-        if self.location.protocol in ("s3", "s3a"):
-            options = {"chunksize": _DOWNLOAD_PART, "max_concurrency": _DOWNLOAD_PARTS}
+        options = _STREAMED if self.location.protocol in ("s3", "s3a") else {}
         with self._object(oid) as path:
             self.fs.get_file(path, str(dest), **options)
 
