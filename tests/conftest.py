@@ -87,6 +87,12 @@ def _check(result: Result, ok: bool | None, args: tuple[str, ...]) -> None:
         raise AssertionError(f"moma {' '.join(args)} unexpectedly succeeded:\n{result.stdout}")
 
 
+def clone_of(moma: Moma, tmp_path: Path, name: str = "clone") -> Moma:
+    """A git clone of `moma`'s repository beside it (what another machine would have)."""
+    git(tmp_path, "clone", "-q", str(moma.root), name)
+    return Moma(tmp_path / name)
+
+
 def make_repo(path: Path) -> Moma:
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q")

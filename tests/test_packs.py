@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, git, tree_bytes, write
+from conftest import Moma, RemoteSpec, clone_of, git, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.errors import HashMismatchError
@@ -36,11 +36,6 @@ def _project(moma: Moma, remote: RemoteSpec) -> None:
     remote.add_to(moma)
     moma.git("add", "-A")
     moma.git("commit", "-qm", "data")
-
-
-def _clone(moma: Moma, tmp_path: Path, name: str = "clone") -> Moma:
-    git(tmp_path, "clone", "-q", str(moma.root), name)
-    return Moma(tmp_path / name)
 
 
 def _listing_oid(moma: Moma) -> str:
@@ -101,7 +96,7 @@ def test_many_small_files_travel_in_packs(repo: Moma, any_remote: RemoteSpec,
     assert "up to date" in repo("status", "--remote").stdout
     assert f"0 files pushed, {N_FILES + 2} up to date" in repo("push").stdout
 
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     res = clone("pull")
     assert f"{N_FILES + 2} files fetched" in res.stdout
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
@@ -129,7 +124,7 @@ def test_corrupt_object_in_a_pack_is_refused_then_repaired(
     at = data.index(victim)
     any_remote.write_pack(pack, data[:at] + b"X" + data[at + 1:])
 
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     res = clone("pull", ok=False)
     assert f"data/d0/f007.txt: object {_oid(victim)[:8]}" in res.stderr
     assert "corrupt" in res.stderr and "moma push --verify" in res.stderr
@@ -153,7 +148,7 @@ def test_missing_pack_names_the_files(repo: Moma, any_remote: RemoteSpec,
     repo("push")
     pack = next(n for n in any_remote.packs() if n.endswith(".pack"))
     any_remote.delete_pack(pack)
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     res = clone("pull", ok=False)
     assert re.search(r"data/d\d/f\d{3}\.txt: no object [0-9a-f]{8} on remote 'storage'",
                      res.stderr)
@@ -175,7 +170,7 @@ def test_damaged_index_is_reported_and_healed_by_push(repo: Moma, any_remote: Re
     assert index.removesuffix(".idx") in [c["oid"] for c in report["corrupt"]]
     assert len(report["missing"]) == N_FILES  # what the pack holds can no longer be found
     assert f"{N_FILES} files pushed" in repo("push", "--verify").stdout
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     clone("pull")
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
 
@@ -203,7 +198,7 @@ def test_gc_remote_rewrites_packs_it_partly_frees(repo: Moma, any_remote: Remote
     assert len(after) == 4 and after != before  # the old pack was rewritten
     assert _oid(_content(0)) not in any_remote.oids()
     assert _oid(_content(1)) in any_remote.oids()
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     clone("pull")
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, git, make_repo, s3_bucket, tree_bytes, write
+from conftest import Moma, RemoteSpec, clone_of, git, make_repo, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 
@@ -81,14 +81,12 @@ def test_gc_remote_reads_directory_listings_from_the_remote(
         shared: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
     """A clone that never fetched `data` still keeps its files on the remote; without the
     listing anywhere, gc stops instead of guessing."""
-    clone = Moma(tmp_path / "clone")
-    git(tmp_path, "clone", "-q", str(shared.root), "clone")
+    clone = clone_of(shared, tmp_path)
     before = any_remote.oids()
     clone("gc", "--workspace", "--remote", "storage", "--force")
     assert any_remote.oids() == before - {oid(b"v1"), oid(b"v3")}  # v3: stash not cloned
 
-    other = Moma(tmp_path / "other")
-    git(tmp_path, "clone", "-q", str(shared.root), "other")
+    other = clone_of(shared, tmp_path, "other")
     manifest = pointer.parse((shared.root / "data.moma").read_text(), "data.moma").oid
     any_remote.delete(manifest)
     res = other("gc", "--workspace", "--remote", "storage", "--force", ok=False)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, git, s3_bucket, tree_bytes, write
+from conftest import Moma, RemoteSpec, clone_of, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.storage.fs import redact
@@ -33,11 +33,6 @@ def _project(moma: Moma, remote: RemoteSpec) -> None:
     moma.git("commit", "-qm", "model and data")
 
 
-def _clone(moma: Moma, tmp_path: Path, name: str = "clone") -> Moma:
-    git(tmp_path, "clone", "-q", str(moma.root), name)
-    return Moma(tmp_path / name)
-
-
 def _cache_objects(moma: Moma) -> dict[str, bytes]:
     return tree_bytes(moma.root / ".moma/cache/blake3")
 
@@ -54,7 +49,7 @@ def test_push_clone_pull_is_byte_identical(repo: Moma, any_remote: RemoteSpec,
     again = repo("push")
     assert "0 files pushed, 9 up to date" in again.stdout
 
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     res = clone("pull")
     assert "9 files fetched, 0 up to date" in res.stdout
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
@@ -102,7 +97,7 @@ def test_tampered_or_truncated_object_is_refused(repo: Moma, any_remote: RemoteS
     model = _oid(repo, "model.pkl")
     good = any_remote.read(model)
     any_remote.write(model, good[:-10])  # truncated
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     res = clone("pull", ok=False)
     assert res.exit_code == 1
     assert f"model.pkl: object {model[:8]}" in res.stderr and "corrupt" in res.stderr
@@ -129,7 +124,7 @@ def test_missing_object_on_remote_names_file_and_others_transfer(
     repo("push")
     lost = _oid(repo, "model.pkl")
     any_remote.delete(lost)
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     res = clone("pull", ok=False)
     assert res.exit_code == 1
     assert f"model.pkl: no object {lost[:8]} on remote 'storage'" in res.stderr
@@ -140,7 +135,7 @@ def test_missing_object_on_remote_names_file_and_others_transfer(
 def test_fetch_fills_cache_only(repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
     _project(repo, any_remote)
     repo("push", "-j", "2")
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     clone("fetch", "data")
     assert not (clone.root / "data").exists()
     assert len(_cache_objects(clone)) == 8  # data files + manifest, not the model
@@ -156,7 +151,7 @@ def test_second_commit_pushes_only_the_new_object(repo: Moma, any_remote: Remote
     repo("add", "model.pkl")
     repo.git("commit", "-qm", "v2")
     assert "1 files pushed, 8 up to date" in repo("push").stdout
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     clone("pull")
     clone.git("checkout", "-q", "HEAD~1")
     clone("pull")
@@ -300,7 +295,7 @@ def test_kill_during_pull_leaves_no_partial_object(repo: Moma, tmp_path: Path) -
     repo.git("add", ".moma.yaml")
     repo.git("commit", "-qm", "data")
     repo("push")
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     cache = clone.root / ".moma/cache/blake3"
     assert _kill_once_under_way(clone, "pull", cache) == -signal.SIGKILL, \
         "pull finished before it could be killed"
@@ -383,7 +378,7 @@ def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
         server = _moto_process(port)  # a fresh, empty server on the same endpoint
         s3_bucket(endpoint, monkeypatch, "stopped")
         assert "61 files pushed" in repo.proc("push").stdout  # 60 files + the listing
-        clone = _clone(repo, tmp_path)
+        clone = clone_of(repo, tmp_path)
         clone("pull")
         assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
     finally:
@@ -426,7 +421,7 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     repo.git("commit", "-qm", "big")
     repo("push")
     assert json.loads(repo("fsck", "--remote", "--json").stdout)["ok"]
-    clone = _clone(repo, tmp_path)
+    clone = clone_of(repo, tmp_path)
     clone("pull")
     assert (clone.root / "big.bin").read_bytes() == big
 
@@ -434,7 +429,7 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     any_remote.write(oid, big[:-1] + b"\0")
     report = json.loads(repo("fsck", "--remote", "--json", ok=False).stdout)
     assert [c["oid"] for c in report["corrupt"]] == [oid]
-    other = _clone(repo, tmp_path, "other")
+    other = clone_of(repo, tmp_path, "other")
     res = other("pull", ok=False)
     assert f"big.bin: object {oid[:8]}" in res.stderr and "corrupt" in res.stderr
     assert not (other.root / "big.bin").exists()
