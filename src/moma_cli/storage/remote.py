@@ -62,7 +62,7 @@ class Sink(Protocol):
     def stream(self, oid: str, chunks: Iterable[bytes | memoryview]) -> object:
         """Take an object as chunks (small objects, objects out of packs)."""
 
-    def fill(self, oid: str, size: int, write: Writer) -> object:
+    def fill(self, oid: str, write: Writer) -> object:
         """Take a large object, which `write(path)` writes to a new local file."""
 
 
@@ -85,7 +85,7 @@ class Download:
     def stream(self, oid: str, chunks: Iterable[bytes | memoryview]) -> object:
         return self.batch.add_stream(oid, chunks, self.source)
 
-    def fill(self, oid: str, size: int, write: Writer) -> object:
+    def fill(self, oid: str, write: Writer) -> object:
         return self.batch.add_written(oid, write, self.source)
 
 
@@ -113,7 +113,7 @@ class Digests:
         self.found[oid] = (hasher.hexdigest(), nbytes)
         return None
 
-    def fill(self, oid: str, size: int, write: Writer) -> object:
+    def fill(self, oid: str, write: Writer) -> object:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_sibling(self.tmp_dir / "verify")
         try:
@@ -318,7 +318,7 @@ class Store:
                     sink.stream(oid, self._gone(oid, exc))
                     return
             if size > _IN_MEMORY:
-                sink.fill(oid, size, partial(self._loose_to_file, oid))
+                sink.fill(oid, partial(self._loose_to_file, oid))
             else:
                 sink.stream(oid, self._loose_chunks(oid))
 
