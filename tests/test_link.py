@@ -41,3 +41,13 @@ def test_discard_removes_staged_temps(tmp_path: Path) -> None:
     placement.stage(src, tmp_path / "ws" / "f")
     placement.discard()
     assert os.listdir(tmp_path / "ws") == []
+
+
+@pytest.mark.parametrize("size", [1 << 20, (64 << 20) + 12345])  # one window / written behind
+def test_copies_are_exact_whatever_their_size(tmp_path: Path, size: int) -> None:
+    src = tmp_path / "src"
+    block = os.urandom(1 << 20)
+    src.write_bytes((block * (size // len(block) + 1))[:size])
+    link.copy_file(src, tmp_path / "dst", 0o444)
+    assert (tmp_path / "dst").read_bytes() == src.read_bytes()
+    assert (tmp_path / "dst").stat().st_mode & 0o777 == 0o444

@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,7 +27,6 @@ T = TypeVar("T")
 _SMALL = 1 << 20
 _LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
 _CHUNK = 4 << 20
-_WINDOW = 64 << 20  # large copies go in windows this big, flushed to disk behind the copy
 # A full disk, a quota or a file-size limit: the write failed for lack of room, not a bug.
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
@@ -414,49 +412,22 @@ def _copy_and_hash(
     Hashing the copy rather than the source means the oid always names the bytes that
     were stored, even if the source changes meanwhile. copy_file_range + blake3's
     multithreaded `update_mmap` took 0.74 s for 1 GiB here against 0.96 s for a
-    read/hash/write loop (docs/performance.md). While the kernel copies, a helper thread
-    keeps writing what has been copied so far to disk, and finishes with the fsync while
-    the copy is hashed: disk, copy and hash overlap (1 GiB copied + fsynced: 0.42-1.06 s
-    against 0.64-1.89 s copying first and syncing after, in alternating runs here).
+    read/hash/write loop (docs/performance.md); the copy is written to disk as it goes
+    (`copy_range`), so the batch's flush before the rename has little left to do.
     """
-    from concurrent.futures import ThreadPoolExecutor  # not on the status path
-
-    fd = out.fileno()
-    copying = threading.Event()
-    copying.set()
-
-    def write_behind() -> None:
-        while copying.is_set():
-            os.fdatasync(fd)
-            time.sleep(0.01)  # nothing dirty yet: do not spin
-        os.fsync(fd)  # the batch's own flush before the rename then has nothing to do
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        synced = pool.submit(write_behind)
-        try:
-            copied = 0
-            while copied < size:  # in windows, so that the writer behind can follow
-                done = copy_range(src.fileno(), fd, min(_WINDOW, size - copied))
-                if done == 0:
-                    break
-                copied += done
-        except OSError as exc:  # refused across some filesystems: copy through user space
-            if exc.errno not in COPY_RANGE_REFUSED:
-                raise
-            copied = -1
-        finally:
-            copying.clear()
-        if copied < 0:
-            src.seek(0)
-            out.seek(0)
-            out.truncate()
-            hasher = hashing.new_hasher(algo, size)
-            copied = _hash_copy(src, out, hasher)
-            oid = hasher.hexdigest()
-        else:
-            oid = hashing.hash_path(dest, algo, copied)
-        synced.result()
-    return oid, copied
+    try:
+        copied = copy_range(src.fileno(), out.fileno(), size)
+    except OSError as exc:  # refused across some filesystems: copy through user space
+        if exc.errno not in COPY_RANGE_REFUSED:
+            raise
+        src.seek(0)
+        out.seek(0)
+        out.truncate()
+        hasher = hashing.new_hasher(algo, size)
+        copied = _hash_copy(src, out, hasher)
+        return hasher.hexdigest(), copied
+    out.flush()
+    return hashing.hash_path(dest, algo, copied), copied
 
 
 def _hash_copy(src: BinaryIO, out: BinaryIO, hasher: hashing.Hasher) -> int:
