@@ -65,11 +65,15 @@ class PullResult(TransferResult):
 
 @dataclass
 class Remote:
-    """An opened remote: its store, the transfer pool size, its configured name."""
+    """An opened remote: its store and its configured name."""
 
     store: Store
-    jobs: int
     name: str
+
+    @property
+    def jobs(self) -> int:
+        """The transfer pool size, which the store sizes its own listings by too."""
+        return self.store.jobs
 
 
 @dataclass
@@ -94,7 +98,7 @@ def open_remote(repo: Repo, remote: str | None, jobs: int | None, *, create: boo
     workers = jobs or config.jobs or repo.config.jobs or transfer_jobs(location.is_local)
     store = open_store(location, repo.cache.algo, repo.cache.pack_indexes_dir, workers,
                        reread=verify)
-    return Remote(store, workers, config.name)
+    return Remote(store, config.name)
 
 
 def transfer_jobs(local: bool = False) -> int:

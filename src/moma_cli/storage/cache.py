@@ -129,11 +129,6 @@ class ObjectCache:
                 raise
         return oid
 
-    def add_stream(self, oid: str, chunks: Iterable[bytes | memoryview], source: str) -> int:
-        """Store downloaded bytes under `oid` only if they hash to it (`Batch.add_stream`)."""
-        with self.batch() as batch:
-            return batch.add_stream(oid, chunks, source)
-
     def _check_space(self, exc: BaseException, what: str) -> None:
         if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
             raise NoSpaceError(
