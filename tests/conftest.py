@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+
+# Fuzzing profiles: "ci" keeps the fuzz suite's share of `make test` small; run the long one by
+# hand with HYPOTHESIS_PROFILE=long. No deadline: a loaded 2-core CI machine is not a bug.
+settings.register_profile("ci", max_examples=60, deadline=None,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                 HealthCheck.too_slow])
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
