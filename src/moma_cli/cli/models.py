@@ -149,7 +149,7 @@ def _print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -
         ("Date", _iso_date(v.date)), ("Content-Encoding", meta.get("encoding")),
         ("Algo", meta.get("algo"))]
     pairs += [(str(k).replace("_", " ").title().replace(" ", "-"), val)
-              for k, val in (meta.get("metrics") or {}).items()]
+              for k, val in v.metrics.items()]
     params = meta.get("params") or {}
     pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
     pairs += _lineage_pairs(v.lineage or {})
