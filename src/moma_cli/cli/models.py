@@ -67,6 +67,7 @@ def add(
         lineage = (lineage_mod.capture(repo, froms or [], params_files or [])
                    if froms or params_files else None)
         version = models.add(repo, name, path, metrics=metrics if metrics_file or metric else None,
+                             metrics_file=metrics_file,
                              params=models.parse_pairs(param, "param") if param else None,
                              description=description, lineage=lineage)
     _print_version(version, json_out, f"Registered {version.name} {version.label} "

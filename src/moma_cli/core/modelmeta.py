@@ -245,6 +245,7 @@ _IN_PLACE = {"BUILD", "SETITEM", "SETITEMS", "APPEND", "APPENDS", "ADDITEMS"}
 
 METRICS_OID = "metrics_oid"  # in a pointer's `model:` section: the oid its metrics describe
 METRICS_KEYS = ("metrics", METRICS_OID)
+METRICS_FILE = "metrics_file"  # where the registration's metrics come from (kept across bytes)
 
 
 def own_metrics(model: dict[str, Any], oid: str, previous: Any = None) -> dict[str, Any]:

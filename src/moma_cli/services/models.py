@@ -447,6 +447,7 @@ def add(
     target: str,
     *,
     metrics: dict[str, Any] | None = None,
+    metrics_file: str | None = None,
     params: dict[str, Any] | None = None,
     description: str | None = None,
     stage: bool = True,
@@ -458,7 +459,9 @@ def add(
 
     Its `lineage:` section is `lineage` when given (see services.lineage.capture); else the
     one already recorded for these bytes, or the one `moma.lock` holds when a pipeline stage
-    produced them; lineage recorded for other bytes is dropped, like their metrics."""
+    produced them; lineage recorded for other bytes is dropped, like their metrics.
+    `metrics_file` (the file `metrics` were read from) is remembered: a pipeline stage that
+    writes it after reading these bytes records its numbers for them."""
     name = refs.check_name(name)
     rel = repo.relpath(target, cwd)
     _check_unique(repo, name, rel)
@@ -473,7 +476,8 @@ def add(
     # metrics and params describe the bytes they were recorded with: new content starts
     # without them unless given again
     old = (ptr.model or {}) if before == ptr.oid else {
-        k: v for k, v in (ptr.model or {}).items() if k == "description"}
+        k: v for k, v in (ptr.model or {}).items()
+        if k in ("description", modelmeta.METRICS_FILE)}
     model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
     model.update(extra_model or {})
     model["params"] = _plain(params if params is not None else old.get("params") or {})
@@ -482,6 +486,9 @@ def add(
     recorded = (modelmeta.bind_metrics({}, _plain(metrics), ptr.oid) if metrics is not None
                 else {k: v for k, v in old.items() if k in modelmeta.METRICS_KEYS})
     model |= {"metrics": {}} | recorded
+    source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(modelmeta.METRICS_FILE)
+    if source:
+        model[modelmeta.METRICS_FILE] = source
     text = description if description is not None else old.get("description")
     if text:
         model["description"] = text
