@@ -73,6 +73,8 @@ def test_heal_that_cannot_pass_leaves_everything_untouched(repo: Moma) -> None:
     out = repo("check", "--heal", ok=False)
     assert "heal credit-risk: retrained model still fails latency_ms < 50; previous version " \
            "kept" in out.stderr
+    assert "heal failed for credit-risk" in out.stderr
+    assert "All blocking conditions pass." not in out.stdout  # it exits 1: say so
     assert {p: (repo.root / p).read_bytes() for p in before} == before
     assert repo.git("rev-parse", "HEAD") == head
     assert repo.git("status", "--porcelain") == ""
