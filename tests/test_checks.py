@@ -4,6 +4,7 @@ webhook alerts to a real local HTTP server, and the retraining schedule."""
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -211,3 +212,97 @@ def test_check_resolves_registry_refs_and_reports_versions(
     assert (fresh["version"], fresh["label"], fresh["stale"]) == (None, "v3 (uncommitted)", False)
     out = repo("check", "credit-risk:9", "--json")  # alert only: a failed gate, not a crash
     assert json.loads(out.stdout)["models"][0]["error"] == "credit-risk has no version 9"
+
+
+# -- metrics belong to the bytes they were recorded for ------------------------------------------
+
+TRAIN = "import pathlib; k = pathlib.Path('knob.txt').read_text(); " \
+        "pathlib.Path('model.pkl').write_text('model trained with ' + k)"
+EVALUATE = "import json, pathlib; k = pathlib.Path('model.pkl').read_text().split()[-1]; " \
+           "pathlib.Path('metrics.json').write_text(json.dumps({'accuracy': float(k)}))"
+
+
+def trained_model(moma: Moma, knob: str) -> None:
+    """train writes model.pkl from knob.txt; evaluate writes its accuracy to metrics.json;
+    the model is registered with that file, as the issue's user did."""
+    write(moma.root / "knob.txt", knob)
+    write(moma.root / "train.py", TRAIN)
+    write(moma.root / "evaluate.py", EVALUATE)
+    moma.git("add", "knob.txt", "train.py", "evaluate.py")
+    moma("run", "-n", "train", "-d", "train.py", "-d", "knob.txt", "-o", "model.pkl", "--",
+         sys.executable, "train.py")
+    moma("run", "-n", "evaluate", "-d", "model.pkl", "-d", "evaluate.py", "-M", "metrics.json",
+         "--", sys.executable, "evaluate.py")
+    moma("models:add", "credit-risk", "model.pkl", "--metrics-file", "metrics.json")
+    configure(moma, {"credit-risk": {"checks": ["accuracy >= 0.8"]}})
+    moma.git("add", "-A")
+    moma.git("commit", "-qm", "train v1")
+
+
+def test_retrained_model_never_shows_or_passes_on_old_metrics(repo: Moma) -> None:
+    trained_model(repo, "0.8733")
+    write(repo.root / "knob.txt", "0.4933")  # retrained into a bad model
+    repo("repro", "--force", "train")
+    # not measured yet: the new bytes have no metrics, and that fails the gate
+    [model] = json.loads(repo("check", "--json", ok=False).stdout)["models"]
+    assert (model["label"], model["blocked"], model["conditions"][0]["actual"]) == (
+        "v2 (uncommitted)", True, None)
+    assert "has no metrics recorded for its bytes" in model["conditions"][0]["message"]
+    # the evaluation stage reads the new bytes and writes the registered metrics file:
+    # its numbers are recorded for them
+    repo("repro")
+    repo.git("commit", "-qam", "retrain")
+    assert json.loads((repo.root / "metrics.json").read_text()) == {"accuracy": 0.4933}
+    out = repo("check", "--json", ok=False)
+    [model] = json.loads(out.stdout)["models"]
+    assert (model["version"], model["blocked"]) == (2, True)
+    assert model["conditions"][0]["actual"] == 0.4933
+    assert "0.8733" not in repo("check", ok=False).stdout
+    shown = json.loads(repo("models:show", "credit-risk", "--json").stdout)
+    [listed] = json.loads(repo("models:list", "--json").stdout)["models"]
+    assert shown["metrics"] == listed["metrics"] == {"accuracy": 0.4933}
+    assert "0.8733" not in repo("models:show", "credit-risk").stdout
+    # the first version keeps its own numbers
+    assert json.loads(repo("models:show", "credit-risk:1", "--json").stdout)["metrics"] == {
+        "accuracy": 0.8733}
+
+
+@pytest.mark.parametrize("carried", ["unbound", "bound"])
+def test_metrics_in_a_pointer_for_other_bytes_fail_the_gate(repo: Moma, carried: str) -> None:
+    """New bytes whose pointer still carries metrics: written by an older moma (no binding,
+    the previous version's numbers) or bound to the previous oid (a hand edit, a clone)."""
+    configure(repo, GATES)
+    register_model(repo, "credit-risk", {"accuracy": 0.9, "latency_ms": 10})
+    first = open_repo(repo.root).load_pointer("credit-risk.pkl.moma")
+    write(repo.root / "credit-risk.pkl", "retrained weights")
+    repo("add", "credit-risk.pkl")
+    r = open_repo(repo.root)
+    model = dict(first.model or {}) | ({"metrics_oid": first.oid} if carried == "bound" else {})
+    r.write_pointer(r.load_pointer("credit-risk.pkl.moma").with_extra(model=model))
+    repo.git("commit", "-qam", "retrain")
+    out = repo("check", "--json", ok=False)
+    [checked] = json.loads(out.stdout)["models"]
+    assert (checked["version"], checked["blocked"]) == (2, True)
+    assert {c["actual"] for c in checked["conditions"]} == {None}
+    assert {c["message"] for c in checked["conditions"]} == {
+        f"v2 ({checked['oid'][:8]}) has no metrics recorded for its bytes"}
+    assert json.loads(repo("models:show", "credit-risk", "--json").stdout)["metrics"] == {}
+    diff = json.loads(repo("models:diff", "credit-risk:1", "credit-risk:2", "--json").stdout)
+    assert {r["change"] for r in diff["rows"] if r["section"] == "metrics"} == {"removed"}
+
+
+def test_moma_add_of_new_bytes_drops_the_old_metrics(repo: Moma) -> None:
+    configure(repo, GATES)
+    write(repo.root / "model.bin", "weights 1")
+    repo("models:add", "credit-risk", "model.bin", "--metric", "accuracy=0.9", "-d", "scorer")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "v1")
+    write(repo.root / "model.bin", "weights 2")
+    repo("add", "model.bin")
+    model = open_repo(repo.root).load_pointer("model.bin.moma").model
+    assert model is not None and "metrics" not in model and model["description"] == "scorer"
+    # same bytes again: the metrics recorded for them stay
+    repo("models:add", "credit-risk", "model.bin", "--metric", "accuracy=0.7")
+    repo("add", "model.bin")
+    shown = json.loads(repo("models:show", "credit-risk", "--json").stdout)
+    assert shown["metrics"] == {"accuracy": 0.7}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import sys
 
+import pytest
+
 from conftest import Moma, configure, write
 from moma_cli.services.repo import open_repo
 
@@ -71,7 +73,36 @@ def test_heal_that_cannot_pass_leaves_everything_untouched(repo: Moma) -> None:
     out = repo("check", "--heal", ok=False)
     assert "heal credit-risk: retrained model still fails latency_ms < 50; previous version " \
            "kept" in out.stderr
+    assert "heal failed for credit-risk" in out.stderr
+    assert "All blocking conditions pass." not in out.stdout  # it exits 1: say so
     assert {p: (repo.root / p).read_bytes() for p in before} == before
     assert repo.git("rev-parse", "HEAD") == head
     assert repo.git("status", "--porcelain") == ""
     assert repo("status").exit_code == 0  # data matches its pointers again
+
+
+def test_heal_to_identical_bytes_is_no_new_version_and_says_so(
+        repo: Moma, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale model whose stage is deterministic retrains to the same bytes: no commit (a
+    daily cron would add one a day), the model stays stale, and the summary says so."""
+    old = "2020-01-01T00:00:00+00:00"
+    with monkeypatch.context() as env:
+        env.setenv("GIT_COMMITTER_DATE", old)
+        env.setenv("GIT_AUTHOR_DATE", old)
+        pipeline(repo, "30")  # passes its condition, but is older than retrain.every
+    files = ("model.pkl", "model.pkl.moma", "moma.lock", "metrics.json")
+    before = {p: (repo.root / p).read_bytes() for p in files}
+    head = repo.git("rev-parse", "HEAD")
+    for _ in range(2):  # the next day's run is no different
+        out = repo("check", "--heal", ok=False)
+        assert "heal credit-risk: retraining gave the same bytes (" in out.stderr
+        assert "): not a new version; previous version kept" in out.stderr
+        assert "All blocking conditions pass." not in out.stdout
+        assert "heal failed for credit-risk" in out.stderr
+        assert repo.git("rev-parse", "HEAD") == head
+        assert {p: (repo.root / p).read_bytes() for p in files} == before
+        assert repo.git("status", "--porcelain") == ""
+    doc = json.loads(repo("check", "--heal", "--json", ok=False).stdout)
+    [heal], [model] = doc["heals"], doc["models"]
+    assert (heal["healed"], heal["version"], heal["commit"]) == (False, None, None)
+    assert (model["version"], model["stale"]) == (1, True)

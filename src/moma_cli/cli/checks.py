@@ -57,9 +57,7 @@ def check(
             asdict(m) | {"blocked": m.blocked, "needs_retrain": m.needs_retrain}
             for m in report.models], "heals": [asdict(h) for h in heals]})
     else:
-        _render(report)
-        for h in heals:
-            (render.line if h.healed else render.warn)(f"heal {h.model}: {h.message}")
+        _render(report, heals)
     if not report.ok or not all(h.healed for h in heals):
         raise typer.Exit(1)
 
@@ -81,7 +79,7 @@ def _run(repo: Repo, refs: list[str] | None, metrics: Path | None,
     return healed.report, healed.heals
 
 
-def _render(report: CheckReport) -> None:
+def _render(report: CheckReport, heals: list[HealResult]) -> None:
     from moma_cli.cli import render
 
     rows = []
@@ -103,11 +101,17 @@ def _render(report: CheckReport) -> None:
             render.line(f"alert: {json.dumps(alert.payload)}")
             if not alert.delivered:
                 render.warn(f"alert not delivered: {alert.error}")
+    for h in heals:
+        (render.line if h.healed else render.warn)(f"heal {h.model}: {h.message}")
     blocked = [m.name for m in report.models if m.blocked]
+    failed = [h.model for h in heals if not h.healed]
     if blocked:
         render.error(f"quality gate failed for {', '.join(blocked)}",
                      "fix the model or its metrics; conditions are under 'models:' in .moma.yaml")
-    else:
+    if failed:  # the summary must not read as a success when the command exits 1
+        render.error(f"heal failed for {', '.join(failed)}; the model still needs retraining",
+                     "see the heal lines above: change what it trains on, or fix the stage")
+    if not blocked and not failed:
         render.line("All blocking conditions pass.")
 
 

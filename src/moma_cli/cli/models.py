@@ -67,6 +67,7 @@ def add(
         lineage = (lineage_mod.capture(repo, froms or [], params_files or [])
                    if froms or params_files else None)
         version = models.add(repo, name, path, metrics=metrics if metrics_file or metric else None,
+                             metrics_file=metrics_file,
                              params=models.parse_pairs(param, "param") if param else None,
                              description=description, lineage=lineage)
     _print_version(version, json_out, f"Registered {version.name} {version.label} "
@@ -149,7 +150,7 @@ def _print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -
         ("Date", _iso_date(v.date)), ("Content-Encoding", meta.get("encoding")),
         ("Algo", meta.get("algo"))]
     pairs += [(str(k).replace("_", " ").title().replace(" ", "-"), val)
-              for k, val in (meta.get("metrics") or {}).items()]
+              for k, val in v.metrics.items()]
     params = meta.get("params") or {}
     pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
     pairs += _lineage_pairs(v.lineage or {})

@@ -239,3 +239,39 @@ def _generic(op: Any, stack: list[Any]) -> None:
 
 
 _IN_PLACE = {"BUILD", "SETITEM", "SETITEMS", "APPEND", "APPENDS", "ADDITEMS"}
+
+
+# -- recorded metrics belong to the bytes they were measured on --------------------------------
+
+METRICS_OID = "metrics_oid"  # in a pointer's `model:` section: the oid its metrics describe
+METRICS_KEYS = ("metrics", METRICS_OID)
+METRICS_FILE = "metrics_file"  # where the registration's metrics come from (kept across bytes)
+
+
+def own_metrics(model: dict[str, Any], oid: str, previous: Any = None) -> dict[str, Any]:
+    """The metrics a `model:` section records for the bytes `oid`, else {}.
+
+    `metrics_oid` binds them to the bytes they were measured on. A section written before
+    that binding existed has none: its metrics count unless they equal `previous` (the
+    previous version's), which is what an older moma carried onto retrained bytes; a
+    legacy version that really measured the same numbers shows none (fails closed)."""
+    metrics = model.get("metrics")
+    if not isinstance(metrics, dict) or not metrics:
+        return {}
+    if METRICS_OID in model:
+        return metrics if model[METRICS_OID] == oid else {}
+    return {} if metrics == previous else metrics
+
+
+def bind_metrics(model: dict[str, Any], metrics: dict[str, Any], oid: str) -> dict[str, Any]:
+    """`model` recording `metrics` as measured on the bytes `oid`."""
+    bound = without_metrics(model)
+    bound["metrics"] = metrics
+    if metrics:
+        bound[METRICS_OID] = oid
+    return bound
+
+
+def without_metrics(model: dict[str, Any]) -> dict[str, Any]:
+    """`model` for new bytes: the metrics described other bytes, so they go."""
+    return {k: v for k, v in model.items() if k not in METRICS_KEYS}

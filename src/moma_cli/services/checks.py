@@ -152,15 +152,15 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: models.Reso
         version, model.error = None, exc.message
     if version is not None:
         _describe(model, version, resolver.registry(ref))
+    metrics: Mapping[str, Any] = {}
     if fresh is not None:
-        metrics: Mapping[str, Any] = fresh
-        model.metrics_from = str(metrics_file)
-    elif version is None:
-        metrics = {}
-    else:
-        recorded = version.meta.get("metrics")
-        metrics = recorded if isinstance(recorded, Mapping) else {}
-        model.metrics_from = "pointer"
+        metrics, model.metrics_from = fresh, str(metrics_file)
+    elif version is not None:
+        metrics = version.metrics  # recorded for these bytes, never another version's
+        model.metrics_from = "pointer" if metrics else ""
+        if not metrics:
+            model.error = (f"v{version.number} ({version.model_id}) has no metrics recorded "
+                           "for its bytes")
     for condition in policy.checks:
         outcome = checks_mod.evaluate(condition, metrics)
         if model.error:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core import manifest
+from moma_cli.core import manifest, modelmeta
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import hash_bytes, short_oid
 from moma_cli.core.paths import is_within
@@ -95,12 +95,12 @@ def track(
 ) -> pointer_mod.Pointer:
     """Store the data at `rel` in the cache and return its pointer (not yet written).
 
-    Sections of an existing pointer (model, lineage, meta, unknown keys) are kept. Without
-    `store` the data is only hashed (through the stat cache), e.g. a pipeline dependency.
+    Sections of an existing pointer (model, lineage, meta, unknown keys) are kept, except
+    the model's metrics when the bytes changed. Without `store` the data is only hashed
+    (through the stat cache), e.g. a pipeline dependency.
     """
     path = repo.abspath(rel)
     existing = _existing_pointer(repo, rel)
-    extra = dict(existing.extra) if existing else {}
     algo = repo.cache.algo
     if path.is_dir() and not path.is_symlink():
         top = str(path)
@@ -115,17 +115,31 @@ def track(
         size = sum(e.size for e in entries)
         if not store:
             oid = hash_bytes(listing, algo)
-            return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
+            return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries),
+                                       _kept_extra(existing, oid))
         oid = repo.cache.add_bytes(listing)
         repo.state.put_listing(top, oid)
-        ptr = pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries), extra)
+        ptr = pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries),
+                                  _kept_extra(existing, oid))
         # Every file is in the cache now: `status` and the next `add` of the same walk can
         # answer from the stamp (the cache's is taken after the objects were stored).
         repo.state.put_clean(top, _clean_stamp(ptr, walked, repo.cache.stamp()))
         return ptr
     info = workspace.file_info(str(path))
     oid = workspace.oids_of(repo, [info], store=store, progress=progress)[info.path]
-    return pointer_mod.Pointer(rel, algo, oid, info.key.size, "file", None, extra)
+    return pointer_mod.Pointer(rel, algo, oid, info.key.size, "file", None,
+                               _kept_extra(existing, oid))
+
+
+def _kept_extra(existing: pointer_mod.Pointer | None, oid: str) -> dict[str, Any]:
+    """The sections a re-add keeps. Metrics describe the bytes they were measured on, so
+    new bytes drop them (a retrained model must not pass its gates on the old numbers)."""
+    if existing is None:
+        return {}
+    extra = dict(existing.extra)
+    if existing.model is not None and existing.oid != oid:
+        extra["model"] = modelmeta.without_metrics(existing.model)
+    return extra
 
 
 def _existing_pointer(repo: Repo, rel: str) -> pointer_mod.Pointer | None:

@@ -18,6 +18,7 @@ from typing import Any
 from moma_cli.core import checks as checks_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.checks import ModelPolicy
+from moma_cli.core.hashing import short_oid
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
 from moma_cli.services import checks, data, models, pipeline
@@ -77,6 +78,8 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
         raise MomaError(f"--heal would overwrite uncommitted changes: {dirty[3:]}",
                         hint="commit or stash them, then run 'moma check --heal' again")
     committed = repo.git.tracked(touched)  # clean, so the index holds what HEAD holds
+    model_pointer = pointer_mod.pointer_path_of(model.path)
+    previous = repo.load_pointer(model_pointer).oid  # what HEAD has, as the tree is clean
     try:
         pipeline.repro(repo, [stage], force=True)
         if after != [stage]:
@@ -84,6 +87,12 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     except MomaError as exc:
         _restore(repo, touched, committed, outs)
         return HealResult(name, stage, False, f"retraining failed: {exc.message}; "
+                                              "previous version kept")
+    if repo.load_pointer(model_pointer).oid == previous:
+        # a deterministic stage on unchanged inputs: the same version, however often it runs
+        _restore(repo, touched, committed, outs)
+        return HealResult(name, stage, False, f"retraining gave the same bytes "
+                                              f"({short_oid(previous)}): not a new version; "
                                               "previous version kept")
     lock = pipeline.read_lock(repo)
     metrics: dict[str, Any] = {}

@@ -55,6 +55,7 @@ class ModelVersion:
     # stages whose last event on this version is an assignment (GTO's "active"); the
     # newest of them per stage is what `stages` shows
     active_stages: list[str] = field(default_factory=list)
+    previous_metrics: Any = None  # the previous version's recorded metrics (see metrics)
 
     @property
     def uncommitted(self) -> bool:
@@ -73,6 +74,11 @@ class ModelVersion:
         return self.pointer.model or {}
 
     @property
+    def metrics(self) -> dict[str, Any]:
+        """The metrics recorded for these bytes; never those of other bytes."""
+        return modelmeta.own_metrics(self.meta, self.oid, self.previous_metrics)
+
+    @property
     def lineage(self) -> dict[str, Any] | None:
         """The pointer's `lineage:` section (`moma run`, or `models:add --from/-p`)."""
         section = self.pointer.extra.get("lineage")
@@ -87,7 +93,7 @@ class ModelVersion:
             "commit": self.commit, "date": self.date, "author": self.author,
             "message": self.message, "stages": self.stages, "semvers": self.semvers,
             "encoding": meta.get("encoding"), "algo": meta.get("algo"),
-            "params": meta.get("params") or {}, "metrics": meta.get("metrics") or {},
+            "params": meta.get("params") or {}, "metrics": self.metrics,
             "description": meta.get("description"), "lineage": self.lineage,
         }
 
@@ -190,8 +196,10 @@ def _record(versions: dict[str, list[ModelVersion]], ptr: pointer_mod.Pointer,
         history[-1].pointer = ptr  # a metadata-only edit: same version, newer metadata
         return
     number = len(history) + 1
+    previous = history[-1].meta.get("metrics") if history else None
     history.append(ModelVersion(name, number if commit else None, ptr.oid, ptr, commit,
-                                number=number, date=date, author=author, message=message))
+                                number=number, date=date, author=author, message=message,
+                                previous_metrics=previous))
 
 
 def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
@@ -439,6 +447,7 @@ def add(
     target: str,
     *,
     metrics: dict[str, Any] | None = None,
+    metrics_file: str | None = None,
     params: dict[str, Any] | None = None,
     description: str | None = None,
     stage: bool = True,
@@ -450,7 +459,9 @@ def add(
 
     Its `lineage:` section is `lineage` when given (see services.lineage.capture); else the
     one already recorded for these bytes, or the one `moma.lock` holds when a pipeline stage
-    produced them; lineage recorded for other bytes is dropped, like their metrics."""
+    produced them; lineage recorded for other bytes is dropped, like their metrics.
+    `metrics_file` (the file `metrics` were read from) is remembered: a pipeline stage that
+    writes it after reading these bytes records its numbers for them."""
     name = refs.check_name(name)
     rel = repo.relpath(target, cwd)
     _check_unique(repo, name, rel)
@@ -465,11 +476,19 @@ def add(
     # metrics and params describe the bytes they were recorded with: new content starts
     # without them unless given again
     old = (ptr.model or {}) if before == ptr.oid else {
-        k: v for k, v in (ptr.model or {}).items() if k == "description"}
+        k: v for k, v in (ptr.model or {}).items()
+        if k in ("description", modelmeta.METRICS_FILE)}
     model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
     model.update(extra_model or {})
     model["params"] = _plain(params if params is not None else old.get("params") or {})
-    model["metrics"] = _plain(metrics if metrics is not None else old.get("metrics") or {})
+    # metrics given are bound to these bytes; kept ones stay as recorded (a legacy,
+    # unbound section is not vouched for by re-adding it)
+    recorded = (modelmeta.bind_metrics({}, _plain(metrics), ptr.oid) if metrics is not None
+                else {k: v for k, v in old.items() if k in modelmeta.METRICS_KEYS})
+    model |= {"metrics": {}} | recorded
+    source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(modelmeta.METRICS_FILE)
+    if source:
+        model[modelmeta.METRICS_FILE] = source
     text = description if description is not None else old.get("description")
     if text:
         model["description"] = text
@@ -673,8 +692,8 @@ def diff(repo: Repo, ref_a: str, ref_b: str) -> DiffResult:
     refs.parse(ref_b)  # both refuse a bad name before any git call
     a, b = resolve(repo, ref_a), resolve(repo, ref_b)
     rows = _diff_maps("model", _model_core(a), _model_core(b))
-    for section in ("params", "metrics"):
-        rows += _diff_maps(section, a.meta.get(section) or {}, b.meta.get(section) or {})
+    rows += _diff_maps("params", a.meta.get("params") or {}, b.meta.get("params") or {})
+    rows += _diff_maps("metrics", a.metrics, b.metrics)
     rows += _diff_maps("lineage", _flat_lineage(a.pointer), _flat_lineage(b.pointer))
     return DiffResult(a, b, rows)
 

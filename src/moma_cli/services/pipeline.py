@@ -20,7 +20,7 @@ from typing import Any
 
 from moma_cli import config as config_mod
 from moma_cli import yamlio
-from moma_cli.core import hashing, manifest
+from moma_cli.core import hashing, manifest, modelmeta
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import environment
@@ -172,6 +172,7 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
                           for i in saved.items) if p.model is not None]
     for ptr in models:
         repo.write_pointer(ptr.with_extra(lineage=section))
+    measured = _record_measured(repo, deps, metrics)
     entries = read_lock(repo)
     entries[stage.name] = {
         "cmd": stage.cmd,
@@ -183,9 +184,31 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
         "env": section["env"],
     }
     _write_lock(repo, entries)
-    repo.git.add([LOCK_FILE, *stage.metrics, *(p.pointer_path for p in models)])
+    repo.git.add([LOCK_FILE, *stage.metrics, *(p.pointer_path for p in models), *measured])
     return StageOutcome(stage.name, "ran", reasons, outs={i.path: i.oid for i in saved.items},
                         metrics=metrics)
+
+
+def _record_measured(repo: Repo, deps: list[dict[str, str]],
+                     metrics: dict[str, dict[str, Any]]) -> list[str]:
+    """Models this run measured: one registered with a metrics file this stage writes
+    (`models:add --metrics-file`), whose bytes were a dependency of the run, records the
+    file's numbers bound to those bytes. Returns the pointers written."""
+    written = []
+    for dep in deps:
+        path = pointer_mod.pointer_path_of(dep["path"])
+        if not (repo.root / path).is_file():
+            continue  # a dependency git tracks, not moma
+        ptr = repo.load_pointer(path)
+        model = ptr.model
+        source = model.get(modelmeta.METRICS_FILE) if model else None
+        if model is None or ptr.oid != dep["oid"] or not isinstance(source, str) \
+                or source not in metrics:
+            continue
+        repo.write_pointer(ptr.with_extra(
+            model=modelmeta.bind_metrics(model, metrics[source], ptr.oid)))
+        written.append(path)
+    return written
 
 
 def _clear_outputs(repo: Repo, stage: Stage) -> None:
