@@ -390,6 +390,14 @@ def list_models(repo: Repo, *, rev: str | None = None,
             if name in registry.versions and (deprecated or not registry.deprecated(name))]
 
 
+def pinned(repo: Repo) -> list[ModelVersion]:
+    """Committed versions the registry points at: those holding a stage or a semver
+    registration (what `push` must keep downloadable)."""
+    registry = load(repo, workspace=False)
+    return [v for history in registry.versions.values() for v in history
+            if v.commit is not None and (v.stages or v.semvers)]
+
+
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
     """Versions newest first: of one model, or of all models interleaved by date."""
     if name is not None:
