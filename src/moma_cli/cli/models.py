@@ -341,9 +341,13 @@ def get(
     ref: Ref,
     output: Annotated[str, typer.Option("--output", "-o",
                                         help="File (or directory) to write the model to.")],
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Overwrite a file there that is modified and not in the cache.")
+    ] = False,
     json_out: Json = False,
 ) -> None:
-    """Write a model version's file, without touching the workspace or the git checkout.
+    """Write a model version's file, without touching git. A file already there whose bytes
+    are not in the cache (unsaved work) is never overwritten without --force.
 
     Example: moma models:get credit-risk:production -o /srv/model.joblib
     """
@@ -351,11 +355,13 @@ def get(
     from moma_cli.services import models
     from moma_cli.services.repo import open_repo
 
-    result = models.get(open_repo(), ref, output)
+    result = models.get(open_repo(), ref, output, force=force)
     if json_out:
         render.print_json({"path": str(result.path), "fetched": result.fetched,
-                           "version": result.version.to_json()})
+                           "replaced": result.replaced, "version": result.version.to_json()})
         return
+    if result.replaced:
+        render.warn(f"replaced modified {result.path} (--force)")
     render.line(f"Wrote {result.version.name} {result.version.label} "
                 f"({result.version.model_id}) to {result.path}")
 
