@@ -314,6 +314,26 @@ def test_get_writes_old_version_without_touching_workspace(two_versions: Moma,
     assert "not in the cache" in res.stderr and "hint:" in res.stderr
 
 
+def test_get_never_overwrites_unsaved_work(two_versions: Moma) -> None:
+    repo = two_versions
+    with open(repo.root / "model.joblib", "ab") as fh:
+        fh.write(b"X")  # unsaved work: these bytes are in no cache
+    edited = (repo.root / "model.joblib").read_bytes()
+    res = repo("models:get", "credit-risk:1", "-o", ".", ok=False)
+    assert res.exit_code == 1
+    assert "model.joblib: modified and not in the cache; left as is" in res.stderr
+    assert "pass --force" in res.stderr
+    assert (repo.root / "model.joblib").read_bytes() == edited
+
+    res = repo("models:get", "credit-risk:1", "-o", ".", "--force")
+    assert f"replaced modified {repo.root / 'model.joblib'} (--force)" in res.stderr
+    assert joblib.load(repo.root / "model.joblib").get_params()["max_depth"] == 2
+    # bytes the cache holds (v1 now) may be replaced: nothing is lost
+    res = repo("models:get", "credit-risk:2", "-o", "model.joblib", "--json")
+    assert json.loads(res.stdout)["replaced"] is False
+    assert joblib.load(repo.root / "model.joblib").get_params()["max_depth"] == 4
+
+
 def test_bad_names_and_refs_are_refused(repo: Moma) -> None:
     save_model(repo.root / "m.joblib", 2)
     for bad in ("../x", "--upload-pack=touch pwn", "a;ls", "x" * 101, "Upper"):

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import Moma, RemoteSpec, write
+from moma_cli.core.hashing import hash_bytes
 from moma_cli.services.repo import open_repo
 
 
@@ -83,3 +84,25 @@ def test_push_is_refused_when_data_cannot_be_uploaded(repo: Moma, tmp_path: Path
     refs = subprocess.run(["git", "ls-remote", "origin"], cwd=repo.root, capture_output=True,
                           text=True, check=True).stdout
     assert refs == ""  # git refused the push: the remote never points at missing data
+
+
+def test_pushing_a_stage_tag_uploads_that_versions_data(repo: Moma, any_remote: RemoteSpec,
+                                                        tmp_path: Path) -> None:
+    """The stage tag's commit is already on the git remote, so no pushed commit writes its
+    pointer: the hook must still send what the registry points at."""
+    any_remote.add_to(repo)
+    repo.git("commit", "-qam", "remote")
+    subprocess.run(["git", "init", "-q", "--bare", str(tmp_path / "origin.git")], check=True)
+    repo.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+    for n in (1, 2):
+        write(repo.root / "model.pkl", f"weights v{n}")
+        repo("models:add", "credit-risk", "model.pkl")
+        repo.git("commit", "-qm", f"v{n}")
+    v1 = repo.git("rev-parse", "HEAD~1").strip()
+    assert push(repo, "--no-verify", "main").returncode == 0  # no hook yet: nothing uploaded
+    assert any_remote.oids() == set()
+    repo("install")
+    repo.git("tag", "-a", "-m", "by hand", "credit-risk#production#1", v1)  # plain git, GTO grammar
+    out = push(repo, "--tags")
+    assert out.returncode == 0, out.stderr
+    assert any_remote.oids() == {hash_bytes(b"weights v1", "blake3")}

@@ -435,3 +435,103 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     assert not (other.root / "big.bin").exists()
     assert not any((other.root / ".moma/cache/blake3").rglob("*"))
     assert not any((other.root / ".moma/cache/tmp").iterdir())
+
+
+# -- what push sends: the work tree, the registry's versions, and revisions asked for ----------
+
+
+def _model_versions(moma: Moma, count: int) -> list[str]:
+    """credit-risk versions 1..count, one commit each; returns their oids."""
+    oids = []
+    for n in range(1, count + 1):
+        write(moma.root / "model.pkl", f"weights v{n}" * 100)
+        moma("models:add", "credit-risk", "model.pkl")
+        moma.git("commit", "-qm", f"v{n}")
+        oids.append(_oid(moma, "model.pkl"))
+    return oids
+
+
+def test_push_sends_every_version_the_registry_points_at(repo: Moma, any_remote: RemoteSpec,
+                                                          tmp_path: Path) -> None:
+    oids = _model_versions(repo, 4)
+    repo("models:tag", "credit-risk:3", "production")  # no remote yet: only the tag is made
+    repo("models:register", "credit-risk:2", "--semver", "v1.0.0")
+    any_remote.add_to(repo)
+    repo.git("commit", "-qam", "remote")
+
+    res = repo("status", "--remote", ok=False)
+    assert res.stderr.count("warning:") == 2  # one line per stage or semver lacking its data
+    assert "credit-risk:production (v3) points at data remote 'storage' lacks" in res.stderr
+    assert "credit-risk@v1.0.0 (v2) points at data remote 'storage' lacks" in res.stderr
+    report = json.loads(repo("status", "--remote", "--json", ok=False).stdout)
+    assert sorted((r["ref"], r["version"]) for r in report["registry"]) == [
+        ("credit-risk:production", 3), ("credit-risk@v1.0.0", 2)]
+
+    res = repo("push")
+    assert "3 files pushed" in res.stdout
+    assert any_remote.oids() == {oids[1], oids[2], oids[3]}  # v1 holds nothing: not sent
+    assert "warning:" not in repo("status", "--remote").stderr
+
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    clone("models:get", "credit-risk:production", "-o", "prod.pkl")
+    assert (clone.root / "prod.pkl").read_text() == "weights v3" * 100
+    clone("models:get", "credit-risk@v1.0.0", "-o", "v1.pkl")
+    assert (clone.root / "v1.pkl").read_text() == "weights v2" * 100
+
+
+def test_a_staged_version_missing_from_the_cache_is_named(repo: Moma,
+                                                          any_remote: RemoteSpec) -> None:
+    oids = _model_versions(repo, 2)
+    repo("models:tag", "credit-risk:1", "production")
+    any_remote.add_to(repo)
+    path = repo.root / ".moma/cache/blake3" / oids[0][:2] / oids[0][2:]
+    os.chmod(path.parent, 0o755)
+    path.unlink()
+    res = repo("push", ok=False)
+    assert f"model.pkl (credit-risk:1, production): object {oids[0][:8]}" in res.stderr
+    assert any_remote.oids() == {oids[1]}
+
+
+def test_models_tag_pushes_the_tagged_version(repo: Moma, any_remote: RemoteSpec) -> None:
+    oids = _model_versions(repo, 3)
+    any_remote.add_to(repo)
+    res = repo("models:tag", "credit-risk:1", "production")
+    assert "credit-risk v1 is now in production" in res.stdout
+    assert "Pushed the data of credit-risk v1 to remote 'storage' (1 files pushed" in res.stdout
+    assert any_remote.oids() == {oids[0]}
+    res = repo("models:register", "credit-risk:2")
+    assert "Pushed the data of credit-risk v2 to remote 'storage'" in res.stdout
+    assert any_remote.oids() == {oids[0], oids[1]}
+
+
+def test_push_rev_all_tags_all_branches_all_commits(repo: Moma, any_remote: RemoteSpec) -> None:
+    any_remote.add_to(repo)
+    repo.git("add", ".moma.yaml")
+    oids = []
+    for n in range(5):
+        write(repo.root / "data.csv", f"rows v{n}\n")
+        repo("add", "data.csv")
+        repo.git("commit", "-qm", f"data v{n}")
+        oids.append(_oid(repo, "data.csv"))
+        if n == 1:
+            repo.git("tag", "v1")  # a lightweight tag
+        if n == 2:
+            repo.git("branch", "old")
+    repo.git("reset", "-q", "--hard", "HEAD~1")  # v4 only on no branch now; v3 is HEAD
+    repo("checkout")
+
+    repo("push")
+    assert any_remote.oids() == {oids[3]}
+    repo("push", "--rev", "HEAD~3")
+    assert any_remote.oids() == {oids[3], oids[0]}
+    repo("push", "--all-tags")
+    assert any_remote.oids() == {oids[3], oids[0], oids[1]}
+    repo("push", "--all-branches")
+    assert any_remote.oids() == {oids[3], oids[0], oids[1], oids[2]}
+    res = repo("push", "--rev=--upload-pack=touch pwned", ok=False)
+    assert res.exit_code == 1 and "invalid git revision" in res.stderr
+    res = repo("push", "--rev", "no-such-branch", ok=False)
+    assert res.exit_code == 1 and "unknown git revision 'no-such-branch'" in res.stderr
+    repo("push", "--all-commits")
+    assert any_remote.oids() == set(oids[:4])  # v4 is reachable from no ref any more

@@ -9,7 +9,8 @@ import typer
 from moma_cli.cli.context import OPTIONS, guarded
 
 if TYPE_CHECKING:
-    from moma_cli.services.data import CheckoutResult
+    from moma_cli.services.data import CheckoutResult, StatusResult
+    from moma_cli.services.sync import RegistryGap
 
 Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Parallel workers (default: from config, "
@@ -128,14 +129,18 @@ def status(
     from moma_cli.services import data
     from moma_cli.services.repo import open_repo
 
+    result: StatusResult
+    gaps: list[RegistryGap] | None = None  # with --remote: stages whose data it lacks
     if remote or remote_name:
         from moma_cli.services import sync
 
         result = sync.status(open_repo(), targets, remote=remote_name, jobs=jobs)
+        gaps = result.registry
     else:
         result = data.status(open_repo(), targets, jobs=jobs)
     if json_out:
-        render.print_json({"clean": result.clean, "entries": [vars(e) for e in result.entries]})
+        render.print_json({"clean": result.clean, "entries": [vars(e) for e in result.entries]}
+                          | ({} if gaps is None else {"registry": [vars(g) for g in gaps]}))
     elif result.clean:
         render.line("Data and pointers are up to date.")
     else:
@@ -151,6 +156,9 @@ def status(
                 render.line(f"    {change}: {rel}")
             if len(entry.changes) > 50:
                 render.line(f"    ... and {len(entry.changes) - 50} more")
+        for gap in gaps or []:
+            render.warn(f"{gap.ref} (v{gap.version}) points at data remote '{gap.remote}' "
+                        f"lacks ({gap.lacking} object(s) of {gap.path}); run 'moma push'")
     if not result.clean:
         raise typer.Exit(1)
 

@@ -10,6 +10,7 @@ from moma_cli.cli.context import OPTIONS, guarded
 
 if TYPE_CHECKING:
     from moma_cli.services.models import DiffResult, ModelVersion, TagResult
+    from moma_cli.services.sync import TransferResult
 
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Rev = Annotated[str | None, typer.Option(
@@ -231,18 +232,20 @@ def tag(
     """Assign a stage to a committed version (an annotated git tag NAME#STAGE#N).
 
     Moving a stage is the same command on another version; the old assignment stays in
-    history. Share stages with 'git push --tags'.
+    history. With a default remote, the version's data is pushed to it. Share stages with
+    'git push --tags'.
 
     Example: moma models:tag credit-risk:4 production
     """
-    from moma_cli.services import models
+    from moma_cli.services import models, sync
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         result = models.tag(repo, ref, stage)
+        pushed = sync.publish(repo, result.version)
     _print_tags(result, json_out, f"{result.version.name} {result.version.label} is now in "
-                                  f"{stage}")
+                                  f"{stage}", pushed)
 
 
 @guarded
@@ -273,26 +276,41 @@ def register_(
 ) -> None:
     """Give a committed version a semantic version (GTO's tag NAME@v1.2.0).
 
+    With a default remote, the version's data is pushed to it.
+
     Example: moma models:register credit-risk:4 --semver v1.2.0
     """
-    from moma_cli.services import models
+    from moma_cli.services import models, sync
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         result = models.register(repo, ref, semver)
+        pushed = sync.publish(repo, result.version)
     _print_tags(result, json_out, f"{result.version.name} {result.version.label} registered "
-                                  f"as {', '.join(result.version.semvers)}")
+                                  f"as {', '.join(result.version.semvers)}", pushed)
 
 
-def _print_tags(result: TagResult, json_out: bool, message: str) -> None:
+def _print_tags(result: TagResult, json_out: bool, message: str,
+                pushed: TransferResult | None = None) -> None:
+    """The tags made and, for a new stage or semver, where its data was pushed (exit 1
+    when it could not be: the tag stands, but points at data nobody else can download)."""
     from moma_cli.cli import render
+    from moma_cli.cli.sync import as_json, render_transfer
 
     if json_out:
-        render.print_json({"tags": result.created, "version": result.version.to_json()})
-        return
-    render.line(message)
-    render.line(f"Created tag {', '.join(result.created)}; share it with 'git push --tags'.")
+        render.print_json({"tags": result.created, "version": result.version.to_json()}
+                          | ({} if pushed is None else {"pushed": as_json(pushed)}))
+    else:
+        render.line(message)
+        render.line(f"Created tag {', '.join(result.created)}; share it with "
+                    "'git push --tags'.")
+        if pushed is not None:
+            v = result.version
+            render_transfer(pushed, "pushed",
+                            f"Pushed the data of {v.name} {v.label} to remote '{pushed.remote}'")
+    if pushed is not None and not pushed.ok:
+        raise typer.Exit(1)
 
 
 @guarded
@@ -324,9 +342,13 @@ def get(
     ref: Ref,
     output: Annotated[str, typer.Option("--output", "-o",
                                         help="File (or directory) to write the model to.")],
+    force: Annotated[bool, typer.Option(
+        "--force", "-f", help="Overwrite a file there that is modified and not in the cache.")
+    ] = False,
     json_out: Json = False,
 ) -> None:
-    """Write a model version's file, without touching the workspace or the git checkout.
+    """Write a model version's file, without touching git. A file already there whose bytes
+    are not in the cache (unsaved work) is never overwritten without --force.
 
     Example: moma models:get credit-risk:production -o /srv/model.joblib
     """
@@ -334,11 +356,13 @@ def get(
     from moma_cli.services import models
     from moma_cli.services.repo import open_repo
 
-    result = models.get(open_repo(), ref, output)
+    result = models.get(open_repo(), ref, output, force=force)
     if json_out:
         render.print_json({"path": str(result.path), "fetched": result.fetched,
-                           "version": result.version.to_json()})
+                           "replaced": result.replaced, "version": result.version.to_json()})
         return
+    if result.replaced:
+        render.warn(f"replaced modified {result.path} (--force)")
     render.line(f"Wrote {result.version.name} {result.version.label} "
                 f"({result.version.model_id}) to {result.path}")
 

@@ -33,22 +33,34 @@ def push(
     verify: Annotated[bool, typer.Option(
         "--verify", help="Also re-hash the objects the remote already has and re-upload any "
                          "that are damaged.")] = False,
+    all_branches: Annotated[bool, typer.Option(
+        "--all-branches", help="Also the data at every branch tip.")] = False,
+    all_tags: Annotated[bool, typer.Option(
+        "--all-tags", help="Also the data at every tagged commit.")] = False,
+    all_commits: Annotated[bool, typer.Option(
+        "--all-commits", help="Also the data of every commit of every ref.")] = False,
+    revs: Annotated[list[str] | None, typer.Option(
+        "--rev", help="Also the data at this git revision; repeatable.")] = None,
     json_out: Json = False,
 ) -> None:
-    """Upload the data of the workspace pointers that the remote does not have yet.
+    """Upload the data the remote does not have yet: of the workspace pointers and of every
+    model version holding a stage or a semver, plus the revisions the options name.
 
     \b
     Examples:
       moma push
       moma push model.pkl -r backup -j 16
+      moma push --all-tags --rev v1.0
     """
     from moma_cli.cli import render
     from moma_cli.services import sync
     from moma_cli.services.repo import open_repo
+    from moma_cli.services.revisions import Scope
 
     repo = open_repo()
+    scope = Scope(all_branches, all_tags, all_commits, tuple(revs or ()))
     with repo.lock(OPTIONS.wait):
-        result = sync.push(repo, targets, remote=remote, jobs=jobs, verify=verify,
+        result = sync.push(repo, targets, remote=remote, jobs=jobs, verify=verify, scope=scope,
                            progress=render.RichProgress())
     report(result, "pushed", json_out)
 
@@ -95,16 +107,16 @@ def pull(
                            progress=render.RichProgress())
     checkout = result.checkout
     if json_out:
-        render.print_json(_as_json(result) | {"checkout": vars(checkout) if checkout else None})
+        render.print_json(as_json(result) | {"checkout": vars(checkout) if checkout else None})
     else:
-        _render(result, "fetched")
+        render_transfer(result, "fetched")
         if checkout is not None:
             render_checkout(checkout)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _as_json(r: TransferResult) -> dict[str, object]:
+def as_json(r: TransferResult) -> dict[str, object]:
     return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
             "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
             "cleaned": r.cleaned}
@@ -114,14 +126,15 @@ def report(result: TransferResult, verb: str, json_out: bool) -> None:
     from moma_cli.cli import render
 
     if json_out:
-        render.print_json(_as_json(result))
+        render.print_json(as_json(result))
     else:
-        _render(result, verb)
+        render_transfer(result, verb)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def _render(r: TransferResult, verb: str) -> None:
+def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> None:
+    """The summary line (after `lead`, in parentheses, when given), then what failed."""
     from moma_cli.cli import render
 
     summary = f"{len(r.transferred):,} files {verb}, {r.skipped:,} up to date"
@@ -129,7 +142,7 @@ def _render(r: TransferResult, verb: str) -> None:
         summary += f", {len(r.repaired):,} damaged remote copies replaced"
     if r.failed:
         summary += f", {len(r.failed):,} failed"
-    render.line(summary)
+    render.line(f"{lead} ({summary})" if lead else summary)
     for message in list(r.failed.values())[:_SHOWN_FAILURES]:
         render.error(message)
     if len(r.failed) > _SHOWN_FAILURES:

@@ -434,7 +434,7 @@ class _Checkout:
         except FileNotFoundError:
             is_dir = exists = False
         if exists:
-            current = self._current_oid(dest)
+            current = workspace.current_oid(self.repo, dest)
             if current == oid:
                 if self._check_size(rel, oid, size, os.stat(dest).st_size):
                     self.result.unchanged += 1
@@ -472,20 +472,8 @@ class _Checkout:
             f"({actual} bytes); not checked out")
         return False
 
-    def _current_oid(self, dest: Path) -> str | None:
-        """The oid of what is at `dest` now; None for anything that is not plain data."""
-        if dest.is_symlink():
-            target = Path(os.readlink(dest))
-            if target.parent.parent == self.repo.cache.objects_dir:  # our own symlink
-                return target.parent.name + target.name
-            return None
-        if not dest.is_file():
-            return None
-        info = workspace.file_info(str(dest))
-        return workspace.oids_of(self.repo, [info], store=False)[info.path]
-
     def _conflict_or_clear(self, rel: str, path: Path) -> None:
-        current = self._current_oid(path)
+        current = workspace.current_oid(self.repo, path)
         if current is not None and self.repo.cache.exists(current):
             os.unlink(path)
         elif self.force:

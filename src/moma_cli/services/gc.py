@@ -18,6 +18,7 @@ from pathlib import Path
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import GcError, MomaError
+from moma_cli.services import revisions
 from moma_cli.services.repo import Repo
 
 QUARANTINE_DAYS = 14
@@ -102,45 +103,23 @@ def _workspace_pointers(repo: Repo) -> list[pointer_mod.Pointer]:
 def _history_pointers(
     repo: Repo, result: GcPlan, *, all_branches: bool, all_tags: bool, all_commits: bool,
 ) -> list[pointer_mod.Pointer]:
-    """Pointers of the index, stashes, unpushed commits and the chosen history, read in bulk:
-    one `ls-tree` per distinct root tree and one `cat-file --batch` for every pointer blob."""
+    """Pointers of the index, stashes, unpushed commits and the chosen history."""
     git = repo.git
     found: dict[str, tuple[str, str]] = {}  # blob sha -> (where, pointer path), first seen
     for path, sha in git.index_blobs().items():
         found.setdefault(sha, ("the git index", path))
-    commits: dict[str, str] = {}
     local = ["--branches", "--tags"] + (["HEAD"] if git.head() else [])
-    commits |= git.commit_trees(*local, "--not", "--remotes")  # not yet pushed anywhere
+    commits = git.commit_trees(*local, "--not", "--remotes")  # not yet pushed anywhere
     stash = git.stash_commits()
     if stash:
         commits |= git.commit_trees(*stash, walk=False)
-    if all_commits:
-        commits |= git.commit_trees("--all")
-    else:
-        tips = (["--branches"] if all_branches else []) + (["--tags"] if all_tags else [])
-        if tips:
-            commits |= git.commit_trees(*tips, walk=False)
+    commits |= revisions.commits(repo, revisions.Scope(all_branches, all_tags, all_commits))
     result.commits = len(commits)
-    seen_trees: set[str] = set()
-    for commit, tree in commits.items():
-        if tree in seen_trees:
-            continue
-        seen_trees.add(tree)
-        for path, sha in git.tree_blobs(tree).items():
-            if pointer_mod.is_pointer_path(path):
-                found.setdefault(sha, (f"commit {commit[:10]}", path))
-    blobs = git.cat_blobs(found)
-    pointers = []
-    for sha, (where, path) in found.items():
-        try:
-            if sha not in blobs:
-                raise MomaError(f"{path}: blob {sha[:10]} is missing from the git repository")
-            pointers.append(pointer_mod.parse(blobs[sha].decode("utf-8"), path))
-        except UnicodeDecodeError:
-            raise _aborted(where, MomaError(f"{path}: not UTF-8 text")) from None
-        except MomaError as exc:
-            raise _aborted(where, exc) from None
-    return pointers
+    read = revisions.pointers_at(repo, commits, found)
+    if read.errors:
+        where, exc = read.errors[0]
+        raise _aborted(where, exc)
+    return [ptr for _, ptr in read.pointers]
 
 
 def _aborted(where: str, exc: MomaError) -> GcError:

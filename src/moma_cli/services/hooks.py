@@ -182,14 +182,16 @@ def pushed_pointers(repo: Repo, git_remote: str, ref_lines: Iterable[str]
 
 def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> sync.TransferResult:
     """Upload, to the default moma remote, the objects of every pointer the pushed commits
-    wrote, so git never points at data nobody can download."""
+    wrote and of every version the registry points at, so git never points at data nobody
+    can download: a stage tag pushed for an old commit writes no pointer, yet
+    `NAME:production` must be downloadable wherever the tag goes."""
     pointers, bad = pushed_pointers(repo, git_remote, ref_lines)
+    labelled = [("", ptr) for ptr in pointers]
+    if repo.config.default_remote is not None:  # without one, only pushed pointers need it
+        labelled += sync.registry_pointers(repo)
     result = sync.TransferResult()
-    if pointers:
-        result = sync.push_oids(repo, sync.expand(repo, pointers))
-    names = {ptr.oid: ptr.path for ptr in pointers}
-    result.failed = {oid: f"{names[oid]}: {msg}" if oid in names else msg
-                     for oid, msg in result.failed.items()}
+    if labelled:
+        result = sync.push_pointers(repo, labelled)
     result.invalid = [e.message for e in bad]
     if not result.ok:
         result.hint = ("the pushed commits reference data that is not on the remote; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 import posixpath
 import re
 from collections.abc import Sequence
@@ -21,8 +22,8 @@ from typing import Any
 from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
-from moma_cli.errors import MomaError, PathError
-from moma_cli.services import access, data, pipeline
+from moma_cli.errors import CheckoutConflictError, MomaError, PathError
+from moma_cli.services import access, data, pipeline, workspace
 from moma_cli.services.registry_index import Chain, RegistryIndex
 from moma_cli.services.repo import Repo
 
@@ -398,6 +399,14 @@ def list_models(repo: Repo, *, rev: str | None = None,
             if name in registry.versions and (deprecated or not registry.deprecated(name))]
 
 
+def pinned(repo: Repo) -> list[ModelVersion]:
+    """Committed versions the registry points at: those holding a stage or a semver
+    registration (what `push` must keep downloadable)."""
+    registry = load(repo, workspace=False)
+    return [v for history in registry.versions.values() for v in history
+            if v.commit is not None and (v.stages or v.semvers)]
+
+
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
     """Versions newest first: of one model, or of all models interleaved by date."""
     if name is not None:
@@ -746,26 +755,43 @@ class GetResult:
     version: ModelVersion
     path: Path
     fetched: bool
+    replaced: bool = False  # modified data overwritten with --force
 
 
-def get(repo: Repo, ref: str, output: str, *, cwd: Path | None = None) -> GetResult:
+def get(repo: Repo, ref: str, output: str, *, cwd: Path | None = None,
+        force: bool = False) -> GetResult:
     """Write a version's bytes to `output` from the cache (fetching them from the remote
-    first when missing), leaving workspace and git alone."""
+    first when missing), leaving git alone. Like checkout, a file there whose bytes are
+    not in the cache (unsaved work) is only overwritten with `force`."""
     version = resolve(repo, ref)
     if version.pointer.is_dir:
         raise ModelError(f"{version.name} {version.label} is a directory",
                          hint="use 'moma checkout' for directory models")
-    fetched = not repo.cache.exists(version.oid)
-    source = access.object_path(repo, version.oid)
     dest = Path(cwd or Path.cwd()) / output
     if dest.is_dir():
         dest = dest / posixpath.basename(version.pointer.path)
+    replaced = _unsaved(repo, dest, version.oid)
+    if replaced and not force:
+        raise CheckoutConflictError(f"{dest}: modified and not in the cache; left as is",
+                                    hint="save it with 'moma add', or pass --force to "
+                                         "overwrite it")
+    fetched = not repo.cache.exists(version.oid)
+    source = access.object_path(repo, version.oid)
     from moma_cli.storage.atomic import atomic_open
 
     with open(source, "rb") as src, atomic_open(dest) as fh:
         while chunk := src.read(1 << 20):
             fh.write(chunk)
-    return GetResult(version, dest, fetched)
+    return GetResult(version, dest, fetched, replaced)
+
+
+def _unsaved(repo: Repo, dest: Path, oid: str) -> bool:
+    """Whether something is at `dest` that neither the cache nor the version `oid` being
+    written could give back (checkout's rule)."""
+    if not os.path.lexists(dest):
+        return False
+    current = workspace.current_oid(repo, dest)
+    return current is None or (current != oid and not repo.cache.exists(current))
 
 
 def model_file(repo: Repo, ref: str) -> tuple[ModelVersion, Path]:

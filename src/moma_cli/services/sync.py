@@ -1,5 +1,10 @@
 """`push`, `fetch`, `pull` and `status --remote`: moving objects between cache and remote.
 
+`push` sends the work tree's pointers and, always, every version the registry points at (a
+stage or a semver registration; `models:tag` and the pre-push hook send those too), so
+`NAME:production` can be downloaded wherever the tag is; `--all-branches`, `--all-tags`,
+`--all-commits` and `--rev` add the pointers at those revisions, as DVC's flags do.
+
 Order matters for directories: a manifest is uploaded only after every file it lists is on
 the remote, so a remote never holds a listing whose files are missing; fetch downloads the
 manifest first (it says what else to fetch), then the files. Every download is verified
@@ -11,14 +16,15 @@ from __future__ import annotations
 import os
 import posixpath
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.paths import is_within
 from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, RemoteError
-from moma_cli.services import data, workspace
+from moma_cli.services import data, models, revisions, workspace
 from moma_cli.services.fsck import STALE_TMP_SECONDS as STALE_SECONDS
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
@@ -110,10 +116,13 @@ def transfer_jobs(local: bool = False) -> int:
     return min(8, cores * 2) if local else min(64, cores * 16)
 
 
-def _plan(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> _Plan:
-    plan = _Plan()
+def _plan(repo: Repo, pointers: Iterable[pointer_mod.Pointer], plan: _Plan | None = None,
+          where: str = "") -> _Plan:
+    """Add the pointers' objects to `plan` (a new one by default); `where` follows their
+    paths in messages, e.g. " (credit-risk:3, production)" for a pointer not in the work tree."""
+    plan = _Plan() if plan is None else plan
     for ptr in pointers:
-        plan.names.setdefault(ptr.oid, ptr.path)
+        plan.names.setdefault(ptr.oid, ptr.path + where)
         if not ptr.is_dir:
             plan.files.add(ptr.oid)
             plan.sizes[ptr.oid] = ptr.size
@@ -126,7 +135,7 @@ def _plan(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> _Plan:
             continue
         for entry in entries:
             plan.files.add(entry.oid)
-            plan.names.setdefault(entry.oid, posixpath.join(ptr.path, entry.relpath))
+            plan.names.setdefault(entry.oid, posixpath.join(ptr.path, entry.relpath) + where)
             plan.sizes[entry.oid] = entry.size
     return plan
 
@@ -141,6 +150,26 @@ def expand(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> set[str]:
 def expand_named(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> dict[str, str]:
     """`expand`, each oid with the workspace path it belongs to."""
     return _plan(repo, pointers).names
+
+
+def registry_pointers(repo: Repo) -> list[tuple[str, pointer_mod.Pointer]]:
+    """(where, pointer) of every version the registry points at (`models.pinned`)."""
+    return [(_version_label(v), v.pointer) for v in models.pinned(repo)]
+
+
+def _version_label(v: models.ModelVersion) -> str:
+    held = ", ".join(v.stages + v.semvers)
+    return f" ({v.name}:{v.version}{', ' + held if held else ''})"
+
+
+def _within_targets(repo: Repo, targets: Sequence[str] | None,
+                    cwd: Path | None) -> Callable[[str], bool]:
+    """Whether a data path is one of `targets` or inside one (every path without targets)."""
+    if targets is None:
+        return lambda path: True
+    rels = [pointer_mod.data_path_of(rel) if pointer_mod.is_pointer_path(rel) else rel
+            for rel in (repo.relpath(t, cwd) for t in targets)]
+    return lambda path: any(is_within(path, rel) for rel in rels)
 
 
 def _named(failed: dict[str, str], names: dict[str, str]) -> dict[str, str]:
@@ -158,15 +187,28 @@ def push(
     jobs: int | None = None,
     verify: bool = False,
     cwd: Path | None = None,
+    scope: revisions.Scope | None = None,
     progress: Progress = SILENT,
 ) -> TransferResult:
-    """Upload what the remote lacks of the workspace pointers' objects."""
+    """Upload what the remote lacks of the objects of the work tree's pointers, of every
+    version the registry points at, and of the pointers at the revisions `scope` names;
+    `targets` limit all of them to those paths."""
     pointers, errors = repo.pointers(targets, cwd)
+    invalid = [e.message for e in errors]
     plan = _plan(repo, pointers)
+    elsewhere = registry_pointers(repo)
+    if scope is not None and not scope.empty:
+        found = revisions.pointers_at(repo, revisions.commits(repo, scope))
+        elsewhere += [(f" (at {where})", ptr) for where, ptr in found.pointers]
+        invalid += [f"{where}: {exc.message}" for where, exc in found.errors]
+    wanted = _within_targets(repo, targets, cwd)
+    for where, ptr in elsewhere:
+        if wanted(ptr.path):
+            _plan(repo, [ptr], plan, where)
     r = open_remote(repo, remote, jobs, create=True, verify=verify)
     result = _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests,
                    verify, progress)
-    result.invalid = [e.message for e in errors]
+    result.invalid = invalid
     # One listing: what killed pushes left behind (temps, incomplete multipart uploads).
     try:
         result.cleaned = r.store.clean_stale(STALE_SECONDS, time.time())
@@ -177,17 +219,39 @@ def push(
     return result
 
 
-def push_oids(
+def push_pointers(
     repo: Repo,
-    oids: Iterable[str],
+    labelled: Iterable[tuple[str, pointer_mod.Pointer]],
     *,
     remote: str | None = None,
     jobs: int | None = None,
     progress: Progress = SILENT,
 ) -> TransferResult:
-    """Upload these objects if the remote lacks them (manifests among them go last)."""
+    """Upload what the remote lacks of these pointers' objects; each comes with the text
+    that follows its path in messages ("" for a work-tree pointer)."""
+    plan = _Plan()
+    for where, ptr in labelled:
+        _plan(repo, [ptr], plan, where)
     r = open_remote(repo, remote, jobs, create=True)
-    return _push(repo, r, set(oids), {}, None, False, progress)
+    return _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests, False,
+                 progress)
+
+
+def publish(repo: Repo, version: models.ModelVersion,
+            progress: Progress = SILENT) -> TransferResult | None:
+    """Send a version that just got a stage or semver to the default remote, when one is
+    set (None otherwise): the registry must not point at data nobody can download. The tag
+    stands whatever happens here, so a failure is returned, never raised."""
+    remote = repo.config.default_remote
+    if remote is None:
+        return None
+    where = _version_label(version)
+    try:
+        return push_pointers(repo, [(where, version.pointer)], progress=progress)
+    except MomaError as exc:  # e.g. the remote is unreachable
+        return TransferResult(remote=remote, hint="run 'moma push' once the remote is back",
+                              failed={version.oid: f"{version.pointer.path}{where}: "
+                                                   f"{exc.message}"})
 
 
 def _push(repo: Repo, r: Remote, oids: set[str], names: dict[str, str],
@@ -399,6 +463,26 @@ def pull(
 # -- status --remote -------------------------------------------------------------------------
 
 
+@dataclass
+class RegistryGap:
+    """A stage or semver registration whose version's data the remote lacks."""
+
+    ref: str  # credit-risk:production, credit-risk@v1.0.0
+    version: int
+    path: str
+    remote: str
+    lacking: int  # objects not on the remote
+
+
+@dataclass
+class RemoteStatusResult(data.StatusResult):
+    registry: list[RegistryGap] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return super().clean and not self.registry
+
+
 def status(
     repo: Repo,
     targets: Sequence[str] | None = None,
@@ -406,20 +490,30 @@ def status(
     remote: str | None = None,
     jobs: int | None = None,
     cwd: Path | None = None,
-) -> data.StatusResult:
-    """`moma status` plus a 'not-pushed' state for data whose objects the remote lacks."""
-    result = data.status(repo, targets, cwd=cwd, jobs=jobs)
+) -> RemoteStatusResult:
+    """`moma status` plus a 'not-pushed' state for data whose objects the remote lacks, and
+    every stage or semver registration pointing at data the remote lacks."""
+    result = RemoteStatusResult(data.status(repo, targets, cwd=cwd, jobs=jobs).entries)
     pointers, _ = repo.pointers(targets, cwd)
     r = open_remote(repo, remote, jobs, create=False, check=False)
     if not r.store.location.is_local:  # a local remote not pushed to yet simply holds nothing
         fs.check_reachable(r.store.location, create=False)
+    wanted = _within_targets(repo, targets, cwd)
+    pinned = [v for v in models.pinned(repo) if wanted(v.pointer.path)]
     needs = {ptr.path: expand(repo, [ptr]) for ptr in pointers}
-    present = r.store.existing(set().union(*needs.values()) if needs else set())
+    pinned_needs = [expand(repo, [v.pointer]) for v in pinned]
+    present = r.store.existing(set().union(*needs.values(), *pinned_needs))
     for entry in result.entries:
         lacking = needs.get(entry.path, set()) - present
         if entry.state == "ok" and lacking:
             entry.state = "not-pushed"
             entry.message = f"{len(lacking)} object(s) not on remote '{r.name}'"
+    for v, oids in zip(pinned, pinned_needs, strict=True):
+        missing = len(oids - present)
+        if missing:  # one line per stage and semver: each is a name someone may deploy
+            refs = [f"{v.name}:{s}" for s in v.stages] + [f"{v.name}@{s}" for s in v.semvers]
+            result.registry += [RegistryGap(ref, v.version or 0, v.pointer.path, r.name,
+                                            missing) for ref in refs]
     return result
 
 

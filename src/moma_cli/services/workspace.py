@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat as stat_mod
 from collections.abc import Iterable
+from pathlib import Path
 from typing import NamedTuple
 
 from moma_cli.core import manifest
@@ -73,6 +74,20 @@ def file_info(path: str) -> FileInfo:
     if not stat_mod.S_ISREG(st.st_mode):
         raise PathError(f"{path}: is not a regular file")
     return FileInfo(os.path.basename(path), path, StatKey.of(st))
+
+
+def current_oid(repo: Repo, path: Path) -> str | None:
+    """The oid of what is at `path` now: moma's own symlink names it, a regular file is
+    hashed (through the stat cache); None for anything else, which is never plain data."""
+    if path.is_symlink():
+        target = Path(os.readlink(path))
+        if target.parent.parent == repo.cache.objects_dir:  # our own symlink
+            return target.parent.name + target.name
+        return None
+    if not path.is_file():
+        return None
+    info = file_info(str(path))
+    return oids_of(repo, [info], store=False)[info.path]
 
 
 def oids_of(
