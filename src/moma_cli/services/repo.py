@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 from moma_cli import config as config_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath, is_within
-from moma_cli.errors import MomaError, NotARepoError, PathError, PointerError
+from moma_cli.errors import LockedError, MomaError, NotARepoError, PathError, PointerError
 from moma_cli.gitrepo import Git, find_root
 from moma_cli.storage.atomic import resolves_inside, write_if_changed
 from moma_cli.storage.cache import ObjectCache
@@ -41,14 +42,76 @@ class Repo:
 
     @cached_property
     def state(self) -> StateDB:
-        return StateDB(self.root / MOMA_DIR / "state.db")
+        return StateDB(self.moma_dir / "state.db")
 
     @cached_property
     def cache(self) -> ObjectCache:
+        self._check_cache_dir()
         return ObjectCache(self.config.cache_dir, self.config.hash_algo, self.state)
 
     def lock(self, wait: float = 0.0) -> RepoLock:
-        return RepoLock(self.root / MOMA_DIR / "lock", wait=wait)
+        return RepoLock(self.moma_dir / "lock", wait=wait)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """True in the block when no other moma works in this repository: this process holds
+        the lock, or has just taken it (without waiting). Every command that writes holds
+        it, so a temp found then is a leftover of a killed writer, never one in flight."""
+        lock = self.lock()
+        if RepoLock.held_here(lock.path):
+            yield True
+            return
+        try:
+            lock.acquire()
+        except (LockedError, OSError):  # another moma is at work, or .moma/ is read-only
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    # -- moma's own directories -----------------------------------------------------------
+    # A clone can commit anything, also where moma keeps its state: `.moma` as a symlink to
+    # a directory outside, `.moma/lock` as a symlink to a user's file (the lock truncates
+    # it), `.moma/cache/tmp` as one to a directory whose old files `fsck` would delete.
+    # So before first use: `.moma` is a real directory, the cache resolves inside the
+    # repository (unless set on this machine), and git tracks nothing in either.
+    @cached_property
+    def moma_dir(self) -> Path:
+        path = self.root / MOMA_DIR
+        if os.path.islink(path):
+            raise PathError(
+                f"{MOMA_DIR}: is a symlink; moma keeps its state in a real directory of the "
+                "repository", hint=f"remove it ('rm {MOMA_DIR}'); a cache elsewhere is set "
+                f"with cache.dir in {config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR")
+        self._refuse_tracked([MOMA_DIR])
+        return path
+
+    def _check_cache_dir(self) -> None:
+        self.moma_dir  # noqa: B018 - its own checks come first (the default cache is in it)
+        cache = self.config.cache_dir
+        real = os.path.realpath(cache)
+        if not is_within(real, self.real_root):
+            if self.config.cache_is_local:
+                return  # chosen on this machine
+            raise PathError(
+                f"cache directory {cache} resolves outside the repository (to {real})",
+                hint="remove the symlink that leads there; set a shared cache in "
+                f"{config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead")
+        inside = {os.path.relpath(real, self.real_root)}
+        if is_within(os.path.abspath(cache), os.path.abspath(self.root)):
+            inside.add(os.path.relpath(os.path.abspath(cache), os.path.abspath(self.root)))
+        self._refuse_tracked(sorted(p for p in inside if not is_within(p, MOMA_DIR)))
+
+    def _refuse_tracked(self, rels: list[str]) -> None:
+        tracked = self.git.tracked([":(literal)" + rel for rel in rels])
+        if tracked:
+            raise PathError(
+                f"{tracked[0]}: is committed to git, inside the directory where moma keeps its "
+                "cache and state; moma will not use it",
+                hint=f"remove it from git and the disk: 'git rm -r --cached {tracked[0]}' "
+                f"and 'rm -r {tracked[0]}'")
 
     def jobs(self, override: int | None = None) -> int:
         return override or self.config.jobs or default_jobs()
@@ -95,6 +158,11 @@ class Repo:
 
     # -- pointers -------------------------------------------------------------------------
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
+        try:  # named by the pointer file: a cloned `.moma.local.yaml.moma` would move the cache
+            check_repo_relpath(pointer_mod.data_path_of(pointer_rel), "tracked path")
+        except PathError as exc:
+            hint = f"remove the pointer: 'git rm --cached {pointer_rel}'"
+            raise PointerError(f"{pointer_rel}: {exc.message}", hint=hint) from None
         self.check_no_escape(pointer_rel)  # never read a pointer through a symlink outside
         path = self.root / pointer_rel
         # A clone can commit a pointer that is a symlink (to a file outside, to a FIFO that
