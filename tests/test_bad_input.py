@@ -380,12 +380,14 @@ def hostile_clone(repo: Moma, tmp_path: Path, plant: dict[str, str], config: str
     ({"cachelink": "OUTSIDE"}, "cache:\n  dir: cachelink/sub\n",
      "cache.dir 'cachelink/sub' resolves outside the repository"),
     ({".moma": "OUTSIDE"}, "", ".moma: is a symlink"),
-    ({".moma/cache": "OUTSIDE"}, "", ".moma/cache: is committed to git"),
+    ({".moma/cache": "OUTSIDE"}, "", "cache directory .moma/cache resolves outside"),
     ({".moma/lock": "OUTSIDE/victim.txt"}, "", ".moma/lock: is committed to git"),
     ({".moma/state.db": "OUTSIDE/victim.txt"}, "", ".moma/state.db: is committed to git"),
     ({".moma/cache/tmp": "OUTSIDE/tmp"}, "", ".moma/cache/tmp: is committed to git"),
     ({"inside/cache/tmp": "OUTSIDE/tmp"}, "cache:\n  dir: inside/cache\n",
      "inside/cache/tmp: is committed to git"),
+    ({"tmp": "OUTSIDE/tmp"}, "cache:\n  dir: .\n", "is committed to git, inside the directory "
+     "where moma keeps its cache"),
 ])
 def test_a_committed_symlink_cannot_redirect_moma_outside(
         repo: Moma, tmp_path: Path, plant: dict[str, str], config: str, error: str) -> None:

@@ -146,17 +146,19 @@ def kill_checkout_midway(repo: Moma) -> list[str]:
 
 
 @pytest.fixture
-def killed(repo: Moma) -> Moma:
+def killed(repo: Moma, tmp_path: Path) -> Moma:
     for i in range(300):
         write(repo.root / f"data/{'ab'[i % 2]}/f{i:03d}.txt", f"row {i}\n" * 50)
     repo("add", "data")
     repo.git("commit", "-qm", "data")
+    repo("remote", "add", "storage", str(tmp_path / "remote"), "--default")
+    repo("push")
     write(repo.root / "data/.moma-tmp-notes", "the user's, whatever its name")
     assert kill_checkout_midway(repo)
     return repo
 
 
-@pytest.mark.parametrize("command", ["status", "checkout", "fsck"])
+@pytest.mark.parametrize("command", ["status", "checkout", "pull", "fsck"])
 def test_temps_of_a_killed_checkout_are_removed_by_the_next_command(killed: Moma,
                                                                     command: str) -> None:
     res = killed(command, ok=None)

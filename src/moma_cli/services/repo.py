@@ -14,7 +14,7 @@ from pathlib import Path
 from moma_cli import config as config_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath, is_within
-from moma_cli.errors import LockedError, MomaError, NotARepoError, PathError, PointerError
+from moma_cli.errors import MomaError, NotARepoError, PathError, PointerError
 from moma_cli.gitrepo import Git, find_root
 from moma_cli.storage.atomic import resolves_inside, write_if_changed
 from moma_cli.storage.cache import ObjectCache
@@ -46,7 +46,7 @@ class Repo:
 
     @cached_property
     def cache(self) -> ObjectCache:
-        self._check_cache_dir()
+        self.moma_dir  # noqa: B018 - verifies the cache directory too
         return ObjectCache(self.config.cache_dir, self.config.hash_algo, self.state)
 
     def lock(self, wait: float = 0.0) -> RepoLock:
@@ -63,7 +63,7 @@ class Repo:
             return
         try:
             lock.acquire()
-        except (LockedError, OSError):  # another moma is at work, or .moma/ is read-only
+        except (MomaError, OSError):  # another moma is at work, or .moma/ is read-only
             yield False
             return
         try:
@@ -79,30 +79,32 @@ class Repo:
     # repository (unless set on this machine), and git tracks nothing in either.
     @cached_property
     def moma_dir(self) -> Path:
+        """`.moma/`, once it and the cache directory are verified as moma's own."""
         path = self.root / MOMA_DIR
         if os.path.islink(path):
             raise PathError(
                 f"{MOMA_DIR}: is a symlink; moma keeps its state in a real directory of the "
                 "repository", hint=f"remove it ('rm {MOMA_DIR}'); a cache elsewhere is set "
                 f"with cache.dir in {config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR")
-        self._refuse_tracked([MOMA_DIR])
+        self._refuse_tracked([MOMA_DIR, *self._cache_inside()])
         return path
 
-    def _check_cache_dir(self) -> None:
-        self.moma_dir  # noqa: B018 - its own checks come first (the default cache is in it)
-        cache = self.config.cache_dir
+    def _cache_inside(self) -> list[str]:
+        """The cache directory's repo-relative paths (as configured and resolved), or none
+        for a cache set on this machine outside; a cache from the committed config or the
+        default that resolves outside is refused."""
+        cache, root = os.path.abspath(self.config.cache_dir), os.path.abspath(self.root)
         real = os.path.realpath(cache)
+        named = [os.path.relpath(cache, root)] if is_within(cache, root) else []
         if not is_within(real, self.real_root):
             if self.config.cache_is_local:
-                return  # chosen on this machine
+                return []
             raise PathError(
-                f"cache directory {cache} resolves outside the repository (to {real})",
-                hint="remove the symlink that leads there; set a shared cache in "
-                f"{config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead")
-        inside = {os.path.relpath(real, self.real_root)}
-        if is_within(os.path.abspath(cache), os.path.abspath(self.root)):
-            inside.add(os.path.relpath(os.path.abspath(cache), os.path.abspath(self.root)))
-        self._refuse_tracked(sorted(p for p in inside if not is_within(p, MOMA_DIR)))
+                f"cache directory {named[0] if named else cache} resolves outside the "
+                f"repository (to {real})", hint="remove the symlink that leads there; set a "
+                f"shared cache in {config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead")
+        # "." too: a cache at the top would hold every committed file.
+        return sorted({os.path.relpath(real, self.real_root), *named})
 
     def _refuse_tracked(self, rels: list[str]) -> None:
         tracked = self.git.tracked([":(literal)" + rel for rel in rels])
