@@ -205,3 +205,21 @@ def test_checkout_never_overwrites_files_git_tracks(repo: Moma, victim: str) -> 
     res = repo("checkout", "--force", ok=False)
     assert_one_error(res, f"would overwrite {victim}, which git tracks")
     assert_nothing_lost(repo.root, before)
+
+
+def test_checkout_never_deletes_through_a_symlinked_tracked_directory(repo: Moma,
+                                                                      outside: Path) -> None:
+    # An empty listing writes no file, so no file's parent is checked on the way: the
+    # directory itself must be, before old files are looked for (and deleted) in it.
+    write(repo.root / "data/file", "outside bytes")  # the bytes of outside/file
+    repo("add", "data")
+    repo.git("commit", "-qm", "data")
+    write(repo.root / "empty/.keep", "")
+    (repo.root / "empty/.keep").unlink()
+    repo("add", "empty")  # an empty directory: its listing has no entries
+    (repo.root / "data.moma").write_text((repo.root / "empty.moma").read_text())
+    os.rename(repo.root / "data", repo.root / "data.moved")
+    os.symlink(outside, repo.root / "data")
+    res = repo("checkout", ok=False)
+    assert_one_error(res, "data/.: a parent directory is a symlink leading outside")
+    assert (outside / "file").read_text() == "outside bytes"

@@ -386,14 +386,16 @@ class _Checkout:
             self.result.invalid.append(_totals_message(ptr, nfiles, size))
             return
         top = self.repo.abspath(ptr.path)
+        # The directory itself inside the repository too: with an empty listing no file's
+        # parent is checked, and the stale-file pass would delete through a symlink.
+        self.repo.check_no_escape(posixpath.join(ptr.path, "."))
         if os.path.lexists(top) and not top.is_dir():
             self._conflict_or_clear(ptr.path, top)
         for entry in self.repo.cache.iter_manifest(ptr.oid):
             self._file(posixpath.join(ptr.path, entry.relpath), entry.oid, entry.size)
         self._flush()  # before looking for stale files, which must not see our temps
         if top.is_dir():
-            self.result.stale_tmp += workspace.remove_tmps(
-                self.repo, ptr.path, workspace.find_tmps(str(top)))
+            self.result.stale_tmp += workspace.remove_tmps(self.repo, ptr.path)
             self._remove_stale(ptr, top)
             self.repo.state.put_listing(str(top), ptr.oid)
 

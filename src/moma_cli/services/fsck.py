@@ -105,8 +105,7 @@ def _find_missing(repo: Repo, result: FsckResult) -> None:
     cache = repo.cache
     for ptr in pointers:
         if ptr.is_dir:  # a killed checkout's temps (the caller holds the lock)
-            result.stale_tmp += workspace.remove_tmps(
-                repo, ptr.path, workspace.find_tmps(str(repo.abspath(ptr.path))))
+            result.stale_tmp += workspace.remove_tmps(repo, ptr.path)
         if not cache.exists(ptr.oid):
             result.missing.append(Missing(ptr.path, ptr.oid))
             continue

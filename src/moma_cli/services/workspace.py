@@ -76,7 +76,7 @@ def walk_dir(top: str, skipped: Skipped | None = None) -> list[FileInfo]:
     return found
 
 
-def find_tmps(top: str) -> list[str]:
+def _find_tmps(top: str) -> list[str]:
     """moma's temps anywhere below `top` (symlinks not followed): a checkout killed between
     writing its temps and renaming them leaves them beside their destinations."""
     found: list[str] = []
@@ -95,17 +95,22 @@ def find_tmps(top: str) -> list[str]:
     return found
 
 
-def remove_tmps(repo: Repo, rel: str, paths: list[str]) -> list[str]:
-    """Delete moma's temps found in the tracked directory `rel`; return those removed,
-    repo-relative.
+def remove_tmps(repo: Repo, rel: str, found: list[str] | None = None) -> list[str]:
+    """Delete moma's temps in the tracked directory `rel` (those a walk of it `found`, or
+    all below it); return those removed, repo-relative.
 
     Only names `tmp_sibling` gives, only in a directory whose every component is a real
     directory inside the repository, and only while no other moma works here (the lock),
     so no temp in flight is ever touched.
     """
-    paths = [p for p in paths if is_tmp_sibling(os.path.basename(p))]
-    top = os.path.join(repo.real_root, rel)
-    if not paths or os.path.realpath(repo.abspath(rel)) != top:
+    if found is not None and not found:
+        return []
+    top = repo.abspath(rel)
+    if os.path.realpath(top) != os.path.join(repo.real_root, rel):
+        return []
+    found = _find_tmps(str(top)) if found is None else found
+    paths = [p for p in found if is_tmp_sibling(os.path.basename(p))]
+    if not paths:
         return []
     removed: list[str] = []
     with repo.exclusive() as alone:
