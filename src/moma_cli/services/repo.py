@@ -50,7 +50,9 @@ class Repo:
         return ObjectCache(self.config.cache_dir, self.config.hash_algo, self.state)
 
     def lock(self, wait: float = 0.0) -> RepoLock:
-        return RepoLock(self.moma_dir / "lock", wait=wait)
+        # Not `moma_dir`: commands lock before they validate their input, which must come
+        # before any git call. The lock file is opened without following a symlink.
+        return RepoLock(self._real_moma_dir() / "lock", wait=wait)
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[bool]:
@@ -80,13 +82,17 @@ class Repo:
     @cached_property
     def moma_dir(self) -> Path:
         """`.moma/`, once it and the cache directory are verified as moma's own."""
+        path = self._real_moma_dir()
+        self._refuse_tracked([MOMA_DIR, *self._cache_inside()])
+        return path
+
+    def _real_moma_dir(self) -> Path:
         path = self.root / MOMA_DIR
         if os.path.islink(path):
             raise PathError(
                 f"{MOMA_DIR}: is a symlink; moma keeps its state in a real directory of the "
                 "repository", hint=f"remove it ('rm {MOMA_DIR}'); a cache elsewhere is set "
                 f"with cache.dir in {config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR")
-        self._refuse_tracked([MOMA_DIR, *self._cache_inside()])
         return path
 
     def _cache_inside(self) -> list[str]:
