@@ -334,3 +334,109 @@ def test_huge_config_is_refused_without_reading_it_whole(repo: Moma) -> None:
     started = time.monotonic()
     assert_one_error(repo("status", ok=False), ".moma.yaml: file is larger than 1024 KiB")
     assert time.monotonic() - started < 10
+
+
+# -- a clone must not redirect moma's own directories or materialise its own files -----------
+
+
+def hostile_clone(repo: Moma, tmp_path: Path, plant: dict[str, str], config: str = "",
+                  files: dict[str, bytes] | None = None) -> tuple[Moma, Path]:
+    """A clone of `repo` whose last commit adds symlinks (`plant`: path -> target, OUTSIDE
+    standing for a directory outside holding a user's files), `config` in .moma.yaml and
+    pointers to `files` (data path -> bytes) whose objects are on the local remote.
+    """
+    outside = tmp_path / "outside"
+    write(outside / "tmp/user-notes.txt", "the user's notes")
+    write(outside / "victim.txt", "the user's file")
+    remote = tmp_path / "remote"
+    repo("remote", "add", "storage", str(remote), "--default")
+    write(repo.root / "model.bin", "weights")
+    repo("add", "model.bin")
+    repo("push")
+    if config:
+        write(repo.root / ".moma.yaml", (repo.root / ".moma.yaml").read_text() + config)
+    for rel, data in (files or {}).items():
+        oid = ObjectCache(remote, "blake3").add_bytes(data)
+        ptr = pointer_mod.Pointer(rel, "blake3", oid, len(data), "file")
+        write(repo.root / ptr.pointer_path, pointer_mod.dumps(ptr))
+        repo.git("add", "-f", ptr.pointer_path)
+    for rel, target in plant.items():  # committed without touching the origin's work tree
+        blob = subprocess.run(["git", "hash-object", "-w", "--stdin"], cwd=repo.root,
+                              input=target.replace("OUTSIDE", str(outside)), text=True,
+                              capture_output=True, check=True).stdout.strip()
+        repo.git("update-index", "--add", "--cacheinfo", f"120000,{blob},{rel}")
+    repo.git("add", ".moma.yaml")
+    repo.git("commit", "-qm", "hostile")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo.root), str(clone)], check=True)
+    old = time.time() - 7200  # an hour past fsck's age for stale temps
+    os.utime(outside / "tmp/user-notes.txt", (old, old))
+    return Moma(clone), outside
+
+
+@pytest.mark.parametrize("plant, config, error", [
+    ({"cachelink": "OUTSIDE"}, "cache:\n  dir: cachelink\n",
+     "cache.dir 'cachelink' resolves outside the repository"),
+    ({"cachelink": "OUTSIDE"}, "cache:\n  dir: cachelink/sub\n",
+     "cache.dir 'cachelink/sub' resolves outside the repository"),
+    ({".moma": "OUTSIDE"}, "", ".moma: is a symlink"),
+    ({".moma/cache": "OUTSIDE"}, "", "cache directory .moma/cache resolves outside"),
+    # the lock refuses to follow it, or git tracking it is refused, whichever comes first
+    ({".moma/lock": "OUTSIDE/victim.txt"}, "", ".moma/lock: "),
+    ({".moma/state.db": "OUTSIDE/victim.txt"}, "", ".moma/state.db: is committed to git"),
+    ({".moma/cache/tmp": "OUTSIDE/tmp"}, "", ".moma/cache/tmp: is committed to git"),
+    ({"inside/cache/tmp": "OUTSIDE/tmp"}, "cache:\n  dir: inside/cache\n",
+     "inside/cache/tmp: is committed to git"),
+    ({"tmp": "OUTSIDE/tmp"}, "cache:\n  dir: .\n", "is committed to git, inside the directory "
+     "where moma keeps its cache"),
+])
+def test_a_committed_symlink_cannot_redirect_moma_outside(
+        repo: Moma, tmp_path: Path, plant: dict[str, str], config: str, error: str) -> None:
+    clone, outside = hostile_clone(repo, tmp_path, plant, config)
+    write(clone.root / "new.bin", "new data")
+    before, outside_before = snapshot(clone.root), snapshot(outside)
+    for command in (["pull"], ["fsck"], ["status"], ["gc", "--workspace", "--force"],
+                    ["gc", "--purge-quarantine"], ["add", "new.bin"]):
+        res = clone(*command, ok=None)
+        assert snapshot(outside) == outside_before, command
+        assert snapshot(clone.root) == before, command
+        assert_one_error(res, error)
+
+
+@pytest.mark.parametrize("target", [".moma.local.yaml", "moma.lock", "sub/.moma.local.yaml"])
+def test_a_pointer_cannot_materialise_moma_s_own_files(repo: Moma, tmp_path: Path,
+                                                       target: str) -> None:
+    evil = f"cache:\n  dir: {tmp_path / 'outside'}\n".encode()
+    clone, outside = hostile_clone(repo, tmp_path, {}, files={target: evil})
+    outside_before = snapshot(outside)
+    res = clone("pull", ok=None)
+    assert not (clone.root / target).exists() or (clone.root / target).read_bytes() != evil
+    assert snapshot(outside) == outside_before
+    errors = {line for line in res.stderr.splitlines() if line.startswith("error:")}
+    assert res.exit_code == 1 and "Traceback" not in res.stderr, res.stderr
+    assert len(errors) == 1 and f"{target}.moma: " in errors.pop(), res.stderr  # fetch, checkout
+    assert (clone.root / "model.bin").read_text() == "weights"  # the good pointer still works
+
+
+@pytest.mark.parametrize("entry", [".git/config", "sub/.git/config", "sub/.GIT/hooks/x",
+                                   "sub/.moma/state.db", "sub/.moma.local.yaml"])
+def test_manifest_entry_inside_git_or_moma_files_is_refused(repo: Moma, entry: str) -> None:
+    oid = store_object(repo, b"[core]\n\thooksPath = /tmp/evil\n")
+    dir_pointer(repo, "data", [(entry, oid, 31)])
+    before = snapshot(repo.root)
+    res = repo("checkout", ok=None)
+    assert_nothing_lost(repo.root, before)
+    assert_one_error(res, "data.moma: manifest", "line 2", "moma's or git's own")
+
+
+def test_add_skips_a_nested_git_directory_and_says_so(repo: Moma) -> None:
+    write(repo.root / "data/a.txt", "a")
+    subprocess.run(["git", "init", "-q", str(repo.root / "data/sub")], check=True)
+    write(repo.root / "data/sub/b.txt", "b")
+    res = repo("add", "data")
+    assert "Added data (2 files" in res.stdout
+    assert "skipped data/sub/.git" in res.stderr
+    assert repo("status").exit_code == 0
+    ptr = pointer_mod.parse((repo.root / "data.moma").read_text(), "data.moma")
+    listing = ObjectCache(repo.root / ".moma/cache", "blake3").read_bytes(ptr.oid)
+    assert b".git" not in listing

@@ -107,13 +107,30 @@ def test_missing_file_inside_directory_is_named(repo: Moma) -> None:
 def test_stale_temp_files_are_removed(repo: Moma) -> None:
     add_three(repo)
     tmp = repo.root / ".moma/cache/tmp"
-    old = write(tmp / ".moma-tmp-object.dead", b"x")
-    fresh = write(tmp / ".moma-tmp-object.live", b"y")
+    old = write(tmp / ".moma-tmp-object.00000000deadbeef", b"x")
+    fresh = write(tmp / ".moma-tmp-object.00000000feedf00d", b"y")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
     res = repo("fsck", "--json")
     assert json.loads(res.stdout)["stale_tmp"] == [old.name]
     assert not old.exists() and fresh.exists()
+
+
+def test_fsck_deletes_only_files_named_as_its_temps(repo: Moma, tmp_path: Path) -> None:
+    # A cache set on this machine may be anywhere, e.g. a directory that also holds a
+    # user's files: only moma's own temp names are ever removed from its tmp/.
+    shared = tmp_path / "shared"
+    write(repo.root / ".moma.local.yaml", f"cache:\n  dir: {shared}\n")
+    add_three(repo)
+    two_hours_ago = time.time() - 7200
+    kept = [write(shared / "tmp" / name, b"the user's") for name in
+            ("notes.txt", ".moma-tmp-notes", ".moma-tmp-object.dead", "object.0123456789abcdef")]
+    stale = write(shared / "tmp/.moma-tmp-object.0123456789abcdef", b"x")
+    for path in [*kept, stale]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    res = repo("fsck", "--json")
+    assert json.loads(res.stdout)["stale_tmp"] == [stale.name]
+    assert all(path.read_bytes() == b"the user's" for path in kept)
 
 
 def test_invalid_pointer_fails_fsck(repo: Moma) -> None:

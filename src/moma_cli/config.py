@@ -67,6 +67,9 @@ class Config:
     jobs: int = 0  # 0: sized to the machine at use
     default_remote: str | None = None
     cache_dir: Path = Path(".moma/cache")
+    # Set in .moma.local.yaml or MOMA_CACHE_DIR: chosen on this machine, so it may be
+    # anywhere. Otherwise (committed or default) it must resolve inside the repository.
+    cache_is_local: bool = False
     link_types: tuple[str, ...] = ("reflink", "copy")
     remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
     models: Mapping[str, ModelPolicy] = field(default_factory=dict)  # quality gates, retraining
@@ -138,9 +141,15 @@ def _refuse_secrets(doc: Any, where: str) -> None:
             _refuse_secrets(item, f"{where}[{i}]")
 
 
-def _refuse_outside_cache(doc: Mapping[str, Any]) -> None:
+def _refuse_outside_cache(doc: Mapping[str, Any], root: Path) -> None:
     """A cloned .moma.yaml must not make moma write outside the repository: a shared cache
-    is machine-specific anyway, so it belongs in .moma.local.yaml or MOMA_CACHE_DIR."""
+    is machine-specific anyway, so it belongs in .moma.local.yaml or MOMA_CACHE_DIR.
+
+    Resolved through every symlink: `cache.dir: cachelink`, a committed symlink to a
+    directory outside, passed a check of the text alone and `pull` wrote objects there.
+    """
+    from moma_cli.storage.atomic import resolves_inside
+
     cache = doc.get("cache")
     value = cache.get("dir") if isinstance(cache, Mapping) else None
     if value is None:
@@ -150,6 +159,13 @@ def _refuse_outside_cache(doc: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"{CONFIG_FILE}: cache.dir {text!r} is outside the repository",
             hint=f"set a shared cache in {LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead",
+        )
+    if not resolves_inside(root / text, root):
+        raise ConfigError(
+            f"{CONFIG_FILE}: cache.dir {text!r} resolves outside the repository (a symlink "
+            f"leads to {os.path.realpath(root / text)})",
+            hint=f"remove the symlink; set a shared cache in {LOCAL_CONFIG_FILE} or "
+            "MOMA_CACHE_DIR instead",
         )
 
 
@@ -184,10 +200,14 @@ def load(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
     committed = read_layer(root)
     _refuse_secrets(committed, "")
-    _refuse_outside_cache(committed)
-    merged = _merge(committed, read_layer(root, local=True))
+    _refuse_outside_cache(committed, root)
+    local = read_layer(root, local=True)
+    local_cache = local.get("cache")
+    cache_is_local = bool(env.get("MOMA_CACHE_DIR")) or (
+        isinstance(local_cache, Mapping) and local_cache.get("dir") is not None)
+    merged = _merge(committed, local)
     _apply_env(merged, env)
-    return _build(root, merged)
+    return _build(root, merged, cache_is_local)
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -227,7 +247,7 @@ def _apply_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
                 remotes[name] = {**remotes[name], match.group(2).lower(): value}
 
 
-def _build(root: Path, doc: Mapping[str, Any]) -> Config:
+def _build(root: Path, doc: Mapping[str, Any], cache_is_local: bool = False) -> Config:
     core = _mapping(doc, "core")
     cache = _mapping(doc, "cache")
     from moma_cli.core import checks
@@ -256,6 +276,7 @@ def _build(root: Path, doc: Mapping[str, Any]) -> Config:
         jobs=jobs,
         default_remote=default,
         cache_dir=cache_dir if cache_dir.is_absolute() else root / cache_dir,
+        cache_is_local=cache_is_local,
         link_types=link_types,
         remotes=remotes,
         models=checks.parse_models(doc.get("models")),

@@ -101,6 +101,8 @@ def add(
         verb = "Added" if item.changed else "Unchanged"
         render.line(f"{verb} {item.path} ({what}{render.human_size(item.size)}) "
                     f"{item.oid[:8]}")
+        for path in item.skipped:
+            render.warn(f"skipped {path}: git's and moma's own files are never tracked")
     if result.staged:
         render.line("Pointers staged in git; commit them with 'git commit'.")
 
@@ -196,7 +198,9 @@ def render_checkout(r: CheckoutResult) -> None:
     from moma_cli.cli import render
 
     render.line(f"{len(r.restored)} restored, {r.unchanged} unchanged"
-                + (f", {len(r.removed)} removed" if r.removed else ""))
+                + (f", {len(r.removed)} removed" if r.removed else "")
+                + (f", {len(r.stale_tmp)} temp files of an interrupted checkout removed"
+                   if r.stale_tmp else ""))
     for path in r.replaced:
         render.warn(f"replaced modified {path} (--force)")
     for path in r.conflicts:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
 from moma_cli.core import hashing
-from moma_cli.core.paths import check_relpath
+from moma_cli.core.paths import check_repo_relpath
 from moma_cli.errors import MomaError, PointerError
 
 FORMAT_VERSION = 1
@@ -60,7 +60,7 @@ def iter_decode(stream: IO[bytes], source: str) -> Iterator[Entry]:
     previous = ""
     for lineno, (relpath, oid, size) in _rows(stream, bad):
         try:
-            check_relpath(relpath, "manifest entry")
+            check_repo_relpath(relpath, "manifest entry")
         except MomaError as exc:
             raise bad(f"line {lineno}: {exc.message}") from None
         if not hashing.is_valid_oid(oid) or not isinstance(size, int) or size < 0:

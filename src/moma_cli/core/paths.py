@@ -6,7 +6,11 @@ import posixpath
 
 from moma_cli.errors import PathError
 
-RESERVED_TOP = (".git", ".moma")
+# Names moma never tracks, checks out or pulls, as any component of a path: git's own
+# directory (a listing entry `sub/.git/config` would set hooks or a fsmonitor command) and
+# moma's own configuration and state (a pointer `.moma.local.yaml.moma` would move the
+# cache anywhere). Compared case-insensitively: `.GIT` is `.git` on macOS and Windows.
+RESERVED_NAMES = frozenset({".git", ".moma", ".moma.yaml", ".moma.local.yaml", "moma.lock"})
 
 
 def check_relpath(path: object, what: str = "path") -> str:
@@ -28,11 +32,21 @@ def check_relpath(path: object, what: str = "path") -> str:
     return path
 
 
+def is_reserved_name(name: str) -> bool:
+    return name.lower() in RESERVED_NAMES
+
+
 def check_repo_relpath(path: object, what: str = "path") -> str:
-    """Like check_relpath, and refuse moma's and git's own directories."""
+    """Like check_relpath, and refuse any path with a component that is git's or moma's own
+    (`RESERVED_NAMES`), at any depth."""
     rel = check_relpath(path, what)
-    if rel.split("/")[0] in RESERVED_TOP:
-        raise PathError(f"{what} {rel!r} is inside {rel.split('/')[0]}/, which moma never tracks")
+    low = rel.lower()
+    if "/." not in "/" + low and "moma.lock" not in low:  # the common case, per listing entry
+        return rel
+    for part in rel.split("/"):
+        if is_reserved_name(part):
+            raise PathError(f"{what} {rel!r}: {part!r} is moma's or git's own; moma never "
+                            "tracks, checks out or pulls it")
     return rel
 
 

@@ -37,6 +37,7 @@ class AddedItem:
     size: int
     nfiles: int | None
     changed: bool  # False when the pointer already said exactly this
+    skipped: list[str] = field(default_factory=list)  # git's or moma's own, never tracked
 
 
 @dataclass
@@ -74,7 +75,8 @@ def save(
     result = AddResult()
     to_stage: list[str] = []
     for rel in rels:
-        ptr = track(repo, rel, jobs=jobs, progress=progress)
+        skipped = workspace.Skipped()
+        ptr = track(repo, rel, jobs=jobs, progress=progress, skipped=skipped)
         if lineage is not None:
             ptr = ptr.with_extra(lineage=lineage)
         parent, name = posixpath.split(rel)
@@ -82,7 +84,8 @@ def save(
         add_gitignore_entries(repo.root, parent, ["/" + name])
         changed = repo.write_pointer(ptr)
         to_stage += [ptr.pointer_path, posixpath.join(parent, ".gitignore")]
-        result.items.append(AddedItem(rel, ptr.kind, ptr.oid, ptr.size, ptr.nfiles, changed))
+        result.items.append(AddedItem(rel, ptr.kind, ptr.oid, ptr.size, ptr.nfiles, changed,
+                                      [posixpath.join(rel, r) for r in skipped.reserved]))
     if stage:
         repo.git.add(to_stage)
         result.staged = to_stage
@@ -91,20 +94,25 @@ def save(
 
 def track(
     repo: Repo, rel: str, *, store: bool = True, jobs: int | None = None,
-    progress: Progress = SILENT,
+    progress: Progress = SILENT, skipped: workspace.Skipped | None = None,
 ) -> pointer_mod.Pointer:
     """Store the data at `rel` in the cache and return its pointer (not yet written).
 
     Sections of an existing pointer (model, lineage, meta, unknown keys) are kept, except
     the model's metrics when the bytes changed. Without `store` the data is only hashed
-    (through the stat cache), e.g. a pipeline dependency.
+    (through the stat cache), e.g. a pipeline dependency. What a directory's walk left out
+    is added to `skipped`; with `store`, moma's temps left there by a killed command are
+    removed.
     """
     path = repo.abspath(rel)
     existing = _existing_pointer(repo, rel)
     algo = repo.cache.algo
     if path.is_dir() and not path.is_symlink():
         top = str(path)
-        files = workspace.walk_dir(top)
+        skipped = skipped or workspace.Skipped()
+        files = workspace.walk_dir(top, skipped)
+        if store:
+            workspace.remove_tmps(repo, rel, skipped.tmps)
         walked = workspace.walk_stamp(files)
         if store and existing is not None and existing.is_dir and existing.algo == algo and \
                 repo.state.is_clean(top, _clean_stamp(existing, walked, repo.cache.stamp())):
@@ -245,7 +253,9 @@ def _size_message(pointer_file: str, expected: int, actual: int) -> str:
 
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
-    files = workspace.walk_dir(top)
+    skipped = workspace.Skipped()
+    files = workspace.walk_dir(top, skipped)
+    workspace.remove_tmps(repo, ptr.path, skipped.tmps)  # a killed checkout's, never data
     # Same pointer, same walk, same cache objects as when last found up to date: still so.
     # Taken before the comparison, so anything changing meanwhile only misses next time.
     stamp = _clean_stamp(ptr, workspace.walk_stamp(files), repo.cache.stamp())
@@ -289,6 +299,7 @@ class CheckoutResult:
     missing: list[str] = field(default_factory=list)  # object not in cache
     corrupt: list[str] = field(default_factory=list)  # object failed verification
     invalid: list[str] = field(default_factory=list)  # pointers that did not parse
+    stale_tmp: list[str] = field(default_factory=list)  # temps of a killed checkout, removed
 
     @property
     def ok(self) -> bool:
@@ -389,12 +400,16 @@ class _Checkout:
             self.result.invalid.append(_totals_message(ptr, nfiles, size))
             return
         top = self.repo.abspath(ptr.path)
+        # The directory itself inside the repository too: with an empty listing no file's
+        # parent is checked, and the stale-file pass would delete through a symlink.
+        self.repo.check_no_escape(posixpath.join(ptr.path, "."))
         if os.path.lexists(top) and not top.is_dir():
             self._conflict_or_clear(ptr.path, top)
         for entry in self.repo.cache.iter_manifest(ptr.oid):
             self._file(posixpath.join(ptr.path, entry.relpath), entry.oid, entry.size)
         self._flush()  # before looking for stale files, which must not see our temps
         if top.is_dir():
+            self.result.stale_tmp += workspace.remove_tmps(self.repo, ptr.path)
             self._remove_stale(ptr, top)
             self.repo.state.put_listing(str(top), ptr.oid)
 

@@ -9,8 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from moma_cli.errors import MomaError
+from moma_cli.services import workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
+from moma_cli.storage.atomic import is_tmp_sibling
 
 STALE_TMP_SECONDS = 3600
 
@@ -34,7 +36,7 @@ class FsckResult:
     corrupt: list[Corrupt] = field(default_factory=list)
     missing: list[Missing] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)  # pointers that did not parse
-    stale_tmp: list[str] = field(default_factory=list)  # removed temp files
+    stale_tmp: list[str] = field(default_factory=list)  # removed temps: cache, then workspace
 
     @property
     def ok(self) -> bool:
@@ -53,16 +55,20 @@ def fsck(
 
 
 def remove_stale_tmp(repo: Repo, now: float) -> list[str]:
-    """Temp files left by killed writers; an hour old is long past any live write.
+    """Cache temps left by killed writers; an hour old is long past any live write (a
+    shared cache has writers from other repositories, which this lock does not stop).
 
-    The caller holds the repository lock, so no moma writer is running anyway.
+    Only files named as moma names its temps, in a cache `repo.cache` has verified as
+    moma's own (inside the repository and holding nothing git tracks, or set on this
+    machine): this cleanup once deleted a user's file through a committed symlink. No
+    marker file proves a cache is moma's: a clone could commit the marker too.
     """
     removed: list[str] = []
     tmp_dir = repo.cache.tmp_dir
     if not tmp_dir.is_dir():
         return removed
     for entry in os.scandir(tmp_dir):
-        if entry.is_file(follow_symlinks=False) and \
+        if is_tmp_sibling(entry.name) and entry.is_file(follow_symlinks=False) and \
                 now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_SECONDS:
             os.unlink(entry.path)
             removed.append(entry.name)
@@ -98,6 +104,8 @@ def _find_missing(repo: Repo, result: FsckResult) -> None:
     result.invalid = [e.message for e in errors]
     cache = repo.cache
     for ptr in pointers:
+        if ptr.is_dir:  # a killed checkout's temps (the caller holds the lock)
+            result.stale_tmp += workspace.remove_tmps(repo, ptr.path)
         if not cache.exists(ptr.oid):
             result.missing.append(Missing(ptr.path, ptr.oid))
             continue

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -41,14 +42,84 @@ class Repo:
 
     @cached_property
     def state(self) -> StateDB:
-        return StateDB(self.root / MOMA_DIR / "state.db")
+        return StateDB(self.moma_dir / "state.db")
 
     @cached_property
     def cache(self) -> ObjectCache:
+        self.moma_dir  # noqa: B018 - verifies the cache directory too
         return ObjectCache(self.config.cache_dir, self.config.hash_algo, self.state)
 
     def lock(self, wait: float = 0.0) -> RepoLock:
-        return RepoLock(self.root / MOMA_DIR / "lock", wait=wait)
+        # Not `moma_dir`: commands lock before they validate their input, which must come
+        # before any git call. The lock file is opened without following a symlink.
+        return RepoLock(self._real_moma_dir() / "lock", wait=wait)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """True in the block when no other moma works in this repository: this process holds
+        the lock, or has just taken it (without waiting). Every command that writes holds
+        it, so a temp found then is a leftover of a killed writer, never one in flight."""
+        lock = self.lock()
+        if RepoLock.held_here(lock.path):
+            yield True
+            return
+        try:
+            lock.acquire()
+        except (MomaError, OSError):  # another moma is at work, or .moma/ is read-only
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
+
+    # -- moma's own directories -----------------------------------------------------------
+    # A clone can commit anything, also where moma keeps its state: `.moma` as a symlink to
+    # a directory outside, `.moma/lock` as a symlink to a user's file (the lock truncates
+    # it), `.moma/cache/tmp` as one to a directory whose old files `fsck` would delete.
+    # So before first use: `.moma` is a real directory, the cache resolves inside the
+    # repository (unless set on this machine), and git tracks nothing in either.
+    @cached_property
+    def moma_dir(self) -> Path:
+        """`.moma/`, once it and the cache directory are verified as moma's own."""
+        path = self._real_moma_dir()
+        self._refuse_tracked([MOMA_DIR, *self._cache_inside()])
+        return path
+
+    def _real_moma_dir(self) -> Path:
+        path = self.root / MOMA_DIR
+        if os.path.islink(path):
+            raise PathError(
+                f"{MOMA_DIR}: is a symlink; moma keeps its state in a real directory of the "
+                "repository", hint=f"remove it ('rm {MOMA_DIR}'); a cache elsewhere is set "
+                f"with cache.dir in {config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR")
+        return path
+
+    def _cache_inside(self) -> list[str]:
+        """The cache directory's repo-relative paths (as configured and resolved), or none
+        for a cache set on this machine outside; a cache from the committed config or the
+        default that resolves outside is refused."""
+        cache, root = os.path.abspath(self.config.cache_dir), os.path.abspath(self.root)
+        real = os.path.realpath(cache)
+        named = [os.path.relpath(cache, root)] if is_within(cache, root) else []
+        if not is_within(real, self.real_root):
+            if self.config.cache_is_local:
+                return []
+            raise PathError(
+                f"cache directory {named[0] if named else cache} resolves outside the "
+                f"repository (to {real})", hint="remove the symlink that leads there; set a "
+                f"shared cache in {config_mod.LOCAL_CONFIG_FILE} or MOMA_CACHE_DIR instead")
+        # "." too: a cache at the top would hold every committed file.
+        return sorted({os.path.relpath(real, self.real_root), *named})
+
+    def _refuse_tracked(self, rels: list[str]) -> None:
+        tracked = self.git.tracked([":(literal)" + rel for rel in rels])
+        if tracked:
+            raise PathError(
+                f"{tracked[0]}: is committed to git, inside the directory where moma keeps its "
+                "cache and state; moma will not use it",
+                hint=f"remove it from git and the disk: 'git rm -r --cached {tracked[0]}' "
+                f"and 'rm -r {tracked[0]}'")
 
     def jobs(self, override: int | None = None) -> int:
         return override or self.config.jobs or default_jobs()
@@ -95,6 +166,11 @@ class Repo:
 
     # -- pointers -------------------------------------------------------------------------
     def load_pointer(self, pointer_rel: str) -> pointer_mod.Pointer:
+        try:  # named by the pointer file: a cloned `.moma.local.yaml.moma` would move the cache
+            check_repo_relpath(pointer_mod.data_path_of(pointer_rel), "tracked path")
+        except PathError as exc:
+            hint = f"remove the pointer: 'git rm --cached {pointer_rel}'"
+            raise PointerError(f"{pointer_rel}: {exc.message}", hint=hint) from None
         self.check_no_escape(pointer_rel)  # never read a pointer through a symlink outside
         path = self.root / pointer_rel
         # A clone can commit a pointer that is a symlink (to a file outside, to a FIFO that

@@ -6,15 +6,17 @@ import contextlib
 import os
 import stat as stat_mod
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from moma_cli.core import manifest
 from moma_cli.core.hashing import hash_bytes
+from moma_cli.core.paths import is_reserved_name
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
-from moma_cli.storage.atomic import is_tmp_name
+from moma_cli.storage.atomic import is_tmp_name, is_tmp_sibling
 from moma_cli.storage.state import StatKey
 
 _CHUNK_BYTES = 16 << 20
@@ -29,22 +31,36 @@ class FileInfo(NamedTuple):
     key: StatKey
 
 
-def walk_dir(top: str) -> list[FileInfo]:
+@dataclass
+class Skipped:
+    """What a walk left out."""
+
+    reserved: list[str] = field(default_factory=list)  # git's or moma's own, never tracked
+    tmps: list[str] = field(default_factory=list)  # absolute paths of moma's temps
+
+
+def walk_dir(top: str, skipped: Skipped | None = None) -> list[FileInfo]:
     """Every regular file below `top`, in one scandir pass; symlinks and devices refused.
 
     Symlinks are refused rather than followed: following could pull in files from outside
-    the repository, and a checkout could then write through them.
+    the repository, and a checkout could then write through them. moma's temps and names
+    that are git's or moma's own (`sub/.git`) are left out, and listed in `skipped`.
     """
     found: list[FileInfo] = []
     is_reg = stat_mod.S_ISREG
+    skipped = skipped or Skipped()
     stack = [("", top)]
     while stack:
         prefix, directory = stack.pop()
         with os.scandir(directory) as it:
             for entry in it:
                 if is_tmp_name(entry.name):  # a write cut short by a crash, never user data
+                    skipped.tmps.append(entry.path)
                     continue
                 rel = prefix + entry.name
+                if is_reserved_name(entry.name):  # a nested clone's .git: never data
+                    skipped.reserved.append(rel)
+                    continue
                 if entry.is_dir(follow_symlinks=False):
                     stack.append((rel + "/", entry.path))
                     continue
@@ -59,6 +75,53 @@ def walk_dir(top: str) -> list[FileInfo]:
                                       StatKey(st.st_ino, st.st_size, st.st_mtime_ns)))
     found.sort()  # by relpath: it comes first and is unique
     return found
+
+
+def _find_tmps(top: str) -> list[str]:
+    """moma's temps anywhere below `top` (symlinks not followed): a checkout killed between
+    writing its temps and renaming them leaves them beside their destinations."""
+    found: list[str] = []
+    stack = [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if is_tmp_name(entry.name):
+                        found.append(entry.path)
+                    elif entry.is_dir(follow_symlinks=False) and \
+                            not is_reserved_name(entry.name):
+                        stack.append(entry.path)
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            continue
+    return found
+
+
+def remove_tmps(repo: Repo, rel: str, found: list[str] | None = None) -> list[str]:
+    """Delete moma's temps in the tracked directory `rel` (those a walk of it `found`, or
+    all below it); return those removed, repo-relative.
+
+    Only names `tmp_sibling` gives, only in a directory whose every component is a real
+    directory inside the repository, and only while no other moma works here (the lock),
+    so no temp in flight is ever touched.
+    """
+    if found is not None and not found:
+        return []
+    top = repo.abspath(rel)
+    if os.path.realpath(top) != os.path.join(repo.real_root, rel):
+        return []
+    found = _find_tmps(str(top)) if found is None else found
+    paths = [p for p in found if is_tmp_sibling(os.path.basename(p))]
+    if not paths:
+        return []
+    removed: list[str] = []
+    with repo.exclusive() as alone:
+        if not alone:
+            return []
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(path)
+                removed.append(os.path.relpath(path, repo.root))
+    return sorted(removed)
 
 
 def walk_stamp(files: list[FileInfo]) -> str:

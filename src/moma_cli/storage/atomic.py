@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -27,7 +28,17 @@ def tmp_sibling(path: Path) -> Path:
 
 
 def is_tmp_name(name: str) -> bool:
+    """Marked as moma's temp: never data, skipped by every walk and listing."""
     return name.startswith(TMP_MARK)
+
+
+_TMP_SIBLING = re.compile(re.escape(TMP_MARK) + r".+\.[0-9a-f]{16}", re.DOTALL)
+
+
+def is_tmp_sibling(name: str) -> bool:
+    """Exactly a name `tmp_sibling` gives: the only files moma deletes as its temps (a
+    user's `.moma-tmp-notes`, or any other file in a directory moma cleans, is kept)."""
+    return _TMP_SIBLING.fullmatch(name) is not None
 
 
 def resolves_inside(path: Path, root: Path) -> bool:

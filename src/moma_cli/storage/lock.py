@@ -6,6 +6,7 @@ blocks the next command. The holder writes who it is into the file, for the erro
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -14,7 +15,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from moma_cli.errors import LockedError
+from moma_cli.errors import LockedError, PathError
+
+_HELD: set[str] = set()  # lock files this process holds
 
 
 class RepoLock:
@@ -34,9 +37,21 @@ class RepoLock:
     ) -> None:
         self.release()
 
+    @staticmethod
+    def held_here(path: Path) -> bool:
+        """Whether this process holds the lock on `path` (a second flock from the same
+        process would conflict with the first, on another descriptor)."""
+        return str(path) in _HELD
+
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a symlink: the holder's record truncates the file
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise PathError(f"{self.path}: the lock file is a symlink; moma will not open it",
+                            hint=f"remove it: 'rm {self.path}'") from None
         deadline = time.monotonic() + self.wait
         while True:
             try:
@@ -56,9 +71,11 @@ class RepoLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
+        _HELD.add(str(self.path))
 
     def release(self) -> None:
         if self._fd is not None:
+            _HELD.discard(str(self.path))
             os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
