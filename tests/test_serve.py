@@ -21,6 +21,8 @@ import joblib
 import numpy as np
 import pytest
 import uvicorn
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
@@ -189,6 +191,8 @@ BAD_REQUESTS = [
     ("iris", {"inputs": [[1, 2, 3, 4], {"a": 1}]}, 400, "all lists or all objects"),
     ("iris", {"inputs": [["a", 2, 3, 4]]}, 422, "rejected the inputs"),
     ("iris", {"inputs": [[[1], 2, 3, 4]]}, 422, "numbers, strings"),
+    ("iris", {"inputs": [[10**400, 2, 3, 4]]}, 422, "finite and fit a 64-bit float"),
+    ("iris", {"inputs": [[float("nan"), 2, 3, 4]]}, 422, "finite and fit a 64-bit float"),
     ("iris", {"inputs": [{"sepal_length": 1}]}, 422, "without feature names"),
     ("iris:2", {"inputs": [{"sepal_length": 1}]}, 422, "missing feature(s) sepal_width"),
     ("nope", {"inputs": [[1, 2, 3, 4]]}, 404, "model 'nope' is not served"),
@@ -208,12 +212,100 @@ def test_bad_requests_get_a_4xx_with_a_clear_message(start: Any) -> None:
         assert message in answer["error"]
 
 
+def raw_exchange(port: int, head: bytes, body: Iterator[bytes] | tuple[bytes, ...]) -> bytes:
+    """Send a hand-written request on a plain socket; the response's status line and headers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        for chunk in body:
+            sock.sendall(chunk)
+        return sock.recv(65536).partition(b"\r\n\r\n")[0]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(start: Any) -> None:
+    """A client announcing a TiB (or streaming more than the limit) gets a 413 at once; the
+    server neither waits for nor holds the whole body."""
+    port = start("iris:production").port
+    head = (b"POST /v1/models/iris/predict HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n")
+    started = time.monotonic()
+    answer = raw_exchange(port, head + b"Content-Length: 1099511627776\r\n\r\n", (b"{",))
+    assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 5
+    mib = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    answer = raw_exchange(port, head + b"Transfer-Encoding: chunked\r\n\r\n",
+                          (b"1\r\n[\r\n",) + (mib,) * 17 + (b"0\r\n\r\n",))
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
 def test_unknown_routes_and_methods_answer_json(start: Any) -> None:
     client = start("iris:production").client()
     status, body = client.request("GET", "/v1/nothing")
     assert status == 404 and "/v1/nothing" in body["error"]
     status, body = client.request("GET", "/v1/models/iris/predict")
     assert status == 405 and "error" in body
+
+
+# -- fuzzing request bodies -------------------------------------------------------------------
+# Anything a client sends gets a 200 or a 4xx with a JSON error: never a 500, never a hang (the
+# client's socket timeout bounds each request), and the server keeps answering.
+
+SCALARS = (st.none() | st.booleans() | st.floats() | st.text(max_size=12)
+           | st.integers() | st.integers(min_value=10**300, max_value=10**400))
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+ROWS = st.lists(st.lists(SCALARS | JSON, max_size=6), min_size=1, max_size=3)
+RECORDS = st.lists(st.dictionaries(st.sampled_from(FEATURES) | st.text(max_size=8),
+                                   SCALARS | JSON, max_size=6), min_size=1, max_size=3)
+BODIES = JSON | st.fixed_dictionaries({"inputs": JSON | ROWS | RECORDS})
+TARGETS = st.sampled_from(["iris", "iris:2", "nope", "iris:staging"])
+
+
+def assert_answered(client: Client, target: str, raw: bytes) -> None:
+    status, body = client.request("POST", f"/v1/models/{target}/predict", raw=raw)
+    assert status == 200 or 400 <= status < 500, (status, body, raw[:200])
+    if status != 200:
+        assert isinstance(body, dict) and isinstance(body["error"], str), (status, body)
+
+
+def test_fuzz_json_bodies_get_a_4xx_never_a_500(tmp_path: Path, start: Any) -> None:
+    client = start("iris:production", "iris:2", log_predictions=tmp_path / "p.jsonl",
+                   sample_rate=1.0).client()
+
+    @given(target=TARGETS, body=BODIES)
+    def check(target: str, body: Any) -> None:
+        # json.dumps writes NaN and Infinity, which Python's parser (the server's) accepts.
+        assert_answered(client, target, json.dumps(body).encode())
+
+    check()
+    assert client.request("GET", "/healthz")[0] == 200
+
+
+def test_fuzz_raw_bytes_get_a_4xx_never_a_500(start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+
+    @given(target=TARGETS, raw=st.binary(max_size=300)
+           | st.builds(lambda b, cut: b[:cut], BODIES.map(lambda v: json.dumps(v).encode()),
+                       st.integers(min_value=0, max_value=200)))
+    def check(target: str, raw: bytes) -> None:
+        assert_answered(client, target, raw)
+
+    check()
+    assert client.request("GET", "/healthz")[0] == 200
+
+
+def test_fuzz_admin_authorization_headers(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOMA_SERVE_ADMIN_TOKEN", "the-token")
+    client = start("iris:production", host="0.0.0.0", poll=0).client()
+
+    # What http.client can put in a header: latin-1 without control characters.
+    @given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
+                                 exclude_characters="\x7f"), max_size=40))
+    def check(value: str) -> None:
+        status, body = client.request("POST", "/v1/admin/reload",
+                                      headers={"Authorization": value})
+        assert status in (200, 401) and isinstance(body, dict), (status, body)
+        assert status == 401 or "the-token" in value
+
+    check()
 
 
 # -- monitoring ------------------------------------------------------------------------------

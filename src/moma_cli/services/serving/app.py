@@ -97,7 +97,7 @@ class Server:
             model = self.table.find(request.path_params["target"])
             r = model.resolved
             model_label, version_label = r.name, "" if r.version is None else str(r.version)
-            rows = inputs.rows_of(inputs.parse_body(await request.body()), model)
+            rows = inputs.rows_of(inputs.parse_body(await _body(request)), model)
             try:
                 predictions, probabilities = await run_in_threadpool(model.predict, rows)
             except (ValueError, TypeError) as exc:
@@ -145,6 +145,22 @@ class Server:
         except MomaError as exc:
             return error_response(409, exc.message, exc.hint)
         return JSONResponse(asdict(report))
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused with a 413 as soon as it is known to be over the limit:
+    `request.body()` read all of it first, so a client announcing a TiB held the request
+    open, and one streaming it filled the server's memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > inputs.MAX_BODY_BYTES:
+        raise inputs.body_too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > inputs.MAX_BODY_BYTES:
+            raise inputs.body_too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _describe(slot: Slot) -> dict[str, Any]:
