@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import signal
+import os
+import select
 import socket
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import joblib
 import numpy as np
 import pytest
 import uvicorn
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
@@ -88,11 +91,11 @@ class Client:
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
-    def request(self, method: str, path: str, body: Any = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        self.conn.request(method, path, body=data,
-                          headers={"Content-Type": "application/json"} if data else {})
+        self.conn.request(method, path, body=data, headers=(
+            {"Content-Type": "application/json"} if data else {}) | (headers or {}))
         resp = self.conn.getresponse()
         text = resp.read().decode()
         if resp.getheader("Content-Type", "").startswith("application/json"):
@@ -120,13 +123,14 @@ def free_port() -> int:
 
 @pytest.fixture
 def start(registry: Registry) -> Iterator[Any]:
-    """start(refs, **options) -> a server running in this process on a free port."""
+    """start(refs, **options) -> a server running in this process on a free port. Whatever
+    host it binds (`host="0.0.0.0"`), its clients connect to 127.0.0.1."""
     running: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def _start(*refs: str, **options: Any) -> Running:
-        server, _ = serve.prepare(registry.repo, refs, **options)
         port = free_port()
-        http_server = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1",
+        server, _ = serve.prepare(registry.repo, refs, port=port, **options)
+        http_server = uvicorn.Server(uvicorn.Config(create_app(server), host=server.host,
                                                     port=port, log_level="warning"))
         thread = threading.Thread(target=http_server.run, daemon=True)
         thread.start()
@@ -187,6 +191,8 @@ BAD_REQUESTS = [
     ("iris", {"inputs": [[1, 2, 3, 4], {"a": 1}]}, 400, "all lists or all objects"),
     ("iris", {"inputs": [["a", 2, 3, 4]]}, 422, "rejected the inputs"),
     ("iris", {"inputs": [[[1], 2, 3, 4]]}, 422, "numbers, strings"),
+    ("iris", {"inputs": [[10**400, 2, 3, 4]]}, 422, "finite and fit a 64-bit float"),
+    ("iris", {"inputs": [[float("nan"), 2, 3, 4]]}, 422, "finite and fit a 64-bit float"),
     ("iris", {"inputs": [{"sepal_length": 1}]}, 422, "without feature names"),
     ("iris:2", {"inputs": [{"sepal_length": 1}]}, 422, "missing feature(s) sepal_width"),
     ("nope", {"inputs": [[1, 2, 3, 4]]}, 404, "model 'nope' is not served"),
@@ -206,12 +212,100 @@ def test_bad_requests_get_a_4xx_with_a_clear_message(start: Any) -> None:
         assert message in answer["error"]
 
 
+def raw_exchange(port: int, head: bytes, body: Iterator[bytes] | tuple[bytes, ...]) -> bytes:
+    """Send a hand-written request on a plain socket; the response's status line and headers."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        for chunk in body:
+            sock.sendall(chunk)
+        return sock.recv(65536).partition(b"\r\n\r\n")[0]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(start: Any) -> None:
+    """A client announcing a TiB (or streaming more than the limit) gets a 413 at once; the
+    server neither waits for nor holds the whole body."""
+    port = start("iris:production").port
+    head = (b"POST /v1/models/iris/predict HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n")
+    started = time.monotonic()
+    answer = raw_exchange(port, head + b"Content-Length: 1099511627776\r\n\r\n", (b"{",))
+    assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 5
+    mib = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    answer = raw_exchange(port, head + b"Transfer-Encoding: chunked\r\n\r\n",
+                          (b"1\r\n[\r\n",) + (mib,) * 17 + (b"0\r\n\r\n",))
+    assert answer.startswith(b"HTTP/1.1 413")
+
+
 def test_unknown_routes_and_methods_answer_json(start: Any) -> None:
     client = start("iris:production").client()
     status, body = client.request("GET", "/v1/nothing")
     assert status == 404 and "/v1/nothing" in body["error"]
     status, body = client.request("GET", "/v1/models/iris/predict")
     assert status == 405 and "error" in body
+
+
+# -- fuzzing request bodies -------------------------------------------------------------------
+# Anything a client sends gets a 200 or a 4xx with a JSON error: never a 500, never a hang (the
+# client's socket timeout bounds each request), and the server keeps answering.
+
+SCALARS = (st.none() | st.booleans() | st.floats() | st.text(max_size=12)
+           | st.integers() | st.integers(min_value=10**300, max_value=10**400))
+JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+ROWS = st.lists(st.lists(SCALARS | JSON, max_size=6), min_size=1, max_size=3)
+RECORDS = st.lists(st.dictionaries(st.sampled_from(FEATURES) | st.text(max_size=8),
+                                   SCALARS | JSON, max_size=6), min_size=1, max_size=3)
+BODIES = JSON | st.fixed_dictionaries({"inputs": JSON | ROWS | RECORDS})
+TARGETS = st.sampled_from(["iris", "iris:2", "nope", "iris:staging"])
+
+
+def assert_answered(client: Client, target: str, raw: bytes) -> None:
+    status, body = client.request("POST", f"/v1/models/{target}/predict", raw=raw)
+    assert status == 200 or 400 <= status < 500, (status, body, raw[:200])
+    if status != 200:
+        assert isinstance(body, dict) and isinstance(body["error"], str), (status, body)
+
+
+def test_fuzz_json_bodies_get_a_4xx_never_a_500(tmp_path: Path, start: Any) -> None:
+    client = start("iris:production", "iris:2", log_predictions=tmp_path / "p.jsonl",
+                   sample_rate=1.0).client()
+
+    @given(target=TARGETS, body=BODIES)
+    def check(target: str, body: Any) -> None:
+        # json.dumps writes NaN and Infinity, which Python's parser (the server's) accepts.
+        assert_answered(client, target, json.dumps(body).encode())
+
+    check()
+    assert client.request("GET", "/healthz")[0] == 200
+
+
+def test_fuzz_raw_bytes_get_a_4xx_never_a_500(start: Any) -> None:
+    client = start("iris:production", "iris:2").client()
+
+    @given(target=TARGETS, raw=st.binary(max_size=300)
+           | st.builds(lambda b, cut: b[:cut], BODIES.map(lambda v: json.dumps(v).encode()),
+                       st.integers(min_value=0, max_value=200)))
+    def check(target: str, raw: bytes) -> None:
+        assert_answered(client, target, raw)
+
+    check()
+    assert client.request("GET", "/healthz")[0] == 200
+
+
+def test_fuzz_admin_authorization_headers(start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOMA_SERVE_ADMIN_TOKEN", "the-token")
+    client = start("iris:production", host="0.0.0.0", poll=0).client()
+
+    # What http.client can put in a header: latin-1 without control characters.
+    @given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF,
+                                 exclude_characters="\x7f"), max_size=40))
+    def check(value: str) -> None:
+        status, body = client.request("POST", "/v1/admin/reload",
+                                      headers={"Authorization": value})
+        assert status in (200, 401) and isinstance(body, dict), (status, body)
+        assert status == 401 or "the-token" in value
+
+    check()
 
 
 # -- monitoring ------------------------------------------------------------------------------
@@ -335,6 +429,69 @@ def test_a_version_that_fails_to_load_never_replaces_the_live_one(registry: Regi
     assert (status, body["version"]) == (200, 1)
 
 
+# -- admin routes off loopback -----------------------------------------------------------------
+
+TOKEN = "t0k3n-from-the-environment"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_admin_reload_stays_open_on_loopback(start: Any) -> None:
+    for host in ("127.0.0.1", "localhost"):
+        assert start("iris:production", host=host, poll=0).client().request(
+            "POST", "/v1/admin/reload")[0] == 200
+
+
+def test_admin_reload_off_loopback_needs_the_token_from_the_environment(
+        start: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOMA_SERVE_ADMIN_TOKEN", TOKEN)
+    client = start("iris:production", host="0.0.0.0", poll=0).client()
+    for headers in ({}, bearer("wrong"), bearer(TOKEN[:-1]), {"Authorization": TOKEN},
+                    {"Authorization": f"Basic {TOKEN}"}, bearer("caf\u00e9")):
+        status, body = client.request("POST", "/v1/admin/reload", headers=headers)
+        assert status == 401, headers
+        assert "Authorization: Bearer" in body["error"] and TOKEN not in json.dumps(body)
+    status, report = client.request("POST", "/v1/admin/reload", headers=bearer(TOKEN))
+    assert (status, report["errors"]) == (200, [])
+    # The rest of the API is unchanged.
+    assert client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[0] == 200
+
+
+def test_admin_reload_off_loopback_without_a_token_is_off(registry: Registry) -> None:
+    """The real command bound to 0.0.0.0 (requests go to 127.0.0.1 only)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moma_cli", "serve", "--host", "0.0.0.0", "--port", str(port),
+         "--poll", "0"], cwd=registry.moma.root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        client = wait_until_up(port, proc)
+        status, body = client.request("POST", "/v1/admin/reload", headers=bearer(""))
+        assert (status, client.predict("iris", [[5.1, 3.5, 1.4, 0.2]])[0]) == (403, 200)
+        assert "MOMA_SERVE_ADMIN_TOKEN is not set" in body["error"]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "POST /v1/admin/reload is off: set MOMA_SERVE_ADMIN_TOKEN" in err
+
+
+def test_a_token_in_config_never_opens_the_admin_route(registry: Registry, start: Any) -> None:
+    root = registry.moma.root
+    (root / ".moma.local.yaml").write_text(f"serve:\n  admin_token: {TOKEN}\n")
+    client = start("iris:production", host="0.0.0.0", poll=0).client()
+    assert client.request("POST", "/v1/admin/reload", headers=bearer(TOKEN))[0] == 403
+    (root / ".moma.local.yaml").unlink()
+    with (root / ".moma.yaml").open("a") as config:
+        config.write(f"serve:\n  admin_token: {TOKEN}\n")
+    registry.moma.git("commit", "-qam", "a token in the committed config")
+    result = registry.moma("serve", "--host", "0.0.0.0", "--port", str(free_port()),
+                           ok=False)
+    assert result.exit_code == 1 and "'serve.admin_token' looks like a credential" in (
+        result.stderr)
+
+
 # -- startup ---------------------------------------------------------------------------------
 
 def test_start_refuses_a_corrupt_cache_object(registry: Registry) -> None:
@@ -366,16 +523,19 @@ def test_cli_without_production_models_says_how_to_fix(tmp_path: Path) -> None:
 
 
 def test_moma_serve_command_end_to_end(registry: Registry, tmp_path: Path) -> None:
-    """The real command in a subprocess: serves production, follows a moved tag, stops on
-    SIGTERM."""
+    """The real command in a subprocess whose stdout is a pipe, as under Docker, systemd or
+    CI: says what it serves while it runs, follows a moved tag, and on SIGTERM says it
+    stopped and exits 0."""
     port = free_port()
     log = tmp_path / "preds.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "moma_cli", "serve", "--port", str(port), "--poll", "0.2",
          "--log-predictions", str(log), "--sample-rate", "1"],
-        cwd=registry.moma.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=registry.moma.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=container_env())
     try:
         client = wait_until_up(port, proc)
+        assert read_line(proc, timeout=10).startswith("Serving iris:production (version 1")
         status, body = client.predict("iris", X[:3].tolist())
         assert (status, body["version"]) == (200, 1)
         assert body["predictions"] == registry.estimators[("iris", 1)].predict(X[:3]).tolist()
@@ -387,9 +547,31 @@ def test_moma_serve_command_end_to_end(registry: Registry, tmp_path: Path) -> No
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
-    assert proc.returncode == -signal.SIGTERM, err  # uvicorn re-raises the signal it drained on
-    assert "Serving iris:production (version 1" in out
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "Stopped serving (SIGTERM)"
     assert {json.loads(line)["version"] for line in log.read_text().splitlines()} == {1, 2}
+
+
+def container_env() -> dict[str, str]:
+    """The environment without PYTHONUNBUFFERED, which a developer's shell may set and a
+    container's seldom does: Python then block-buffers a piped stdout."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The next line on the child's stdout, read byte by byte from the pipe so that
+    `communicate` later gets the rest (it reads the fd, not the text wrapper's buffer)."""
+    assert proc.stdout is not None
+    fd, data = proc.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([fd], [], [], left)[0], \
+            f"no line on stdout within {timeout} s (got {data!r})"
+        byte = os.read(fd, 1)
+        assert byte, f"stdout closed after {data!r}"
+        data += byte
+    return data.decode().rstrip("\n")
 
 
 def wait_until_up(port: int, proc: subprocess.Popen[str]) -> Client:

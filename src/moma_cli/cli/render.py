@@ -6,6 +6,7 @@ little stay fast to start.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,14 @@ def line(text: str = "", style: str | None = None) -> None:
         sys.stdout.write(text + "\n")
         return
     out().print(text, style=style, markup=False)
+
+
+def line_buffered() -> None:
+    """Send each line of stdout as it is printed, for long-running commands (`moma serve`):
+    piped or redirected (Docker, systemd, CI logs), Python buffers stdout in 8 KiB blocks,
+    and a line can wait there for good (stderr is line-buffered already)."""
+    if isinstance(sys.stdout, io.TextIOWrapper) and not sys.stdout.line_buffering:
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 def print_json(data: Any) -> None:

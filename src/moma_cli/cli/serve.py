@@ -36,6 +36,9 @@ def serve(
     Routes: POST /v1/models/NAME[:VERSION|:STAGE]/predict with {"inputs": [[...], ...]},
     GET /v1/models, /healthz, /metrics (Prometheus), /openapi.json, POST /v1/admin/reload.
 
+    Bound beyond loopback, POST /v1/admin/reload needs 'Authorization: Bearer TOKEN' with
+    TOKEN from the MOMA_SERVE_ADMIN_TOKEN environment variable, and is off without it.
+
     Serving loads (unpickles) each model with joblib: only models registered in this
     repository, only from the cache after verifying their hash, never a path from a
     request. Serve models you trust, as you would when calling joblib.load yourself.
@@ -45,9 +48,11 @@ def serve(
     from moma_cli.cli import render
     from moma_cli.services import serve as serve_service
     from moma_cli.services.repo import open_repo
+    from moma_cli.services.serving.admin import TOKEN_ENV
 
-    server, report = serve_service.prepare(open_repo(), refs or (), poll=poll,
-                                           log_predictions=log_predictions,
+    render.line_buffered()
+    server, report = serve_service.prepare(open_repo(), refs or (), host=host, port=port,
+                                           poll=poll, log_predictions=log_predictions,
                                            sample_rate=sample_rate)
     for message in report.errors:
         render.warn(f"not served: {message}")
@@ -55,7 +60,12 @@ def serve(
         r = slot.current.resolved
         render.line(f"Serving {slot.spec} (version {r.version}, {r.oid[:8]}) at "
                     f"http://{host}:{port}/v1/models/{slot.spec}/predict")
-    if host not in serve_service.LOOPBACK:
-        render.warn(f"listening on {host}: the API has no authentication; put it behind a "
-                    "proxy that has")
-    serve_service.run(server, host, port)
+    if server.admin.mode != "open":
+        render.warn(f"listening on {host}: predictions have no authentication; put the "
+                    "server behind a proxy that has")
+    if server.admin.mode == "token":
+        render.line(f"Admin: POST /v1/admin/reload needs 'Authorization: Bearer ${TOKEN_ENV}'")
+    elif server.admin.mode == "off":
+        render.warn(f"POST /v1/admin/reload is off: set {TOKEN_ENV} to use it beyond loopback")
+    stopped_by = serve_service.run(server)
+    render.line(f"Stopped serving ({stopped_by})" if stopped_by else "Stopped serving")

@@ -6,6 +6,7 @@ inside the functions, so the rest of moma never pays for it or needs it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -14,10 +15,9 @@ from typing import Any
 from moma_cli.errors import MomaError
 from moma_cli.services.repo import Repo
 from moma_cli.services.serving import source as source_mod
+from moma_cli.services.serving.admin import AdminAccess
 from moma_cli.services.serving.predlog import PredictionLog
 from moma_cli.services.serving.slots import ModelTable, ReloadReport
-
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class ServeError(MomaError):
@@ -37,14 +37,18 @@ def prepare(
     repo: Repo,
     refs: Sequence[str] = (),
     *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
     poll: float = 10.0,
     log_predictions: Path | None = None,
     sample_rate: float = 0.1,
     source: source_mod.ModelSource | None = None,
 ) -> tuple[Any, ReloadReport]:
-    """Resolve and load every model to serve; (server, what was loaded and skipped).
+    """Resolve and load every model to serve on host:port; (server, what was loaded and
+    skipped).
 
-    No refs: every registered model at its `production` stage.
+    No refs: every registered model at its `production` stage. Off loopback, the admin
+    routes need the token in $MOMA_SERVE_ADMIN_TOKEN, or are off (serving/admin.py).
     """
     if not 0.0 <= sample_rate <= 1.0:
         raise ServeError(f"--sample-rate {sample_rate} is not between 0 and 1")
@@ -55,8 +59,11 @@ def prepare(
                        lambda resolved: source_mod.load(repo, resolved), refs)
     report = table.start()
     predlog = PredictionLog(log_predictions, sample_rate) if log_predictions else None
-    return app.Server(table, predlog, poll), report
+    admin = AdminAccess.for_host(host, os.environ)
+    return app.Server(table, host, port, admin, predlog, poll), report
 
 
-def run(server: Any, host: str, port: int) -> None:
-    _http().run(server, host, port)
+def run(server: Any) -> str | None:
+    """Serve until stopped; 'SIGTERM' when that stopped it."""
+    stopped_by: str | None = _http().run(server)
+    return stopped_by

@@ -5,5 +5,6 @@ slots    the served models; a reload swaps a fully loaded version in atomically
 inputs   request JSON -> a feature matrix, with 4xx errors for anything malformed
 metrics  Prometheus text exposition, written by hand
 predlog  sampled prediction logging as JSON lines
+admin    who may call the admin routes: open on loopback, a token from the environment beyond
 app      the Starlette app and the uvicorn runner: the only starlette/uvicorn importer
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 import warnings
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from moma_cli.errors import MomaError
 from moma_cli.services.serving import inputs
+from moma_cli.services.serving.admin import AdminAccess
 from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics
 from moma_cli.services.serving.openapi import document
 from moma_cli.services.serving.predlog import PredictionLog
@@ -38,11 +40,15 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
 class Server:
-    """The state the routes share: served models, metrics, prediction log, poller."""
+    """The state the routes share: served models, metrics, prediction log, poller, and
+    where it listens (the admin access was decided for that host)."""
 
-    def __init__(self, table: ModelTable, predlog: PredictionLog | None = None,
-                 poll: float = 0.0) -> None:
+    def __init__(self, table: ModelTable, host: str, port: int, admin: AdminAccess,
+                 predlog: PredictionLog | None = None, poll: float = 0.0) -> None:
         self.table = table
+        self.host = host
+        self.port = port
+        self.admin = admin
         self.metrics = Metrics()
         self.predlog = predlog
         self.poll = poll
@@ -91,7 +97,7 @@ class Server:
             model = self.table.find(request.path_params["target"])
             r = model.resolved
             model_label, version_label = r.name, "" if r.version is None else str(r.version)
-            rows = inputs.rows_of(inputs.parse_body(await request.body()), model)
+            rows = inputs.rows_of(inputs.parse_body(await _body(request)), model)
             try:
                 predictions, probabilities = await run_in_threadpool(model.predict, rows)
             except (ValueError, TypeError) as exc:
@@ -131,10 +137,30 @@ class Server:
 
     async def admin_reload(self, request: Request) -> Response:
         try:
+            self.admin.check(request.headers.get("authorization"))
+        except RequestError as exc:
+            return error_response(exc.status, exc.message, exc.hint)
+        try:
             report = await run_in_threadpool(self.reload)
         except MomaError as exc:
             return error_response(409, exc.message, exc.hint)
         return JSONResponse(asdict(report))
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused with a 413 as soon as it is known to be over the limit:
+    `request.body()` read all of it first, so a client announcing a TiB held the request
+    open, and one streaming it filled the server's memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > inputs.MAX_BODY_BYTES:
+        raise inputs.body_too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > inputs.MAX_BODY_BYTES:
+            raise inputs.body_too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _describe(slot: Slot) -> dict[str, Any]:
@@ -174,13 +200,33 @@ def create_app(server: Server) -> Starlette:
                      exception_handlers={HTTPException: _http_error, 500: _internal_error})
 
 
-def run(server: Server, host: str, port: int) -> None:
-    """Serve until interrupted (uvicorn handles SIGINT/SIGTERM and drains connections)."""
+def run(server: Server) -> str | None:
+    """Serve until SIGTERM or Ctrl-C (uvicorn drains the connections); 'SIGTERM' when that
+    stopped it.
+
+    uvicorn re-raises the signal it drained on with the handler it found: with the default
+    SIGTERM handler the process died right there, before Python flushed stdout, so a
+    container's log lost what moma printed and the exit status was -15 (issue 12). Ours
+    records the signal instead, and also stops a server that is still starting up.
+    """
     import uvicorn
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    uvicorn.run(create_app(server), host=host, port=port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=10)
+    http = uvicorn.Server(uvicorn.Config(create_app(server), host=server.host,
+                                         port=server.port, log_level="warning",
+                                         access_log=False, timeout_graceful_shutdown=10))
+    received: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        received.append(signum)
+        http.should_exit = True
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        http.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return "SIGTERM" if received else None

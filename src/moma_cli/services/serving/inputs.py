@@ -14,9 +14,12 @@ MAX_ROWS = 100_000
 _SCALARS = (int, float, str, bool)
 
 
+def body_too_large() -> RequestError:
+    return RequestError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+
+
 def parse_body(body: bytes) -> Any:
-    if len(body) > MAX_BODY_BYTES:
-        raise RequestError(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+    """The JSON of a body the server read within MAX_BODY_BYTES."""
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
@@ -72,5 +75,15 @@ def _check_rows(rows: list[list[Any]], model: LoadedModel) -> None:
             if value is not None and not isinstance(value, _SCALARS):
                 raise RequestError(422, f"row {i}: feature values must be numbers, strings, "
                                         "booleans or null")
-            if isinstance(value, float) and not math.isfinite(value):
-                raise RequestError(422, f"row {i}: feature values must be finite")
+            if isinstance(value, (int, float)) and not _finite_float(value):
+                raise RequestError(422, f"row {i}: feature values must be finite and fit "
+                                        "a 64-bit float")
+
+
+def _finite_float(value: float) -> bool:
+    # JSON integers have no size limit; one past 1.8e308 made the estimator's float
+    # conversion raise OverflowError, a 500 (found by the fuzz tests).
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False

@@ -76,7 +76,11 @@ def document() -> dict[str, Any]:
                                    "responses": {"200": _json("Models", "Served models")}}},
             "/v1/admin/reload": {"post": {
                 "summary": "Re-resolve stages now and switch models whose tag moved",
-                "responses": {"200": _json("ReloadReport", "What changed")}}},
+                "description": "Bound beyond loopback: needs the bearer token in the "
+                               "server's MOMA_SERVE_ADMIN_TOKEN, and is off without it.",
+                "security": [{}, {"adminToken": []}],
+                "responses": {"200": _json("ReloadReport", "What changed"),
+                              "401": _ERROR, "403": _ERROR}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {
                 "description": "The server is up"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
@@ -85,5 +89,6 @@ def document() -> dict[str, Any]:
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
                 "description": "OpenAPI 3.1"}}}},
         },
-        "components": {"schemas": _SCHEMAS},
+        "components": {"schemas": _SCHEMAS, "securitySchemes": {
+            "adminToken": {"type": "http", "scheme": "bearer"}}},
     }
