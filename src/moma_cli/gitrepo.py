@@ -193,9 +193,16 @@ class Git:
         path = Path(out)
         return path if path.is_absolute() else self.root / path
 
-    def last_commit(self, path: str, pickaxe: str | None = None) -> str | None:
-        """The newest commit that touched `path` (that changed how often `pickaxe` occurs in
-        it, when given: for a pointer still holding an oid, the commit that introduced it)."""
-        args = ["log", "-n1", "--format=%H"] + ([f"-S{pickaxe}"] if pickaxe else [])
-        out = self.run(*args, "--", path, check=False).strip()
-        return out.decode() or None
+    def last_commit(self, path: str, rev: str | None = None) -> str | None:
+        """The newest commit of `rev` (default HEAD) that touched `path`."""
+        found = self.path_commits(path, rev, limit=1)
+        return found[0] if found else None
+
+    def path_commits(self, path: str, rev: str | None = None, pickaxe: str | None = None,
+                     limit: int | None = None) -> list[str]:
+        """Commits of `rev` (default HEAD) that touched `path`, newest first; with
+        `pickaxe`, only those that changed how often that string occurs in it."""
+        args = ["log", "--format=%H"] + ([f"-n{limit}"] if limit else []) + (
+            [f"-S{pickaxe}"] if pickaxe else [])
+        out = self.run(*args, rev or "HEAD", "--", path, check=False)
+        return out.decode().split()
