@@ -29,6 +29,7 @@ from moma_cli.core.stages import Dag, PipelineError, Stage, build_dag, parse_sta
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
 from moma_cli.services import data, workspace
 from moma_cli.services import lineage as lineage_mod
+from moma_cli.services.registry_index import full_history
 from moma_cli.services.repo import Repo
 from moma_cli.storage.atomic import write_if_changed
 
@@ -483,6 +484,7 @@ class LineageResult:
 def lineage(repo: Repo, target: str) -> LineageResult:
     """From a tracked path (or a model reference, once the registry is installed) back to
     every upstream input, with the stages, params, code commit and environment."""
+    full_history(repo, "finding the commits of a lineage")
     ptr, rev = _resolve(repo, target)
     lock = read_lock(repo, rev)
     # a model version knows its commit; searching from HEAD would find the commit that
