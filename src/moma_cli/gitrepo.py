@@ -129,7 +129,8 @@ class Git:
                  env={"GIT_TERMINAL_PROMPT": "0"})
 
     def has_commit(self, sha: str) -> bool:
-        return self.ok("cat-file", "-e", f"{sha}^{{commit}}")
+        """Whether `sha` is a commit this repository has (not a tag that would peel to one)."""
+        return self.run("cat-file", "-t", sha, check=False).strip() == b"commit"
 
     def commit_headers(self, shas: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
         """sha -> (author date in ISO 8601, author name, author email, message) of the
