@@ -98,13 +98,16 @@ REFUSED = [
     ["check"], ["lineage", "clf:1"]]
 
 
-@pytest.mark.parametrize("origin_url", [None, "file:///nonexistent/repo.git"],
-                         ids=["no-origin", "origin-unreachable"])
+@pytest.mark.parametrize("origin_url", [None, "file:///nonexistent/repo.git", "shallow"],
+                         ids=["no-origin", "origin-unreachable", "origin-shallow-too"])
 def test_numbering_versions_without_a_reachable_origin_is_refused(
         origin: Moma, tmp_path: Path, origin_url: str | None) -> None:
     clone = shallow_clone(origin, tmp_path)
     if origin_url is None:
         clone.git("remote", "remove", "origin")
+    elif origin_url == "shallow":  # the fetch succeeds, and the clone is still shallow
+        mirror = shallow_clone(origin, tmp_path, depth=2, name="mirror")
+        clone.git("remote", "set-url", "origin", f"file://{mirror.root}")
     else:
         clone.git("remote", "set-url", "origin", origin_url)
     tags = clone.git("tag", "-l")

@@ -57,6 +57,10 @@ def full_history(repo: Repo, why: str) -> None:
         raise ShallowCloneError(f"this is a shallow clone and {why} needs the whole history; "
                                 f"fetching it from 'origin' failed ({exc.message})",
                                 hint=UNSHALLOW_HINT) from None
+    if git.is_shallow():  # the fetch succeeds from an origin that is itself shallow
+        raise ShallowCloneError(f"this is a shallow clone and {why} needs the whole history; "
+                                "'origin' does not have it either (a shallow clone itself)",
+                                hint=UNSHALLOW_HINT + " from a complete repository")
 MAX_CHAINS = 4
 _LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
 
