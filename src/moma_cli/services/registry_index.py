@@ -30,8 +30,11 @@ from moma_cli.services.repo import MOMA_DIR, Repo
 from moma_cli.storage.atomic import atomic_open
 
 INDEX_FILE = "registry-index.json"
-# 2: chains are never computed in a shallow clone; a version-1 index may hold one that was
+# 2: no chain is computed in a shallow clone; a version-1 index may hold one that was,
+# under a tip that deepening does not change
 INDEX_VERSION = 2
+MAX_CHAINS = 4
+_LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
 UNSHALLOW_HINT = ("run 'git fetch --unshallow' (in CI check out the whole history: "
                   "GitHub Actions 'fetch-depth: 0', GitLab 'GIT_DEPTH: 0')")
 
@@ -60,9 +63,8 @@ def full_history(repo: Repo, why: str) -> None:
     if git.is_shallow():  # the fetch succeeds from an origin that is itself shallow
         raise ShallowCloneError(f"this is a shallow clone and {why} needs the whole history; "
                                 "'origin' does not have it either (a shallow clone itself)",
-                                hint=UNSHALLOW_HINT + " from a complete repository")
-MAX_CHAINS = 4
-_LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
+                                hint="point 'origin' at a complete repository, then run "
+                                     "'git fetch --unshallow'")
 
 
 @dataclass
