@@ -293,6 +293,28 @@ def test_show_and_diff_lineage(repo: Moma) -> None:
     assert "Data:" not in repo("models:show", "credit-risk").stdout
 
 
+def test_lineage_of_an_older_version_names_its_commits(repo: Moma) -> None:
+    """Issue 12 item 12: the commits were searched from HEAD, so v1's lineage named the
+    commits that replaced its bytes, data and code."""
+    v1 = register_with_lineage(repo, 2, "1,2\n")
+    data_v1 = repo.git("rev-parse", "HEAD~1").strip()  # data and code for v1
+    (repo.root / "train.py").write_text("print('train harder')\n")
+    register_with_lineage(repo, 4, "3,4\n")
+    repo("models:tag", "credit-risk:1", "production")
+    for ref in ("credit-risk:production", "credit-risk:1"):
+        report = json.loads(repo("lineage", ref, "--json").stdout)
+        assert report["commit"] == v1
+        upstream = {n["path"]: n for n in report["upstream"]}
+        assert upstream["data/train.csv"]["commit"] == data_v1
+        assert upstream["train.py"]["commit"] == data_v1
+    assert f"Commit: {v1}" in repo("lineage", "credit-risk:production").stdout
+    # a pointer checked out at an older oid: the commit that wrote that oid, not the one
+    # that replaced it
+    repo.git("checkout", data_v1, "--", "data/train.csv.moma")
+    report = json.loads(repo("lineage", "data/train.csv", "--json").stdout)
+    assert report["commit"] == data_v1
+
+
 def test_get_writes_old_version_without_touching_workspace(two_versions: Moma,
                                                            tmp_path: Path) -> None:
     repo = two_versions

@@ -48,15 +48,20 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _proc(self, args: Sequence[str], input: bytes | None = None) -> Any:
+    def _proc(self, args: Sequence[str], input: bytes | None = None,
+              env: dict[str, str] | None = None) -> Any:
         return subprocess.run(["git", *args], cwd=self.root, input=input,
-                              capture_output=True, env=no_git_env())
+                              capture_output=True, env=no_git_env() | (env or {}))
 
-    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-        proc = self._proc(args, input)
+    def run(self, *args: str, input: bytes | None = None, check: bool = True,
+            env: dict[str, str] | None = None) -> bytes:
+        proc = self._proc(args, input, env)
         if check and proc.returncode != 0:
-            message = proc.stderr.decode(errors="replace").strip().splitlines()
-            raise GitError(f"git {args[0]} failed: {message[-1] if message else proc.returncode}")
+            lines = proc.stderr.decode(errors="replace").strip().splitlines()
+            # git's first fatal line says what went wrong; the lines after it are advice
+            fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+            message = (fatal or lines[-1:] or [str(proc.returncode)])[0]
+            raise GitError(f"git {args[0]} failed: {message}")
         return proc.stdout
 
     def ok(self, *args: str) -> bool:
@@ -108,6 +113,38 @@ class Git:
         if not out:
             raise GitError(f"unknown git revision {rev!r}", hint="see 'git log' for revisions")
         return out.decode()
+
+    def is_shallow(self) -> bool:
+        return self.run("rev-parse", "--is-shallow-repository").strip() == b"true"
+
+    def remote_url(self, name: str) -> str | None:
+        out = self.run("remote", "get-url", name, check=False).strip()
+        return out.decode("utf-8", "replace") or None
+
+    def unshallow(self, remote: str) -> None:
+        """Fetch the rest of the history of a shallow clone, and every tag (a single-branch
+        clone would not follow tags on other branches). Never prompts: a read command must
+        not hang on a password question (it fails, and the caller says what to run)."""
+        self.run("fetch", "--quiet", "--unshallow", "--tags", remote,
+                 env={"GIT_TERMINAL_PROMPT": "0"})
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether `sha` is a commit this repository has (not a tag that would peel to one)."""
+        return self.run("cat-file", "-t", sha, check=False).strip() == b"commit"
+
+    def commit_headers(self, shas: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+        """sha -> (author date in ISO 8601, author name, author email, message) of the
+        named commits, in one `git log --no-walk`."""
+        if not shas:
+            return {}
+        out = self.run("log", "--no-walk=unsorted", "--format=%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1e",
+                       *shas, "--").decode("utf-8", "replace")
+        result = {}
+        for record in out.split("\x1e"):
+            fields = record.strip("\n").split("\x1f")
+            if len(fields) == 5:
+                result[fields[0]] = (fields[1], fields[2], fields[3], fields[4].strip())
+        return result
 
     def tree_blobs(self, rev: str, pathspec: str = "*.moma") -> dict[str, str]:
         """path -> blob sha for files matching the glob `pathspec` in the tree of `rev`.
@@ -193,9 +230,16 @@ class Git:
         path = Path(out)
         return path if path.is_absolute() else self.root / path
 
-    def last_commit(self, path: str, pickaxe: str | None = None) -> str | None:
-        """The newest commit that touched `path` (that changed how often `pickaxe` occurs in
-        it, when given: for a pointer still holding an oid, the commit that introduced it)."""
-        args = ["log", "-n1", "--format=%H"] + ([f"-S{pickaxe}"] if pickaxe else [])
-        out = self.run(*args, "--", path, check=False).strip()
-        return out.decode() or None
+    def last_commit(self, path: str, rev: str | None = None) -> str | None:
+        """The newest commit of `rev` (default HEAD) that touched `path`."""
+        found = self.path_commits(path, rev, limit=1)
+        return found[0] if found else None
+
+    def path_commits(self, path: str, rev: str | None = None, pickaxe: str | None = None,
+                     limit: int | None = None) -> list[str]:
+        """Commits of `rev` (default HEAD) that touched `path`, newest first; with
+        `pickaxe`, only those that changed how often that string occurs in it."""
+        args = ["log", "--format=%H"] + ([f"-n{limit}"] if limit else []) + (
+            [f"-S{pickaxe}"] if pickaxe else [])
+        out = self.run(*args, rev or "HEAD", "--", path, check=False)
+        return out.decode().split()

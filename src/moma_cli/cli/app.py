@@ -51,6 +51,10 @@ def main_options(
 ) -> None:
     OPTIONS.verbose = verbose
     OPTIONS.wait = wait
+    from moma_cli.cli import render
+    from moma_cli.services.progress import NOTICES
+
+    NOTICES.show = render.warn
 
 
 for module in (data, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck):

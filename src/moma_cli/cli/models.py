@@ -147,7 +147,8 @@ def _print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -
         return
     meta = v.meta
     pairs: list[tuple[str, object]] = [
-        ("Model-ID", v.model_id), ("Model-Name", v.name), ("Model-Version", v.label[1:]),
+        ("Model-ID", v.model_id), ("Model-Name", v.name),
+        ("Model-Version", v.label[1:] if v.number else "unknown (shallow clone)"),
         ("Date", _iso_date(v.date)), ("Content-Encoding", meta.get("encoding")),
         ("Algo", meta.get("algo"))]
     pairs += [(str(k).replace("_", " ").title().replace(" ", "-"), val)

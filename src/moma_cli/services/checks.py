@@ -24,6 +24,7 @@ from moma_cli.core import refs as refs_mod
 from moma_cli.core.checks import ModelPolicy, Outcome
 from moma_cli.errors import ConfigError, MomaError
 from moma_cli.services import models
+from moma_cli.services.registry_index import ShallowCloneError
 from moma_cli.services.repo import Repo
 
 WEBHOOK_TIMEOUT = 5.0  # seconds: a dead alert endpoint must not hang CI
@@ -148,6 +149,8 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: models.Reso
     model = ModelReport(policy.name, str(ref), None, None, None, "")
     try:
         version: models.ModelVersion | None = resolver(ref)
+    except ShallowCloneError:
+        raise  # the clone lacks history, the model is not at fault: no gate result at all
     except MomaError as exc:  # unknown model, no such version or stage: a failed gate
         version, model.error = None, exc.message
     if version is not None:

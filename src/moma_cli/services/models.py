@@ -5,6 +5,10 @@ renaming the file keeps its history). Version N is the Nth first-parent commit t
 changed the model's content oid; stages and semver registrations are annotated tags in
 GTO's grammar (`NAME#STAGE#N`, `NAME#STAGE!#N`, `NAME@v1.2.0`), so GTO, DVC and moma read
 the same registry. Nothing here ever unpickles a model.
+
+Numbers need the whole history (a shallow clone is deepened first, or refused: see
+registry_index). A stage or semver names a commit, so in a shallow clone `NAME:production`
+and `NAME@v1.2.0` are read from the tags alone (`_tagged`), without version numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
 from moma_cli.services import access, data, pipeline, workspace
-from moma_cli.services.registry_index import Chain, RegistryIndex
+from moma_cli.services.registry_index import Chain, RegistryIndex, full_history
 from moma_cli.services.repo import Repo
 
 _TAG_RE = re.compile(
@@ -43,12 +47,12 @@ class ModelError(MomaError):
 @dataclass
 class ModelVersion:
     name: str
-    version: int | None  # None: uncommitted
+    version: int | None  # None: uncommitted, or read from a tag in a shallow clone
     oid: str
     pointer: pointer_mod.Pointer
     commit: str | None
     stages: list[str] = field(default_factory=list)
-    number: int = 0  # the version number this is, or will be once committed
+    number: int = 0  # the version number this is, or will be once committed; 0: unknown
     date: str | None = None  # ISO 8601, from the commit
     author: str | None = None
     message: str = ""
@@ -60,10 +64,12 @@ class ModelVersion:
 
     @property
     def uncommitted(self) -> bool:
-        return self.version is None
+        return self.commit is None
 
     @property
     def label(self) -> str:
+        if not self.number:  # a shallow clone: the tag names the commit, not the number
+            return f"at {(self.commit or '')[:8]}"
         return f"v{self.number}" + (" (uncommitted)" if self.uncommitted else "")
 
     @property
@@ -88,7 +94,7 @@ class ModelVersion:
     def to_json(self) -> dict[str, Any]:
         meta = self.meta
         return {
-            "name": self.name, "version": self.version, "number": self.number,
+            "name": self.name, "version": self.version, "number": self.number or None,
             "uncommitted": self.uncommitted, "model_id": self.model_id, "oid": self.oid,
             "hash": self.pointer.algo, "size": self.pointer.size, "path": self.pointer.path,
             "commit": self.commit, "date": self.date, "author": self.author,
@@ -126,6 +132,7 @@ class Registry:
     present: dict[str, str]  # models in the tip (or workspace) -> pointer path
     events: dict[str, list[TagEvent]]
     chain: Chain | None
+    shallow: bool = False  # read from the tags of a shallow clone: no numbers, no history
 
     def deprecated(self, name: str) -> bool:
         return any(e.action == "deprecate" for e in self.events.get(name, []))
@@ -133,9 +140,20 @@ class Registry:
     def of(self, name: str) -> list[ModelVersion]:
         found = self.versions.get(name)
         if not found:
-            raise ModelError(f"no model named {name!r}",
-                             hint="see 'moma models:list'; register one with 'moma models:add'")
+            raise ModelError(f"no model named {name!r}" + self.where,
+                             hint=self.hint("see 'moma models:list'; register one with "
+                                            "'moma models:add'"))
         return found
+
+    @property
+    def where(self) -> str:
+        return " among the tags of this shallow clone" if self.shallow else ""
+
+    def hint(self, usual: str) -> str:
+        """Tags on commits a shallow clone lacks are not fetched with it."""
+        return ("fetch the registry tags with 'git fetch --tags' (in CI: actions/checkout "
+                "'fetch-tags: true'), or the whole history with 'git fetch --unshallow'"
+                if self.shallow else usual)
 
 
 # -- reading the registry --------------------------------------------------------------------
@@ -157,8 +175,48 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
         _add_workspace(repo, versions, present)
     events = _tag_events(repo, chain, versions)
     index.save()
-    _apply_events(versions, events)
+    numbered: dict[tuple[str, int | None], ModelVersion] = {
+        (v.name, v.version): v for history in versions.values() for v in history
+        if v.version is not None}
+    _apply_events(events, lambda e: numbered.get((e.name, e.version)))
     return Registry(versions, present, events, chain)
+
+
+def _tagged(repo: Repo, name: str) -> Registry:
+    """The versions of `name` its tags point at, read without the history: in a shallow
+    clone a stage or semver still names a commit exactly, only the numbers are unknown.
+    A version is its content oid (the commits that hold the same bytes are one version);
+    the metadata is HEAD's when HEAD holds those bytes, as in the full registry."""
+    index = RegistryIndex(repo)
+    events = {name: _read_tags(repo).get(name, [])}
+    tagged = {e.commit for e in events[name]}
+    head = repo.git.head()
+    commits = [c for c in sorted(tagged | {head or ""}) if c and repo.git.has_commit(c)]
+    pointers = {c: ptr for c in commits if (ptr := _model_at(repo, index, c, name))}
+    index.save()
+    headers = repo.git.commit_headers([c for c in pointers if c in tagged])
+    at: dict[str, ModelVersion] = {}
+    by_oid: dict[str, ModelVersion] = {}
+    for commit in sorted(headers, key=lambda c: headers[c][0]):
+        ptr = pointers[commit]
+        date, author, _email, message = headers[commit]
+        at[commit] = by_oid.setdefault(ptr.oid, ModelVersion(
+            name, None, ptr.oid, ptr, commit, date=date, author=author, message=message))
+    if head in pointers and pointers[head].oid in by_oid:
+        by_oid[pointers[head].oid].pointer = pointers[head]
+    _apply_events(events, lambda e: at.get(e.commit))
+    versions = {name: list(by_oid.values())} if by_oid else {}
+    return Registry(versions, {}, events, None, shallow=True)
+
+
+def _model_at(repo: Repo, index: RegistryIndex, commit: str,
+              name: str) -> pointer_mod.Pointer | None:
+    """The pointer of model `name` in the tree of `commit`, if it has one."""
+    paths = {blob: path for path, blob in repo.git.tree_blobs(commit).items()}
+    for ptr in index.pointers(set(paths), paths).values():
+        if ptr.model is not None and ptr.model.get("name") == name:
+            return ptr
+    return None
 
 
 def _replay(index: RegistryIndex, chain: Chain, versions: dict[str, list[ModelVersion]],
@@ -219,14 +277,24 @@ def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
 
 def _tag_events(repo: Repo, chain: Chain | None,
                 versions: dict[str, list[ModelVersion]]) -> dict[str, list[TagEvent]]:
-    """Every GTO-grammar annotated tag, read in one `git for-each-ref`."""
+    """Every registry tag, placed on the version in force at its commit."""
+    events = _read_tags(repo)
+    for name, evs in events.items():
+        placer = _Placer(chain, versions.get(name, []))
+        for event in evs:
+            event.version = placer.version_at(event.commit)
+    _place_by_content(repo, events, versions)
+    return events
+
+
+def _read_tags(repo: Repo) -> dict[str, list[TagEvent]]:
+    """Every GTO-grammar annotated tag, read in one `git for-each-ref`, oldest first."""
     out = repo.git.run(
         "for-each-ref", "refs/tags",
         "--format=%(refname:lstrip=2)%1f%(objecttype)%1f%(*objectname)%1f%(taggername)%1f"
         "%(taggeremail:trim)%1f%(taggerdate:iso-strict)%1f%(contents:subject)").decode(
             "utf-8", "replace")
     events: dict[str, list[TagEvent]] = {}
-    placers: dict[str, _Placer] = {}
     for line in out.splitlines():
         tag, kind, commit, author, email, date, message = (line.split("\x1f") + [""] * 7)[:7]
         match = _TAG_RE.fullmatch(tag)
@@ -235,11 +303,7 @@ def _tag_events(repo: Repo, chain: Chain | None,
         event = TagEvent(tag, match["name"], _action(match), commit, author, email, date,
                          message, stage=match["stage"], semver=match["semver"],
                          counter=int(match["counter"] or 0))
-        if event.name not in placers:
-            placers[event.name] = _Placer(chain, versions.get(event.name, []))
-        event.version = placers[event.name].version_at(commit)
         events.setdefault(event.name, []).append(event)
-    _place_by_content(repo, events, versions)
     for evs in events.values():
         evs.sort(key=lambda e: (e.date, e.counter))
     return events
@@ -299,31 +363,30 @@ class _Placer:
         return self.numbers[i - 1] if i else None
 
 
-def _apply_events(versions: dict[str, list[ModelVersion]],
-                  events: dict[str, list[TagEvent]]) -> None:
+def _apply_events(events: dict[str, list[TagEvent]],
+                  version_of: Callable[[TagEvent], ModelVersion | None]) -> None:
     """Stages as GTO computes them: a stage is active on a version when its last event for
     that version is an assignment; of those, the most recently assigned version holds it."""
-    for name, evs in events.items():
-        history = {v.version: v for v in versions.get(name, []) if v.version is not None}
-        active: dict[tuple[int, str], TagEvent] = {}
+    for evs in events.values():
+        active: dict[tuple[int, str], tuple[TagEvent, ModelVersion]] = {}
         for e in evs:
-            if e.version is None or e.version not in history:
+            v = version_of(e)
+            if v is None:
                 continue
-            v = history[e.version]
             if e.action == "register" and e.semver not in v.semvers:
                 v.semvers.append(e.semver or "")
             elif e.action == "deregister" and e.semver in v.semvers:
                 v.semvers.remove(e.semver or "")
             elif e.stage and e.action == "assign":
-                active[(e.version, e.stage)] = e
+                active[(id(v), e.stage)] = (e, v)
             elif e.stage and e.action == "unassign":
-                active.pop((e.version, e.stage), None)
-        holder: dict[str, TagEvent] = {}
-        for e in sorted(active.values(), key=lambda e: (e.date, e.counter)):
-            holder[e.stage or ""] = e
-            history[e.version].active_stages.append(e.stage or "")  # type: ignore[index]
-        for stage, e in sorted(holder.items()):
-            history[e.version].stages.append(stage)  # type: ignore[index]
+                active.pop((id(v), e.stage), None)
+        holder: dict[str, ModelVersion] = {}
+        for e, v in sorted(active.values(), key=lambda ev: (ev[0].date, ev[0].counter)):
+            holder[e.stage or ""] = v
+            v.active_stages.append(e.stage or "")
+        for stage, v in sorted(holder.items()):
+            v.stages.append(stage)
 
 
 # -- resolve ---------------------------------------------------------------------------------
@@ -333,11 +396,24 @@ def resolve(repo: Repo, ref: str, *, rev: str | None = None) -> ModelVersion:
     """`NAME` (latest, including uncommitted), `NAME:4`, `NAME:production`, `NAME@REV`
     (latest at a git revision, or the GTO registration `NAME@v1.2.0`)."""
     parsed = refs.parse(ref)
-    return resolve_parsed(repo, parsed, load(repo, _rev_for(parsed, rev)))
+    return resolve_parsed(repo, parsed, _registry_for(repo, parsed, rev))
 
 
 def _rev_for(parsed: refs.ModelRef, rev: str | None) -> str | None:
     return rev if parsed.rev is None or parsed.semver else parsed.rev
+
+
+def _by_tag(repo: Repo, parsed: refs.ModelRef, rev: str | None) -> bool:
+    """A stage or semver on the current registry names a commit: a shallow clone answers it
+    from the tags, with no history to fetch."""
+    return (rev is None and (parsed.stage is not None or parsed.semver is not None)
+            and repo.git.is_shallow())
+
+
+def _registry_for(repo: Repo, parsed: refs.ModelRef, rev: str | None) -> Registry:
+    if _by_tag(repo, parsed, rev):
+        return _tagged(repo, parsed.name)
+    return load(repo, _rev_for(parsed, rev))
 
 
 class Resolver:
@@ -346,13 +422,14 @@ class Resolver:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self._loaded: dict[str | None, Registry] = {}
+        self._loaded: dict[tuple[str | None, str | None], Registry] = {}
 
     def registry(self, parsed: refs.ModelRef) -> Registry:
-        rev = _rev_for(parsed, None)
-        if rev not in self._loaded:
-            self._loaded[rev] = load(self.repo, rev)
-        return self._loaded[rev]
+        key = (parsed.name if _by_tag(self.repo, parsed, None) else None,
+               _rev_for(parsed, None))
+        if key not in self._loaded:
+            self._loaded[key] = _registry_for(self.repo, parsed, None)
+        return self._loaded[key]
 
     def __call__(self, parsed: refs.ModelRef) -> ModelVersion:
         return resolve_parsed(self.repo, parsed, self.registry(parsed))
@@ -371,15 +448,17 @@ def resolve_parsed(repo: Repo, parsed: refs.ModelRef, registry: Registry) -> Mod
         for v in reversed(history):
             if parsed.stage in v.stages:
                 return v
-        raise ModelError(f"no version of {parsed.name} is in stage {parsed.stage!r}",
-                         hint=f"assign one with 'moma models:tag {parsed.name}:N "
-                              f"{parsed.stage}'")
+        raise ModelError(f"no version of {parsed.name} is in stage {parsed.stage!r}"
+                         + registry.where,
+                         hint=registry.hint(f"assign one with 'moma models:tag "
+                                            f"{parsed.name}:N {parsed.stage}'"))
     if parsed.semver:
         for v in history:
             if parsed.semver in v.semvers:
                 return v
-        raise ModelError(f"{parsed.name} has no registered version {parsed.semver}",
-                         hint=f"see 'moma models:history {parsed.name}'")
+        raise ModelError(f"{parsed.name} has no registered version {parsed.semver}"
+                         + registry.where,
+                         hint=registry.hint(f"see 'moma models:history {parsed.name}'"))
     return history[-1]
 
 
@@ -595,7 +674,7 @@ def tag(repo: Repo, ref: str, stage: str) -> TagResult:
     _create_tag(repo, name, version.commit or "",
                 f"Assigning stage '{stage}' to artifact '{version.name}' "
                 f"version '{_gto_version(version)}'")
-    return TagResult([name], resolve(repo, f"{version.name}:{version.version}"))
+    return TagResult([name], resolve(repo, ref))
 
 
 def untag(repo: Repo, name: str, stage: str) -> TagResult:
@@ -637,10 +716,15 @@ def register(repo: Repo, ref: str, semver: str | None = None) -> TagResult:
     name = f"{version.name}@{semver}"
     _create_tag(repo, name, version.commit or "",
                 f"Registering artifact '{version.name}' version '{semver}'")
-    return TagResult([name], resolve(repo, f"{version.name}:{version.version}"))
+    return TagResult([name], resolve(repo, ref))
 
 
 def _committed(repo: Repo, ref: str) -> ModelVersion:
+    """The version a new tag goes on. The whole history first, even for `NAME:production`:
+    a tag's GTO counter must exceed every tag's and a semver must be new, and a shallow
+    clone lacks the tags on the commits it does not have."""
+    refs.parse(ref)  # before any git call
+    full_history(repo, "writing a registry tag")
     version = resolve(repo, ref)
     if version.commit is None:
         raise ModelError(f"{version.name} {version.label} is not committed yet",

@@ -29,6 +29,7 @@ from moma_cli.core.stages import Dag, PipelineError, Stage, build_dag, parse_sta
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
 from moma_cli.services import data, workspace
 from moma_cli.services import lineage as lineage_mod
+from moma_cli.services.registry_index import full_history
 from moma_cli.services.repo import Repo
 from moma_cli.storage.atomic import write_if_changed
 
@@ -506,9 +507,13 @@ class LineageResult:
 def lineage(repo: Repo, target: str) -> LineageResult:
     """From a tracked path (or a model reference, once the registry is installed) back to
     every upstream input, with the stages, params, code commit and environment."""
+    full_history(repo, "finding the commits of a lineage")
     ptr, rev = _resolve(repo, target)
     lock = read_lock(repo, rev)
-    result = LineageResult(ptr.path, ptr.oid, _introduced(repo, ptr.path, ptr.oid),
+    # a model version knows its commit; searching from HEAD would find the commit that
+    # replaced an older version's bytes, not the one that introduced them
+    commit = rev if rev is not None else _introduced(repo, ptr.path, ptr.oid, None)
+    result = LineageResult(ptr.path, ptr.oid, commit,
                            str(ptr.model.get("name")) if ptr.model else None)
     seen: set[str] = set()
 
@@ -525,7 +530,8 @@ def lineage(repo: Repo, target: str) -> LineageResult:
     def visit_data(path: str, oid: str) -> None:
         producer = _producer(lock, path)
         kind = "data" if _pointer_exists(repo, path, rev) else "file"
-        commit = _introduced(repo, path, oid) if kind == "data" else repo.git.last_commit(path)
+        commit = (_introduced(repo, path, oid, rev) if kind == "data"
+                  else repo.git.last_commit(path, rev))
         result.upstream.append(DataNode(path, oid, kind, commit, producer))
         if producer is not None:
             visit_stage(producer, lock[producer])
@@ -578,5 +584,14 @@ def _pointer_exists(repo: Repo, path: str, rev: str | None) -> bool:
     return repo.git.show(rev, pointer_file) is not None
 
 
-def _introduced(repo: Repo, path: str, oid: str) -> str | None:
-    return repo.git.last_commit(pointer_mod.pointer_path_of(path), pickaxe=oid)
+def _introduced(repo: Repo, path: str, oid: str, rev: str | None) -> str | None:
+    """The commit of `rev` (default HEAD) that last wrote `oid` into `path`'s pointer.
+
+    The pickaxe lists the commits that added or removed the oid, newest first; when the
+    pointer at `rev` no longer holds it (the data moved on before `rev`), the newest of
+    them removed it and the one before is the commit that wrote it."""
+    pointer_file = pointer_mod.pointer_path_of(path)
+    found = repo.git.path_commits(pointer_file, rev, pickaxe=oid, limit=2)
+    raw = repo.git.show(rev or "HEAD", pointer_file)
+    newest = 0 if raw is not None and oid.encode() in raw else 1
+    return found[newest] if len(found) > newest else None

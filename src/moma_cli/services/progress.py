@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class Progress:
     """Silent progress. The CLI passes a rich-backed subclass."""
@@ -17,3 +19,19 @@ class Progress:
 
 
 SILENT = Progress()
+
+
+class Notices:
+    """One-line notices from inside a service about something it did on its own (deepening
+    a shallow clone). The CLI sets `show` to print them on stderr; elsewhere they are
+    dropped, so services still never print."""
+
+    def __init__(self) -> None:
+        self.show: Callable[[str], None] | None = None
+
+    def __call__(self, text: str) -> None:
+        if self.show is not None:
+            self.show(text)
+
+
+NOTICES = Notices()

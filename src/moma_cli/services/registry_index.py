@@ -11,6 +11,10 @@ Tags are not cached here: one `git for-each-ref` reads all of them (milliseconds
 thousands), so a tag moved or deleted with plain git is seen at once. Their parsed form
 is memoized by the tag object id, which changes whenever a tag is re-created.
 A corrupt or foreign index file is ignored and rebuilt.
+
+A shallow clone's history stops at its boundary, so numbering versions there would
+restart them (a `--depth 1` CI checkout tagged the real v3 as `clf:1`). No chain is ever
+computed in one: `full_history` deepens the clone from `origin` first, or refuses.
 """
 
 from __future__ import annotations
@@ -20,14 +24,47 @@ from dataclasses import dataclass
 from typing import Any
 
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.errors import MomaError
+from moma_cli.errors import GitError, MomaError
+from moma_cli.services.progress import NOTICES
 from moma_cli.services.repo import MOMA_DIR, Repo
 from moma_cli.storage.atomic import atomic_open
 
 INDEX_FILE = "registry-index.json"
-INDEX_VERSION = 1
+# 2: no chain is computed in a shallow clone; a version-1 index may hold one that was,
+# under a tip that deepening does not change
+INDEX_VERSION = 2
 MAX_CHAINS = 4
 _LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
+UNSHALLOW_HINT = ("run 'git fetch --unshallow' (in CI check out the whole history: "
+                  "GitHub Actions 'fetch-depth: 0', GitLab 'GIT_DEPTH: 0')")
+
+
+class ShallowCloneError(MomaError):
+    pass
+
+
+def full_history(repo: Repo, why: str) -> None:
+    """Make sure the whole history is here before anything counts commits: deepen a
+    shallow clone from `origin` (saying so), or refuse with the fix."""
+    git = repo.git
+    if not git.is_shallow():
+        return
+    if git.remote_url("origin") is None:
+        raise ShallowCloneError(f"this is a shallow clone and {why} needs the whole history "
+                                "(no 'origin' remote to fetch it from)", hint=UNSHALLOW_HINT)
+    NOTICES(f"shallow clone: fetching the whole history from 'origin' (git fetch "
+            f"--unshallow): {why} needs it")
+    try:
+        git.unshallow("origin")
+    except GitError as exc:
+        raise ShallowCloneError(f"this is a shallow clone and {why} needs the whole history; "
+                                f"fetching it from 'origin' failed ({exc.message})",
+                                hint=UNSHALLOW_HINT) from None
+    if git.is_shallow():  # the fetch succeeds from an origin that is itself shallow
+        raise ShallowCloneError(f"this is a shallow clone and {why} needs the whole history; "
+                                "'origin' does not have it either (a shallow clone itself)",
+                                hint="point 'origin' at a complete repository, then run "
+                                     "'git fetch --unshallow'")
 
 
 @dataclass
@@ -80,6 +117,7 @@ class RegistryIndex:
 
     # -- history ----------------------------------------------------------------------------
     def chain(self, tip: str) -> Chain:
+        full_history(self.repo, "numbering model versions")
         chains: dict[str, Any] = self.data["chains"]
         cached = chains.get(tip)
         if cached is None:
