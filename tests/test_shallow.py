@@ -85,7 +85,7 @@ def test_numbering_versions_deepens_a_shallow_clone_first(origin: Moma, tmp_path
     assert [(v["version"], v["commit"]) for v in json.loads(
         clone("models:log", "clf", "--json").stdout)["versions"]] == [
         (3, commits(origin)[2]), (2, commits(origin)[1]), (1, commits(origin)[0])]
-    assert clone("models:tag", "clf:2", "dev").stderr == ""  # deepened once
+    assert clone("models:tag", "clf:3", "dev").stderr == ""  # deepened once
 
 
 REFUSED = [
@@ -171,3 +171,18 @@ def test_a_history_read_while_shallow_is_never_reused(origin: Moma, tmp_path: Pa
     clone.git("fetch", "-q", "--unshallow", "origin")
     versions = json.loads(clone("models:log", "clf", "--json").stdout)["versions"]
     assert [v["version"] for v in versions] == [3, 2, 1]
+
+
+def test_push_from_a_shallow_clone_sends_the_staged_versions_it_has(origin: Moma,
+                                                                     tmp_path: Path) -> None:
+    """CI trains and pushes from a --depth 1 clone: push (which also sends what the
+    registry's tags point at) reads the stages from the tags, and fetches no history."""
+    clone = shallow_clone(origin, tmp_path)
+    clone.git("remote", "remove", "origin")
+    clone("pull")
+    clone("remote", "add", "fresh", str(tmp_path / "fresh"), "--local")
+    clone("push", "-r", "fresh")
+    assert clone("status", "--remote", "-r", "fresh").exit_code == 0
+    oid = open_repo(origin.root).load_pointer("clf.joblib.moma").oid
+    assert (tmp_path / "fresh" / "blake3" / oid[:2] / oid[2:]).exists()
+    assert is_shallow(clone)

@@ -481,9 +481,12 @@ def list_models(repo: Repo, *, rev: str | None = None,
 def pinned(repo: Repo) -> list[ModelVersion]:
     """Committed versions the registry points at: those holding a stage or a semver
     registration (what `push` must keep downloadable)."""
-    registry = load(repo, workspace=False)
-    return [v for history in registry.versions.values() for v in history
-            if v.commit is not None and (v.stages or v.semvers)]
+    if repo.git.is_shallow():  # the tags name the commits: no history needed, none fetched
+        registries = [_tagged(repo, name) for name in _read_tags(repo)]
+    else:
+        registries = [load(repo, workspace=False)]
+    return [v for registry in registries for history in registry.versions.values()
+            for v in history if v.commit is not None and (v.stages or v.semvers)]
 
 
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
