@@ -107,7 +107,7 @@ def pull(
 def _as_json(r: TransferResult) -> dict[str, object]:
     return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
             "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
-            "cleaned": r.cleaned}
+            "cleaned": r.cleaned, "warnings": r.warnings}
 
 
 def report(result: TransferResult, verb: str, json_out: bool) -> None:
@@ -130,6 +130,8 @@ def _render(r: TransferResult, verb: str) -> None:
     if r.failed:
         summary += f", {len(r.failed):,} failed"
     render.line(summary)
+    for message in r.warnings:
+        render.warn(message)
     for message in list(r.failed.values())[:_SHOWN_FAILURES]:
         render.error(message)
     if len(r.failed) > _SHOWN_FAILURES:
