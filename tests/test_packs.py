@@ -313,7 +313,7 @@ def test_malformed_indexes_are_reported_by_name_and_the_other_packs_serve(
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
     stderr = " ".join(res.stderr.split())
     for name, reason in planted.items():
-        assert re.search(rf"warning: pack index {name} on remote 'storage' \(.*?\): "
+        assert re.search(rf"warning: ignored pack index {name} on remote 'storage' \(.*?\): "
                          rf"{re.escape(reason)}", stderr)
     report = json.loads(clone("fsck", "--remote", "--json", ok=False).stdout)
     assert sorted(c["oid"] for c in report["corrupt"]) == sorted(n[6:-4] for n in planted)
@@ -334,7 +334,7 @@ def test_index_whose_pack_cannot_back_it_does_not_count_as_pushed(
     assert re.search(r"not-pushed:\s+data\s", res.stdout)
     res = repo("push")
     assert f"{N_FILES + 2} files pushed, 0 up to date" in res.stdout
-    assert re.search(rf"warning: pack index {name} on remote 'storage' \(.*\): describes "
+    assert re.search(rf"warning: ignored pack index {name} on remote 'storage' \(.*\): describes "
                      rf"{len(real)} bytes, the pack has {len(real) - 1}",
                      " ".join(res.stderr.split()))
     assert "up to date" in repo("status", "--remote").stdout

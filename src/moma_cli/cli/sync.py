@@ -130,8 +130,8 @@ def _render(r: TransferResult, verb: str) -> None:
     if r.failed:
         summary += f", {len(r.failed):,} failed"
     render.line(summary)
-    for message in r.warnings:
-        render.warn(message)
+    for message in r.warnings:  # what such an index claims counts as not on the remote
+        render.warn(f"ignored {message}")
     for message in list(r.failed.values())[:_SHOWN_FAILURES]:
         render.error(message)
     if len(r.failed) > _SHOWN_FAILURES:
