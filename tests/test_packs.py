@@ -308,6 +308,8 @@ def test_malformed_indexes_are_reported_by_name_and_the_other_packs_serve(
     oid = _listing_oid(repo)
     planted = {_plant(any_remote, _HEADER + line.format(oid=oid).encode("latin-1") + b"\n",
                       b"x"): reason.format(short=oid[:8]) for line, reason in _BAD_LINES.items()}
+    huge = _HEADER + b"\n" * (packs.INDEX_MAX + 1 - len(_HEADER))  # larger than moma writes
+    planted[_plant(any_remote, huge, b"")] = f"{len(huge)} bytes, more than an index can be"
     clone = clone_of(repo, tmp_path)
     res = clone("pull")
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
