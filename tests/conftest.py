@@ -211,7 +211,8 @@ class RemoteSpec:
             if parent == "packs" and name.endswith(".idx"):
                 packid = name.removesuffix(".idx")
                 data = bytes(fs.cat_file(key.removesuffix(".idx") + ".pack"))
-                slots = packs.decode_index(bytes(fs.cat_file(key)), packid, "blake3")
+                slots = packs.decode_index(bytes(fs.cat_file(key)), packid, "blake3",
+                                           len(data))
                 found |= {oid: data[s.offset:s.offset + s.size] for oid, s in slots.items()}
             elif len(parent) == 2 and not name.startswith(".moma-tmp-"):
                 found[parent + name] = bytes(fs.cat_file(key))

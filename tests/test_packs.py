@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Moma, RemoteSpec, clone_of, git, tree_bytes, write
+from helpers import cache_objects
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
-from moma_cli.errors import HashMismatchError
+from moma_cli.errors import PackIndexError
 from moma_cli.storage import packs
 
 N_FILES = 200  # above packs.MIN_OBJECTS
@@ -49,14 +50,57 @@ def test_index_round_trip_and_tampering() -> None:
     objects = [(_oid(b"a"), 1), (_oid(b"bb"), 2), (_oid(b""), 0)]
     index = packs.encode_index(objects, "blake3")
     packid = hash_bytes(index, "blake3")
-    slots = packs.decode_index(index, packid, "blake3")
+    slots = packs.decode_index(index, packid, "blake3", 3)
     assert slots == {_oid(b"a"): packs.Slot(packid, 0, 1), _oid(b"bb"): packs.Slot(packid, 1, 2),
                      _oid(b""): packs.Slot(packid, 3, 0)}
-    with pytest.raises(HashMismatchError, match="pack index .* is corrupt"):
-        packs.decode_index(index.replace(b" 1 2", b" 1 3"), packid, "blake3")
+    with pytest.raises(PackIndexError, match=f"pack index packs/{packid}.idx: content does "
+                                             "not match its name"):
+        packs.decode_index(index.replace(b" 1 2", b" 1 3"), packid, "blake3", 3)
     foreign = index.replace(b"blake3", b"sha256")
-    with pytest.raises(HashMismatchError, match="unknown format"):
-        packs.decode_index(foreign, hash_bytes(foreign, "blake3"), "blake3")
+    with pytest.raises(PackIndexError, match="unknown format"):
+        packs.decode_index(foreign, hash_bytes(foreign, "blake3"), "blake3", 3)
+
+
+@pytest.mark.parametrize("pack_size", [2, 4])
+def test_index_must_cover_its_pack_exactly(pack_size: int) -> None:
+    index = packs.encode_index([(_oid(b"a"), 1), (_oid(b"bb"), 2)], "blake3")
+    packid = hash_bytes(index, "blake3")
+    with pytest.raises(PackIndexError, match=f"describes 3 bytes, the pack has {pack_size}"):
+        packs.decode_index(index, packid, "blake3", pack_size, "remote 'r'")
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{a} 0 1\n{b} 2 2\n", "line 3: object at offset 2, not 1"),
+    (b"{a} 00 1\n", "line 2 is not"),
+    (b"{a} +0 1\n", "line 2 is not"),
+    (b"{a} 0 1_0\n", "line 2 is not"),
+    (b"{a}  0 1\n", "line 2 is not"),
+    (b"{a} 0 1\r\n", "line 2 is not"),
+    (b"{A} 0 1\n", "line 2 is not"),
+    (b"{a} 0 " + b"9" * 5000 + b"\n", "line 2 is not"),
+    (b"{a} 0 1", "last line is cut short"),
+    (b"{a} 0 1048577\n", "line 2: object of 1048577 bytes, more than a pack holds"),
+])
+def test_index_is_read_only_in_the_form_moma_writes(body: bytes, reason: str) -> None:
+    a, b = _oid(b"a"), _oid(b"bb")
+    index = f"{packs.FORMAT} blake3\n".encode() + body.replace(b"{a}", a.encode()).replace(
+        b"{A}", a.upper().encode()).replace(b"{b}", b.encode())
+    packid = hash_bytes(index, "blake3")
+    with pytest.raises(PackIndexError) as caught:
+        packs.decode_index(index, packid, "blake3", 3, "remote 'r'")
+    assert caught.value.message.startswith(f"pack index packs/{packid}.idx on remote 'r': "
+                                           f"{reason}")
+
+
+def test_index_larger_than_any_moma_writes_is_refused_unread() -> None:
+    packid = "0" * 64
+    with pytest.raises(PackIndexError, match="more than an index can be"):
+        packs.check_index_size(packid, packs.INDEX_MAX + 1)
+    oids = [(f"{i:064x}", 9) for i in range(packs.OBJECTS_MAX + 1)]
+    assert [len(g) for g in packs.group(oids)] == [packs.OBJECTS_MAX, 1]
+    largest = packs.encode_index([(f"{i:064x}", packs.OBJECT_MAX) for i in
+                                  range(packs.OBJECTS_MAX)], "blake3")
+    assert len(largest) < packs.INDEX_MAX
 
 
 def test_objects_are_grouped_by_size_and_reads_merged_across_small_gaps() -> None:
@@ -225,3 +269,77 @@ def test_remote_clean_removes_old_packs_without_an_index(
     assert not old.exists() and young.exists()
     repo("push")  # a push cleans up too, and the complete packs stay
     assert json.loads(repo("fsck", "--remote", "--json").stdout)["ok"]
+
+
+# -- indexes come from whoever can write to the remote ---------------------------------------
+
+
+def _plant(remote: RemoteSpec, index: bytes, pack: bytes) -> str:
+    """Put a crafted pack and index on the remote, the index named by its own hash as any
+    writer could; returns the index's file name as messages give it."""
+    packid = hash_bytes(index, "blake3")
+    fs, root = remote._fs()
+    fs.makedirs(f"{root}/blake3/packs", exist_ok=True)
+    fs.pipe_file(f"{root}/blake3/packs/{packid}.pack", pack)
+    fs.pipe_file(f"{root}/blake3/packs/{packid}.idx", index)
+    return f"packs/{packid}.idx"
+
+
+_HEADER = f"{packs.FORMAT} blake3\n".encode()
+
+
+# Each made `pull` fail before: exit 3 (ValueError, UnicodeDecodeError, MemoryError), an
+# error naming no file (negative offset), or a corrupt object instead of the good one.
+_BAD_LINES = {
+    "{oid} 0": "line 2 is not '<oid> <offset> <size>'",
+    "{oid} 0 1\n\xff\xfe 0 1": "not ASCII text",
+    "{oid} -1 1": "line 2 is not '<oid> <offset> <size>'",
+    "{oid} 0 1000000000000000": "line 2: object of 1000000000000000 bytes",
+    "{oid} 0 1\n{oid} 1 1": "line 3: object {short} is listed twice",
+}
+
+
+def test_malformed_indexes_are_reported_by_name_and_the_other_packs_serve(
+        repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
+    _project(repo, any_remote)
+    repo("push")
+    # Each bad index claims the directory listing, which the remote holds loose: a claim
+    # from a pack is believed first, so a trusted bad one would stand in the way.
+    oid = _listing_oid(repo)
+    planted = {_plant(any_remote, _HEADER + line.format(oid=oid).encode("latin-1") + b"\n",
+                      b"x"): reason.format(short=oid[:8]) for line, reason in _BAD_LINES.items()}
+    huge = _HEADER + b"\n" * (packs.INDEX_MAX + 1 - len(_HEADER))  # larger than moma writes
+    planted[_plant(any_remote, huge, b"")] = f"{len(huge)} bytes, more than an index can be"
+    clone = clone_of(repo, tmp_path)
+    res = clone("pull")
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    stderr = " ".join(res.stderr.split())
+    for name, reason in planted.items():
+        assert re.search(rf"warning: ignored pack index {name} on remote 'storage' \(.*?\): "
+                         rf"{re.escape(reason)}", stderr)
+    report = json.loads(clone("fsck", "--remote", "--json", ok=False).stdout)
+    assert sorted(c["oid"] for c in report["corrupt"]) == sorted(n[6:-4] for n in planted)
+    assert report["missing"] == []
+
+
+def test_index_whose_pack_cannot_back_it_does_not_count_as_pushed(
+        repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
+    # An index claiming everything `data` needs, planted before its owner pushes it (the
+    # oids are in the pointers, the bytes of the listing are in any clone's cache).
+    _project(repo, any_remote)
+    listing = cache_objects(repo.root)[_listing_oid(repo)].read_bytes()
+    contents = [_content(i) for i in range(N_FILES)] + [listing]
+    real = b"".join(contents)
+    name = _plant(any_remote, packs.encode_index([(_oid(c), len(c)) for c in contents],
+                                                 "blake3"), real[:-1])
+    res = repo("status", "--remote", ok=False)
+    assert re.search(r"not-pushed:\s+data\s", res.stdout)
+    res = repo("push")
+    assert f"{N_FILES + 2} files pushed, 0 up to date" in res.stdout
+    assert re.search(rf"warning: ignored pack index {name} on remote 'storage' \(.*\): describes "
+                     rf"{len(real)} bytes, the pack has {len(real) - 1}",
+                     " ".join(res.stderr.split()))
+    assert "up to date" in repo("status", "--remote").stdout
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")

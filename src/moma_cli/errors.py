@@ -50,6 +50,10 @@ class RemoteError(MomaError):
     pass
 
 
+class PackIndexError(MomaError):
+    """A pack index on a remote that cannot be trusted; the pack is ignored."""
+
+
 class LockedError(MomaError):
     pass
 

@@ -119,7 +119,7 @@ def pull(
 def as_json(r: TransferResult) -> dict[str, object]:
     return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
             "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
-            "cleaned": r.cleaned}
+            "cleaned": r.cleaned, "warnings": r.warnings}
 
 
 def report(result: TransferResult, verb: str, json_out: bool) -> None:
@@ -143,6 +143,8 @@ def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> No
     if r.failed:
         summary += f", {len(r.failed):,} failed"
     render.line(f"{lead} ({summary})" if lead else summary)
+    for message in r.warnings:  # what such an index claims counts as not on the remote
+        render.warn(f"ignored {message}")
     for message in list(r.failed.values())[:_SHOWN_FAILURES]:
         render.error(message)
     if len(r.failed) > _SHOWN_FAILURES:

@@ -15,7 +15,8 @@ from typing import Protocol
 from moma_cli.errors import PointerError
 
 ALGORITHMS = ("blake3", "sha256")
-_OID_RE = re.compile(r"[0-9a-f]{64}")
+OID_PATTERN = "[0-9a-f]{64}"
+_OID_RE = re.compile(OID_PATTERN)
 
 # Buffers at least this large are hashed with blake3's internal thread pool.
 _THREADED_MIN = 1 << 20

@@ -125,7 +125,7 @@ def fsck(
            f"content hashes to {hashing.short_oid(digest)} ({nbytes} bytes)"
            for oid, (digest, nbytes) in digests.found.items() if digest != oid}
     bad |= {oid: f"unreadable: {message}" for oid, message in unreadable.items()}
-    bad |= {packid: "pack index does not match its name" for packid in r.store.damaged}
+    bad |= r.store.damaged  # packid -> why its index is not trusted
     result.corrupt = [RemoteCorrupt(oid, needed.get(oid, ""), bad[oid]) for oid in sorted(bad)]
     gone = (set(needed) - present) | set(vanished)
     result.missing = [Missing(needed.get(oid, ""), oid) for oid in sorted(gone)]

@@ -44,6 +44,7 @@ class TransferResult:
     repaired: list[str] = field(default_factory=list)  # push --verify: bad remote copies replaced
     cleaned: list[str] = field(default_factory=list)  # push: stale leftovers of killed pushes
     clean_error: str | None = None  # push: why that cleanup could not run (push still ok)
+    warnings: list[str] = field(default_factory=list)  # pack indexes ignored, naming each
     remote: str = ""
     hint: str | None = None
 
@@ -209,6 +210,7 @@ def push(
     result = _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests,
                    verify, progress)
     result.invalid = invalid
+    result.warnings = sorted(r.store.damaged.values())
     # One listing: what killed pushes left behind (temps, incomplete multipart uploads).
     try:
         result.cleaned = r.store.clean_stale(STALE_SECONDS, time.time())
@@ -390,6 +392,7 @@ def fetch(
     rest = (plan.files | plan.manifests) - set(result.transferred) - set(result.failed)
     result.merge(_fetch(repo, r, rest, plan, progress))
     result.invalid = [e.message for e in errors]
+    result.warnings = sorted(r.store.damaged.values())
     return result
 
 

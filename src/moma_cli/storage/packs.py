@@ -12,16 +12,25 @@ and cached locally for good (packs are never modified, only replaced). The index
 after its pack is complete: an index on a remote always describes a whole pack, and a pack
 without one is what a push cut short left behind (never read; `moma remote clean` removes
 it). Every object read out of a pack is still verified against its oid.
+
+An index comes from whoever can write to the remote, and its name proves only that it was
+not damaged on the way: anyone can name a crafted index after its hash. So it is read
+strictly, in the one form `encode_index` writes, and must describe exactly the bytes of the
+pack file beside it (the listing of `packs/` gives the size at no extra request): a claim
+the pack cannot back is refused with the whole index, before anything believes it.
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import NamedTuple
 
 from moma_cli.core import hashing
-from moma_cli.errors import HashMismatchError
+from moma_cli.errors import PackIndexError
 
 FORMAT = "moma-pack 1"
 DIR = "packs"
@@ -36,6 +45,12 @@ MIN_OBJECTS = 64
 # A pack is filled up to about this many bytes: large enough that requests are few, small
 # enough that several packs move in parallel and a pack is built in memory.
 TARGET_BYTES = 8 << 20
+# ... and holds at most this many objects, so that its index (at most ~81 bytes a line)
+# stays well under INDEX_MAX whatever the objects' sizes.
+OBJECTS_MAX = 100_000
+# An index larger than this is refused unread: it cannot be one moma wrote (twice the
+# largest OBJECTS_MAX allows), and reading it would cost whatever memory it asks for.
+INDEX_MAX = 16 << 20
 # Reads of neighbouring objects of one pack are merged into one ranged read when the gap
 # between them is at most GAP_BYTES, up to SPAN_BYTES per read.
 GAP_BYTES = 1 << 20
@@ -60,29 +75,88 @@ def encode_index(objects: Sequence[tuple[str, int]], algo: str) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def decode_index(data: bytes, packid: str, algo: str) -> dict[str, Slot]:
-    """oid -> Slot for every object of pack `packid`, after checking the index is the one
-    its name promises (a damaged or foreign index raises HashMismatchError)."""
+# One line as encode_index writes it: an oid, then offset and size in decimal with no sign
+# or leading zero, at most 19 digits (an int() of thousands of digits is slow, then refused).
+_LINE = rf"{hashing.OID_PATTERN} (?:0|[1-9][0-9]{{0,18}}) (?:0|[1-9][0-9]{{0,18}})"
+# Every line at once, in one pass in C: a Python loop over the lines took about twice as long.
+_LINES = re.compile(rf"(?:{_LINE}\n)*")
+_ONE_LINE = re.compile(_LINE)
+
+
+def index_error(packid: str, reason: str, where: str = "") -> PackIndexError:
+    """The error for index `packid`, named as the file it is (`where`: on which remote)."""
+    name = f"{DIR}/{packid}{INDEX_SUFFIX}" + (f" on {where}" if where else "")
+    return PackIndexError(f"pack index {name}: {reason}")
+
+
+def check_index_size(packid: str, nbytes: int, where: str = "") -> None:
+    if nbytes > INDEX_MAX:
+        raise index_error(packid, f"{nbytes} bytes, more than an index can be ({INDEX_MAX})",
+                          where)
+
+
+def decode_index(data: bytes, packid: str, algo: str, pack_size: int,
+                 where: str = "") -> dict[str, Slot]:
+    """oid -> Slot for every object of pack `packid`, whose file is `pack_size` bytes long.
+
+    The index must be the one its name promises, in the exact form `encode_index` writes
+    (objects back to back from offset 0, each at most OBJECT_MAX bytes, none twice), and
+    cover exactly the pack's `pack_size` bytes; anything else raises PackIndexError naming
+    the file (`where`: on which remote). What passes holds no slot outside the pack and no
+    read larger than OBJECT_MAX.
+    """
+    check_index_size(packid, len(data), where)
     if hashing.hash_bytes(data, algo) != packid:
-        raise HashMismatchError(f"pack index {hashing.short_oid(packid)} is corrupt",
-                                hint="run 'moma fsck --remote' to check the remote")
-    lines = data.decode().splitlines()
-    if not lines or lines[0] != f"{FORMAT} {algo}":
-        raise HashMismatchError(f"pack index {hashing.short_oid(packid)} has an unknown format")
-    slots: dict[str, Slot] = {}
-    for line in lines[1:]:
-        oid, offset, size = line.split(" ")
-        slots[oid] = Slot(packid, int(offset), int(size))
+        raise index_error(packid, "content does not match its name", where)
+    if not data.isascii():
+        raise index_error(packid, "not ASCII text", where)
+    header = f"{FORMAT} {algo}\n"
+    text = data.decode("ascii")
+    if not text.startswith(header):
+        raise index_error(packid, f"unknown format (not '{header.strip()}')", where)
+    body = text[len(header):]
+    if _LINES.fullmatch(body) is None:
+        lines = body.split("\n")[:-1]  # what follows the last newline is never a line
+        number = next((i for i, line in enumerate(lines, 2) if not _ONE_LINE.fullmatch(line)),
+                      None)
+        raise index_error(packid, "last line is cut short" if number is None else
+                          f"line {number} is not '<oid> <offset> <size>'", where)
+    fields = body.split()
+    oids = fields[0::3]
+    offsets = list(map(int, fields[1::3]))
+    sizes = list(map(int, fields[2::3]))
+    starts = [0, *accumulate(sizes)]
+    if max(sizes, default=0) > OBJECT_MAX:
+        number, size = next((i, n) for i, n in enumerate(sizes, 2) if n > OBJECT_MAX)
+        raise index_error(packid, f"line {number}: object of {size} bytes, more than a pack "
+                                  f"holds ({OBJECT_MAX})", where)
+    if offsets != starts[:-1]:
+        number, at, start = next((i, at, start) for i, (at, start) in
+                                 enumerate(zip(offsets, starts[:-1], strict=True), 2)
+                                 if at != start)
+        raise index_error(packid, f"line {number}: object at offset {at}, not {start} "
+                                  "(objects lie back to back)", where)
+    slots = {oid: Slot(packid, at, size)
+             for oid, at, size in zip(oids, offsets, sizes, strict=True)}
+    if len(slots) != len(oids):
+        oid = next(oid for oid, count in Counter(oids).items() if count > 1)
+        number = oids.index(oid, oids.index(oid) + 1) + 2
+        raise index_error(packid, f"line {number}: object {hashing.short_oid(oid)} is "
+                                  "listed twice", where)
+    if starts[-1] != pack_size:
+        raise index_error(packid, f"describes {starts[-1]} bytes, the pack has {pack_size}",
+                          where)
     return slots
 
 
 def group(objects: Iterable[tuple[str, int]], target: int = TARGET_BYTES) -> list[list[str]]:
-    """Split (oid, size) pairs, in order, into packs of about `target` bytes each."""
+    """Split (oid, size) pairs, in order, into packs of about `target` bytes (and at most
+    OBJECTS_MAX objects) each."""
     packs: list[list[str]] = []
     current: list[str] = []
     filled = 0
     for oid, size in objects:
-        if current and filled + size > target:
+        if current and (filled + size > target or len(current) >= OBJECTS_MAX):
             packs.append(current)
             current, filled = [], 0
         current.append(oid)

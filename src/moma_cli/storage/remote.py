@@ -24,11 +24,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from moma_cli.core import hashing
 from moma_cli.core.hashing import is_valid_oid
-from moma_cli.errors import HashMismatchError, ObjectMissingError
+from moma_cli.errors import ObjectMissingError, PackIndexError
 from moma_cli.storage import packs, transfer
 from moma_cli.storage.atomic import atomic_write_bytes, flush, is_tmp_name, tmp_sibling
 from moma_cli.storage.cache import OBJECT_MODE, Batch
@@ -54,6 +54,13 @@ _PACKS_IN_FLIGHT = 4
 Uploader = Callable[[Path, str], object]
 # Writes one object's bytes to a new local file at the path given.
 Writer = Callable[[Path], object]
+
+
+class PackFile(NamedTuple):
+    """A file in the packs directory, as its listing gives it."""
+
+    mtime: float  # epoch seconds
+    size: int
 
 
 class Sink(Protocol):
@@ -148,7 +155,8 @@ class Store:
         self.jobs = jobs
         self.reread = reread
         self._packs: dict[str, dict[str, Slot]] | None = None  # packid -> its objects
-        self.damaged: list[str] = []  # packs whose index on the remote does not match its name
+        # packid -> why its index is not trusted (its pack is ignored): the message names it
+        self.damaged: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- what backends provide ------------------------------------------------------------
@@ -179,8 +187,8 @@ class Store:
         """Write a loose object to a new local file; ObjectMissingError when not there."""
         raise NotImplementedError
 
-    def _pack_files(self) -> dict[str, float]:
-        """File name -> modification time (epoch seconds) of everything in the packs dir."""
+    def _pack_files(self) -> dict[str, PackFile]:
+        """File name -> mtime and size of everything in the packs dir (one listing)."""
         raise NotImplementedError
 
     def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
@@ -195,13 +203,15 @@ class Store:
 
     # -- packs ----------------------------------------------------------------------------
     def packs(self) -> dict[str, dict[str, Slot]]:
-        """Every complete pack on the remote (one listing, indexes cached locally)."""
+        """Every complete pack on the remote whose index can be trusted (one listing,
+        indexes cached locally); the others are noted in `damaged`."""
         if self._packs is None:
-            names = set(self._pack_files())
-            ids = sorted(name.removesuffix(packs.INDEX_SUFFIX) for name in names
+            files = self._pack_files()
+            ids = sorted(name.removesuffix(packs.INDEX_SUFFIX) for name in files
                          if name.endswith(packs.INDEX_SUFFIX))
-            ids = [i for i in ids if is_valid_oid(i) and i + packs.PACK_SUFFIX in names]
-            loaded = transfer.parallel_map(self._load_index, ids, self.jobs)
+            ids = [i for i in ids if is_valid_oid(i) and i + packs.PACK_SUFFIX in files]
+            loaded = transfer.parallel_map(partial(self._load_index, files=files), ids,
+                                           self.jobs)
             self._packs = {packid: slots for packid, slots in zip(ids, loaded, strict=True)
                            if slots is not None}
         return self._packs
@@ -209,18 +219,25 @@ class Store:
     def _packed(self) -> dict[str, Slot]:
         return {oid: slot for slots in self.packs().values() for oid, slot in slots.items()}
 
-    def _load_index(self, packid: str) -> dict[str, Slot] | None:
-        """A pack's index, from the local copy or the remote; None (and noted in `damaged`)
-        when the remote's copy does not match its name."""
+    def _load_index(self, packid: str, files: dict[str, PackFile]) -> dict[str, Slot] | None:
+        """A pack's index, from the local copy or the remote, checked against the pack's
+        size in the listing `files` (a local copy too: the pack may have been replaced).
+        None when the pack is gone, or its index not trusted (noted in `damaged`)."""
+        pack_size = files[packid + packs.PACK_SUFFIX].size
+        where = self.location.describe()
         local = self.index_dir / (packid + packs.INDEX_SUFFIX)
         if not self.reread:
-            with contextlib.suppress(OSError, HashMismatchError):
-                return packs.decode_index(local.read_bytes(), packid, self.algo)
-        data = self._read(packid + packs.INDEX_SUFFIX)
+            with contextlib.suppress(OSError, PackIndexError):
+                return packs.decode_index(local.read_bytes(), packid, self.algo, pack_size,
+                                          where)
         try:
-            slots = packs.decode_index(data, packid, self.algo)
-        except HashMismatchError:
-            self.damaged.append(packid)
+            packs.check_index_size(packid, files[packid + packs.INDEX_SUFFIX].size, where)
+            data = self._read(packid + packs.INDEX_SUFFIX)
+            slots = packs.decode_index(data, packid, self.algo, pack_size, where)
+        except FileNotFoundError:  # removed since the listing
+            return None
+        except PackIndexError as exc:
+            self.damaged[packid] = exc.message
             return None
         self._keep_index(packid, data)
         return slots
@@ -234,12 +251,15 @@ class Store:
         """Store these objects as one pack: the pack first, then its index."""
         index = packs.encode_index([(oid, len(data)) for oid, data in objects], self.algo)
         packid = hashing.hash_bytes(index, self.algo)
-        self._write(packid + packs.PACK_SUFFIX, b"".join(data for _, data in objects))
+        pack = b"".join(data for _, data in objects)
+        self._write(packid + packs.PACK_SUFFIX, pack)
         self._write(packid + packs.INDEX_SUFFIX, index)
         self._keep_index(packid, index)
         if self._packs is not None:
+            slots = packs.decode_index(index, packid, self.algo, len(pack))
             with self._lock:
-                self._packs[packid] = packs.decode_index(index, packid, self.algo)
+                self._packs[packid] = slots
+                self.damaged.pop(packid, None)  # a crafted pack of that name is replaced
         return packid
 
     def _drop_pack(self, packid: str) -> None:
@@ -364,8 +384,8 @@ class Store:
         incomplete uploads of loose objects, and packs whose index never arrived."""
         removed = self._clean_stale_loose(older_than, now)
         files = self._pack_files()
-        stale = [name for name, mtime in sorted(files.items())
-                 if now - mtime >= older_than and (is_tmp_name(name) or (
+        stale = [name for name, file in sorted(files.items())
+                 if now - file.mtime >= older_than and (is_tmp_name(name) or (
                      name.endswith(packs.PACK_SUFFIX) and
                      name.removesuffix(packs.PACK_SUFFIX) + packs.INDEX_SUFFIX not in files))]
         self._remove(stale)
@@ -469,13 +489,14 @@ class LocalRemote(Store):
                 removed.append(f"{prefix}/{entry.name}")
         return removed
 
-    def _pack_files(self) -> dict[str, float]:
+    def _pack_files(self) -> dict[str, PackFile]:
         try:
             with os.scandir(self.packs_dir) as it:
-                return {e.name: e.stat(follow_symlinks=False).st_mtime for e in it
-                        if e.is_file(follow_symlinks=False)}
+                stats = {e.name: e.stat(follow_symlinks=False) for e in it
+                         if e.is_file(follow_symlinks=False)}
         except FileNotFoundError:
             return {}
+        return {name: PackFile(st.st_mtime, st.st_size) for name, st in stats.items()}
 
     def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
         with open(self.packs_dir / name, "rb") as fh:
@@ -626,14 +647,14 @@ class FsspecRemote(Store):
             marker = {"KeyMarker": page["NextKeyMarker"],
                       "UploadIdMarker": page["NextUploadIdMarker"]}
 
-    def _pack_files(self) -> dict[str, float]:
+    def _pack_files(self) -> dict[str, PackFile]:
         with self.location.translate():
             try:
                 found = self.fs.ls(self.packs_dir, detail=True)
             except FileNotFoundError:
                 return {}
-        return {info["name"].rsplit("/", 1)[-1]: _mtime(info) for info in found
-                if info.get("type") != "directory"}
+        return {info["name"].rsplit("/", 1)[-1]: PackFile(_mtime(info), int(info["size"]))
+                for info in found if info.get("type") != "directory"}
 
     def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
         with self.location.translate():
