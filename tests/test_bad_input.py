@@ -82,6 +82,13 @@ BAD_POINTERS = {
     "string size": (pointer_text(size="'3'"), "bad.bin.moma: 'size' must be a non-negative"),
     "sha256 algo, bad digest": (pointer_text(hash="sha256", oid="f" * 40),
                                 "bad.bin.moma: 'oid' is not a valid sha256 digest"),
+    # issue 12 item 6: valid YAML that no moma writes
+    "complex key": (pointer_text() + "? [a, b]\n: x\n",
+                    "bad.bin.moma:6: invalid YAML: complex mapping keys are not allowed"),
+    "float schema": (pointer_text(moma="1.0"), "bad.bin.moma: missing or invalid 'moma' schema"),
+    "bool schema": (pointer_text(moma="true"), "bad.bin.moma: missing or invalid 'moma' schema"),
+    "impossible date": (pointer_text() + "meta: !!timestamp 2001-13-99\n",
+                        "bad.bin.moma:6: invalid YAML: invalid timestamp value"),
 }
 
 

@@ -97,8 +97,9 @@ def _from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
         return PointerError(f"{source}: {msg}", hint=_FIX_HINT)
 
     version = doc.get("moma")
-    if version != SCHEMA_VERSION:
-        if isinstance(version, int) and version > SCHEMA_VERSION:
+    # `type() is int`: 1.0 and true compare equal to 1, but no moma ever wrote them
+    if type(version) is not int or version != SCHEMA_VERSION:
+        if type(version) is int and version > SCHEMA_VERSION:
             raise PointerError(
                 f"{source}: pointer schema {version} is newer than this moma understands",
                 hint="upgrade moma-cli",
