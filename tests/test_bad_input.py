@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, write
+from conftest import Moma, register_model, write
 from helpers import assert_nothing_lost, assert_one_error, snapshot
 from moma_cli.core import hashing
 from moma_cli.core import pointer as pointer_mod
@@ -341,3 +341,22 @@ def test_huge_config_is_refused_without_reading_it_whole(repo: Moma) -> None:
     started = time.monotonic()
     assert_one_error(repo("status", ok=False), ".moma.yaml: file is larger than 1024 KiB")
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(("bad_text", "expected"), [
+    (pointer_text() + "model:\n  name: ../../x\n",
+     "evil.bin.moma: 'model.name': invalid model name '../../x'"),
+    (pointer_text() + "model:\n  name: evil\n? [a, b]\n: x\n",
+     "evil.bin.moma:8: invalid YAML: complex mapping keys are not allowed"),
+    (pointer_text(moma="true") + "model:\n  name: evil\n",
+     "evil.bin.moma: missing or invalid 'moma' schema version"),
+], ids=["dotdot name", "complex key", "bool schema"])
+def test_models_list_reports_a_bad_model_pointer_and_lists_the_good(
+        repo: Moma, bad_text: str, expected: str) -> None:
+    register_model(repo, "good", {"auc": 0.9})
+    write(repo.root / "evil.bin.moma", bad_text)
+    for args in (("models:list",), ("models:list", "--json")):
+        res = repo(*args, ok=False)
+        assert_one_error(res, expected)
+        assert "good" in res.stdout and "../../x" not in res.stdout
+    assert_one_error(repo("status", ok=False), expected)

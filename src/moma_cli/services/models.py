@@ -119,6 +119,7 @@ class Registry:
     present: dict[str, str]  # models in the tip (or workspace) -> pointer path
     events: dict[str, list[TagEvent]]
     chain: Chain | None
+    broken: list[MomaError] = field(default_factory=list)  # workspace pointers unreadable
 
     def deprecated(self, name: str) -> bool:
         return any(e.action == "deprecate" for e in self.events.get(name, []))
@@ -144,14 +145,15 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
     chain = index.chain(tip) if tip else None
     versions: dict[str, list[ModelVersion]] = {}
     present: dict[str, str] = {}
+    broken: list[MomaError] = []
     if chain is not None:
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
-        _add_workspace(repo, versions, present)
+        broken = _add_workspace(repo, versions, present)
     events = _tag_events(repo, chain, versions)
     index.save()
     _apply_events(versions, events)
-    return Registry(versions, present, events, chain)
+    return Registry(versions, present, events, chain, broken)
 
 
 def _replay(index: RegistryIndex, chain: Chain, versions: dict[str, list[ModelVersion]],
@@ -195,8 +197,10 @@ def _record(versions: dict[str, list[ModelVersion]], ptr: pointer_mod.Pointer,
 
 
 def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
-                   present: dict[str, str]) -> None:
-    pointers, _bad = repo.pointers()
+                   present: dict[str, str]) -> list[MomaError]:
+    """Add the workspace's model pointers; returns the errors of those that do not parse
+    (any of them may be a model)."""
+    pointers, bad = repo.pointers()
     for name in [n for n, path in present.items()
                  if not (repo.root / path).exists()]:
         del present[name]  # deleted in the workspace, not yet committed
@@ -206,6 +210,7 @@ def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
             continue
         present[model["name"]] = ptr.pointer_path
         _record(versions, ptr, None, None, None, "")
+    return bad
 
 
 def _tag_events(repo: Repo, chain: Chain | None,
@@ -381,13 +386,19 @@ def _last_committed(history: list[ModelVersion]) -> int:
 # -- listing and reading ---------------------------------------------------------------------
 
 
-def list_models(repo: Repo, *, rev: str | None = None,
-                deprecated: bool = False) -> list[ModelVersion]:
+@dataclass
+class ModelList:
+    models: list[ModelVersion]
+    broken: list[MomaError]  # pointers that could not be read: reported, never skipped
+
+
+def list_models(repo: Repo, *, rev: str | None = None, deprecated: bool = False) -> ModelList:
     """The latest version of every model present in the tip (or workspace); models
     deprecated with GTO (`NAME@deprecated`) only when asked for, as `gto show` does."""
     registry = load(repo, rev)
-    return [registry.versions[name][-1] for name in sorted(registry.present)
-            if name in registry.versions and (deprecated or not registry.deprecated(name))]
+    return ModelList([registry.versions[name][-1] for name in sorted(registry.present)
+                      if name in registry.versions
+                      and (deprecated or not registry.deprecated(name))], registry.broken)
 
 
 def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
