@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import time
@@ -28,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import Moma, register_model, write
+from helpers import assert_one_error
 from moma_cli import config, yamlio
 from moma_cli.core import checks, manifest, params, pointer, refs, stages
 from moma_cli.errors import MomaError
@@ -72,11 +74,14 @@ SCHEMA_KEYS = [
     "hooks", "storage", "auc",
 ]
 
+# Raw text without control characters (ODD_SCALARS has some): a raw control character only
+# exercises the YAML scanner's first check, and would hide everything behind it.
+printable = st.characters(exclude_categories=("Cc", "Cs"))
 scalar = st.one_of(st.sampled_from(ODD_SCALARS), st.integers().map(str),
                    st.floats().map(repr), st.text(max_size=12).map(json.dumps),
-                   st.text(max_size=12))
+                   st.text(printable, max_size=12))
 key = st.one_of(st.sampled_from(SCHEMA_KEYS), st.sampled_from(SCHEMA_KEYS),
-                st.sampled_from(ODD_KEYS), st.text(min_size=1, max_size=8))
+                st.sampled_from(ODD_KEYS), st.text(printable, min_size=1, max_size=8))
 
 
 def _flow(values: Any) -> str:
@@ -120,6 +125,62 @@ def yaml_text(draw: st.DrawFn, base: str = "") -> str:
     if draw(st.integers(0, 4)) == 0:
         text = text[: draw(st.integers(0, len(text)))]
     return text
+
+
+@st.composite
+def shaped(draw: st.DrawFn, template: Any) -> Any:
+    """`template` (a tree in the form `_block` renders) with some values replaced by
+    generated ones, some keys dropped and odd ones added: what a hand edit, a bad merge or a
+    hostile commit makes of a valid file, reaching the checks behind the first level."""
+    if draw(st.integers(0, 7)) == 0:
+        return draw(tree)
+    if isinstance(template, tuple):
+        items = [(k, draw(shaped(v))) for k, v in template if draw(st.integers(0, 9))]
+        if draw(st.integers(0, 3)) == 0:
+            items.append((draw(key), draw(tree)))
+        return tuple(items)
+    if isinstance(template, list):
+        return [draw(shaped(v)) for v in template]
+    return template
+
+
+def yaml_of(template: Any) -> st.SearchStrategy[str]:
+    """Text of a shaped document, in block or flow style, sometimes cut short."""
+    @st.composite
+    def text(draw: st.DrawFn) -> str:
+        doc = draw(shaped(template))
+        out = _block(doc) + "\n" if draw(st.booleans()) else _flow(doc)
+        if draw(st.integers(0, 5)) == 0:
+            out = out[: draw(st.integers(0, len(out)))]
+        return out
+
+    return st.one_of(text(), text(), text(), yaml_text())
+
+
+CONFIG_TEMPLATE = (
+    ("core", (("hash", "blake3"), ("jobs", "2"), ("remote", "storage"))),
+    ("cache", (("type", "reflink,copy"),)),
+    ("remotes", (("storage", (("url", "s3://bucket/x"), ("jobs", "'4'"),
+                              ("region", "eu-west-1"), ("verify_ssl", "false"))),)),
+    ("models", (("good", (("checks", ["auc >= 0.8", (("metric", "auc"), ("op", "'>='"),
+                                                      ("value", "0.5"), ("on_fail", "alert"))]),
+                          ("retrain", (("every", "7d"), ("stage", "train"))))),)),
+    ("alerts", (("webhook", "https://hooks.example/x"),)),
+    ("stages", (("train", (("cmd", "'python train.py'"), ("deps", ["data.csv"]),
+                           ("outs", ["model.pkl"]), ("params", ["params.yaml:auc"]),
+                           ("metrics", ["metrics.json"]))),)),
+)
+LOCK_TEMPLATE = (
+    ("schema", "1"),
+    ("stages", (("train", (
+        ("cmd", "'python train.py'"),
+        ("deps", [(("path", "data.csv"), ("oid", OID), ("size", "8"))]),
+        ("params", (("params.yaml", (("auc", "1"),)),)),
+        ("outs", [(("path", "model.pkl"), ("oid", OID), ("size", "3"))]),
+        ("metrics", (("metrics.json", (("auc", "0.9"),)),)),
+        ("code", "b" * 40),
+        ("env", (("python", "3.11.7"),)))),)),
+)
 
 
 def valid_pointer(**extra: str) -> str:
@@ -199,10 +260,7 @@ def test_manifest_decode_yields_valid_entries_or_a_moma_error(raw: bytes) -> Non
             assert type(e.size) is int and e.size >= 0 and isinstance(e.relpath, str)
 
 
-CONFIG_BASE = "core:\n  hash: blake3\n"
-
-
-@given(yaml_text(CONFIG_BASE), st.one_of(st.none(), yaml_text()))
+@given(yaml_of(CONFIG_TEMPLATE), st.one_of(st.none(), yaml_of(CONFIG_TEMPLATE)))
 def test_config_load_returns_a_config_or_a_moma_error(tmp_path_factory: pytest.TempPathFactory,
                                                       committed: str, local: str | None) -> None:
     root = tmp_path_factory.mktemp("cfg")
@@ -217,12 +275,7 @@ def test_config_load_returns_a_config_or_a_moma_error(tmp_path_factory: pytest.T
         bounded(stages.parse_stages, cfg.raw.get("stages"))
 
 
-LOCK_BASE = (f"schema: 1\nstages:\n  train:\n    cmd: python train.py\n    deps:\n"
-             f"    - path: data.csv\n      oid: {OID}\n    outs:\n    - path: model.pkl\n"
-             f"      oid: {OID}\n")
-
-
-@given(yaml_text(LOCK_BASE))
+@given(yaml_of(LOCK_TEMPLATE))
 def test_lock_read_returns_checked_entries_or_a_moma_error(
         tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     root = tmp_path_factory.mktemp("lock")
@@ -265,6 +318,7 @@ def test_registry_tag_names_parse_or_are_ignored(tag: str) -> None:
 
 @given(st.one_of(st.binary(max_size=200), st.sampled_from([b"SQLite format 3\x00" + b"\xff" * 80,
                                                            b""])))
+@example(b"\x00\x00")  # found by this test: "file is not a database", exit 3 in every command
 def test_corrupt_state_db_is_rebuilt(tmp_path_factory: pytest.TempPathFactory,
                                      raw: bytes) -> None:
     path = tmp_path_factory.mktemp("state") / "state.db"
@@ -281,6 +335,61 @@ def test_quality_gates_parse_or_fail_cleanly(text: str) -> None:
     doc = bounded(yamlio.loads, text, ".moma.yaml")
     if not isinstance(doc, MomaError):
         bounded(checks.parse_models, {"m": doc})
+
+
+# -- what the fuzzing found, pinned ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "env", "expected"), [
+    ("core:\n  remote: [a]\n", {}, "core.remote: default remote ['a'] is not defined"),
+    ("core:\n  jobs: true\n", {}, "core.jobs: expected 0 (auto) or a positive integer"),
+    ("core:\n  jobs: 2.5\n", {}, "core.jobs: expected 0 (auto) or a positive integer"),
+    ("remotes:\n  s:\n    url: s3://b/x\n    jobs: abc\n", {}, "remotes.s.jobs: expected 0"),
+    ("remotes:\n  s:\n    url: [s3://b/x]\n", {}, "remotes.s: needs a 'url'"),
+    ("core:\n", {"MOMA_JOBS": "3"}, None),
+    ("remotes: [s]\n", {"MOMA_REMOTE_S__JOBS": "3"}, "'remotes' in .moma.yaml must be a mapping"),
+], ids=["list remote", "bool jobs", "float jobs", "text remote jobs", "list url",
+        "empty core with MOMA_JOBS", "list remotes with MOMA_REMOTE_"])
+def test_config_values_of_the_wrong_type_are_config_errors(
+        tmp_path: Path, text: str, env: dict[str, str], expected: str | None) -> None:
+    write(tmp_path / config.CONFIG_FILE, text)
+    if expected is None:
+        assert config.load(tmp_path, env).jobs == 3
+        return
+    with pytest.raises(MomaError, match=re.escape(expected)):
+        cfg = config.load(tmp_path, env)
+        [remote.jobs for remote in cfg.remotes.values()]  # where a bad value used to crash
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("schema: 1.0\nstages: {}\n", "moma.lock: lock schema 1.0 is not valid"),
+    ("schema: true\nstages: {}\n", "moma.lock: lock schema True is not valid"),
+    ("schema: 2\nstages: {}\n", "moma.lock: lock schema 2 is newer than this moma"),
+    ("stages:\n  train:\n    params: [1]\n", "'params' must map each params file"),
+    ("stages:\n  train:\n    metrics: {1: a, b: c}\n", "'metrics' must be a mapping with"),
+    ("stages:\n  train:\n    cmd: [rm]\n", "stage 'train': 'cmd' must be a string"),
+], ids=["float schema", "bool schema", "newer schema", "list params", "int metric name",
+        "list cmd"])
+def test_lock_entries_of_the_wrong_shape_are_refused(repo: Moma, text: str,
+                                                     expected: str) -> None:
+
+    write(repo.root / ".moma.yaml", "stages:\n  train:\n    cmd: 'true'\n"
+                                    "    params: [params.yaml:a]\n    metrics: [m.json]\n")
+    write(repo.root / "params.yaml", "a: 1\n")
+    write(repo.root / pipeline.LOCK_FILE, text)
+    assert_one_error(repo("repro", "--dry", ok=False), expected)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b'{"moma-manifest": true}\n', "not a moma directory manifest"),
+    (b'{"moma-manifest": 1.0}\n', "not a moma directory manifest"),
+    (b'{"moma-manifest": 1}\n["a", "' + OID.encode() + b'", true]\n', "invalid oid or size"),
+    (b'{"moma-manifest": 1}\n' + b"[" * 100_000 + b"\n", "line 2 is malformed"),
+    (b"[" * 100_000 + b"\n", "unreadable header"),
+], ids=["bool version", "float version", "bool size", "deep line", "deep header"])
+def test_manifest_odd_json_is_refused(raw: bytes, expected: str) -> None:
+    with pytest.raises(MomaError, match=expected):
+        list(manifest.iter_decode(io.BytesIO(raw), "m"))
 
 
 # -- CLI level: generated files in a real repository -----------------------------------------
@@ -319,7 +428,7 @@ def test_cli_survives_any_pointer(tracked: Moma, tmp_path: Path, text: str) -> N
 
 
 @CLI_EXAMPLES
-@given(text=yaml_text(CONFIG_BASE), local=st.booleans())
+@given(text=yaml_of(CONFIG_TEMPLATE), local=st.booleans())
 def test_cli_survives_any_config(tracked: Moma, tmp_path: Path, text: str, local: bool) -> None:
     name = config.LOCAL_CONFIG_FILE if local else config.CONFIG_FILE
     kept = (tracked.root / name).read_bytes() if (tracked.root / name).exists() else None
@@ -334,7 +443,7 @@ def test_cli_survives_any_config(tracked: Moma, tmp_path: Path, text: str, local
 
 
 @CLI_EXAMPLES
-@given(text=yaml_text(LOCK_BASE))
+@given(text=yaml_of(LOCK_TEMPLATE))
 def test_cli_survives_any_lock(tracked: Moma, tmp_path: Path, text: str) -> None:
     if not (tracked.root / "train.py").exists():
         doc = yamlio.load_file(tracked.root / ".moma.yaml")
@@ -394,6 +503,8 @@ def test_cli_survives_any_registry_tags(tracked: Moma, tmp_path: Path,
         lambda inner: st.one_of(st.lists(inner, max_size=4),
                                 st.dictionaries(st.text(max_size=4), inner, max_size=4)),
         max_leaves=12).map(lambda d: {"version": 1, "chains": d, "blobs": d}))))
+@example(state=b"", index=b'{"version": 1}')  # found by this test: KeyError 'chains', exit 3
+@example(state=b"", index=b'{"version": 1, "chains": {}, "blobs": {"x": 1}}')
 def test_cli_rebuilds_corrupt_state_files(tracked: Moma, tmp_path: Path, state: bytes,
                                           index: bytes) -> None:
     moma_dir = tracked.root / ".moma"
