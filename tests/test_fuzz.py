@@ -392,6 +392,19 @@ def test_manifest_odd_json_is_refused(raw: bytes, expected: str) -> None:
         list(manifest.iter_decode(io.BytesIO(raw), "m"))
 
 
+def test_files_read_from_git_or_as_metrics_fail_cleanly(repo: Moma) -> None:
+    write(repo.root / ".moma.yaml", "stages:\n  train:\n    cmd: 'true'\n"
+                                    "    params: [params.yaml:a]\n")
+    write(repo.root / "params.yaml", b"a: \xff\n")  # not UTF-8, committed
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "binary params")
+    assert_one_error(repo("params", "diff", ok=False), "HEAD:params.yaml: not UTF-8 text")
+    write(repo.root / "m.pkl", "weights")
+    write(repo.root / "metrics.json", "[" * 100_000)
+    assert_one_error(repo("models:add", "m", "m.pkl", "--metrics-file", "metrics.json",
+                          ok=False), "metrics.json: not valid JSON")
+
+
 # -- CLI level: generated files in a real repository -----------------------------------------
 
 

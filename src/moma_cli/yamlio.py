@@ -113,11 +113,16 @@ def load_file(path: Path, source: str | None = None, max_bytes: int = MAX_YAML_B
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise YamlError(f"{label}: file is larger than {max_bytes // 1024} KiB")
+    return load_bytes(data, label)
+
+
+def load_bytes(data: bytes, source: str) -> Any:
+    """Parse YAML bytes (a file, or a blob read from git) that must be UTF-8."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise YamlError(f"{label}: not UTF-8 text") from None
-    return loads(text, label)
+        raise YamlError(f"{source}: not UTF-8 text") from None
+    return loads(text, source)
 
 
 def dumps(data: Any) -> str:

@@ -553,7 +553,7 @@ def read_metrics_file(repo: Repo, path: str, cwd: Path | None = None) -> dict[st
         doc = json.loads(repo.abspath(rel).read_text())
     except FileNotFoundError:
         raise PathError(f"{path}: no such file") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise ModelError(f"{path}: metrics must be a JSON object of name: value")

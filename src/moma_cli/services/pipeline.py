@@ -48,7 +48,7 @@ def load_stages(repo: Repo, rev: str | None = None) -> dict[str, Stage]:
     if rev is None:
         return parse_stages(config_mod.read_layer(repo.root).get("stages"))
     raw = repo.git.show(repo.git.rev_parse(rev), config_mod.CONFIG_FILE)
-    doc = yamlio.loads(raw.decode(), f"{rev}:{config_mod.CONFIG_FILE}") if raw else None
+    doc = yamlio.load_bytes(raw, f"{rev}:{config_mod.CONFIG_FILE}") if raw else None
     return parse_stages((doc or {}).get("stages"), f"{rev}:{config_mod.CONFIG_FILE}")
 
 
@@ -67,7 +67,7 @@ def read_lock(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any]]:
         doc = yamlio.load_file(path, LOCK_FILE) if path.exists() else None
     else:
         raw = repo.git.show(rev, LOCK_FILE)
-        doc = yamlio.loads(raw.decode(), f"{rev}:{LOCK_FILE}") if raw else None
+        doc = yamlio.load_bytes(raw, f"{rev}:{LOCK_FILE}") if raw else None
     if doc is None:
         return {}
     if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):
