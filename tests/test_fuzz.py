@@ -25,6 +25,7 @@ import re
 import sqlite3
 import subprocess
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,9 @@ from moma_cli.storage.state import StateDB, StatKey
 OID = "a" * 64
 # Per example, generously: a parser that loops or explodes on its input is far slower.
 MAX_SECONDS = 5.0
+# Peak Python allocations of one parse of a few KiB: an expansion (an alias bomb, a huge
+# repeat) would be far larger.
+MAX_BYTES = 64 << 20
 # Each CLI example runs whole commands: a fifth of the profile's examples (12 in "ci").
 CLI_EXAMPLES = settings(max_examples=max(1, settings.default.max_examples // 5))
 
@@ -203,15 +207,19 @@ def pointer_text(draw: st.DrawFn) -> str:
 
 
 def bounded(fn: Any, *args: Any) -> Any:
-    """Call a parser: it returns or raises MomaError, within MAX_SECONDS."""
+    """Call a parser: it returns or raises MomaError, within MAX_SECONDS and MAX_BYTES."""
     started = time.monotonic()
+    tracemalloc.start()
     try:
         return fn(*args)
     except MomaError as exc:
         assert exc.message, exc
         return exc
     finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         assert time.monotonic() - started < MAX_SECONDS, (fn, args)
+        assert peak < MAX_BYTES, (fn, args, peak)
 
 
 # -- unit level: the parsers themselves ------------------------------------------------------
@@ -386,7 +394,8 @@ def test_lock_entries_of_the_wrong_shape_are_refused(repo: Moma, text: str,
     (b'{"moma-manifest": 1}\n["a", "' + OID.encode() + b'", true]\n', "invalid oid or size"),
     (b'{"moma-manifest": 1}\n' + b"[" * 100_000 + b"\n", "line 2 is malformed"),
     (b"[" * 100_000 + b"\n", "unreadable header"),
-], ids=["bool version", "float version", "bool size", "deep line", "deep header"])
+    (b'{"moma-manifest": 1}\n["\\ud800", "' + OID.encode() + b'", 1]\n', "not valid UTF-8"),
+], ids=["bool version", "float version", "bool size", "deep line", "deep header", "surrogate"])
 def test_manifest_odd_json_is_refused(raw: bytes, expected: str) -> None:
     with pytest.raises(MomaError, match=expected):
         list(manifest.iter_decode(io.BytesIO(raw), "m"))
@@ -403,6 +412,11 @@ def test_files_read_from_git_or_as_metrics_fail_cleanly(repo: Moma) -> None:
     write(repo.root / "metrics.json", "[" * 100_000)
     assert_one_error(repo("models:add", "m", "m.pkl", "--metrics-file", "metrics.json",
                           ok=False), "metrics.json: not valid JSON")
+    # found by the metrics fuzzing: JSON takes a lone surrogate, which then broke every
+    # later write and print of the pointer (exit 3 in models:add and models:list)
+    write(repo.root / "metrics.json", '{"auc": "\\ud800"}')
+    assert_one_error(repo("models:add", "m", "m.pkl", "--metrics-file", "metrics.json",
+                          ok=False), "metrics.json: holds a string that is not valid UTF-8")
 
 
 # -- CLI level: generated files in a real repository -----------------------------------------
@@ -482,9 +496,12 @@ def test_cli_survives_any_metrics_or_params_file(tracked: Moma, tmp_path: Path,
         tracked.git("commit", "-qm", "stage")
     write(tracked.root / "metrics.json", text)
     write(tracked.root / "params.yaml", text)
-    run_each(tracked, tmp_path, [("metrics", "show"), ("metrics", "diff"), ("params", "diff"),
-                                 ("models:add", "good", "good.pkl", "--metrics-file",
-                                  "metrics.json")])
+    try:
+        run_each(tracked, tmp_path, [("metrics", "show"), ("metrics", "diff"),
+                                     ("params", "diff"), ("models:add", "good", "good.pkl",
+                                                          "--metrics-file", "metrics.json")])
+    finally:  # models:add rewrote the pointer: each example starts from the committed one
+        tracked.git("checkout", "HEAD", "--", "good.pkl.moma")
 
 
 tag_name = st.one_of(st.sampled_from(["good#prod#1", "good#prod!#2", "good@v1.0.0",

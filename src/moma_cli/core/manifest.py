@@ -64,8 +64,11 @@ def iter_decode(stream: IO[bytes], source: str) -> Iterator[Entry]:
     for lineno, (relpath, oid, size) in _rows(stream, bad):
         try:
             check_relpath(relpath, "manifest entry")
+            relpath.encode("utf-8")  # a "\ud800" escape: no file system takes that name
         except MomaError as exc:
             raise bad(f"line {lineno}: {exc.message}") from None
+        except UnicodeEncodeError:
+            raise bad(f"line {lineno}: the path is not valid UTF-8") from None
         if not hashing.is_valid_oid(oid) or type(size) is not int or size < 0:
             raise bad(f"line {lineno} has an invalid oid or size")
         if relpath <= previous:

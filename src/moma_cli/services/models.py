@@ -557,6 +557,10 @@ def read_metrics_file(repo: Repo, path: str, cwd: Path | None = None) -> dict[st
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise ModelError(f"{path}: metrics must be a JSON object of name: value")
+    try:  # a "\ud800" escape parses, then fails every write and print of the pointer
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ModelError(f"{path}: holds a string that is not valid UTF-8") from None
     return {str(k): v for k, v in doc.items()}
 
 
