@@ -401,6 +401,16 @@ def test_manifest_odd_json_is_refused(raw: bytes, expected: str) -> None:
         list(manifest.iter_decode(io.BytesIO(raw), "m"))
 
 
+def test_a_lone_surrogate_escape_is_invalid_yaml(repo: Moma) -> None:
+    """Found by the metrics fuzzing: with an '&' anywhere the pure-Python scanner reads the
+    file and took `"\\ud800"`; printing it was exit 3."""
+    write(repo.root / ".moma.yaml", "stages:\n  train:\n    cmd: 'true'\n"
+                                    "    metrics: [metrics.json]\n")
+    write(repo.root / "metrics.json", '{"\\ud800 &": 1}')
+    assert_one_error(repo("metrics", "show", ok=False),
+                     "metrics.json:1: invalid YAML: unpaired surrogate")
+
+
 def test_files_read_from_git_or_as_metrics_fail_cleanly(repo: Moma) -> None:
     write(repo.root / ".moma.yaml", "stages:\n  train:\n    cmd: 'true'\n"
                                     "    params: [params.yaml:a]\n")

@@ -31,12 +31,21 @@ class _Checked:
         # that parse but cannot be built (`!!timestamp 2001-13-99`, `!!int 12x`, `!!bool
         # maybe`): bad input, so an error naming the line, never an internal error.
         try:
-            return super().construct_object(node, deep=deep)  # type: ignore[misc]
+            value = super().construct_object(node, deep=deep)  # type: ignore[misc]
         except yaml.YAMLError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
             raise yaml.MarkedYAMLError(None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} "
                                        "value", node.start_mark) from None
+        # The pure-Python scanner (the C one does not) turns "\ud800" into a lone
+        # surrogate, which no UTF-8 writer, file name or terminal accepts later on.
+        if isinstance(value, str) and getattr(node, "style", None) == '"':
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise yaml.MarkedYAMLError(None, None, "unpaired surrogate escape in a string",
+                                           node.start_mark) from None
+        return value
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         _refuse_odd_keys(self, node, deep)
