@@ -19,6 +19,7 @@ anchors and aliases, truncation at any point.
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
@@ -548,6 +549,9 @@ def test_cli_survives_any_registry_tags(tracked: Moma, tmp_path: Path,
 def test_cli_rebuilds_corrupt_state_files(tracked: Moma, tmp_path: Path, state: bytes,
                                           index: bytes) -> None:
     moma_dir = tracked.root / ".moma"
+    # In-process commands can leave a connection to be collected; a real command is a new
+    # process. A live connection to a replaced file would wait on a lock that is not there.
+    gc.collect()
     for name in ("state.db-wal", "state.db-shm"):
         if (moma_dir / name).exists():
             (moma_dir / name).unlink()
