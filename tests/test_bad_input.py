@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, write
+from conftest import Moma, register_model, write
 from helpers import assert_nothing_lost, assert_one_error, snapshot
 from moma_cli.core import hashing
 from moma_cli.core import pointer as pointer_mod
@@ -82,6 +82,13 @@ BAD_POINTERS = {
     "string size": (pointer_text(size="'3'"), "bad.bin.moma: 'size' must be a non-negative"),
     "sha256 algo, bad digest": (pointer_text(hash="sha256", oid="f" * 40),
                                 "bad.bin.moma: 'oid' is not a valid sha256 digest"),
+    # issue 12 item 6: valid YAML that no moma writes
+    "complex key": (pointer_text() + "? [a, b]\n: x\n",
+                    "bad.bin.moma:6: invalid YAML: complex mapping keys are not allowed"),
+    "float schema": (pointer_text(moma="1.0"), "bad.bin.moma: missing or invalid 'moma' schema"),
+    "bool schema": (pointer_text(moma="true"), "bad.bin.moma: missing or invalid 'moma' schema"),
+    "impossible date": (pointer_text() + "meta: !!timestamp 2001-13-99\n",
+                        "bad.bin.moma:6: invalid YAML: invalid timestamp value"),
 }
 
 
@@ -440,3 +447,22 @@ def test_add_skips_a_nested_git_directory_and_says_so(repo: Moma) -> None:
     ptr = pointer_mod.parse((repo.root / "data.moma").read_text(), "data.moma")
     listing = ObjectCache(repo.root / ".moma/cache", "blake3").read_bytes(ptr.oid)
     assert b".git" not in listing
+
+
+@pytest.mark.parametrize(("bad_text", "expected"), [
+    (pointer_text() + "model:\n  name: ../../x\n",
+     "evil.bin.moma: 'model.name': invalid model name '../../x'"),
+    (pointer_text() + "model:\n  name: evil\n? [a, b]\n: x\n",
+     "evil.bin.moma:8: invalid YAML: complex mapping keys are not allowed"),
+    (pointer_text(moma="true") + "model:\n  name: evil\n",
+     "evil.bin.moma: missing or invalid 'moma' schema version"),
+], ids=["dotdot name", "complex key", "bool schema"])
+def test_models_list_reports_a_bad_model_pointer_and_lists_the_good(
+        repo: Moma, bad_text: str, expected: str) -> None:
+    register_model(repo, "good", {"auc": 0.9})
+    write(repo.root / "evil.bin.moma", bad_text)
+    for args in (("models:list",), ("models:list", "--json")):
+        res = repo(*args, ok=False)
+        assert_one_error(res, expected)
+        assert "good" in res.stdout and "../../x" not in res.stdout
+    assert_one_error(repo("status", ok=False), expected)

@@ -231,19 +231,21 @@ _ENV_REMOTE_RE = re.compile(r"MOMA_REMOTE_([A-Z0-9_]+)__([A-Z_]+)")
 
 
 def _apply_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
+    # A section that is not a mapping is left as it is, for _build to refuse by name.
     for var, (section, key) in _ENV_KEYS.items():
-        if env.get(var):
-            doc.setdefault(section, {})
-            doc[section] = {**doc[section], key: env[var]}
+        current = doc.get(section) or {}
+        if env.get(var) and isinstance(current, Mapping):
+            doc[section] = {**current, key: env[var]}
     # MOMA_REMOTE_<NAME>__<OPTION>, e.g. MOMA_REMOTE_STORAGE__ENDPOINTURL
     remotes = doc.get("remotes") or {}
     for var, value in env.items():
         match = _ENV_REMOTE_RE.fullmatch(var)
-        if not match:
+        if not match or not isinstance(remotes, dict):
             continue
         wanted = match.group(1).lower().replace("_", "-")
         for name in list(remotes):
-            if name.lower().replace("_", "-") == wanted and isinstance(remotes[name], Mapping):
+            if str(name).lower().replace("_", "-") == wanted \
+                    and isinstance(remotes[name], Mapping):
                 remotes[name] = {**remotes[name], match.group(2).lower(): value}
 
 
@@ -256,19 +258,14 @@ def _build(root: Path, doc: Mapping[str, Any], cache_is_local: bool = False) -> 
     algo = str(core.get("hash", "blake3"))
     if algo not in ALGORITHMS:
         raise ConfigError(f"core.hash: unknown algorithm {algo!r} (use {', '.join(ALGORITHMS)})")
-    try:
-        jobs = int(core.get("jobs", 0))
-    except (TypeError, ValueError):
-        raise ConfigError(f"core.jobs: expected an integer, got {core.get('jobs')!r}") from None
-    if jobs < 0:
-        raise ConfigError("core.jobs: must be 0 (auto) or positive")
+    jobs = _jobs(core.get("jobs", 0), "core.jobs")
     link_types = _link_types(cache.get("type", "reflink,copy"))
     cache_dir = Path(os.path.expanduser(str(cache.get("dir", ".moma/cache"))))
     remotes = {}
     for name, opts in _mapping(doc, "remotes").items():
-        remotes[name] = _remote(str(name), opts)
+        remotes[str(name)] = _remote(str(name), opts)
     default = core.get("remote")
-    if default is not None and default not in remotes:
+    if default is not None and (not isinstance(default, str) or default not in remotes):
         raise ConfigError(f"core.remote: default remote {default!r} is not defined under remotes")
     return Config(
         root=root,
@@ -283,6 +280,15 @@ def _build(root: Path, doc: Mapping[str, Any], cache_is_local: bool = False) -> 
         alert_webhook=checks.parse_webhook(doc.get("alerts")),
         raw=doc,
     )
+
+
+def _jobs(value: Any, where: str) -> int:
+    """A thread count: an int (not true, not 2.5), or digits from a MOMA_* variable."""
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        value = int(value)
+    if type(value) is not int or value < 0:
+        raise ConfigError(f"{where}: expected 0 (auto) or a positive integer, got {value!r}")
+    return value
 
 
 def _mapping(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -306,8 +312,10 @@ def _link_types(value: Any) -> tuple[str, ...]:
 
 def _remote(name: str, opts: Any) -> RemoteConfig:
     check_name(name, "remote name")
-    if not isinstance(opts, Mapping) or not opts.get("url"):
+    if not isinstance(opts, Mapping) or not opts.get("url") or not isinstance(opts["url"], str):
         raise ConfigError(f"remotes.{name}: needs a 'url'")
+    if opts.get("jobs") is not None:
+        opts = {**opts, "jobs": _jobs(opts["jobs"], f"remotes.{name}.jobs")}
     secrets = [k for k in opts if str(k).lower() in SECRET_OPTIONS]
     if secrets:
         raise ConfigError(

@@ -23,9 +23,52 @@ class YamlError(MomaError):
     pass
 
 
-# The pure-Python loader on purpose: the C loader composes nodes in C, where the alias and
-# duplicate-key hooks below would never run. Files read here are small.
-class _StrictLoader(yaml.SafeLoader):
+class _Checked:
+    """Construction hooks shared by both loaders (the constructor is Python in both)."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        # The safe constructors raise plain ValueError, TypeError, KeyError, ... on values
+        # that parse but cannot be built (`!!timestamp 2001-13-99`, `!!int 12x`, `!!bool
+        # maybe`): bad input, so an error naming the line, never an internal error.
+        try:
+            value = super().construct_object(node, deep=deep)  # type: ignore[misc]
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            raise yaml.MarkedYAMLError(None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} "
+                                       "value", node.start_mark) from None
+        # The pure-Python scanner (the C one does not) turns "\ud800" into a lone
+        # surrogate, which no UTF-8 writer, file name or terminal accepts later on.
+        if isinstance(value, str) and getattr(node, "style", None) == '"':
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise yaml.MarkedYAMLError(None, None, "unpaired surrogate escape in a string",
+                                           node.start_mark) from None
+        return value
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        _refuse_odd_keys(self, node, deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc]
+
+
+def _refuse_odd_keys(loader: Any, node: Any, deep: bool) -> None:
+    """Keys are plain scalars, each once: a complex key (`? [a, b]`) would be a list or a
+    mapping, which no moma file has and Python cannot hash."""
+    seen = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            raise yaml.MarkedYAMLError(None, None, "complex mapping keys are not allowed",
+                                       key_node.start_mark)
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.MarkedYAMLError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+
+
+# The pure-Python loader on purpose: the C loader composes nodes in C, where the alias
+# hook below would never run. Files read here are small.
+class _StrictLoader(_Checked, yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
@@ -34,34 +77,20 @@ class _StrictLoader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        _refuse_duplicate_keys(self, node, deep)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _refuse_duplicate_keys(loader: Any, node: Any, deep: bool) -> None:
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.MarkedYAMLError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-
 
 _StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _StrictLoader.construct_mapping,  # type: ignore[type-var]
 )
 
 _CSafeLoader: type[yaml.SafeLoader] | None = getattr(yaml, "CSafeLoader", None)
 _FastStrictLoader: Any = None
 if _CSafeLoader is not None:
     # The C loader, ~10x faster, for text that cannot hold an anchor or alias at all (no
-    # '&' or '*' anywhere): the duplicate-key check lives in the Python constructor, which
-    # the C loader still runs. Reading 1,000 pointers from history went from 3.3 s to 0.3 s.
-    class _FastStrictLoader(_CSafeLoader):  # type: ignore[valid-type,misc,no-redef]
-        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-            _refuse_duplicate_keys(self, node, deep)
-            return super().construct_mapping(node, deep=deep)
+    # '&' or '*' anywhere): the key checks live in the Python constructor, which the C
+    # loader still runs. Reading 1,000 pointers from history went from 3.3 s to 0.3 s.
+    class _FastStrictLoader(_Checked, _CSafeLoader):  # type: ignore[valid-type,misc,no-redef]
+        pass
 
     _FastStrictLoader.add_constructor(
         yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _FastStrictLoader.construct_mapping
@@ -82,6 +111,8 @@ def loads(text: str, source: str = "<string>") -> Any:
         raise YamlError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise YamlError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:  # the pure-Python composer recurses once per nesting level
+        raise YamlError(f"{source}: invalid YAML: nested too deeply") from None
 
 
 def load_file(path: Path, source: str | None = None, max_bytes: int = MAX_YAML_BYTES) -> Any:
@@ -91,11 +122,16 @@ def load_file(path: Path, source: str | None = None, max_bytes: int = MAX_YAML_B
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise YamlError(f"{label}: file is larger than {max_bytes // 1024} KiB")
+    return load_bytes(data, label)
+
+
+def load_bytes(data: bytes, source: str) -> Any:
+    """Parse YAML bytes (a file, or a blob read from git) that must be UTF-8."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise YamlError(f"{label}: not UTF-8 text") from None
-    return loads(text, label)
+        raise YamlError(f"{source}: not UTF-8 text") from None
+    return loads(text, source)
 
 
 def dumps(data: Any) -> str:

@@ -90,16 +90,20 @@ def list_(
     from moma_cli.services import models
     from moma_cli.services.repo import open_repo
 
-    found = models.list_models(open_repo(), rev=rev, deprecated=all_models)
+    listing = models.list_models(open_repo(), rev=rev, deprecated=all_models)
+    found = listing.models
     if json_out:
         render.print_json({"models": [v.to_json() for v in found]})
-        return
-    if not found:
+    elif found:
+        render.table(("Name", "Version", "Stages", "Date", "Path"),
+                     [(v.name, v.label, ", ".join(v.stages), _day(v.date), v.pointer.path)
+                      for v in found])
+    elif not listing.broken:
         render.line("No models yet; register one with 'moma models:add NAME PATH'.")
-        return
-    render.table(("Name", "Version", "Stages", "Date", "Path"),
-                 [(v.name, v.label, ", ".join(v.stages), _day(v.date), v.pointer.path)
-                  for v in found])
+    for exc in listing.broken:  # a pointer that may be a model: the listing is incomplete
+        render.error(exc.message, exc.hint)
+    if listing.broken:
+        raise typer.Exit(1)
 
 
 @guarded

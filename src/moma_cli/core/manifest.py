@@ -43,6 +43,8 @@ def encode(entries: Iterable[Entry], algo: str) -> bytes:
 # above gives byte-identical output at a fraction of the cost (oids must never change).
 _PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
 _BATCH = 8192
+# json raises RecursionError, not ValueError, on a line nested a few thousand deep
+_UNREADABLE = (ValueError, RecursionError)
 
 
 def iter_decode(stream: IO[bytes], source: str) -> Iterator[Entry]:
@@ -53,17 +55,21 @@ def iter_decode(stream: IO[bytes], source: str) -> Iterator[Entry]:
 
     try:
         header = json.loads(stream.readline())
-    except ValueError:
+    except _UNREADABLE:
         raise bad("unreadable header") from None
-    if not isinstance(header, dict) or header.get("moma-manifest") != FORMAT_VERSION:
+    version = header.get("moma-manifest") if isinstance(header, dict) else None
+    if type(version) is not int or version != FORMAT_VERSION:  # not 1.0, not true
         raise bad("not a moma directory manifest")
     previous = ""
     for lineno, (relpath, oid, size) in _rows(stream, bad):
         try:
             check_repo_relpath(relpath, "manifest entry")
+            relpath.encode("utf-8")  # a "\ud800" escape: no file system takes that name
         except MomaError as exc:
             raise bad(f"line {lineno}: {exc.message}") from None
-        if not hashing.is_valid_oid(oid) or not isinstance(size, int) or size < 0:
+        except UnicodeEncodeError:
+            raise bad(f"line {lineno}: the path is not valid UTF-8") from None
+        if not hashing.is_valid_oid(oid) or type(size) is not int or size < 0:
             raise bad(f"line {lineno} has an invalid oid or size")
         if relpath <= previous:
             raise bad(f"line {lineno} is out of order or duplicated")
@@ -107,14 +113,14 @@ def _rows(stream: IO[bytes], bad: Callable[[str], MomaError]) -> Iterator[tuple[
             rows = json.loads(b"[" + b",".join(batch) + b"]")
             fast = len(rows) == len(batch) and all(
                 type(r) is list and len(r) == 3 for r in rows)
-        except ValueError:
+        except _UNREADABLE:
             fast = False
         if not fast:
             rows = []
             for offset, raw in enumerate(batch):
                 try:
                     row = json.loads(raw)
-                except ValueError:
+                except _UNREADABLE:
                     row = None
                 if type(row) is not list or len(row) != 3:
                     raise bad(f"line {lineno + offset} is malformed")

@@ -8,11 +8,12 @@ fields without older ones dropping them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from moma_cli import yamlio
-from moma_cli.core import hashing
+from moma_cli.core import hashing, refs
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.errors import MomaError, PointerError
 
@@ -97,8 +98,9 @@ def _from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
         return PointerError(f"{source}: {msg}", hint=_FIX_HINT)
 
     version = doc.get("moma")
-    if version != SCHEMA_VERSION:
-        if isinstance(version, int) and version > SCHEMA_VERSION:
+    # `type() is int`: 1.0 and true compare equal to 1, but no moma ever wrote them
+    if type(version) is not int or version != SCHEMA_VERSION:
+        if type(version) is int and version > SCHEMA_VERSION:
             raise PointerError(
                 f"{source}: pointer schema {version} is newer than this moma understands",
                 hint="upgrade moma-cli",
@@ -126,9 +128,23 @@ def _from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
     for key in extra:
         if not isinstance(key, str):
             raise bad(f"key {key!r} is not a string")
-    if "model" in extra and not isinstance(extra["model"], dict):
-        raise bad("'model' must be a mapping")
+    if "model" in extra:
+        _check_model(extra["model"], bad)
     return Pointer(data_path, algo, oid, size, kind, nfiles, extra)  # type: ignore[arg-type]
+
+
+def _check_model(model: Any, bad: Callable[[str], PointerError]) -> None:
+    """The registry section: its name ends up in git tag names and in paths, so it follows
+    the registry's name rules (no `../../x`)."""
+    if not isinstance(model, dict):
+        raise bad("'model' must be a mapping")
+    name = model.get("name")
+    if not isinstance(name, str):
+        raise bad("'model.name' must be a string")
+    try:
+        refs.check_name(name)
+    except MomaError as exc:
+        raise bad(f"'model.name': {exc.message}") from None
 
 
 def to_mapping(pointer: Pointer) -> dict[str, Any]:

@@ -132,6 +132,7 @@ class Registry:
     present: dict[str, str]  # models in the tip (or workspace) -> pointer path
     events: dict[str, list[TagEvent]]
     chain: Chain | None
+    broken: list[MomaError] = field(default_factory=list)  # workspace pointers unreadable
     shallow: bool = False  # read from the tags of a shallow clone: no numbers, no history
 
     def deprecated(self, name: str) -> bool:
@@ -169,17 +170,18 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
     chain = index.chain(tip) if tip else None
     versions: dict[str, list[ModelVersion]] = {}
     present: dict[str, str] = {}
+    broken: list[MomaError] = []
     if chain is not None:
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
-        _add_workspace(repo, versions, present)
+        broken = _add_workspace(repo, versions, present)
     events = _tag_events(repo, chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
         (v.name, v.version): v for history in versions.values() for v in history
         if v.version is not None}
     _apply_events(events, lambda e: numbered.get((e.name, e.version)))
-    return Registry(versions, present, events, chain)
+    return Registry(versions, present, events, chain, broken)
 
 
 def _tagged(repo: Repo, name: str) -> Registry:
@@ -262,8 +264,10 @@ def _record(versions: dict[str, list[ModelVersion]], ptr: pointer_mod.Pointer,
 
 
 def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
-                   present: dict[str, str]) -> None:
-    pointers, _bad = repo.pointers()
+                   present: dict[str, str]) -> list[MomaError]:
+    """Add the workspace's model pointers; returns the errors of those that do not parse
+    (any of them may be a model)."""
+    pointers, bad = repo.pointers()
     for name in [n for n, path in present.items()
                  if not (repo.root / path).exists()]:
         del present[name]  # deleted in the workspace, not yet committed
@@ -273,6 +277,7 @@ def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
             continue
         present[model["name"]] = ptr.pointer_path
         _record(versions, ptr, None, None, None, "")
+    return bad
 
 
 def _tag_events(repo: Repo, chain: Chain | None,
@@ -469,13 +474,19 @@ def _last_committed(history: list[ModelVersion]) -> int:
 # -- listing and reading ---------------------------------------------------------------------
 
 
-def list_models(repo: Repo, *, rev: str | None = None,
-                deprecated: bool = False) -> list[ModelVersion]:
+@dataclass
+class ModelList:
+    models: list[ModelVersion]
+    broken: list[MomaError]  # pointers that could not be read: reported, never skipped
+
+
+def list_models(repo: Repo, *, rev: str | None = None, deprecated: bool = False) -> ModelList:
     """The latest version of every model present in the tip (or workspace); models
     deprecated with GTO (`NAME@deprecated`) only when asked for, as `gto show` does."""
     registry = load(repo, rev)
-    return [registry.versions[name][-1] for name in sorted(registry.present)
-            if name in registry.versions and (deprecated or not registry.deprecated(name))]
+    return ModelList([registry.versions[name][-1] for name in sorted(registry.present)
+                      if name in registry.versions
+                      and (deprecated or not registry.deprecated(name))], registry.broken)
 
 
 def pinned(repo: Repo) -> list[ModelVersion]:
@@ -652,10 +663,14 @@ def read_metrics_file(repo: Repo, path: str, cwd: Path | None = None) -> dict[st
         doc = json.loads(repo.abspath(rel).read_text())
     except FileNotFoundError:
         raise PathError(f"{path}: no such file") from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ModelError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise ModelError(f"{path}: metrics must be a JSON object of name: value")
+    try:  # a "\ud800" escape parses, then fails every write and print of the pointer
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ModelError(f"{path}: holds a string that is not valid UTF-8") from None
     return {str(k): v for k, v in doc.items()}
 
 

@@ -29,7 +29,7 @@ def read_at(repo: Repo, rev: str | None, rel: str) -> Any:
         path = repo.abspath(rel)
         return yamlio.load_file(path, rel) if path.is_file() else None
     raw = repo.git.show(repo.git.rev_parse(rev), rel)
-    return yamlio.loads(raw.decode(), f"{rev}:{rel}") if raw is not None else None
+    return yamlio.load_bytes(raw, f"{rev}:{rel}") if raw is not None else None
 
 
 def compare(repo: Repo, files: list[str], a: str | None, b: str | None,

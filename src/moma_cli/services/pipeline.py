@@ -49,7 +49,7 @@ def load_stages(repo: Repo, rev: str | None = None) -> dict[str, Stage]:
     if rev is None:
         return parse_stages(config_mod.read_layer(repo.root).get("stages"))
     raw = repo.git.show(repo.git.rev_parse(rev), config_mod.CONFIG_FILE)
-    doc = yamlio.loads(raw.decode(), f"{rev}:{config_mod.CONFIG_FILE}") if raw else None
+    doc = yamlio.load_bytes(raw, f"{rev}:{config_mod.CONFIG_FILE}") if raw else None
     return parse_stages((doc or {}).get("stages"), f"{rev}:{config_mod.CONFIG_FILE}")
 
 
@@ -68,11 +68,17 @@ def read_lock(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any]]:
         doc = yamlio.load_file(path, LOCK_FILE) if path.exists() else None
     else:
         raw = repo.git.show(rev, LOCK_FILE)
-        doc = yamlio.loads(raw.decode(), f"{rev}:{LOCK_FILE}") if raw else None
+        doc = yamlio.load_bytes(raw, f"{rev}:{LOCK_FILE}") if raw else None
     if doc is None:
         return {}
     if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):
         raise PipelineError(f"{LOCK_FILE}: not a moma lock file", hint=_LOCK_HINT)
+    schema = doc.get("schema", LOCK_SCHEMA)
+    if type(schema) is not int or schema != LOCK_SCHEMA:  # not 1.0, not true
+        newer = type(schema) is int and schema > LOCK_SCHEMA
+        raise PipelineError(f"{LOCK_FILE}: lock schema {schema!r} is "
+                            + ("newer than this moma understands" if newer else "not valid"),
+                            hint="upgrade moma-cli" if newer else _LOCK_HINT)
     entries = dict(doc.get("stages") or {})
     for name, entry in entries.items():
         _check_lock_entry(str(name), entry)
@@ -96,13 +102,25 @@ _LOCK_HINT = f"restore it with 'git checkout -- {LOCK_FILE}', or re-run with 'mo
 def _check_lock_entry(name: str, entry: Any) -> None:
     """Paths and oids in the lock come from git (anyone who can push): validate them before
     a path is built from them, as for pointers."""
+    def bad(msg: str) -> PipelineError:
+        return PipelineError(f"{LOCK_FILE}: stage {name!r}: {msg}", hint=_LOCK_HINT)
+
     if not isinstance(entry, dict):
         raise PipelineError(f"{LOCK_FILE}: stage {name!r} is not a mapping", hint=_LOCK_HINT)
+    # the shapes repro, verify and lineage read: a wrong one is a bad lock, not a crash
+    for key in ("cmd", "code"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise bad(f"'{key}' must be a string")
+    for key in ("metrics", "env"):
+        if not _named(entry.get(key) or {}):
+            raise bad(f"'{key}' must be a mapping with string keys")
+    params = entry.get("params") or {}
+    if not _named(params) or not all(_named(v) for v in params.values()):
+        raise bad("'params' must map each params file to its values")
     for key in ("deps", "outs"):
         items = entry.get(key) or []
         if not isinstance(items, list):
-            raise PipelineError(f"{LOCK_FILE}: stage {name!r}: '{key}' must be a list",
-                                hint=_LOCK_HINT)
+            raise bad(f"'{key}' must be a list")
         for item in items:
             ok = isinstance(item, dict) and hashing.is_valid_oid(item.get("oid"))
             try:
@@ -110,6 +128,11 @@ def _check_lock_entry(name: str, entry: Any) -> None:
             except MomaError as exc:
                 raise PipelineError(f"{LOCK_FILE}: stage {name!r}: {exc.message}"
                                     + ("" if ok else " or invalid oid"), hint=_LOCK_HINT) from None
+
+
+def _named(value: Any) -> bool:
+    """A mapping with string keys (they are sorted and compared with file and key names)."""
+    return isinstance(value, dict) and all(isinstance(k, str) for k in value)
 
 
 def _write_lock(repo: Repo, entries: dict[str, dict[str, Any]]) -> None:

@@ -93,10 +93,10 @@ class RegistryIndex:
     def _load(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_bytes())
-            if isinstance(data, dict) and data.get("version") == INDEX_VERSION:
-                return data
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError, RecursionError):
+            data = None
+        if _valid_index(data):
+            return data  # type: ignore[no-any-return]
         return {"version": INDEX_VERSION, "chains": {}, "blobs": {}}
 
     def save(self) -> None:
@@ -164,19 +164,58 @@ class RegistryIndex:
     def pointers(self, shas: set[str], paths: dict[str, str]) -> dict[str, pointer_mod.Pointer]:
         """blob sha -> model Pointer for those blobs that hold a model pointer."""
         blobs: dict[str, Any] = self.data["blobs"]
-        missing = [s for s in shas if s not in blobs]
+        result: dict[str, pointer_mod.Pointer | None] = {}
+        for sha in shas & blobs.keys():
+            result[sha] = _model_pointer(blobs[sha], paths[sha])
+        # not cached, or cached as something that is not a model pointer (a damaged index)
+        missing = [s for s in shas if s not in result or (blobs[s] and not result[s])]
         if missing:
             for sha, raw in self.repo.git.cat_blobs(missing).items():
                 blobs[sha] = _model_mapping(raw, paths[sha])
+                result[sha] = _model_pointer(blobs[sha], paths[sha])
             self.dirty = True
-        result = {}
-        for sha in shas:
-            doc = blobs.get(sha)
-            if doc is not None:
-                ptr_path = paths[sha]
-                result[sha] = pointer_mod.from_mapping(
-                    doc, pointer_mod.data_path_of(ptr_path), ptr_path)
-        return result
+        return {sha: ptr for sha, ptr in result.items() if ptr is not None}
+
+
+def _valid_index(data: Any) -> bool:
+    """Whether `data` has the index's shape throughout: the file is only a cache, anyone
+    can damage it, and a bad one is rebuilt rather than read."""
+    if not isinstance(data, dict) or type(data.get("version")) is not int \
+            or data["version"] != INDEX_VERSION:
+        return False
+    chains, blobs = data.get("chains"), data.get("blobs")
+    if not isinstance(chains, dict) or not isinstance(blobs, dict):
+        return False
+    if not all(doc is None or isinstance(doc, dict) for doc in blobs.values()):
+        return False
+    for chain in chains.values():
+        if not isinstance(chain, dict) or not isinstance(chain.get("order"), list) \
+                or not all(isinstance(sha, str) for sha in chain["order"]) \
+                or not isinstance(chain.get("commits"), list):
+            return False
+        for commit in chain["commits"]:
+            if not isinstance(commit, list) or len(commit) != 6 \
+                    or not all(isinstance(f, str) for f in commit[:5]) \
+                    or not isinstance(commit[5], list):
+                return False
+            for change in commit[5]:
+                if not isinstance(change, list) or len(change) != 2 \
+                        or not isinstance(change[0], str) \
+                        or not (change[1] is None or isinstance(change[1], str)):
+                    return False
+    return True
+
+
+def _model_pointer(doc: Any, pointer_path: str) -> pointer_mod.Pointer | None:
+    """The model pointer a cached mapping holds, or None (not a model, or not valid)."""
+    if doc is None:
+        return None
+    try:
+        ptr = pointer_mod.from_mapping(doc, pointer_mod.data_path_of(pointer_path),
+                                       pointer_path)
+    except MomaError:
+        return None
+    return ptr if ptr.model is not None else None
 
 
 def _raw_changes(raw: str) -> list[tuple[str, str | None]]:

@@ -87,5 +87,5 @@ def _read_holder(fd: int) -> str:
         info = json.loads(os.pread(fd, 4096, 0) or b"{}")
         return (f"pid {info['pid']} on {info['host']} ({info['command']!r}, "
                 f"since {info['since']})")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # any bytes at all
         return "another moma process"

@@ -4,15 +4,24 @@ One SQLite table keyed by the file's absolute path. Lookups for a whole director
 range query into a dict, so `status` on 100k files does no per-file SQL. Beside it, `clean`
 remembers the stamp of each tracked directory last found up to date, so an unchanged
 directory is answered from its walk alone.
+
+It is only a cache: a corrupt file (a torn copy, a disk fault, any bytes at all) is deleted
+and rebuilt empty, which costs one re-hash of each file and is never an error. Losing the
+`listing` table only makes checkout delete fewer stale files, never more.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
+
+T = TypeVar("T")
+# What SQLite says about a file that is not, or no longer, a database. Not "locked", not
+# "readonly", not I/O errors: those are about the machine, and the file may be fine.
+_CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 
 
 class StatKey(NamedTuple):
@@ -36,25 +45,30 @@ class StateDB:
             # check_same_thread=False: hashing workers report back to the main thread only,
             # but the connection is created lazily from whichever thread asks first.
             conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER,"
-                " size INTEGER, mtime_ns INTEGER, algo TEXT, oid TEXT) WITHOUT ROWID"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS listing (path TEXT PRIMARY KEY, oid TEXT) WITHOUT ROWID"
-            )
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS clean (path TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID"
-            )
+            try:
+                _setup(conn)
+            except sqlite3.Error:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
+    def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """`op` on the database; once more on a fresh one if the file is corrupt."""
+        try:
+            return op(self._db())
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", None) not in _CORRUPT:
+                raise
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        return op(self._db())
+
     def get(self, path: str, key: StatKey, algo: str) -> str | None:
-        row = self._db().execute(
+        row = self._run(lambda db: db.execute(
             "SELECT ino, size, mtime_ns, algo, oid FROM stat WHERE path = ?", (path,)
-        ).fetchone()
+        ).fetchone())
         if row and StatKey(*row[:3]) == key and row[3] == algo:
             return str(row[4])
         return None
@@ -65,43 +79,58 @@ class StateDB:
         Plain tuples, not StatKeys: building 100k NamedTuples was a tenth of `status`;
         `row[:3] == key` compares equal to a StatKey all the same."""
         low, high = prefix.rstrip("/") + "/", prefix.rstrip("/") + "0"  # '0' sorts after '/'
-        rows = self._db().execute(
+        return self._run(lambda db: {r[0]: r[1:] for r in db.execute(
             "SELECT path, ino, size, mtime_ns, oid FROM stat"
             " WHERE path >= ? AND path < ? AND algo = ?",
             (low, high, algo),
-        )
-        return {r[0]: r[1:] for r in rows}
+        )})
 
     def put_many(self, rows: Iterable[tuple[str, StatKey, str, str]]) -> None:
         """Record (path, stat key, algo, oid) rows in one transaction."""
-        db = self._db()
-        with db:
-            db.executemany(
-                "INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)",
-                ((p, k.ino, k.size, k.mtime_ns, a, o) for p, k, a, o in rows),
-            )
+        values = [(p, k.ino, k.size, k.mtime_ns, a, o) for p, k, a, o in rows]
+        self._write("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", values)
 
     def get_listing(self, path: str) -> str | None:
         """The manifest oid a workspace directory was last added from or checked out to."""
-        row = self._db().execute("SELECT oid FROM listing WHERE path = ?", (path,)).fetchone()
+        row = self._run(lambda db: db.execute(
+            "SELECT oid FROM listing WHERE path = ?", (path,)).fetchone())
         return str(row[0]) if row else None
 
     def put_listing(self, path: str, oid: str) -> None:
-        db = self._db()
-        with db:
-            db.execute("INSERT OR REPLACE INTO listing VALUES (?, ?)", (path, oid))
+        self._write("INSERT OR REPLACE INTO listing VALUES (?, ?)", [(path, oid)])
 
     def is_clean(self, path: str, stamp: str) -> bool:
         """Whether `path` was last found up to date in exactly the state `stamp` describes."""
-        row = self._db().execute("SELECT stamp FROM clean WHERE path = ?", (path,)).fetchone()
+        row = self._run(lambda db: db.execute(
+            "SELECT stamp FROM clean WHERE path = ?", (path,)).fetchone())
         return row is not None and row[0] == stamp
 
     def put_clean(self, path: str, stamp: str) -> None:
-        db = self._db()
-        with db:
-            db.execute("INSERT OR REPLACE INTO clean VALUES (?, ?)", (path, stamp))
+        self._write("INSERT OR REPLACE INTO clean VALUES (?, ?)", [(path, stamp)])
+
+    def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        def op(db: sqlite3.Connection) -> None:
+            with db:  # one transaction
+                db.executemany(sql, rows)
+
+        self._run(op)
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, ino INTEGER,"
+        " size INTEGER, mtime_ns INTEGER, algo TEXT, oid TEXT) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS listing (path TEXT PRIMARY KEY, oid TEXT) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS clean (path TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID"
+    )

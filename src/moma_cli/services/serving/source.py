@@ -59,7 +59,7 @@ class RegistrySource:
     def names(self) -> list[str]:
         from moma_cli.services import models
 
-        return [v.name for v in models.list_models(self.repo)]
+        return [v.name for v in models.list_models(self.repo).models]
 
     def resolve(self, name: str, selector: str | None) -> ResolvedModel:
         from moma_cli.services import models
