@@ -39,7 +39,7 @@ from helpers import assert_one_error
 from moma_cli import config, yamlio
 from moma_cli.core import checks, manifest, params, pointer, refs, stages
 from moma_cli.errors import MomaError
-from moma_cli.services import pipeline
+from moma_cli.services import lockfile
 from moma_cli.services.repo import Repo
 from moma_cli.storage.state import StateDB, StatKey
 
@@ -288,9 +288,9 @@ def test_config_load_returns_a_config_or_a_moma_error(tmp_path_factory: pytest.T
 def test_lock_read_returns_checked_entries_or_a_moma_error(
         tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     root = tmp_path_factory.mktemp("lock")
-    write(root / pipeline.LOCK_FILE, text)
+    write(root / lockfile.LOCK_FILE, text)
     repo = Repo(root, config.Config(root))
-    entries = bounded(pipeline.read_lock, repo)
+    entries = bounded(lockfile.read, repo)
     if isinstance(entries, dict):
         for entry in entries.values():  # what repro, verify and lineage read from an entry
             for item in (entry.get("deps") or []) + (entry.get("outs") or []):
@@ -299,7 +299,7 @@ def test_lock_read_returns_checked_entries_or_a_moma_error(
                 assert all(isinstance(k, str) for k in entry.get(key) or {})
             assert all(isinstance(v, dict) for v in (entry.get("params") or {}).values())
             assert isinstance(entry.get("cmd") or "", str)
-        bounded(pipeline.output_lineage, repo, "model.pkl", OID)
+        bounded(lockfile.output_lineage, repo, "model.pkl", OID)
 
 
 @given(yaml_text("auc: 0.9\n"), st.sampled_from(["", "auc", "a.b,auc", "missing"]))
@@ -385,7 +385,7 @@ def test_lock_entries_of_the_wrong_shape_are_refused(repo: Moma, text: str,
     write(repo.root / ".moma.yaml", "stages:\n  train:\n    cmd: 'true'\n"
                                     "    params: [params.yaml:a]\n    metrics: [m.json]\n")
     write(repo.root / "params.yaml", "a: 1\n")
-    write(repo.root / pipeline.LOCK_FILE, text)
+    write(repo.root / lockfile.LOCK_FILE, text)
     assert_one_error(repo("repro", "--dry", ok=False), expected)
 
 
@@ -489,7 +489,7 @@ def test_cli_survives_any_lock(tracked: Moma, tmp_path: Path, text: str) -> None
                                    "outs": ["model.pkl"], "metrics": ["metrics.json"]}}
         write(tracked.root / ".moma.yaml", yamlio.dumps(doc))
         write(tracked.root / "train.py", "raise SystemExit('never run by a dry run')\n")
-    write(tracked.root / pipeline.LOCK_FILE, text)
+    write(tracked.root / lockfile.LOCK_FILE, text)
     run_each(tracked, tmp_path, [("repro", "--dry"), ("lineage", "data.csv"), ("dag",)])
 
 

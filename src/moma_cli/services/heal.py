@@ -21,7 +21,7 @@ from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.hashing import short_oid
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
-from moma_cli.services import checks, data, models, pipeline
+from moma_cli.services import checks, data, lockfile, models, pipeline
 from moma_cli.services.repo import Repo
 
 
@@ -71,7 +71,7 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     after = _downstream(dag, stage)  # e.g. the evaluation stage that writes the metrics
     order = dag.closure(after)
     outs = [out for s in order for out in dag.stages[s].outs]
-    touched = [pipeline.LOCK_FILE, *(pointer_mod.pointer_path_of(o) for o in outs),
+    touched = [lockfile.LOCK_FILE, *(pointer_mod.pointer_path_of(o) for o in outs),
                *(m for s in order for m in dag.stages[s].metrics)]
     dirty = repo.git.run("status", "--porcelain", "--", *touched).decode().split("\n")[0]
     if dirty:
@@ -94,7 +94,7 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
         return HealResult(name, stage, False, f"retraining gave the same bytes "
                                               f"({short_oid(previous)}): not a new version; "
                                               "previous version kept")
-    lock = pipeline.read_lock(repo)
+    lock = lockfile.read(repo)
     metrics: dict[str, Any] = {}
     for s in order:
         for values in (lock.get(s) or {}).get("metrics", {}).values():

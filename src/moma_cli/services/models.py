@@ -27,7 +27,7 @@ from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
-from moma_cli.services import access, data, pipeline, workspace
+from moma_cli.services import access, data, lockfile, workspace
 from moma_cli.services.registry_index import Chain, RegistryIndex, full_history
 from moma_cli.services.repo import Repo
 
@@ -572,7 +572,7 @@ def add(
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
     if lineage is None:
         kept = ptr.extra.get("lineage") if before == ptr.oid else None
-        ptr = ptr.with_extra(lineage=kept or pipeline.output_lineage(repo, rel, ptr.oid))
+        ptr = ptr.with_extra(lineage=kept or lockfile.output_lineage(repo, rel, ptr.oid))
     encoding, algo = ("dir", modelmeta.UNKNOWN) if ptr.is_dir else modelmeta.sniff(
         str(repo.abspath(rel)))
     # metrics and params describe the bytes they were recorded with: new content starts

@@ -20,28 +20,24 @@ from typing import Any
 
 from moma_cli import config as config_mod
 from moma_cli import yamlio
-from moma_cli.core import hashing, manifest, modelmeta
+from moma_cli.core import hashing, manifest, modelmeta, refs
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import environment
-from moma_cli.core.paths import check_repo_relpath, is_within
+from moma_cli.core.paths import is_within
 from moma_cli.core.stages import Dag, PipelineError, Stage, build_dag, parse_stages, to_mapping
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
-from moma_cli.services import data, workspace
+from moma_cli.services import data, lockfile, models, workspace
 from moma_cli.services import lineage as lineage_mod
 from moma_cli.services.registry_index import full_history
 from moma_cli.services.repo import Repo
-from moma_cli.storage.atomic import write_if_changed
-
-LOCK_FILE = "moma.lock"
-LOCK_SCHEMA = 1
 
 
 class StageFailedError(PipelineError):
     pass
 
 
-# -- stages and the lock ---------------------------------------------------------------------
+# -- stages ---------------------------------------------------------------------
 
 
 def load_stages(repo: Repo, rev: str | None = None) -> dict[str, Stage]:
@@ -59,85 +55,6 @@ def load_dag(repo: Repo, stages: dict[str, Stage] | None = None) -> Dag:
             repo.abspath(pointer_mod.pointer_path_of(rel)))
 
     return build_dag(load_stages(repo) if stages is None else stages, exists)
-
-
-def read_lock(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any]]:
-    """stage name -> what it last ran with, from `moma.lock` (workspace or revision)."""
-    if rev is None:
-        path = repo.root / LOCK_FILE
-        doc = yamlio.load_file(path, LOCK_FILE) if path.exists() else None
-    else:
-        raw = repo.git.show(rev, LOCK_FILE)
-        doc = yamlio.load_bytes(raw, f"{rev}:{LOCK_FILE}") if raw else None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict) or not isinstance(doc.get("stages") or {}, dict):
-        raise PipelineError(f"{LOCK_FILE}: not a moma lock file", hint=_LOCK_HINT)
-    schema = doc.get("schema", LOCK_SCHEMA)
-    if type(schema) is not int or schema != LOCK_SCHEMA:  # not 1.0, not true
-        newer = type(schema) is int and schema > LOCK_SCHEMA
-        raise PipelineError(f"{LOCK_FILE}: lock schema {schema!r} is "
-                            + ("newer than this moma understands" if newer else "not valid"),
-                            hint="upgrade moma-cli" if newer else _LOCK_HINT)
-    entries = dict(doc.get("stages") or {})
-    for name, entry in entries.items():
-        _check_lock_entry(str(name), entry)
-    return entries
-
-
-def output_lineage(repo: Repo, rel: str, oid: str) -> dict[str, Any] | None:
-    """The lineage section of a stage output whose bytes are those the lock recorded (a
-    model registered after the `moma run` that made it), else None."""
-    for entry in read_lock(repo).values():
-        if any(out["path"] == rel and out["oid"] == oid for out in entry.get("outs") or []):
-            return {"deps": entry.get("deps") or [], "code": entry.get("code"),
-                    "params": lineage_mod.flat_params(entry.get("params") or {}),
-                    "env": entry.get("env") or {}}
-    return None
-
-
-_LOCK_HINT = f"restore it with 'git checkout -- {LOCK_FILE}', or re-run with 'moma repro --force'"
-
-
-def _check_lock_entry(name: str, entry: Any) -> None:
-    """Paths and oids in the lock come from git (anyone who can push): validate them before
-    a path is built from them, as for pointers."""
-    def bad(msg: str) -> PipelineError:
-        return PipelineError(f"{LOCK_FILE}: stage {name!r}: {msg}", hint=_LOCK_HINT)
-
-    if not isinstance(entry, dict):
-        raise PipelineError(f"{LOCK_FILE}: stage {name!r} is not a mapping", hint=_LOCK_HINT)
-    # the shapes repro, verify and lineage read: a wrong one is a bad lock, not a crash
-    for key in ("cmd", "code"):
-        if entry.get(key) is not None and not isinstance(entry[key], str):
-            raise bad(f"'{key}' must be a string")
-    for key in ("metrics", "env"):
-        if not _named(entry.get(key) or {}):
-            raise bad(f"'{key}' must be a mapping with string keys")
-    params = entry.get("params") or {}
-    if not _named(params) or not all(_named(v) for v in params.values()):
-        raise bad("'params' must map each params file to its values")
-    for key in ("deps", "outs"):
-        items = entry.get(key) or []
-        if not isinstance(items, list):
-            raise bad(f"'{key}' must be a list")
-        for item in items:
-            ok = isinstance(item, dict) and hashing.is_valid_oid(item.get("oid"))
-            try:
-                check_repo_relpath(item.get("path") if ok else None, f"{key} entry")
-            except MomaError as exc:
-                raise PipelineError(f"{LOCK_FILE}: stage {name!r}: {exc.message}"
-                                    + ("" if ok else " or invalid oid"), hint=_LOCK_HINT) from None
-
-
-def _named(value: Any) -> bool:
-    """A mapping with string keys (they are sorted and compared with file and key names)."""
-    return isinstance(value, dict) and all(isinstance(k, str) for k in value)
-
-
-def _write_lock(repo: Repo, entries: dict[str, dict[str, Any]]) -> None:
-    doc = {"schema": LOCK_SCHEMA, "stages": {name: entries[name] for name in sorted(entries)}}
-    write_if_changed(repo.root / LOCK_FILE, yamlio.dumps(doc).encode())
 
 
 # -- moma run --------------------------------------------------------------------------------
@@ -197,7 +114,7 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     for ptr in models:
         repo.write_pointer(ptr.with_extra(lineage=section))
     measured = _record_measured(repo, deps, metrics)
-    entries = read_lock(repo)
+    entries = lockfile.read(repo)
     entries[stage.name] = {
         "cmd": stage.cmd,
         "deps": deps,
@@ -207,8 +124,8 @@ def _execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
         "code": section["code"],
         "env": section["env"],
     }
-    _write_lock(repo, entries)
-    repo.git.add([LOCK_FILE, *stage.metrics, *(p.pointer_path for p in models), *measured])
+    lockfile.write(repo, entries)
+    repo.git.add([lockfile.LOCK_FILE, *stage.metrics, *(p.pointer_path for p in models), *measured])
     return StageOutcome(stage.name, "ran", reasons, outs={i.path: i.oid for i in saved.items},
                         metrics=metrics)
 
@@ -290,7 +207,7 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
     restoring: list[str] = []  # outputs a dry run would restore to their locked version
     for name in order:
         stage = dag.stages[name]
-        locked = read_lock(repo).get(name)
+        locked = lockfile.read(repo).get(name)
         upstream = sorted({owner for path, owner in pending.items()
                            for dep in stage.deps if is_within(dep, path) or is_within(path, dep)})
         if force:
@@ -421,15 +338,15 @@ def verify(repo: Repo, name: str) -> VerifyResult:
     """Re-run a stage in a scratch copy of its locked dependencies and compare the output
     hashes with `moma.lock`. The workspace, the cache and the lock are not touched."""
     stage = load_dag(repo).stages.get(name)
-    locked = read_lock(repo).get(name)
+    locked = lockfile.read(repo).get(name)
     if stage is None or locked is None:
-        raise PipelineError(f"stage {name!r} has no entry in {LOCK_FILE}",
+        raise PipelineError(f"stage {name!r} has no entry in {lockfile.LOCK_FILE}",
                             hint="run it first with 'moma repro'")
     if locked.get("cmd") != stage.cmd:
-        raise PipelineError(f"stage {name!r}: command differs from {LOCK_FILE}",
+        raise PipelineError(f"stage {name!r}: command differs from {lockfile.LOCK_FILE}",
                             hint="check out the commit whose lock you want to verify")
     if lineage_mod.param_values(repo, stage.params) != (locked.get("params") or {}):
-        raise PipelineError(f"stage {name!r}: params differ from {LOCK_FILE}",
+        raise PipelineError(f"stage {name!r}: params differ from {lockfile.LOCK_FILE}",
                             hint="check out the commit whose lock you want to verify")
     locked_env = locked.get("env") or {}
     result = VerifyResult(name, env_changes={
@@ -463,8 +380,9 @@ def _materialize(repo: Repo, rel: str, oid: str, scratch: Path) -> None:
         return
     if not repo.cache.exists(oid):
         raise PipelineError(
-            f"dependency {rel} differs from {LOCK_FILE} and {hashing.short_oid(oid)} is not "
-            "in the cache", hint="check out the matching commit and run 'moma checkout'")
+            f"dependency {rel} differs from {lockfile.LOCK_FILE} and "
+            f"{hashing.short_oid(oid)} is not in the cache",
+            hint="check out the matching commit and run 'moma checkout'")
     pointer_file = repo.abspath(pointer_mod.pointer_path_of(rel))
     is_dir = pointer_file.exists() and repo.load_pointer(
         pointer_mod.pointer_path_of(rel)).is_dir
@@ -532,7 +450,7 @@ def lineage(repo: Repo, target: str) -> LineageResult:
     every upstream input, with the stages, params, code commit and environment."""
     full_history(repo, "finding the commits of a lineage")
     ptr, rev = _resolve(repo, target)
-    lock = read_lock(repo, rev)
+    lock = lockfile.read(repo, rev)
     # a model version knows its commit; searching from HEAD would find the commit that
     # replaced an older version's bytes, not the one that introduced them
     commit = rev if rev is not None else _introduced(repo, ptr.path, ptr.oid, None)
@@ -580,9 +498,6 @@ def _resolve(repo: Repo, target: str) -> tuple[pointer_mod.Pointer, str | None]:
             return pointers[0], None
     except PathError:
         pass
-    from moma_cli.core import refs
-    from moma_cli.services import models
-
     try:
         refs.parse(target)
     except refs.RefError:
