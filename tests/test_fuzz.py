@@ -316,13 +316,13 @@ def test_params_and_metrics_reading(text: str, keys: str) -> None:
     ["m#prod#1", "m#prod!#2", "m@v1.2.3", "m@deprecated", "m@v1.2.3!", "a/b#c#99999999999999",
      "m#prod#1#2", "-m#prod#1", "m..x#prod#1"])))
 def test_registry_tag_names_parse_or_are_ignored(tag: str) -> None:
-    from moma_cli.services import models
+    from moma_cli.core import tags
 
-    match = models._TAG_RE.fullmatch(tag)
-    if match:
-        refs.check_name(match["name"])
-        assert models._action(match) in ("register", "deregister", "assign", "unassign",
-                                         "deprecate")
+    parsed = tags.parse(tag)
+    if parsed is not None:
+        refs.check_name(parsed.name)
+        assert parsed.action in tags.ACTIONS
+        assert tags.parse(parsed.format()) == parsed
 
 
 @given(st.one_of(st.binary(max_size=200), st.sampled_from([b"SQLite format 3\x00" + b"\xff" * 80,

@@ -12,6 +12,7 @@ import fnmatch
 import os
 import subprocess
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,16 @@ def find_root(start: Path) -> Path:
         f"{start} is not inside a git work tree",
         hint="run 'git init' first (moma keeps its pointers in git)",
     )
+
+
+@dataclass(frozen=True)
+class AnnotatedTag:
+    name: str
+    commit: str  # the commit it points at
+    author: str
+    email: str
+    date: str  # ISO 8601
+    subject: str
 
 
 class Git:
@@ -243,3 +254,33 @@ class Git:
             [f"-S{pickaxe}"] if pickaxe else [])
         out = self.run(*args, rev or "HEAD", "--", path, check=False)
         return out.decode().split()
+
+    # -- tags (the model registry) -----------------------------------------------------------
+
+    def tag_names(self) -> list[str]:
+        return self.run("for-each-ref", "--format=%(refname:lstrip=2)",
+                        "refs/tags").decode("utf-8", "replace").split()
+
+    def annotated_tags(self) -> list[AnnotatedTag]:
+        """Every tag under refs/tags in one `git for-each-ref`; `commit` is empty for a
+        lightweight tag or one that does not point straight at a commit."""
+        out = self.run(
+            "for-each-ref", "refs/tags",
+            "--format=%(refname:lstrip=2)%1f%(objecttype)%1f%(*objecttype)%1f%(*objectname)"
+            "%1f%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:iso-strict)"
+            "%1f%(contents:subject)").decode("utf-8", "replace")
+        tags = []
+        for line in out.splitlines():
+            name, kind, target, commit, author, email, date, subject = (
+                line.split("\x1f") + [""] * 8)[:8]
+            if kind == "tag" and target == "commit" and commit:
+                tags.append(AnnotatedTag(name, commit, author, email, date, subject))
+        return tags
+
+    def create_tag(self, name: str, commit: str, message: str) -> bool:
+        """An annotated tag; False (nothing written) when the name is taken."""
+        if self.ok("rev-parse", "--verify", "-q", f"refs/tags/{name}"):
+            return False
+        self.run("tag", "-a", "-m", message, name, commit)
+        return True
+

@@ -17,24 +17,18 @@ import bisect
 import json
 import os
 import posixpath
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core import modelmeta, refs
+from moma_cli.core import modelmeta, refs, tags
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
 from moma_cli.services import access, data, lockfile, workspace
 from moma_cli.services.registry_index import Chain, RegistryIndex, full_history
 from moma_cli.services.repo import Repo
-
-_TAG_RE = re.compile(
-    r"(?P<name>[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?)"
-    r"(?:(?:#(?P<stage>[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?)|@(?P<semver>" + refs.SEMVER_RE.pattern
-    + r"))(?P<cancel>!?)|@(?P<deprecated>deprecated))(?:#(?P<counter>[0-9]+))?")
 
 
 class ModelError(MomaError):
@@ -293,33 +287,19 @@ def _tag_events(repo: Repo, chain: Chain | None,
 
 
 def _read_tags(repo: Repo) -> dict[str, list[TagEvent]]:
-    """Every GTO-grammar annotated tag, read in one `git for-each-ref`, oldest first."""
-    out = repo.git.run(
-        "for-each-ref", "refs/tags",
-        "--format=%(refname:lstrip=2)%1f%(objecttype)%1f%(*objectname)%1f%(taggername)%1f"
-        "%(taggeremail:trim)%1f%(taggerdate:iso-strict)%1f%(contents:subject)").decode(
-            "utf-8", "replace")
+    """Every GTO-grammar annotated tag, oldest first."""
     events: dict[str, list[TagEvent]] = {}
-    for line in out.splitlines():
-        tag, kind, commit, author, email, date, message = (line.split("\x1f") + [""] * 7)[:7]
-        match = _TAG_RE.fullmatch(tag)
-        if kind != "tag" or not match or not commit:
-            continue  # lightweight tags and tags outside the grammar are not registry events
-        event = TagEvent(tag, match["name"], _action(match), commit, author, email, date,
-                         message, stage=match["stage"], semver=match["semver"],
-                         counter=int(match["counter"] or 0))
+    for found in repo.git.annotated_tags():
+        parsed = tags.parse(found.name)
+        if parsed is None:
+            continue  # tags outside the grammar are not registry events
+        event = TagEvent(found.name, parsed.name, parsed.action, found.commit, found.author,
+                         found.email, found.date, found.subject, stage=parsed.stage,
+                         semver=parsed.semver, counter=parsed.counter)
         events.setdefault(event.name, []).append(event)
     for evs in events.values():
         evs.sort(key=lambda e: (e.date, e.counter))
     return events
-
-
-def _action(match: re.Match[str]) -> str:
-    if match["deprecated"]:
-        return "deprecate"
-    if match["stage"]:
-        return "unassign" if match["cancel"] else "assign"
-    return "deregister" if match["cancel"] else "register"
 
 
 def _place_by_content(repo: Repo, events: dict[str, list[TagEvent]],
@@ -687,8 +667,8 @@ def tag(repo: Repo, ref: str, stage: str) -> TagResult:
     """Assign `stage` to a committed version: a new `NAME#STAGE#N` tag (history kept)."""
     stage = refs.check_name(stage, "stage name")
     version = _committed(repo, ref)
-    counter = _next_counter(repo, version.name)
-    name = f"{version.name}#{stage}#{counter}"
+    name = tags.assign(version.name, stage, tags.next_counter(repo.git.tag_names(),
+                                                               version.name))
     _create_tag(repo, name, version.commit or "",
                 f"Assigning stage '{stage}' to artifact '{version.name}' "
                 f"version '{_gto_version(version)}'")
@@ -708,7 +688,7 @@ def untag(repo: Repo, name: str, stage: str) -> TagResult:
                          hint=f"see 'moma models:list' for the stages of {name}")
     created = []
     for version in holders:
-        tag_name = f"{name}#{stage}!#{_next_counter(repo, name)}"
+        tag_name = tags.unassign(name, stage, tags.next_counter(repo.git.tag_names(), name))
         _create_tag(repo, tag_name, version.commit or "",
                     f"Unassigning stage '{stage}' to artifact '{name}' "
                     f"version '{_gto_version(version)}'")
@@ -731,7 +711,7 @@ def register(repo: Repo, ref: str, semver: str | None = None) -> TagResult:
     if version.semvers:
         raise ModelError(f"{version.name}:{version.version} is already registered as "
                          f"{version.semvers[0]}")
-    name = f"{version.name}@{semver}"
+    name = tags.register(version.name, semver)
     _create_tag(repo, name, version.commit or "",
                 f"Registering artifact '{version.name}' version '{semver}'")
     return TagResult([name], resolve(repo, ref))
@@ -762,21 +742,9 @@ def _bump(semvers: list[str]) -> str:
     return f"v{parts[0]}.{parts[1]}.{parts[2] + 1}"
 
 
-def _next_counter(repo: Repo, name: str) -> int:
-    """GTO numbers stage tags per artifact: one more than the highest seen."""
-    out = repo.git.run("for-each-ref", "--format=%(refname:lstrip=2)", "refs/tags")
-    highest = 0
-    for tag_name in out.decode("utf-8", "replace").split():
-        match = _TAG_RE.fullmatch(tag_name)
-        if match and match["name"] == name and match["counter"]:
-            highest = max(highest, int(match["counter"]))
-    return highest + 1
-
-
 def _create_tag(repo: Repo, name: str, commit: str, message: str) -> None:
-    if repo.git.ok("rev-parse", "--verify", "-q", f"refs/tags/{name}"):
+    if not repo.git.create_tag(name, commit, message):
         raise ModelError(f"tag {name!r} already exists")
-    repo.git.run("tag", "-a", "-m", message, name, commit)
 
 
 # -- diff ------------------------------------------------------------------------------------
