@@ -98,16 +98,16 @@ def timed(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, str]:
 def in_process(root: Path) -> None:
     """The registry work alone, without interpreter start-up and imports."""
     sys.path.insert(0, str(SRC))
-    from moma_cli.services import models
+    from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
     repo = open_repo(root)
     (root / ".moma" / "registry-index.json").unlink(missing_ok=True)
-    for label, call in (("log, cold index", lambda: models.log(repo, "credit-risk")),
-                        ("log", lambda: models.log(repo, "credit-risk")),
-                        ("list", lambda: models.list_models(repo)),
+    for label, call in (("log, cold index", lambda: resolving.log(repo, "credit-risk")),
+                        ("log", lambda: resolving.log(repo, "credit-risk")),
+                        ("list", lambda: resolving.list_models(repo)),
                         ("resolve credit-risk:production",
-                         lambda: models.resolve(repo, "credit-risk:production"))):
+                         lambda: resolving.resolve(repo, "credit-risk:production"))):
         start = time.perf_counter()
         call()
         print(f"in-process {label:<36} {time.perf_counter() - start:6.3f} s")

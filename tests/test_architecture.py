@@ -13,6 +13,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 
 # layer -> layers it may import from
 ALLOWED = {
+    "api": {"services", "core", "storage", "errors"},
     "cli": {"cli", "services", "errors", "core", "config"},
     "services": {"services", "core", "storage", "gitrepo", "config", "yamlio", "errors"},
     "storage": {"storage", "core", "config", "yamlio", "errors"},
@@ -29,6 +30,11 @@ ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/
 def layer_of(path: Path) -> str:
     rel = path.relative_to(PKG)
     return rel.parts[0].removesuffix(".py")
+
+
+def test_every_module_has_a_layer() -> None:
+    layers = {layer_of(p) for p in PKG.rglob("*.py")} - {"__init__", "__main__"}
+    assert sorted(layers - ALLOWED.keys()) == []
 
 
 def imports_of(path: Path) -> set[str]:
@@ -53,6 +59,51 @@ def test_layers_import_only_downwards() -> None:
                 if target not in ALLOWED[layer] and target != layer:
                     problems.append(f"{path.relative_to(PKG)} imports {name}")
     assert problems == []
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports, at any depth of the file: an import inside a
+    function still runs, so hiding a loop in one does not end it."""
+    modules = {module_name(p): p for p in PKG.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("moma_cli"):
+                for alias in node.names:  # `from pkg import module` imports the module
+                    full = f"{node.module}.{alias.name}"
+                    targets.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name in modules)
+        graph[name] = (targets & modules.keys()) - {name, "moma_cli"}
+    return graph
+
+
+def cycle_from(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A shortest import path from `start` back to itself, if there is one."""
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        current = queue.pop(0)
+        for target in sorted(graph[current]):
+            if target == start:
+                return paths[current] + [start]
+            if target not in paths:
+                paths[target] = paths[current] + [target]
+                queue.append(target)
+    return None
+
+
+def test_no_import_loops() -> None:
+    graph = import_graph()
+    assert len(graph) > 80  # the walk found the package
+    loops = {" -> ".join(c) for name in graph if (c := cycle_from(graph, name))}
+    assert sorted(loops) == []
 
 
 def test_heavy_libraries_have_one_importer() -> None:

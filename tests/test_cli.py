@@ -7,7 +7,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import typer
+from conftest import Moma
 
 from moma_cli.cli.app import app
 
@@ -39,6 +41,19 @@ def test_usage_error_exits_2() -> None:
     out = subprocess.run([sys.executable, "-m", "moma_cli", "add"], capture_output=True,
                          text=True)
     assert out.returncode == 2
+
+
+@pytest.mark.parametrize("args", [("models:add", "clf", "m.joblib", "--metric", "auc"),
+                                  ("add", "m.joblib", "n.bin", "--model", "clf")])
+def test_a_bad_option_value_is_a_usage_error_naming_the_option(repo: Moma,
+                                                               args: tuple[str, ...]) -> None:
+    (repo.root / "m.joblib").write_bytes(b"model")
+    (repo.root / "n.bin").write_bytes(b"other")
+    res = repo(*args, ok=False)
+    assert res.exit_code == 2, res.stderr
+    assert "internal error" not in res.stderr
+    assert ("--metric" if "--metric" in args else "--model") in res.stderr
+    assert not (repo.root / "m.joblib.moma").exists()
 
 
 def test_table_cells_are_shown_verbatim(capsys: Any) -> None:

@@ -14,7 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from conftest import Moma
 from moma_cli import api
-from moma_cli.services import models
+from moma_cli.services.registry import resolving
 from moma_cli.services.repo import open_repo
 
 
@@ -463,7 +463,7 @@ def test_python_api_log_path_and_load(repo: Moma) -> None:
 def test_service_resolve_interface(two_versions: Moma) -> None:
     repo = open_repo(two_versions.root)
     two_versions("models:tag", "credit-risk:1", "production")
-    v = models.resolve(repo, "credit-risk:production")
+    v = resolving.resolve(repo, "credit-risk:production")
     assert (v.name, v.version, v.stages, v.pointer.path) == (
         "credit-risk", 1, ["production"], "model.joblib")
     assert v.commit is not None and v.oid == v.pointer.oid

@@ -29,7 +29,8 @@ from sklearn.tree import DecisionTreeClassifier
 
 from conftest import Moma, make_repo
 from moma_cli.errors import MomaError
-from moma_cli.services import models, serve
+from moma_cli.services import serve
+from moma_cli.services.registry import resolving
 from moma_cli.services.repo import Repo, open_repo
 from moma_cli.services.serving.app import create_app
 
@@ -58,7 +59,7 @@ class Registry:
         joblib.dump(estimator, path)
         self.moma("models:add", name, rel)
         self.moma.git("commit", "-qm", f"{name}: new version")
-        version = models.resolve(self.repo, name).version
+        version = resolving.resolve(self.repo, name).version
         assert version is not None
         self.estimators[(name, version)] = estimator
         return version
@@ -67,7 +68,7 @@ class Registry:
         self.moma("models:tag", ref, stage)
 
     def oid(self, ref: str) -> str:
-        return models.resolve(self.repo, ref).oid
+        return resolving.resolve(self.repo, ref).oid
 
 
 def fitted(estimator: Any, names: bool = False) -> Any:

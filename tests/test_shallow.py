@@ -14,7 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 from conftest import Moma, configure, git
 from helpers import assert_one_error
 from moma_cli.services import serve
-from moma_cli.services.registry_index import RegistryIndex
+from moma_cli.services.registry.index import RegistryIndex
 from moma_cli.services.repo import open_repo
 
 UNSHALLOW = "git fetch --unshallow"

@@ -77,9 +77,9 @@ def _object_path(path: str, rev: str | None, remote: str | None,
 
 def model_path(ref: str, *, cwd: Path | None = None) -> Path:
     """A read-only path to the bytes of `ref` (e.g. 'credit-risk:4') in the cache."""
-    from moma_cli.services import models
+    from moma_cli.services.registry import model_files
 
-    return models.model_file(open_repo(cwd), ref)[1]
+    return model_files.model_file(open_repo(cwd), ref)[1]
 
 
 def load_model(ref: str, trust: bool = False, *, cwd: Path | None = None) -> Any:
@@ -90,9 +90,9 @@ def load_model(ref: str, trust: bool = False, *, cwd: Path | None = None) -> Any
     import joblib
 
     from moma_cli.core.hashing import hash_bytes
-    from moma_cli.services import models
+    from moma_cli.services.registry import model_files
 
-    version, path = models.model_file(open_repo(cwd), ref)
+    version, path = model_files.model_file(open_repo(cwd), ref)
     raw = path.read_bytes()
     if hash_bytes(raw, version.pointer.algo) != version.oid:
         raise HashMismatchError(f"{path}: content does not match {version.name} "
@@ -117,7 +117,7 @@ def log_model(
     import joblib
 
     from moma_cli.core import refs
-    from moma_cli.services import models
+    from moma_cli.services.registry import registering
     from moma_cli.storage.atomic import atomic_open
 
     refs.check_name(name)
@@ -131,6 +131,6 @@ def log_model(
         # rename it over, never truncate the shared inode.
         with atomic_open(target) as fh:
             joblib.dump(obj, fh)
-        return models.add(repo, name, str(target), metrics=metrics or {}, params=recorded,
+        return registering.add(repo, name, str(target), metrics=metrics or {}, params=recorded,
                           description=description,
                           extra_model={"algo": type(obj).__name__})

@@ -42,8 +42,8 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             render.error("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
+        except (typer.Exit, typer.Abort, SystemExit, typer.BadParameter):
+            raise  # a usage error (exit 2) is click's to report
         except OSError as exc:
             if OPTIONS.verbose:
                 traceback.print_exc()

@@ -6,16 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.options import Jobs, Json
 
 if TYPE_CHECKING:
-    from moma_cli.services.data import CheckoutResult, StatusResult
+    from moma_cli.services.data import StatusResult
     from moma_cli.services.sync import RegistryGap
-
-Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
-                                             help="Parallel workers (default: from config, "
-                                                  "else sized to the machine).")]
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -74,25 +71,24 @@ def add(
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
-    from moma_cli.services import data
+    from moma_cli.services import lineage
+    from moma_cli.services.registry import registering
     from moma_cli.services.repo import open_repo
 
-    if model is not None:
-        from moma_cli.cli.models import add as add_model
-
-        if len(targets) != 1 or no_stage:
-            raise typer.BadParameter("--model registers exactly one file and stages it")
-        add_model(model, targets[0], froms=froms, params_files=params, json_out=json_out)
-        return
+    if model is not None and (len(targets) != 1 or no_stage):
+        raise typer.BadParameter("--model registers exactly one file and stages it")
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        lineage = None
-        if froms or params:
-            from moma_cli.services import lineage as lineage_mod
-
-            lineage = lineage_mod.capture(repo, froms or [], params or [])
-        result = data.add(repo, targets, stage=not no_stage, jobs=jobs, lineage=lineage,
-                          progress=render.RichProgress())
+        if model is not None:
+            version = registering.add_file(repo, model, targets[0], froms=froms or (),
+                                           params_files=params or ())
+        else:
+            result = lineage.add_traced(repo, targets, froms or (), params or (),
+                                        stage=not no_stage, jobs=jobs,
+                                        progress=render.RichProgress())
+    if model is not None:
+        views.print_version(version, json_out, views.registered(version))
+        return
     if json_out:
         render.print_json({"added": [vars(i) for i in result.items], "staged": result.staged})
         return
@@ -189,27 +185,8 @@ def checkout(
     if json_out:
         render.print_json(vars(result) | {"ok": result.ok})
     else:
-        render_checkout(result)
+        views.render_checkout(result)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def render_checkout(r: CheckoutResult) -> None:
-    from moma_cli.cli import render
-
-    render.line(f"{len(r.restored)} restored, {r.unchanged} unchanged"
-                + (f", {len(r.removed)} removed" if r.removed else "")
-                + (f", {len(r.stale_tmp)} temp files of an interrupted checkout removed"
-                   if r.stale_tmp else ""))
-    for path in r.replaced:
-        render.warn(f"replaced modified {path} (--force)")
-    for path in r.conflicts:
-        render.error(f"{path}: modified and not in the cache; left as is",
-                     "save it with 'moma add', or pass --force to overwrite it")
-    for path in r.missing:
-        render.error(f"{path}: object not in the cache", "run 'moma pull' to download it")
-    for path in r.corrupt:
-        render.error(f"{path}: cache object was corrupt and was moved aside",
-                     "run 'moma pull' to download a good copy")
-    for message in r.invalid:
-        render.error(message)

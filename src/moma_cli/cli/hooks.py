@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli.context import guarded
+from moma_cli.cli.options import Json
 
 if TYPE_CHECKING:
     from moma_cli.services.hooks import HooksResult, Problem
@@ -14,7 +15,6 @@ if TYPE_CHECKING:
 hook_app = typer.Typer(help="Checks run from git hooks and the pre-commit framework.",
                        no_args_is_help=True)
 Files = Annotated[list[str], typer.Argument(help="Files to check (pre-commit passes them).")]
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -76,11 +76,12 @@ def pre_push(
     """
     import sys
 
-    from moma_cli.cli.sync import report
+    from moma_cli.cli import views
     from moma_cli.services import hooks
     from moma_cli.services.repo import open_repo
 
-    report(hooks.pre_push(open_repo(), remote, sys.stdin), "uploaded", json_out=False)
+    views.report_transfer(hooks.pre_push(open_repo(), remote, sys.stdin), "uploaded",
+                          json_out=False)
 
 
 @hook_app.command("pointers")

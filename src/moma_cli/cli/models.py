@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.options import Json, Ref, Rev, key_values
 
 if TYPE_CHECKING:
-    from moma_cli.services.models import DiffResult, ModelVersion, TagResult
-    from moma_cli.services.sync import TransferResult
+    from moma_cli.services.registry.comparing import DiffResult
+    from moma_cli.services.registry.tagging import TagResult
 
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-Rev = Annotated[str | None, typer.Option(
-    "--rev", help="Read history from this git revision instead of the current branch.")]
-Ref = Annotated[str, typer.Argument(
-    help="Model reference: NAME, NAME:4, NAME:production or NAME@REV.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -57,22 +54,18 @@ def add(
       moma models:add credit-risk model.joblib --metric accuracy=0.85 --param max_depth=4
       moma models:add credit-risk model.joblib --from data/train.moma --from train.py -p params.yaml
     """
-    from moma_cli.services import lineage as lineage_mod
-    from moma_cli.services import models
+    from moma_cli.services.registry import registering
     from moma_cli.services.repo import open_repo
 
+    metrics = key_values(metric, "--metric") if metric else None
+    params = key_values(param, "--param") if param else None
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        metrics = models.read_metrics_file(repo, metrics_file) if metrics_file else {}
-        metrics.update(models.parse_pairs(metric or [], "metric"))
-        lineage = (lineage_mod.capture(repo, froms or [], params_files or [])
-                   if froms or params_files else None)
-        version = models.add(repo, name, path, metrics=metrics if metrics_file or metric else None,
-                             metrics_file=metrics_file,
-                             params=models.parse_pairs(param, "param") if param else None,
-                             description=description, lineage=lineage)
-    _print_version(version, json_out, f"Registered {version.name} {version.label} "
-                                      f"({version.model_id}); commit the pointer to keep it.")
+        version = registering.add_file(repo, name, path, metrics_file=metrics_file,
+                                       metrics=metrics, params=params, froms=froms or (),
+                                       params_files=params_files or (),
+                                       description=description)
+    views.print_version(version, json_out, views.registered(version))
 
 
 @guarded
@@ -87,10 +80,10 @@ def list_(
     Example: moma models:list --json
     """
     from moma_cli.cli import render
-    from moma_cli.services import models
+    from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    listing = models.list_models(open_repo(), rev=rev, deprecated=all_models)
+    listing = resolving.list_models(open_repo(), rev=rev, deprecated=all_models)
     found = listing.models
     if json_out:
         render.print_json({"models": [v.to_json() for v in found]})
@@ -117,10 +110,10 @@ def log(
     Example: moma models:log credit-risk
     """
     from moma_cli.cli import render
-    from moma_cli.services import models
+    from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    versions = models.log(open_repo(), name, rev=rev)
+    versions = resolving.log(open_repo(), name, rev=rev)
     if json_out:
         render.print_json({"versions": [v.to_json() for v in versions]})
         return
@@ -137,59 +130,10 @@ def show(ref: Ref, rev: Rev = None, json_out: Json = False) -> None:
 
     Example: moma models:show credit-risk:production
     """
-    from moma_cli.services import models
+    from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    _print_version(models.resolve(open_repo(), ref, rev=rev), json_out)
-
-
-def _print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -> None:
-    from moma_cli.cli import render
-
-    if json_out:
-        render.print_json(v.to_json())
-        return
-    meta = v.meta
-    pairs: list[tuple[str, object]] = [
-        ("Model-ID", v.model_id), ("Model-Name", v.name),
-        ("Model-Version", v.label[1:] if v.number else "unknown (shallow clone)"),
-        ("Date", _iso_date(v.date)), ("Content-Encoding", meta.get("encoding")),
-        ("Algo", meta.get("algo"))]
-    pairs += [(str(k).replace("_", " ").title().replace(" ", "-"), val)
-              for k, val in v.metrics.items()]
-    params = meta.get("params") or {}
-    pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
-    pairs += _lineage_pairs(v.lineage or {})
-    if v.stages:
-        pairs.append(("Stages", ", ".join(v.stages)))
-    if v.semvers:
-        pairs.append(("Registered", ", ".join(v.semvers)))
-    pairs += [("Path", v.pointer.path), ("Commit", v.commit or "(uncommitted)")]
-    render.block(pairs, meta.get("description"))
-    if footer:
-        render.line(footer)
-
-
-def _lineage_pairs(lineage: dict[str, Any]) -> list[tuple[str, object]]:
-    """Data (one line per input), Code, Params and Environment, from `lineage:`."""
-    from moma_cli.core.hashing import short_oid
-
-    if not lineage:
-        return []
-    pairs: list[tuple[str, object]] = [
-        ("Data", f"{dep.get('path')} {short_oid(str(dep.get('oid', '')))}")
-        for dep in lineage.get("deps") or [] if isinstance(dep, dict)]
-    code = lineage.get("code")
-    pairs.append(("Code", short_oid(code) if isinstance(code, str) else "(no commit)"))
-    params = lineage.get("params") or {}
-    if params:
-        pairs.append(("Params", ";".join(f"{k}={val}" for k, val in params.items())))
-    env = lineage.get("env") or {}
-    if env:
-        packages = str(env.get("packages", "")).split(":")[-1]
-        pairs.append(("Environment", f"python {env.get('python')}; {env.get('platform')}; "
-                                     f"packages {short_oid(packages)}"))
-    return pairs
+    views.print_version(resolving.resolve(open_repo(), ref, rev=rev), json_out)
 
 
 @guarded
@@ -203,10 +147,10 @@ def diff(
 
     Example: moma models:diff credit-risk:production credit-risk
     """
-    from moma_cli.services import models
+    from moma_cli.services.registry import comparing
     from moma_cli.services.repo import open_repo
 
-    _print_diff(models.diff(open_repo(), ref_a, ref_b), all_rows, json_out)
+    _print_diff(comparing.diff(open_repo(), ref_a, ref_b), all_rows, json_out)
 
 
 _MARKS = {"changed": "~", "added": "+", "removed": "-", "same": " "}
@@ -242,15 +186,14 @@ def tag(
 
     Example: moma models:tag credit-risk:4 production
     """
-    from moma_cli.services import models, sync
+    from moma_cli.services.registry import tagging
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = models.tag(repo, ref, stage)
-        pushed = sync.publish(repo, result.version)
+        result = tagging.tag(repo, ref, stage)
     _print_tags(result, json_out, f"{result.version.name} {result.version.label} is now in "
-                                  f"{stage}", pushed)
+                                  f"{stage}")
 
 
 @guarded
@@ -263,12 +206,12 @@ def untag(
 
     Example: moma models:untag credit-risk staging
     """
-    from moma_cli.services import models
+    from moma_cli.services.registry import tagging
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = models.untag(repo, name, stage)
+        result = tagging.untag(repo, name, stage)
     _print_tags(result, json_out, f"{name} is no longer in {stage}")
 
 
@@ -285,34 +228,32 @@ def register_(
 
     Example: moma models:register credit-risk:4 --semver v1.2.0
     """
-    from moma_cli.services import models, sync
+    from moma_cli.services.registry import tagging
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = models.register(repo, ref, semver)
-        pushed = sync.publish(repo, result.version)
+        result = tagging.register(repo, ref, semver)
     _print_tags(result, json_out, f"{result.version.name} {result.version.label} registered "
-                                  f"as {', '.join(result.version.semvers)}", pushed)
+                                  f"as {', '.join(result.version.semvers)}")
 
 
-def _print_tags(result: TagResult, json_out: bool, message: str,
-                pushed: TransferResult | None = None) -> None:
+def _print_tags(result: TagResult, json_out: bool, message: str) -> None:
     """The tags made and, for a new stage or semver, where its data was pushed (exit 1
     when it could not be: the tag stands, but points at data nobody else can download)."""
     from moma_cli.cli import render
-    from moma_cli.cli.sync import as_json, render_transfer
 
+    pushed = result.pushed
     if json_out:
         render.print_json({"tags": result.created, "version": result.version.to_json()}
-                          | ({} if pushed is None else {"pushed": as_json(pushed)}))
+                          | ({} if pushed is None else {"pushed": views.transfer_json(pushed)}))
     else:
         render.line(message)
         render.line(f"Created tag {', '.join(result.created)}; share it with "
                     "'git push --tags'.")
         if pushed is not None:
             v = result.version
-            render_transfer(pushed, "pushed",
+            views.render_transfer(pushed, "pushed",
                             f"Pushed the data of {v.name} {v.label} to remote '{pushed.remote}'")
     if pushed is not None and not pushed.ok:
         raise typer.Exit(1)
@@ -329,15 +270,15 @@ def history(
     Example: moma models:history credit-risk
     """
     from moma_cli.cli import render
-    from moma_cli.services import models
+    from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    entries = models.history(open_repo(), name, rev=rev)
+    entries = resolving.history(open_repo(), name, rev=rev)
     if json_out:
         render.print_json({"name": name, "events": [vars(e) for e in entries]})
         return
     render.table(("Date", "Action", "Version", "Stage/Semver", "Author", "Ref"),
-                 [(_iso_date(e.date), e.action, "" if e.version is None else f"v{e.version}",
+                 [(views.iso_date(e.date), e.action, "" if e.version is None else f"v{e.version}",
                    e.stage or e.semver or "", e.author, e.tag or (e.commit or "")[:8])
                   for e in entries])
 
@@ -358,10 +299,10 @@ def get(
     Example: moma models:get credit-risk:production -o /srv/model.joblib
     """
     from moma_cli.cli import render
-    from moma_cli.services import models
+    from moma_cli.services.registry import model_files
     from moma_cli.services.repo import open_repo
 
-    result = models.get(open_repo(), ref, output, force=force)
+    result = model_files.get(open_repo(), ref, output, force=force)
     if json_out:
         render.print_json({"path": str(result.path), "fetched": result.fetched,
                            "replaced": result.replaced, "version": result.version.to_json()})
@@ -370,10 +311,6 @@ def get(
         render.warn(f"replaced modified {result.path} (--force)")
     render.line(f"Wrote {result.version.name} {result.version.label} "
                 f"({result.version.model_id}) to {result.path}")
-
-
-def _iso_date(date: str | None) -> str:
-    return date.replace("T", " ")[:19] if date else ""
 
 
 def _day(date: str | None) -> str:

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.options import Json
 
 if TYPE_CHECKING:
     from moma_cli.services.pipeline import LineageResult, ReproResult, StageOutcome
 
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 RevA = Annotated[str | None, typer.Argument(
     help="Old git revision (default: HEAD).")]
 RevB = Annotated[str | None, typer.Argument(

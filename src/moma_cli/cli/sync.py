@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
+from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS, guarded
-from moma_cli.cli.data import Jobs, Json, render_checkout
-
-if TYPE_CHECKING:
-    from moma_cli.services.sync import TransferResult
-
-Targets = Annotated[list[str] | None, typer.Argument(
-    help="Limit to these tracked paths (default: every pointer in the workspace).")]
-RemoteName = Annotated[str | None, typer.Option(
-    "--remote", "-r", help="Remote name (default: core.remote).")]
-_SHOWN_FAILURES = 20
+from moma_cli.cli.options import Jobs, Json, RemoteName, Targets
 
 
 def register(app: typer.Typer) -> None:
@@ -62,7 +54,7 @@ def push(
     with repo.lock(OPTIONS.wait):
         result = sync.push(repo, targets, remote=remote, jobs=jobs, verify=verify, scope=scope,
                            progress=render.RichProgress())
-    report(result, "pushed", json_out)
+    views.report_transfer(result, "pushed", json_out)
 
 
 @guarded
@@ -81,7 +73,7 @@ def fetch(targets: Targets = None, remote: RemoteName = None, jobs: Jobs = None,
     with repo.lock(OPTIONS.wait):
         result = sync.fetch(repo, targets, remote=remote, jobs=jobs,
                             progress=render.RichProgress())
-    report(result, "fetched", json_out)
+    views.report_transfer(result, "fetched", json_out)
 
 
 @guarded
@@ -107,54 +99,13 @@ def pull(
                            progress=render.RichProgress())
     checkout = result.checkout
     if json_out:
-        render.print_json(as_json(result) | {"checkout": vars(checkout) if checkout else None})
+        render.print_json(views.transfer_json(result)
+                          | {"checkout": vars(checkout) if checkout else None})
     else:
-        render_transfer(result, "fetched")
+        views.render_transfer(result, "fetched")
         if checkout is not None:
-            render_checkout(checkout)
+            views.render_checkout(checkout)
     if not result.ok:
         raise typer.Exit(1)
 
 
-def as_json(r: TransferResult) -> dict[str, object]:
-    return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
-            "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
-            "cleaned": r.cleaned, "warnings": r.warnings}
-
-
-def report(result: TransferResult, verb: str, json_out: bool) -> None:
-    from moma_cli.cli import render
-
-    if json_out:
-        render.print_json(as_json(result))
-    else:
-        render_transfer(result, verb)
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> None:
-    """The summary line (after `lead`, in parentheses, when given), then what failed."""
-    from moma_cli.cli import render
-
-    summary = f"{len(r.transferred):,} files {verb}, {r.skipped:,} up to date"
-    if r.repaired:
-        summary += f", {len(r.repaired):,} damaged remote copies replaced"
-    if r.failed:
-        summary += f", {len(r.failed):,} failed"
-    render.line(f"{lead} ({summary})" if lead else summary)
-    for message in r.warnings:  # what such an index claims counts as not on the remote
-        render.warn(f"ignored {message}")
-    for message in list(r.failed.values())[:_SHOWN_FAILURES]:
-        render.error(message)
-    if len(r.failed) > _SHOWN_FAILURES:
-        render.error(f"... and {len(r.failed) - _SHOWN_FAILURES:,} more")
-    for message in r.invalid:
-        render.error(message)
-    if r.hint and r.failed:
-        render.error(f"{len(r.failed):,} object(s) could not be transferred", r.hint)
-    if r.cleaned:
-        render.line(f"Removed {len(r.cleaned):,} leftovers of interrupted pushes from the "
-                    "remote")
-    if r.clean_error:
-        render.warn(f"could not look for leftovers of interrupted pushes: {r.clean_error}")

@@ -1,7 +1,7 @@
 """`moma check`: evaluate each model's quality gates, send alerts, report stale models.
 
 Models are registry references (`NAME`, `NAME:4`, `NAME:production`, `NAME@REV`) resolved by
-services/models.py; metrics come from that version's `model.metrics` or from a fresh
+services/registry/; metrics come from that version's `model.metrics` or from a fresh
 metrics file; the conditions and the retraining schedule from `models:` in `.moma.yaml`
 (core/checks.py).
 """
@@ -23,8 +23,9 @@ from moma_cli.core import checks as checks_mod
 from moma_cli.core import refs as refs_mod
 from moma_cli.core.checks import ModelPolicy, Outcome
 from moma_cli.errors import ConfigError, MomaError
-from moma_cli.services import models
-from moma_cli.services.registry_index import ShallowCloneError
+from moma_cli.services.registry import resolving
+from moma_cli.services.registry.index import ShallowCloneError
+from moma_cli.services.registry.model_version import ModelVersion, Registry
 from moma_cli.services.repo import Repo
 
 WEBHOOK_TIMEOUT = 5.0  # seconds: a dead alert endpoint must not hang CI
@@ -101,7 +102,7 @@ def check(
         raise ConfigError("--metrics applies to one model; name it",
                           hint="e.g. moma check credit-risk --metrics metrics.json")
     fresh = _read_metrics(metrics_file) if metrics_file is not None else None
-    resolver = models.Resolver(repo)
+    resolver = resolving.Resolver(repo)
     when = time.time() if now is None else now
     report = CheckReport()
     for policy, ref in chosen:
@@ -143,12 +144,12 @@ def _read_metrics(path: Path) -> Mapping[str, Any]:
     return doc
 
 
-def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: models.Resolver,
+def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.Resolver,
               fresh: Mapping[str, Any] | None, metrics_file: Path | None,
               now: float) -> ModelReport:
     model = ModelReport(policy.name, str(ref), None, None, None, "")
     try:
-        version: models.ModelVersion | None = resolver(ref)
+        version: ModelVersion | None = resolver(ref)
     except ShallowCloneError:
         raise  # the clone lacks history, the model is not at fault: no gate result at all
     except MomaError as exc:  # unknown model, no such version or stage: a failed gate
@@ -174,8 +175,8 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: models.Reso
     return model
 
 
-def _describe(model: ModelReport, version: models.ModelVersion,
-              registry: models.Registry) -> None:
+def _describe(model: ModelReport, version: ModelVersion,
+              registry: Registry) -> None:
     model.path, model.oid, model.version = version.pointer.path, version.oid, version.version
     model.label, model.stages = version.label, list(version.stages)
     model.production = next((v.version for v in registry.of(version.name)
@@ -188,7 +189,7 @@ def condition_result(outcome: Outcome) -> ConditionResult:
                            outcome.message)
 
 
-def _schedule(policy: ModelPolicy, version: models.ModelVersion, model: ModelReport,
+def _schedule(policy: ModelPolicy, version: ModelVersion, model: ModelReport,
               now: float) -> None:
     """Stale = the version's registry date (the commit that made it) is older than `every`;
     metadata-only edits are not a new version, so they do not reset the clock."""

@@ -21,7 +21,9 @@ from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.hashing import short_oid
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
-from moma_cli.services import checks, data, lockfile, models, pipeline
+from moma_cli.services import checks, data, lockfile, pipeline
+from moma_cli.services.registry import registering
+from moma_cli.services.registry.model_version import ModelVersion
 from moma_cli.services.repo import Repo
 
 
@@ -114,14 +116,14 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
                       version.oid, version.number, commit, results)
 
 
-def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any]) -> models.ModelVersion:
+def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any]) -> ModelVersion:
     """The retrained file as the model's next version, through the registry: the params are
     those the stage ran with (its lineage), else the ones recorded before."""
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(path))
     lineage = ptr.extra.get("lineage")
     ran_with = lineage.get("params") if isinstance(lineage, dict) else None
     params = ran_with or (ptr.model or {}).get("params") or {}
-    return models.add(repo, name, path, metrics=metrics, params=params, stage=False)
+    return registering.add(repo, name, path, metrics=metrics, params=params, stage=False)
 
 
 def _downstream(dag: Dag, stage: str) -> list[str]:

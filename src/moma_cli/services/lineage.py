@@ -18,6 +18,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import environment
 from moma_cli.errors import ConfigError, MomaError, PathError
 from moma_cli.services import data
+from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 
 
@@ -83,3 +84,11 @@ def capture(repo: Repo, froms: Sequence[str], params: Sequence[str],
         deps.append({"path": rel, "oid": oid})
     specs = [params_mod.parse_spec(p) for p in params]
     return section(repo, deps, param_values(repo, specs))
+
+
+def add_traced(repo: Repo, targets: Sequence[str], froms: Sequence[str] = (),
+               params: Sequence[str] = (), *, stage: bool = True, jobs: int | None = None,
+               progress: Progress = SILENT) -> data.AddResult:
+    """`moma add`: track `targets`, with the lineage `--from` and `-p` name when given."""
+    traced = capture(repo, froms, params) if froms or params else None
+    return data.add(repo, targets, stage=stage, jobs=jobs, lineage=traced, progress=progress)

@@ -27,9 +27,10 @@ from moma_cli.core.lineage import environment
 from moma_cli.core.paths import is_within
 from moma_cli.core.stages import Dag, PipelineError, Stage, build_dag, parse_stages, to_mapping
 from moma_cli.errors import CheckoutConflictError, MomaError, PathError
-from moma_cli.services import data, lockfile, models, workspace
+from moma_cli.services import data, lockfile, workspace
 from moma_cli.services import lineage as lineage_mod
-from moma_cli.services.registry_index import full_history
+from moma_cli.services.registry import resolving
+from moma_cli.services.registry.index import full_history
 from moma_cli.services.repo import Repo
 
 
@@ -504,7 +505,7 @@ def _resolve(repo: Repo, target: str) -> tuple[pointer_mod.Pointer, str | None]:
         raise PathError(f"{target}: not tracked by moma and not a model reference",
                         hint="name a tracked file (its pointer is PATH.moma) or a model "
                              "such as credit-risk:4") from None
-    version = models.resolve(repo, target)
+    version = resolving.resolve(repo, target)
     return version.pointer, version.commit
 
 

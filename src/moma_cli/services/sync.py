@@ -24,9 +24,11 @@ from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import is_within
 from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, RemoteError
-from moma_cli.services import data, models, revisions, workspace
+from moma_cli.services import data, revisions, workspace
 from moma_cli.services.fsck import STALE_TMP_SECONDS as STALE_SECONDS
 from moma_cli.services.progress import SILENT, Progress
+from moma_cli.services.registry import resolving
+from moma_cli.services.registry.model_version import ModelVersion
 from moma_cli.services.repo import Repo
 from moma_cli.storage import fs, transfer
 from moma_cli.storage.remote import Digests, Download, Store, open_store
@@ -154,11 +156,11 @@ def expand_named(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> dict[st
 
 
 def registry_pointers(repo: Repo) -> list[tuple[str, pointer_mod.Pointer]]:
-    """(where, pointer) of every version the registry points at (`models.pinned`)."""
-    return [(_version_label(v), v.pointer) for v in models.pinned(repo)]
+    """(where, pointer) of every version the registry points at (`resolving.pinned`)."""
+    return [(_version_label(v), v.pointer) for v in resolving.pinned(repo)]
 
 
-def _version_label(v: models.ModelVersion) -> str:
+def _version_label(v: ModelVersion) -> str:
     held = ", ".join(v.stages + v.semvers)
     return f" ({v.name}:{v.version}{', ' + held if held else ''})"
 
@@ -239,7 +241,7 @@ def push_pointers(
                  progress)
 
 
-def publish(repo: Repo, version: models.ModelVersion,
+def publish(repo: Repo, version: ModelVersion,
             progress: Progress = SILENT) -> TransferResult | None:
     """Send a version that just got a stage or semver to the default remote, when one is
     set (None otherwise): the registry must not point at data nobody can download. The tag
@@ -502,7 +504,7 @@ def status(
     if not r.store.location.is_local:  # a local remote not pushed to yet simply holds nothing
         fs.check_reachable(r.store.location, create=False)
     wanted = _within_targets(repo, targets, cwd)
-    pinned = [v for v in models.pinned(repo) if wanted(v.pointer.path)]
+    pinned = [v for v in resolving.pinned(repo) if wanted(v.pointer.path)]
     needs = {ptr.path: expand(repo, [ptr]) for ptr in pointers}
     pinned_needs = [expand(repo, [v.pointer]) for v in pinned]
     present = r.store.existing(set().union(*needs.values(), *pinned_needs))

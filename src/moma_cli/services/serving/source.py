@@ -51,20 +51,20 @@ class ModelSource(Protocol):
 
 
 class RegistrySource:
-    """The registry (`services.models`) as a ModelSource."""
+    """The registry (`services/registry/`) as a ModelSource."""
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
 
     def names(self) -> list[str]:
-        from moma_cli.services import models
+        from moma_cli.services.registry import resolving
 
-        return [v.name for v in models.list_models(self.repo).models]
+        return [v.name for v in resolving.list_models(self.repo).models]
 
     def resolve(self, name: str, selector: str | None) -> ResolvedModel:
-        from moma_cli.services import models
+        from moma_cli.services.registry import resolving
 
-        mv = models.resolve(self.repo, name if selector is None else f"{name}:{selector}")
+        mv = resolving.resolve(self.repo, name if selector is None else f"{name}:{selector}")
         if selector is not None and not selector.isdigit():
             stage: str | None = selector
         else:

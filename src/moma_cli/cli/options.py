@@ -1,0 +1,47 @@
+"""Options and arguments several commands share, and the parsing of `key=value` options."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import typer
+
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
+                                             help="Parallel workers (default: from config, "
+                                                  "else sized to the machine).")]
+Targets = Annotated[list[str] | None, typer.Argument(
+    help="Limit to these tracked paths (default: every pointer in the workspace).")]
+RemoteName = Annotated[str | None, typer.Option(
+    "--remote", "-r", help="Remote name (default: core.remote).")]
+Rev = Annotated[str | None, typer.Option(
+    "--rev", help="Read history from this git revision instead of the current branch.")]
+Ref = Annotated[str, typer.Argument(
+    help="Model reference: NAME, NAME:4, NAME:production or NAME@REV.")]
+
+
+def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """`--metric auc=0.9` style options: a value becomes an int, float, bool or null when it
+    reads as one, else stays a string."""
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{pair!r}: write it as key=value", param_hint=option)
+        result[key.strip()] = _scalar(value.strip())
+    return result
+
+
+def _scalar(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -1,0 +1,137 @@
+"""How results several commands share are shown: checkouts, transfers, model versions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from moma_cli.services.data import CheckoutResult
+    from moma_cli.services.registry.model_version import ModelVersion
+    from moma_cli.services.sync import TransferResult
+
+_SHOWN_FAILURES = 20
+
+
+def render_checkout(r: CheckoutResult) -> None:
+    from moma_cli.cli import render
+
+    render.line(f"{len(r.restored)} restored, {r.unchanged} unchanged"
+                + (f", {len(r.removed)} removed" if r.removed else "")
+                + (f", {len(r.stale_tmp)} temp files of an interrupted checkout removed"
+                   if r.stale_tmp else ""))
+    for path in r.replaced:
+        render.warn(f"replaced modified {path} (--force)")
+    for path in r.conflicts:
+        render.error(f"{path}: modified and not in the cache; left as is",
+                     "save it with 'moma add', or pass --force to overwrite it")
+    for path in r.missing:
+        render.error(f"{path}: object not in the cache", "run 'moma pull' to download it")
+    for path in r.corrupt:
+        render.error(f"{path}: cache object was corrupt and was moved aside",
+                     "run 'moma pull' to download a good copy")
+    for message in r.invalid:
+        render.error(message)
+
+
+def registered(version: ModelVersion) -> str:
+    return (f"Registered {version.name} {version.label} ({version.model_id}); commit the "
+            "pointer to keep it.")
+
+
+def transfer_json(r: TransferResult) -> dict[str, object]:
+    return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
+            "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
+            "cleaned": r.cleaned, "warnings": r.warnings}
+
+
+def report_transfer(result: TransferResult, verb: str, json_out: bool) -> None:
+    from moma_cli.cli import render
+
+    if json_out:
+        render.print_json(transfer_json(result))
+    else:
+        render_transfer(result, verb)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> None:
+    """The summary line (after `lead`, in parentheses, when given), then what failed."""
+    from moma_cli.cli import render
+
+    summary = f"{len(r.transferred):,} files {verb}, {r.skipped:,} up to date"
+    if r.repaired:
+        summary += f", {len(r.repaired):,} damaged remote copies replaced"
+    if r.failed:
+        summary += f", {len(r.failed):,} failed"
+    render.line(f"{lead} ({summary})" if lead else summary)
+    for message in r.warnings:  # what such an index claims counts as not on the remote
+        render.warn(f"ignored {message}")
+    for message in list(r.failed.values())[:_SHOWN_FAILURES]:
+        render.error(message)
+    if len(r.failed) > _SHOWN_FAILURES:
+        render.error(f"... and {len(r.failed) - _SHOWN_FAILURES:,} more")
+    for message in r.invalid:
+        render.error(message)
+    if r.hint and r.failed:
+        render.error(f"{len(r.failed):,} object(s) could not be transferred", r.hint)
+    if r.cleaned:
+        render.line(f"Removed {len(r.cleaned):,} leftovers of interrupted pushes from the "
+                    "remote")
+    if r.clean_error:
+        render.warn(f"could not look for leftovers of interrupted pushes: {r.clean_error}")
+
+
+def print_version(v: ModelVersion, json_out: bool, footer: str | None = None) -> None:
+    from moma_cli.cli import render
+
+    if json_out:
+        render.print_json(v.to_json())
+        return
+    meta = v.meta
+    pairs: list[tuple[str, object]] = [
+        ("Model-ID", v.model_id), ("Model-Name", v.name),
+        ("Model-Version", v.label[1:] if v.number else "unknown (shallow clone)"),
+        ("Date", iso_date(v.date)), ("Content-Encoding", meta.get("encoding")),
+        ("Algo", meta.get("algo"))]
+    pairs += [(str(k).replace("_", " ").title().replace(" ", "-"), val)
+              for k, val in v.metrics.items()]
+    params = meta.get("params") or {}
+    pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
+    pairs += _lineage_pairs(v.lineage or {})
+    if v.stages:
+        pairs.append(("Stages", ", ".join(v.stages)))
+    if v.semvers:
+        pairs.append(("Registered", ", ".join(v.semvers)))
+    pairs += [("Path", v.pointer.path), ("Commit", v.commit or "(uncommitted)")]
+    render.block(pairs, meta.get("description"))
+    if footer:
+        render.line(footer)
+
+
+def _lineage_pairs(lineage: dict[str, Any]) -> list[tuple[str, object]]:
+    """Data (one line per input), Code, Params and Environment, from `lineage:`."""
+    from moma_cli.core.hashing import short_oid
+
+    if not lineage:
+        return []
+    pairs: list[tuple[str, object]] = [
+        ("Data", f"{dep.get('path')} {short_oid(str(dep.get('oid', '')))}")
+        for dep in lineage.get("deps") or [] if isinstance(dep, dict)]
+    code = lineage.get("code")
+    pairs.append(("Code", short_oid(code) if isinstance(code, str) else "(no commit)"))
+    params = lineage.get("params") or {}
+    if params:
+        pairs.append(("Params", ";".join(f"{k}={val}" for k, val in params.items())))
+    env = lineage.get("env") or {}
+    if env:
+        packages = str(env.get("packages", "")).split(":")[-1]
+        pairs.append(("Environment", f"python {env.get('python')}; {env.get('platform')}; "
+                                     f"packages {short_oid(packages)}"))
+    return pairs
+
+
+def iso_date(date: str | None) -> str:
+    return date.replace("T", " ")[:19] if date else ""

@@ -1,0 +1,149 @@
+"""Registering a model: `models:add` and `api.log_model` write the pointer's `model:`
+section (metrics bound to the bytes they were measured on) and stage it."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from moma_cli.core import modelmeta, refs
+from moma_cli.core import pointer as pointer_mod
+from moma_cli.errors import PathError
+from moma_cli.services import data, lineage, lockfile
+from moma_cli.services.registry.model_version import ModelError, ModelVersion
+from moma_cli.services.registry.reading import load
+from moma_cli.services.repo import Repo
+
+# -- registering -----------------------------------------------------------------------------
+
+
+def add(
+    repo: Repo,
+    name: str,
+    target: str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    metrics_file: str | None = None,
+    params: dict[str, Any] | None = None,
+    description: str | None = None,
+    stage: bool = True,
+    cwd: Path | None = None,
+    extra_model: dict[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Track the file at `target` like `moma add` and write its `model:` section.
+
+    Its `lineage:` section is `lineage` when given (see services.lineage.capture); else the
+    one already recorded for these bytes, or the one `moma.lock` holds when a pipeline stage
+    produced them; lineage recorded for other bytes is dropped, like their metrics.
+    `metrics_file` (the file `metrics` were read from) is remembered: a pipeline stage that
+    writes it after reading these bytes records its numbers for them."""
+    name = refs.check_name(name)
+    rel = repo.relpath(target, cwd)
+    _check_unique(repo, name, rel)
+    before = _current_oid(repo, rel)
+    data.add(repo, [rel], stage=False, cwd=repo.root, lineage=lineage)
+    ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
+    if lineage is None:
+        kept = ptr.extra.get("lineage") if before == ptr.oid else None
+        ptr = ptr.with_extra(lineage=kept or lockfile.output_lineage(repo, rel, ptr.oid))
+    encoding, algo = ("dir", modelmeta.UNKNOWN) if ptr.is_dir else modelmeta.sniff(
+        str(repo.abspath(rel)))
+    # metrics and params describe the bytes they were recorded with: new content starts
+    # without them unless given again
+    old = (ptr.model or {}) if before == ptr.oid else {
+        k: v for k, v in (ptr.model or {}).items()
+        if k in ("description", modelmeta.METRICS_FILE)}
+    model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
+    model.update(extra_model or {})
+    model["params"] = _plain(params if params is not None else old.get("params") or {})
+    # metrics given are bound to these bytes; kept ones stay as recorded (a legacy,
+    # unbound section is not vouched for by re-adding it)
+    recorded = (modelmeta.bind_metrics({}, _plain(metrics), ptr.oid) if metrics is not None
+                else {k: v for k, v in old.items() if k in modelmeta.METRICS_KEYS})
+    model |= {"metrics": {}} | recorded
+    source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(modelmeta.METRICS_FILE)
+    if source:
+        model[modelmeta.METRICS_FILE] = source
+    text = description if description is not None else old.get("description")
+    if text:
+        model["description"] = text
+    ptr = ptr.with_extra(model=model)
+    repo.write_pointer(ptr)
+    if stage:
+        repo.git.add([ptr.pointer_path, posixpath.join(posixpath.dirname(rel), ".gitignore")])
+    registry = load(repo)
+    return registry.of(name)[-1]
+
+
+def add_file(
+    repo: Repo,
+    name: str,
+    target: str,
+    *,
+    metrics_file: str | None = None,
+    metrics: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    froms: Sequence[str] = (),
+    params_files: Sequence[str] = (),
+    description: str | None = None,
+) -> ModelVersion:
+    """`models:add` and `add --model`: the metrics of `metrics_file`, overridden by the
+    given ones, and lineage captured from `froms` and `params_files` when any are named."""
+    recorded = read_metrics_file(repo, metrics_file) if metrics_file else {}
+    recorded.update(metrics or {})
+    traced = lineage.capture(repo, froms, params_files) if froms or params_files else None
+    return add(repo, name, target,
+               metrics=recorded if metrics_file or metrics is not None else None,
+               metrics_file=metrics_file, params=params, description=description,
+               lineage=traced)
+
+
+def _current_oid(repo: Repo, rel: str) -> str | None:
+    if not (repo.root / pointer_mod.pointer_path_of(rel)).exists():
+        return None
+    return repo.load_pointer(pointer_mod.pointer_path_of(rel)).oid
+
+
+def _check_unique(repo: Repo, name: str, rel: str) -> None:
+    pointers, _bad = repo.pointers()
+    for ptr in pointers:
+        if ptr.model and ptr.model.get("name") == name and ptr.path != rel:
+            raise ModelError(f"model name {name!r} is already used by {ptr.path}",
+                             hint="choose another name, or re-add that file to make a new "
+                                  "version")
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Metadata values as YAML/JSON scalars; anything else (an estimator inside params,
+    say) is recorded as its repr, never pickled."""
+    result: dict[str, Any] = {}
+    for key in sorted(values):
+        value = values[key]
+        if value is None or type(value) in (bool, int, float, str):
+            result[str(key)] = value
+        elif hasattr(value, "item") and callable(value.item):  # numpy scalars
+            result[str(key)] = _plain({"v": value.item()})["v"]
+        else:
+            result[str(key)] = repr(value)
+    return result
+
+
+def read_metrics_file(repo: Repo, path: str, cwd: Path | None = None) -> dict[str, Any]:
+    rel = repo.relpath(path, cwd)
+    try:
+        doc = json.loads(repo.abspath(rel).read_text())
+    except FileNotFoundError:
+        raise PathError(f"{path}: no such file") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ModelError(f"{path}: metrics must be a JSON object of name: value")
+    try:  # a "\ud800" escape parses, then fails every write and print of the pointer
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ModelError(f"{path}: holds a string that is not valid UTF-8") from None
+    return {str(k): v for k, v in doc.items()}
