@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 import typer
-from conftest import Moma
+from typer.testing import CliRunner
 
+from conftest import Moma
 from moma_cli.cli.app import app
+from moma_cli.cli.context import ErrorFunnel
+from moma_cli.errors import MomaError
 
 
 def walk(command: Any, path: str = "moma") -> Iterator[tuple[str, Any]]:
@@ -54,6 +57,37 @@ def test_a_bad_option_value_is_a_usage_error_naming_the_option(repo: Moma,
     assert "internal error" not in res.stderr
     assert ("--metric" if "--metric" in args else "--model") in res.stderr
     assert not (repo.root / "m.joblib.moma").exists()
+
+
+def test_an_unknown_command_is_a_usage_error_with_a_suggestion() -> None:
+    out = subprocess.run([sys.executable, "-m", "moma_cli", "statu"], capture_output=True,
+                         text=True)
+    assert out.returncode == 2
+    assert "No such command 'statu'" in out.stderr and "internal error" not in out.stderr
+
+
+@pytest.mark.parametrize(("error", "code", "line"), [
+    (MomaError("no model named 'x'", hint="see models:list"), 1, "error: no model named 'x'"),
+    (PermissionError(13, "Permission denied", "/srv/m.pkl"), 1,
+     "error: Permission denied: /srv/m.pkl"),
+    (KeyboardInterrupt(), 130, "error: interrupted"),
+    (RuntimeError("boom"), 3, "error: internal error: RuntimeError: boom"),
+])
+def test_the_error_funnel_maps_every_outcome_to_its_exit_code(error: BaseException, code: int,
+                                                               line: str) -> None:
+    demo = typer.Typer(cls=ErrorFunnel)
+
+    @demo.command()
+    def fail() -> None:
+        raise error
+
+    @demo.command()
+    def other() -> None:
+        pass
+
+    res = CliRunner().invoke(demo, ["fail"])
+    assert res.exit_code == code
+    assert res.stderr.splitlines()[0] == line
 
 
 def test_table_cells_are_shown_verbatim(capsys: Any) -> None:

@@ -10,16 +10,16 @@ keeps their line breaks.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
-from typer.main import get_command_name
 
 from moma_cli import __version__
 from moma_cli.cli import checks, data, fsck, gc, hooks, models, pipeline, remote, serve, sync
-from moma_cli.cli.context import OPTIONS
+from moma_cli.cli.context import OPTIONS, ErrorFunnel
 
-app = typer.Typer(
+SETTINGS: dict[str, Any] = dict(
     name="moma",
     help="Git as the system of record for ML models and data.\n\n"
     "Track data with 'moma add', share it with 'moma push' / 'moma pull', and keep the "
@@ -29,6 +29,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=ErrorFunnel,
 )
 
 
@@ -38,7 +39,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v",
                                           help="Show tracebacks for errors.")] = False,
@@ -57,8 +57,38 @@ def main_options(
     NOTICES.show = render.warn
 
 
-for module in (data, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck):
-    module.register(app)
+MODULES = (data, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck)
+
+
+def build(app: typer.Typer) -> typer.Typer:
+    app.callback()(main_options)
+    for module in MODULES:
+        module.register(app)
+    return app
+
+
+app = build(typer.Typer(**SETTINGS))
+
+
+class OneCommand(typer.Typer):
+    """`moma` with only the invoked command registered: Typer turns every registered
+    command into a click command on each run (0.02 s for all of moma's), though one runs."""
+
+    def __init__(self, only: str, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.only, self.kept = only, 0
+
+    def command(self, name: str | None = None, *args: Any,
+                **kwargs: Any) -> Callable[[Any], Any]:
+        if name != self.only:
+            return lambda fn: fn
+        self.kept += 1
+        return super().command(name, *args, **kwargs)
+
+    def add_typer(self, typer_instance: typer.Typer, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("name") == self.only:
+            self.kept += 1
+            super().add_typer(typer_instance, *args, **kwargs)
 
 
 # Global options that take a value: the token after them is not the command name.
@@ -78,18 +108,13 @@ def invoked_command(args: list[str]) -> str | None:
     return None
 
 
-def keep_only(name: str) -> None:
-    """Build only the invoked command: Typer turns every registered command into a click
-    command on each run (0.02 s for all of moma's), though one runs. Unknown names keep
-    everything, so click's "No such command" error and suggestions stay intact."""
-    commands = [c for c in app.registered_commands
-                if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == name]
-    groups = [g for g in app.registered_groups if g.name == name]
-    if commands or groups:
-        app.registered_commands, app.registered_groups = commands, groups
-
-
 def main() -> None:
-    if (name := invoked_command(sys.argv[1:])) is not None:
-        keep_only(name)
-    app()
+    """Unknown names get the whole app, so click's "No such command" and its suggestions
+    stay intact."""
+    name = invoked_command(sys.argv[1:])
+    if name is None:
+        app()
+        return
+    one = OneCommand(name, **SETTINGS)
+    build(one)
+    (one if one.kept else app)()

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moma_cli.cli.context import guarded
-
 if TYPE_CHECKING:
     from moma_cli.services.checks import CheckReport, ModelReport
     from moma_cli.services.heal import HealResult
@@ -21,7 +19,6 @@ def register(app: typer.Typer) -> None:
     app.command("check")(check)
 
 
-@guarded
 def check(
     refs: Annotated[list[str] | None, typer.Argument(
         metavar="[MODEL_REF]...",

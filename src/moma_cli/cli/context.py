@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from moma_cli.errors import ExitCode, MomaError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -24,16 +21,16 @@ class Options:
 OPTIONS = Options()
 
 
-def guarded(fn: F) -> F:
-    """Map every outcome of a command to an exit code: MomaError -> 1 with one clear line,
-    Ctrl-C -> 130, anything else -> 3 ('a bug'), with a traceback only under --verbose."""
+class ErrorFunnel(TyperGroup):
+    """The root command: maps every outcome of any command to an exit code. MomaError -> 1
+    with one clear line, an OSError -> 1 naming its file, Ctrl-C -> 130, anything else -> 3
+    ('a bug'), with a traceback only under --verbose. Usage errors stay click's (exit 2)."""
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         from moma_cli.cli import render
 
         try:
-            return fn(*args, **kwargs)
+            return super().invoke(ctx)
         except MomaError as exc:
             if OPTIONS.verbose:
                 traceback.print_exc()
@@ -42,7 +39,7 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             render.error("interrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, SystemExit, typer.BadParameter):
+        except (typer.Exit, typer.Abort, SystemExit, typer.TyperException):
             raise  # a usage error (exit 2) is click's to report
         except OSError as exc:
             if OPTIONS.verbose:
@@ -57,5 +54,3 @@ def guarded(fn: F) -> F:
             render.error(f"internal error: {type(exc).__name__}: {exc}",
                          "run with --verbose and report it at the moma issue tracker")
             raise typer.Exit(ExitCode.BUG) from None
-
-    return wrapper  # type: ignore[return-value]

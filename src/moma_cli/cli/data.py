@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli import views
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 from moma_cli.cli.options import Jobs, Json
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ def register(app: typer.Typer) -> None:
     app.command("checkout")(checkout)
 
 
-@guarded
 def init(
     no_stage: Annotated[bool, typer.Option(
         "--no-stage", help="Do not 'git add' the files init creates.")] = False,
@@ -42,7 +41,6 @@ def init(
         render.line(f"Created: {', '.join(result.created)}")
 
 
-@guarded
 def add(
     targets: Annotated[list[str], typer.Argument(help="Files or directories to track.")],
     no_stage: Annotated[bool, typer.Option(
@@ -103,7 +101,6 @@ def add(
         render.line("Pointers staged in git; commit them with 'git commit'.")
 
 
-@guarded
 def status(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,
@@ -161,7 +158,6 @@ def status(
         raise typer.Exit(1)
 
 
-@guarded
 def checkout(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,

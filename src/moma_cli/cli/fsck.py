@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 
 if TYPE_CHECKING:
     from moma_cli.services.fsck import FsckResult
@@ -16,7 +16,6 @@ def register(app: typer.Typer) -> None:
     app.command("fsck")(fsck)
 
 
-@guarded
 def fsck(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, help="Parallel hashing workers.")] = None,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 from moma_cli.errors import GcError
 
 if TYPE_CHECKING:
@@ -19,7 +19,6 @@ def register(app: typer.Typer) -> None:
     app.command("gc")(gc)
 
 
-@guarded
 def gc(
     batch: Annotated[str | None, typer.Argument(
         metavar="[ID]", help="With --undo: the quarantine batch to restore.")] = None,

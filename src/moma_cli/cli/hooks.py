@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moma_cli.cli.context import guarded
 from moma_cli.cli.options import Json
 
 if TYPE_CHECKING:
@@ -23,7 +22,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(hook_app, name="hook")
 
 
-@guarded
 def install(json_out: Json = False) -> None:
     """Install git hooks: pre-push uploads the data pushed commits need; post-checkout and
     post-merge run 'moma checkout'.
@@ -38,7 +36,6 @@ def install(json_out: Json = False) -> None:
     _render(hooks.install(open_repo()), json_out)
 
 
-@guarded
 def uninstall(json_out: Json = False) -> None:
     """Remove moma's part of the git hooks, leaving any other hook as it was.
 
@@ -63,7 +60,6 @@ def _render(result: HooksResult, json_out: bool) -> None:
 
 
 @hook_app.command("pre-push")
-@guarded
 def pre_push(
     remote: Annotated[str, typer.Argument(help="The git remote being pushed to.")],
     url: Annotated[str, typer.Argument(help="Its URL (given by git; unused).")] = "",
@@ -85,7 +81,6 @@ def pre_push(
 
 
 @hook_app.command("pointers")
-@guarded
 def pointers(files: Files) -> None:
     """Fail when a pointer does not parse or its object is not in the cache.
 
@@ -98,7 +93,6 @@ def pointers(files: Files) -> None:
 
 
 @hook_app.command("large-files")
-@guarded
 def large_files(
     files: Files,
     max_kb: Annotated[int, typer.Option("--max-kb", min=1,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli import views
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 from moma_cli.cli.options import Json, Ref, Rev, key_values
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ def register(app: typer.Typer) -> None:
         app.command(f"models:{name}")(fn)
 
 
-@guarded
 def add(
     name: Annotated[str, typer.Argument(help="Model name, e.g. credit-risk.")],
     path: Annotated[str, typer.Argument(help="The model file to track.")],
@@ -68,7 +67,6 @@ def add(
     views.print_version(version, json_out, views.registered(version))
 
 
-@guarded
 def list_(
     rev: Rev = None,
     all_models: Annotated[bool, typer.Option(
@@ -99,7 +97,6 @@ def list_(
         raise typer.Exit(1)
 
 
-@guarded
 def log(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     rev: Rev = None,
@@ -122,7 +119,6 @@ def log(
                    v.message or "(uncommitted)") for v in versions)
 
 
-@guarded
 def show(ref: Ref, rev: Rev = None, json_out: Json = False) -> None:
     """Show one model version: id, date, encoding, algorithm, metrics and parameters.
 
@@ -136,7 +132,6 @@ def show(ref: Ref, rev: Rev = None, json_out: Json = False) -> None:
     views.print_version(resolving.resolve(open_repo(), ref, rev=rev), json_out)
 
 
-@guarded
 def diff(
     ref_a: Annotated[str, typer.Argument(help="First model reference, e.g. credit-risk:3.")],
     ref_b: Annotated[str, typer.Argument(help="Second model reference, e.g. credit-risk:4.")],
@@ -172,7 +167,6 @@ def _print_diff(result: DiffResult, all_rows: bool, json_out: bool) -> None:
         render.line("No differences.")
 
 
-@guarded
 def tag(
     ref: Ref,
     stage: Annotated[str, typer.Argument(help="Stage name, e.g. production or staging.")],
@@ -196,7 +190,6 @@ def tag(
                                   f"{stage}")
 
 
-@guarded
 def untag(
     name: Annotated[str, typer.Argument(help="Model name.")],
     stage: Annotated[str, typer.Argument(help="Stage to remove, e.g. staging.")],
@@ -215,7 +208,6 @@ def untag(
     _print_tags(result, json_out, f"{name} is no longer in {stage}")
 
 
-@guarded
 def register_(
     ref: Ref,
     semver: Annotated[str | None, typer.Option(
@@ -259,7 +251,6 @@ def _print_tags(result: TagResult, json_out: bool, message: str) -> None:
         raise typer.Exit(1)
 
 
-@guarded
 def history(
     name: Annotated[str, typer.Argument(help="Model name.")],
     rev: Rev = None,
@@ -283,7 +274,6 @@ def history(
                   for e in entries])
 
 
-@guarded
 def get(
     ref: Ref,
     output: Annotated[str, typer.Option("--output", "-o",

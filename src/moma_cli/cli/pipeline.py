@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 from moma_cli.cli.options import Json
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(metrics_app, name="metrics")
 
 
-@guarded
 def run(
     command: Annotated[list[str], typer.Argument(help="The command, after '--'.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Stage name.")],
@@ -80,7 +79,6 @@ def run(
     _render_repro_lines([outcome])
 
 
-@guarded
 def repro(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Stages to bring up to date, with what they depend on (default: all).")] = None,
@@ -156,7 +154,6 @@ def _render_repro_lines(outcomes: list[StageOutcome]) -> None:
         render.line(f"{labels[s.action]} stage {s.name}" + (f": {detail}" if detail else ""))
 
 
-@guarded
 def dag(
     mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid flowchart.")
                        ] = False,
@@ -183,7 +180,6 @@ def dag(
             render.line(f"{name:<{width}}  <- {', '.join(ups)}" if ups else name)
 
 
-@guarded
 def lineage(
     target: Annotated[str, typer.Argument(help="A tracked path, or a model reference.")],
     json_out: Json = False,
@@ -227,7 +223,6 @@ def _render_lineage(r: LineageResult) -> None:
         render.line("No lineage recorded (not a stage output, no 'moma add --from').")
 
 
-@guarded
 def diff(a: RevA = None, b: RevB = None, json_out: Json = False) -> None:
     """Show tracked data added, modified or deleted between revisions (or the workspace).
 
@@ -261,7 +256,6 @@ def diff(a: RevA = None, b: RevB = None, json_out: Json = False) -> None:
         render.warn(f"{path}: directory listing not in the cache; run 'moma fetch' for details")
 
 
-@guarded
 def params_diff(a: RevA = None, b: RevB = None,
                 all_keys: Annotated[bool, typer.Option("--all", help="Show unchanged too.")
                                     ] = False,
@@ -284,7 +278,6 @@ def params_diff(a: RevA = None, b: RevB = None,
         render.line("No parameter changes.")
 
 
-@guarded
 def metrics_show(
     rev: Annotated[str | None, typer.Argument(
         help="Git revision (default: the workspace).")] = None,
@@ -307,7 +300,6 @@ def metrics_show(
         render.line("No metrics (add a stage with 'moma run -M metrics.json ...').")
 
 
-@guarded
 def metrics_diff(a: RevA = None, b: RevB = None,
                  all_keys: Annotated[bool, typer.Option("--all", help="Show unchanged too.")
                                      ] = False,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 
 remote_app = typer.Typer(help="Manage remotes: where 'moma push' and 'moma pull' move data.",
                          no_args_is_help=True)
@@ -19,7 +19,6 @@ def register(app: typer.Typer) -> None:
 
 
 @remote_app.command("add")
-@guarded
 def add(
     name: Annotated[str, typer.Argument(help="Remote name, e.g. storage.")],
     url: Annotated[str, typer.Argument(
@@ -46,7 +45,6 @@ def add(
 
 
 @remote_app.command("list")
-@guarded
 def list_(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List remotes (credentials in URLs are never shown)."""
     from moma_cli.cli import render
@@ -63,7 +61,6 @@ def list_(json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
 
 @remote_app.command("modify")
-@guarded
 def modify(
     name: Annotated[str, typer.Argument(help="Remote name.")],
     key: Annotated[str, typer.Argument(
@@ -88,7 +85,6 @@ def modify(
 
 
 @remote_app.command("remove")
-@guarded
 def remove(name: Annotated[str, typer.Argument(help="Remote name.")],
            local: Local = False) -> None:
     """Remove a remote from the configuration (its data is left untouched)."""
@@ -101,7 +97,6 @@ def remove(name: Annotated[str, typer.Argument(help="Remote name.")],
 
 
 @remote_app.command("default")
-@guarded
 def default(
     name: Annotated[str | None, typer.Argument(help="Remote name.")] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Clear the default.")] = False,
@@ -121,7 +116,6 @@ def default(
 
 
 @remote_app.command("clean")
-@guarded
 def clean(
     name: Annotated[str | None, typer.Argument(
         help="Remote name (default: core.remote).")] = None,

@@ -7,14 +7,11 @@ from typing import Annotated
 
 import typer
 
-from moma_cli.cli.context import guarded
-
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-@guarded
 def serve(
     refs: Annotated[list[str] | None, typer.Argument(
         metavar="MODEL_REF",

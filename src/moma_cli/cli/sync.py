@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from moma_cli.cli import views
-from moma_cli.cli.context import OPTIONS, guarded
+from moma_cli.cli.context import OPTIONS
 from moma_cli.cli.options import Jobs, Json, RemoteName, Targets
 
 
@@ -17,7 +17,6 @@ def register(app: typer.Typer) -> None:
     app.command("pull")(pull)
 
 
-@guarded
 def push(
     targets: Targets = None,
     remote: RemoteName = None,
@@ -57,7 +56,6 @@ def push(
     views.report_transfer(result, "pushed", json_out)
 
 
-@guarded
 def fetch(targets: Targets = None, remote: RemoteName = None, jobs: Jobs = None,
           json_out: Json = False) -> None:
     """Download the data of the workspace pointers into the cache, without touching the
@@ -76,7 +74,6 @@ def fetch(targets: Targets = None, remote: RemoteName = None, jobs: Jobs = None,
     views.report_transfer(result, "fetched", json_out)
 
 
-@guarded
 def pull(
     targets: Targets = None,
     remote: RemoteName = None,
