@@ -10,7 +10,9 @@ from moma_cli.cli.context import OPTIONS
 from moma_cli.cli.options import Json
 
 if TYPE_CHECKING:
-    from moma_cli.services.pipeline import LineageResult, ReproResult, StageOutcome
+    from moma_cli.services.pipeline.lineage_query import LineageResult
+    from moma_cli.services.pipeline.reproducing import ReproResult
+    from moma_cli.services.pipeline.running import StageOutcome
 
 RevA = Annotated[str | None, typer.Argument(
     help="Old git revision (default: HEAD).")]
@@ -61,7 +63,7 @@ def run(
 
     from moma_cli.core.params import parse_spec
     from moma_cli.core.stages import parse_stage, to_mapping
-    from moma_cli.services import pipeline
+    from moma_cli.services.pipeline import running
     from moma_cli.services.repo import open_repo
 
     cmd = command[0] if len(command) == 1 else shlex.join(command)
@@ -70,7 +72,7 @@ def run(
                                "metrics": metrics or []})
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        outcome = pipeline.run(repo, draft, force=force)
+        outcome = running.run(repo, draft, force=force)
     if json_out:
         from moma_cli.cli import render
 
@@ -101,12 +103,12 @@ def repro(
       moma repro --verify train
     """
     from moma_cli.cli import render
-    from moma_cli.services import pipeline
+    from moma_cli.services.pipeline import reproducing, verifying
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     if verify is not None:
-        checked = pipeline.verify(repo, verify)
+        checked = verifying.verify(repo, verify)
         if json_out:
             render.print_json({"stage": checked.stage, "ok": checked.ok,
                                "outputs": [vars(o) | {"match": o.match} for o in checked.outputs],
@@ -123,10 +125,10 @@ def repro(
             raise typer.Exit(1)
         return
     if dry:
-        result = pipeline.repro(repo, targets, force=force, dry=True)
+        result = reproducing.repro(repo, targets, force=force, dry=True)
     else:
         with repo.lock(OPTIONS.wait):
-            result = pipeline.repro(repo, targets, force=force)
+            result = reproducing.repro(repo, targets, force=force)
     if json_out:
         render.print_json({"stages": [vars(s) for s in result.stages]})
     else:
@@ -165,10 +167,10 @@ def dag(
     """
     from moma_cli.cli import render
     from moma_cli.core.stages import mermaid as to_mermaid
-    from moma_cli.services import pipeline
+    from moma_cli.services.pipeline import loading
     from moma_cli.services.repo import open_repo
 
-    graph = pipeline.dag(open_repo())
+    graph = loading.dag(open_repo())
     if json_out:
         render.print_json({"stages": graph.order, "edges": [vars(e) for e in graph.edges]})
     elif mermaid:
@@ -191,10 +193,10 @@ def lineage(
     Example: moma lineage model.pkl
     """
     from moma_cli.cli import render
-    from moma_cli.services import pipeline
+    from moma_cli.services.pipeline import lineage_query
     from moma_cli.services.repo import open_repo
 
-    result = pipeline.lineage(open_repo(), target)
+    result = lineage_query.lineage(open_repo(), target)
     if json_out:
         render.print_json(vars(result) | {"upstream": [vars(n) for n in result.upstream],
                                           "stages": [vars(s) for s in result.stages]})

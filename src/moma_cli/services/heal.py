@@ -21,7 +21,8 @@ from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.hashing import short_oid
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
-from moma_cli.services import checks, data, lockfile, pipeline
+from moma_cli.services import checks, data, lockfile
+from moma_cli.services.pipeline import loading, reproducing
 from moma_cli.services.registry import registering
 from moma_cli.services.registry.model_version import ModelVersion
 from moma_cli.services.repo import Repo
@@ -65,7 +66,7 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
         return HealResult(name, None, False, "no retrain.stage in .moma.yaml to retrain it with")
     if model.path is None:
         return HealResult(name, stage, False, f"nothing to retrain: {model.error}")
-    dag = pipeline.load_dag(repo)
+    dag = loading.load_dag(repo)
     if stage not in dag.stages:
         return HealResult(name, stage, False, f"retrain.stage {stage!r} is not a pipeline stage")
     if model.path not in dag.stages[stage].outs:
@@ -83,9 +84,9 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     model_pointer = pointer_mod.pointer_path_of(model.path)
     previous = repo.load_pointer(model_pointer).oid  # what HEAD has, as the tree is clean
     try:
-        pipeline.repro(repo, [stage], force=True)
+        reproducing.repro(repo, [stage], force=True)
         if after != [stage]:
-            pipeline.repro(repo, after)
+            reproducing.repro(repo, after)
     except MomaError as exc:
         _restore(repo, touched, committed, outs)
         return HealResult(name, stage, False, f"retraining failed: {exc.message}; "

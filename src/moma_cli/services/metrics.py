@@ -7,7 +7,7 @@ from typing import Any
 
 from moma_cli.core.params import numeric_leaves
 from moma_cli.services.params import ValueChange, compare, read_at
-from moma_cli.services.pipeline import load_stages
+from moma_cli.services.pipeline.loading import load_stages
 from moma_cli.services.repo import Repo
 
 

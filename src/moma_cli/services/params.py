@@ -7,7 +7,7 @@ from typing import Any
 
 from moma_cli import yamlio
 from moma_cli.core.params import DEFAULT_PARAMS_FILE, flatten
-from moma_cli.services.pipeline import load_stages
+from moma_cli.services.pipeline.loading import load_stages
 from moma_cli.services.repo import Repo
 
 
