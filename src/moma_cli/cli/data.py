@@ -11,7 +11,7 @@ from moma_cli.cli.context import OPTIONS
 from moma_cli.cli.options import Jobs, Json
 
 if TYPE_CHECKING:
-    from moma_cli.services.data import StatusResult
+    from moma_cli.services.data_status import StatusResult
     from moma_cli.services.sync import RegistryGap
 
 
@@ -121,7 +121,7 @@ def status(
       moma status --remote -r backup
     """
     from moma_cli.cli import render
-    from moma_cli.services import data
+    from moma_cli.services import data_status
     from moma_cli.services.repo import open_repo
 
     result: StatusResult
@@ -132,7 +132,7 @@ def status(
         result = sync.status(open_repo(), targets, remote=remote_name, jobs=jobs)
         gaps = result.registry
     else:
-        result = data.status(open_repo(), targets, jobs=jobs)
+        result = data_status.status(open_repo(), targets, jobs=jobs)
     if json_out:
         render.print_json({"clean": result.clean, "entries": [vars(e) for e in result.entries]}
                           | ({} if gaps is None else {"registry": [vars(g) for g in gaps]}))
@@ -172,12 +172,12 @@ def checkout(
     Example: git checkout v1 && moma checkout
     """
     from moma_cli.cli import render
-    from moma_cli.services import data
+    from moma_cli.services import data_checkout
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = data.checkout(repo, targets, force=force, progress=render.RichProgress())
+        result = data_checkout.checkout(repo, targets, force=force, progress=render.RichProgress())
     if json_out:
         render.print_json(vars(result) | {"ok": result.ok})
     else:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from moma_cli.services.data import CheckoutResult
+    from moma_cli.services.data_checkout import CheckoutResult
     from moma_cli.services.registry.model_version import ModelVersion
     from moma_cli.services.sync import TransferResult
 

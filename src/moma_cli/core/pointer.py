@@ -58,6 +58,12 @@ class Pointer:
         return replace(self, extra=extra)
 
 
+def totals_mismatch(ptr: Pointer, nfiles: int, size: int) -> str:
+    """The error for a directory pointer whose totals disagree with its listing."""
+    return (f"{ptr.pointer_path}: records {ptr.nfiles} files, {ptr.size} bytes but its listing "
+            f"has {nfiles} files, {size} bytes")
+
+
 def pointer_path_of(data_path: str) -> str:
     return data_path + SUFFIX
 

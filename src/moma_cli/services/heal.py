@@ -21,7 +21,7 @@ from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.hashing import short_oid
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
-from moma_cli.services import checks, data, lockfile
+from moma_cli.services import checks, data_checkout, lockfile
 from moma_cli.services.pipeline import loading, reproducing
 from moma_cli.services.registry import registering
 from moma_cli.services.registry.model_version import ModelVersion
@@ -146,4 +146,4 @@ def _restore(repo: Repo, touched: list[str], committed: list[str], outs: list[st
             os.unlink(repo.abspath(path))
     restorable = [o for o in outs if pointer_mod.pointer_path_of(o) in committed]
     if restorable:
-        data.checkout(repo, restorable, force=True)
+        data_checkout.checkout(repo, restorable, force=True)

@@ -24,7 +24,7 @@ from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import is_within
 from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, RemoteError
-from moma_cli.services import data, revisions, workspace
+from moma_cli.services import data_checkout, data_status, revisions, workspace
 from moma_cli.services.fsck import STALE_TMP_SECONDS as STALE_SECONDS
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.registry import resolving
@@ -65,7 +65,7 @@ class TransferResult:
 
 @dataclass
 class PullResult(TransferResult):
-    checkout: data.CheckoutResult | None = None
+    checkout: data_checkout.CheckoutResult | None = None
 
     @property
     def ok(self) -> bool:
@@ -461,7 +461,7 @@ def pull(
     """fetch, then checkout: the workspace gets everything that could be downloaded."""
     fetched = fetch(repo, targets, remote=remote, jobs=jobs, cwd=cwd, progress=progress)
     result = PullResult(**vars(fetched))
-    result.checkout = data.checkout(repo, targets, force=force, cwd=cwd, progress=progress)
+    result.checkout = data_checkout.checkout(repo, targets, force=force, cwd=cwd, progress=progress)
     return result
 
 
@@ -480,7 +480,7 @@ class RegistryGap:
 
 
 @dataclass
-class RemoteStatusResult(data.StatusResult):
+class RemoteStatusResult(data_status.StatusResult):
     registry: list[RegistryGap] = field(default_factory=list)
 
     @property
@@ -498,7 +498,7 @@ def status(
 ) -> RemoteStatusResult:
     """`moma status` plus a 'not-pushed' state for data whose objects the remote lacks, and
     every stage or semver registration pointing at data the remote lacks."""
-    result = RemoteStatusResult(data.status(repo, targets, cwd=cwd, jobs=jobs).entries)
+    result = RemoteStatusResult(data_status.status(repo, targets, cwd=cwd, jobs=jobs).entries)
     pointers, _ = repo.pointers(targets, cwd)
     r = open_remote(repo, remote, jobs, create=False, check=False)
     if not r.store.location.is_local:  # a local remote not pushed to yet simply holds nothing

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from moma_cli.core import manifest
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.core.paths import is_reserved_name
+from moma_cli.core.pointer import Pointer
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
@@ -122,6 +123,12 @@ def remove_tmps(repo: Repo, rel: str, found: list[str] | None = None) -> list[st
                 os.unlink(path)
                 removed.append(os.path.relpath(path, repo.root))
     return sorted(removed)
+
+
+def clean_stamp(ptr: Pointer, walked: str, cached: str) -> str:
+    """What a directory's state is remembered by once found up to date: its pointer, the
+    stamp of its walk and the cache's stamp. Equal stamps later: still up to date."""
+    return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{walked}:{cached}"
 
 
 def walk_stamp(files: list[FileInfo]) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from moma_cli.core.paths import is_within
 from moma_cli.core.stages import Dag, PipelineError, Stage
 from moma_cli.errors import CheckoutConflictError, PathError
-from moma_cli.services import data, lockfile
+from moma_cli.services import data_checkout, lockfile
 from moma_cli.services import lineage as lineage_mod
 from moma_cli.services.pipeline.loading import load_dag
 from moma_cli.services.pipeline.running import StageOutcome, execute
@@ -132,7 +132,7 @@ def _stale_outputs(repo: Repo, stage: Stage, locked: dict[str, Any]) -> tuple[li
 
 
 def _restore(repo: Repo, paths: list[str]) -> None:
-    result = data.checkout(repo, paths)
+    result = data_checkout.checkout(repo, paths)
     if result.conflicts:
         raise CheckoutConflictError(
             f"output {result.conflicts[0]} was modified and is not in the cache",

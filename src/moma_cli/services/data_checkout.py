@@ -1,0 +1,248 @@
+"""`moma checkout`: the data each pointer names, from the cache into the workspace, never
+over bytes that are not in the cache (unless --force) nor over git's files."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moma_cli.core import manifest
+from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.hashing import short_oid
+from moma_cli.core.paths import is_within
+from moma_cli.errors import (
+    HashMismatchError,
+    MomaError,
+    ObjectMissingError,
+    PathError,
+    PointerError,
+)
+from moma_cli.services import workspace
+from moma_cli.services.progress import SILENT, Progress
+from moma_cli.services.repo import Repo
+from moma_cli.storage import link
+
+
+@dataclass
+class CheckoutResult:
+    restored: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    replaced: list[str] = field(default_factory=list)  # modified data overwritten by --force
+    removed: list[str] = field(default_factory=list)  # files gone from a dir, safe in cache
+    conflicts: list[str] = field(default_factory=list)  # modified, not cached: left alone
+    missing: list[str] = field(default_factory=list)  # object not in cache
+    corrupt: list[str] = field(default_factory=list)  # object failed verification
+    invalid: list[str] = field(default_factory=list)  # pointers that did not parse
+    stale_tmp: list[str] = field(default_factory=list)  # temps of a killed checkout, removed
+
+    @property
+    def ok(self) -> bool:
+        return not (self.conflicts or self.missing or self.corrupt or self.invalid)
+
+
+def checkout(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+    cwd: Path | None = None,
+    progress: Progress = SILENT,
+) -> CheckoutResult:
+    pointers, errors = repo.pointers(targets, cwd)
+    result = CheckoutResult(invalid=[e.message for e in errors])
+    owned = _owned_by_git(repo, pointers)
+    for ptr in pointers:
+        if ptr.path in owned:
+            result.invalid.append(f"{ptr.pointer_path}: would overwrite {owned[ptr.path]}, "
+                                  "which git tracks; moma never writes over git's files")
+            continue
+        _Checkout(repo, result, force).pointer(ptr)
+    return result
+
+
+def _owned_by_git(repo: Repo, pointers: list[pointer_mod.Pointer]) -> dict[str, str]:
+    """Pointers whose data path holds git-tracked files (a crafted `.moma.yaml.moma`, a
+    `data.moma` beside a committed `data/README`): data path -> first such file.
+    `add` refuses these; a cloned or merged repository can still contain them."""
+    if not pointers:
+        return {}
+    owned: dict[str, str] = {}
+    for path in repo.git.tracked([":(literal)" + p.path for p in pointers]):
+        for ptr in pointers:
+            if is_within(path, ptr.path):
+                owned.setdefault(ptr.path, path)
+    return owned
+
+
+# Staged files are renamed into place in batches: one sync per batch instead of one fsync
+# per file, with memory bounded however large the directory.
+_FLUSH_EVERY = 4096
+
+
+class _Checkout:
+    def __init__(self, repo: Repo, result: CheckoutResult, force: bool) -> None:
+        self.repo = repo
+        self.result = result
+        self.force = force
+        self.state_rows: list[tuple[str, workspace.StatKey, str, str]] = []
+        self.placement = link.Placement(repo.config.link_types)
+        self.placed: list[tuple[str, Path, str]] = []  # (rel, dest, oid) staged, not renamed
+
+    def pointer(self, ptr: pointer_mod.Pointer) -> None:
+        try:
+            if ptr.is_dir:
+                self._dir(ptr)
+            else:
+                self._file(ptr.path, ptr.oid, ptr.size)
+            self._flush()
+        except PathError as exc:  # e.g. a parent symlinked outside: refuse this one only
+            self.result.invalid.append(exc.message)
+        finally:
+            self.placement.discard()
+            self.placed.clear()
+            self.repo.state.put_many(self.state_rows)
+            self.state_rows.clear()
+
+    def _flush(self) -> None:
+        """Rename the staged files into place (one sync for all) and remember their oids."""
+        self.placement.commit()
+        for rel, dest, oid in self.placed:
+            st = os.stat(dest)
+            self.state_rows.append((str(dest), workspace.StatKey.of(st), self.repo.cache.algo,
+                                    oid))
+            self.result.restored.append(rel)
+        self.placed.clear()
+
+    def _dir(self, ptr: pointer_mod.Pointer) -> None:
+        # Two streaming passes over the listing instead of one list: the first validates
+        # every entry and the totals before any path is built or written, the second
+        # materialises. A million-entry manifest then costs time, not memory.
+        try:
+            nfiles = size = 0
+            for entry in self.repo.cache.iter_manifest(ptr.oid):
+                nfiles, size = nfiles + 1, size + entry.size
+        except ObjectMissingError:
+            self.result.missing.append(ptr.path)
+            return
+        except HashMismatchError:
+            self.result.corrupt.append(ptr.path)
+            return
+        except PointerError as exc:
+            self.result.invalid.append(f"{ptr.pointer_path}: {exc.message}")
+            return
+        if (nfiles, size) != (ptr.nfiles, ptr.size):
+            self.result.invalid.append(pointer_mod.totals_mismatch(ptr, nfiles, size))
+            return
+        top = self.repo.abspath(ptr.path)
+        # The directory itself inside the repository too: with an empty listing no file's
+        # parent is checked, and the stale-file pass would delete through a symlink.
+        self.repo.check_no_escape(posixpath.join(ptr.path, "."))
+        if os.path.lexists(top) and not top.is_dir():
+            self._conflict_or_clear(ptr.path, top)
+        for entry in self.repo.cache.iter_manifest(ptr.oid):
+            self._file(posixpath.join(ptr.path, entry.relpath), entry.oid, entry.size)
+        self._flush()  # before looking for stale files, which must not see our temps
+        if top.is_dir():
+            self.result.stale_tmp += workspace.remove_tmps(self.repo, ptr.path)
+            self._remove_stale(ptr, top)
+            self.repo.state.put_listing(str(top), ptr.oid)
+
+    def _remove_stale(self, ptr: pointer_mod.Pointer, top: Path) -> None:
+        """Delete files the previous version of this directory had and this one has not,
+        and only while they hold exactly the previous (cached) bytes.
+
+        Files moma did not put there (untracked files) and edited files are the user's:
+        never deleted, with or without --force, even when their bytes happen to be cached.
+        """
+        previous = self.repo.state.get_listing(str(top))
+        if previous is None or previous == ptr.oid:
+            return
+        stale = {f.relpath: f for f in _not_listed(workspace.walk_dir(str(top)),
+                                                    self.repo.cache.iter_manifest(ptr.oid))}
+        if not stale:
+            return
+        try:
+            expected = {e.relpath: e.oid for e in self.repo.cache.iter_manifest(previous)
+                        if e.relpath in stale}
+        except MomaError:  # previous listing gone or damaged: keep everything
+            return
+        candidates = [stale[rel] for rel in expected]
+        oids = workspace.oids_of(self.repo, candidates, store=False)
+        for info in candidates:
+            oid = oids[info.path]
+            if oid == expected[info.relpath] and self.repo.cache.exists(oid):
+                os.unlink(info.path)
+                self.result.removed.append(posixpath.join(ptr.path, info.relpath))
+
+    def _file(self, rel: str, oid: str, size: int) -> None:
+        dest = self.repo.abspath(rel)
+        self.repo.check_no_escape(rel)
+        try:
+            is_dir = stat.S_ISDIR(os.lstat(dest).st_mode)  # one lstat: most dests are absent
+            exists = True
+        except FileNotFoundError:
+            is_dir = exists = False
+        if exists:
+            current = workspace.current_oid(self.repo, dest)
+            if current == oid:
+                if self._check_size(rel, oid, size, os.stat(dest).st_size):
+                    self.result.unchanged += 1
+                return
+            if current is None or not self.repo.cache.exists(current):
+                if not self.force:
+                    self.result.conflicts.append(rel)
+                    return
+                self.result.replaced.append(rel)
+        try:
+            source = self.repo.cache.checked_path(oid)
+        except ObjectMissingError:
+            self.result.missing.append(rel)
+            return
+        except HashMismatchError:
+            self.result.corrupt.append(rel)
+            return
+        if not self._check_size(rel, oid, size, os.stat(source).st_size):
+            return
+        if is_dir:
+            self.result.conflicts.append(rel)
+            return
+        self.placement.stage(source, dest)
+        self.placed.append((rel, dest, oid))
+        if len(self.placed) >= _FLUSH_EVERY:
+            self._flush()
+
+    def _check_size(self, rel: str, oid: str, expected: int, actual: int) -> bool:
+        """A size that disagrees with the object means the pointer (or listing) was edited
+        or damaged: never materialise an object other than the one it describes."""
+        if expected == actual:
+            return True
+        self.result.invalid.append(
+            f"{rel}: recorded size {expected} differs from object {short_oid(oid)} "
+            f"({actual} bytes); not checked out")
+        return False
+
+    def _conflict_or_clear(self, rel: str, path: Path) -> None:
+        current = workspace.current_oid(self.repo, path)
+        if current is not None and self.repo.cache.exists(current):
+            os.unlink(path)
+        elif self.force:
+            os.unlink(path)
+            self.result.replaced.append(rel)
+        else:
+            self.result.conflicts.append(rel)
+
+
+def _not_listed(
+    files: list[workspace.FileInfo], entries: Iterator[manifest.Entry]
+) -> Iterator[workspace.FileInfo]:
+    """Workspace files absent from the listing: a merge of two lists sorted by relpath."""
+    entry = next(entries, None)
+    for info in files:
+        while entry is not None and entry.relpath < info.relpath:
+            entry = next(entries, None)
+        if entry is None or entry.relpath != info.relpath:
+            yield info
