@@ -19,7 +19,7 @@ from moma_cli.services.fsck import STALE_TMP_SECONDS, Missing
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage import transfer
-from moma_cli.storage.remote import Digests
+from moma_cli.storage.remote.sinks import Digests
 
 # -- gc --remote -----------------------------------------------------------------------------
 

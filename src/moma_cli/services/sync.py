@@ -31,7 +31,9 @@ from moma_cli.services.registry import resolving
 from moma_cli.services.registry.model_version import ModelVersion
 from moma_cli.services.repo import Repo
 from moma_cli.storage import fs, transfer
-from moma_cli.storage.remote import Digests, Download, Store, open_store
+from moma_cli.storage.remote import open_store
+from moma_cli.storage.remote.sinks import Digests, Download
+from moma_cli.storage.remote.store import Store
 
 MISSING_HINT = "run 'moma push' on the machine that added it"
 CORRUPT_HINT = "run 'moma push --verify' on a machine that has the good data"
