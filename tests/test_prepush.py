@@ -17,10 +17,10 @@ def push(moma: Moma, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def oids_of(moma: Moma, *pointer_paths: str) -> set[str]:
-    from moma_cli.services import sync
+    from moma_cli.services.sync.planning import expand
 
     repo = open_repo(moma.root)
-    return sync.expand(repo, [repo.load_pointer(p) for p in pointer_paths])
+    return expand(repo, [repo.load_pointer(p) for p in pointer_paths])
 
 
 def test_git_push_uploads_the_pushed_commits_data(repo: Moma, any_remote: RemoteSpec,

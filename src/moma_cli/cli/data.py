@@ -12,7 +12,7 @@ from moma_cli.cli.options import Jobs, Json
 
 if TYPE_CHECKING:
     from moma_cli.services.data_status import StatusResult
-    from moma_cli.services.sync import RegistryGap
+    from moma_cli.services.sync.remote_status import RegistryGap
 
 
 def register(app: typer.Typer) -> None:
@@ -127,9 +127,9 @@ def status(
     result: StatusResult
     gaps: list[RegistryGap] | None = None  # with --remote: stages whose data it lacks
     if remote or remote_name:
-        from moma_cli.services import sync
+        from moma_cli.services.sync import remote_status
 
-        result = sync.status(open_repo(), targets, remote=remote_name, jobs=jobs)
+        result = remote_status.status(open_repo(), targets, remote=remote_name, jobs=jobs)
         gaps = result.registry
     else:
         result = data_status.status(open_repo(), targets, jobs=jobs)

@@ -44,15 +44,15 @@ def push(
       moma push --all-tags --rev v1.0
     """
     from moma_cli.cli import render
-    from moma_cli.services import sync
     from moma_cli.services.repo import open_repo
     from moma_cli.services.revisions import Scope
+    from moma_cli.services.sync import pushing
 
     repo = open_repo()
     scope = Scope(all_branches, all_tags, all_commits, tuple(revs or ()))
     with repo.lock(OPTIONS.wait):
-        result = sync.push(repo, targets, remote=remote, jobs=jobs, verify=verify, scope=scope,
-                           progress=render.RichProgress())
+        result = pushing.push(repo, targets, remote=remote, jobs=jobs, verify=verify,
+                              scope=scope, progress=render.RichProgress())
     views.report_transfer(result, "pushed", json_out)
 
 
@@ -64,13 +64,13 @@ def fetch(targets: Targets = None, remote: RemoteName = None, jobs: Jobs = None,
     Example: moma fetch data/ -r storage
     """
     from moma_cli.cli import render
-    from moma_cli.services import sync
     from moma_cli.services.repo import open_repo
+    from moma_cli.services.sync import fetching
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = sync.fetch(repo, targets, remote=remote, jobs=jobs,
-                            progress=render.RichProgress())
+        result = fetching.fetch(repo, targets, remote=remote, jobs=jobs,
+                                progress=render.RichProgress())
     views.report_transfer(result, "fetched", json_out)
 
 
@@ -87,13 +87,13 @@ def pull(
     Example: git clone URL && cd repo && moma pull
     """
     from moma_cli.cli import render
-    from moma_cli.services import sync
     from moma_cli.services.repo import open_repo
+    from moma_cli.services.sync import fetching
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = sync.pull(repo, targets, remote=remote, jobs=jobs, force=force,
-                           progress=render.RichProgress())
+        result = fetching.pull(repo, targets, remote=remote, jobs=jobs, force=force,
+                               progress=render.RichProgress())
     checkout = result.checkout
     if json_out:
         render.print_json(views.transfer_json(result)

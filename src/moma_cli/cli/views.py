@@ -9,7 +9,7 @@ import typer
 if TYPE_CHECKING:
     from moma_cli.services.data_checkout import CheckoutResult
     from moma_cli.services.registry.model_version import ModelVersion
-    from moma_cli.services.sync import TransferResult
+    from moma_cli.services.sync.results import TransferResult
 
 _SHOWN_FAILURES = 20
 

@@ -80,14 +80,14 @@ def object_path(repo: Repo, oid: str, *, remote: str | None = None) -> Path:
 
 
 def _fetch(repo: Repo, oid: str, remote: str | None) -> None:
-    from moma_cli.services import sync
+    from moma_cli.services.sync.fetching import fetch_oids
 
     if remote is None and repo.config.default_remote is None:
         raise ObjectMissingError(
             f"object {hashing.short_oid(oid)} is not in the cache and no remote is configured",
             hint="add one with 'moma remote add NAME URL --default', or pass remote=",
         )
-    result = sync.fetch_oids(repo, [oid], remote=remote)
+    result = fetch_oids(repo, [oid], remote=remote)
     if oid in result.failed:
         raise ObjectMissingError(
             f"object {hashing.short_oid(oid)} could not be fetched: {result.failed[oid]}",

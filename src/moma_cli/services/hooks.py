@@ -19,8 +19,11 @@ from pathlib import Path
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import MomaError
-from moma_cli.services import sync
 from moma_cli.services.repo import Repo
+from moma_cli.services.sync.planning import registry_pointers
+from moma_cli.services.sync.pushing import push_pointers
+from moma_cli.services.sync.remote_status import on_remote
+from moma_cli.services.sync.results import TransferResult
 from moma_cli.storage.atomic import atomic_write_bytes
 
 HOOKS = ("pre-push", "post-checkout", "post-merge")
@@ -180,7 +183,7 @@ def pushed_pointers(repo: Repo, git_remote: str, ref_lines: Iterable[str]
     return list(pointers.values()), bad
 
 
-def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> sync.TransferResult:
+def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> TransferResult:
     """Upload, to the default moma remote, the objects of every pointer the pushed commits
     wrote and of every version the registry points at, so git never points at data nobody
     can download: a stage tag pushed for an old commit writes no pointer, yet
@@ -188,10 +191,10 @@ def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> sync.Tran
     pointers, bad = pushed_pointers(repo, git_remote, ref_lines)
     labelled = [("", ptr) for ptr in pointers]
     if repo.config.default_remote is not None:  # without one, only pushed pointers need it
-        labelled += sync.registry_pointers(repo)
-    result = sync.TransferResult()
+        labelled += registry_pointers(repo)
+    result = TransferResult()
     if labelled:
-        result = sync.push_pointers(repo, labelled)
+        result = push_pointers(repo, labelled)
     result.invalid = [e.message for e in bad]
     if not result.ok:
         result.hint = ("the pushed commits reference data that is not on the remote; "
@@ -221,7 +224,7 @@ def check_pointers(repo: Repo, files: Sequence[str]) -> list[Problem]:
         if not repo.cache.exists(ptr.oid):
             unsaved.append(ptr)
     remote = repo.config.default_remote
-    pushed = sync.on_remote(repo, {p.oid for p in unsaved}) if unsaved and remote else set()
+    pushed = on_remote(repo, {p.oid for p in unsaved}) if unsaved and remote else set()
     where = f"neither in the cache nor on remote '{remote}'" if remote else "not in the cache"
     problems += [Problem(p.pointer_path, f"object {p.oid[:12]} of {p.path} is {where}",
                          f"run 'moma add {p.path}' or 'moma pull'")

@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 
 from moma_cli.core import hashing
 from moma_cli.errors import GcError
-from moma_cli.services import gc, sync
+from moma_cli.services import gc
 from moma_cli.services.fsck import STALE_TMP_SECONDS, Missing
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
+from moma_cli.services.sync.fetching import fetch_oids
+from moma_cli.services.sync.planning import expand_named
+from moma_cli.services.sync.remote_session import open_remote
+from moma_cli.services.sync.results import CORRUPT_HINT, MISSING_HINT
 from moma_cli.storage import transfer
 from moma_cli.storage.remote.sinks import Digests
 
@@ -32,7 +36,7 @@ def gc_plan(
     result = gc.GcPlan()
     keep = gc.referenced(repo, result, workspace=workspace, all_branches=all_branches,
                          all_tags=all_tags, all_commits=all_commits)
-    r = sync.open_remote(repo, remote, jobs, create=False)
+    r = open_remote(repo, remote, jobs, create=False)
     result.remote = r.name
     keep |= _listed_by_remote_manifests(repo, result, remote, jobs)
     for oid, size in r.store.listing().items():
@@ -49,7 +53,7 @@ def _listed_by_remote_manifests(repo: Repo, result: gc.GcPlan, remote: str,
     listing found nowhere stops gc: deleting without it could free files still in use."""
     if not result.unknown_manifests:
         return set()
-    sync.fetch_oids(repo, result.unknown_manifests, remote=remote, jobs=jobs)
+    fetch_oids(repo, result.unknown_manifests, remote=remote, jobs=jobs)
     lacking = [oid for oid in result.unknown_manifests if not repo.cache.exists(oid)]
     if lacking:
         raise GcError(
@@ -65,7 +69,7 @@ def _listed_by_remote_manifests(repo: Repo, result: gc.GcPlan, remote: str,
 
 def gc_collect(repo: Repo, plan: gc.GcPlan, *, jobs: int | None = None) -> gc.GcResult:
     """Delete the planned objects from the remote, for good."""
-    r = sync.open_remote(repo, plan.remote, jobs, create=False)
+    r = open_remote(repo, plan.remote, jobs, create=False)
     r.store.delete(sorted(plan.remove))
     return gc.GcResult(None, len(plan.remove), plan.size)
 
@@ -101,9 +105,9 @@ def fsck(
 ) -> RemoteFsckResult:
     """Download and re-hash remote objects: all of them, or a random `sample` of those the
     work tree's pointers use; report corrupt ones and the used ones the remote lacks."""
-    r = sync.open_remote(repo, remote, jobs, create=False, verify=True)
+    r = open_remote(repo, remote, jobs, create=False, verify=True)
     pointers, errors = repo.pointers()
-    needed = sync.expand_named(repo, pointers)
+    needed = expand_named(repo, pointers)
     result = RemoteFsckResult(r.name, invalid=[e.message for e in errors],
                               sampled=sample is not None)
     sizes: dict[str, int] = {}
@@ -130,9 +134,9 @@ def fsck(
     gone = (set(needed) - present) | set(vanished)
     result.missing = [Missing(needed.get(oid, ""), oid) for oid in sorted(gone)]
     if result.corrupt:
-        result.hint = sync.CORRUPT_HINT
+        result.hint = CORRUPT_HINT
     elif result.missing:
-        result.hint = sync.MISSING_HINT
+        result.hint = MISSING_HINT
     return result
 
 
@@ -151,5 +155,5 @@ def clean(repo: Repo, remote: str | None = None, *,
     """Remove what interrupted pushes left on the remote: `.moma-tmp-*` files of a
     local-directory remote, incomplete S3 multipart uploads; only those older than
     `older_than` seconds (a younger one may be a push running elsewhere)."""
-    r = sync.open_remote(repo, remote, None, create=False)
+    r = open_remote(repo, remote, None, create=False)
     return CleanResult(r.name, older_than, r.store.clean_stale(older_than, time.time()))

@@ -1,6 +1,6 @@
 """Stages and semver registrations as GTO tags: assign (`NAME#STAGE#N`), unassign
 (`NAME#STAGE!#N`) and register (`NAME@v1.2.0`), each on a committed version. A new stage or
-semver also sends that version's data to the default remote (services/sync.py::publish)."""
+semver also sends that version's data to the default remote (services/sync/pushing.py::publish)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from moma_cli.services.registry.model_version import ModelError, ModelVersion
 from moma_cli.services.registry.reading import load
 from moma_cli.services.registry.resolving import resolve
 from moma_cli.services.repo import Repo
-from moma_cli.services.sync import TransferResult, publish
+from moma_cli.services.sync.pushing import publish
+from moma_cli.services.sync.results import TransferResult
 
 # -- stages and semver registrations ---------------------------------------------------------
 

@@ -1,0 +1,120 @@
+"""`moma fetch` (what the cache lacks, each download verified against its oid) and
+`moma pull` (fetch, then checkout). A directory's manifest is fetched first: it says which
+files the directory needs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from moma_cli.errors import RemoteError
+from moma_cli.services import data_checkout, workspace
+from moma_cli.services.progress import SILENT, Progress
+from moma_cli.services.repo import Repo
+from moma_cli.services.sync.planning import Plan, plan_pointers
+from moma_cli.services.sync.remote_session import Remote, open_remote
+from moma_cli.services.sync.results import (
+    CORRUPT_HINT,
+    MISSING_HINT,
+    PullResult,
+    TransferResult,
+    named_failures,
+)
+from moma_cli.storage import transfer
+from moma_cli.storage.remote.sinks import Download
+
+
+def fetch(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    cwd: Path | None = None,
+    progress: Progress = SILENT,
+) -> TransferResult:
+    """Download the objects of the workspace pointers that the cache lacks."""
+    pointers, errors = repo.pointers(targets, cwd)
+    r = open_remote(repo, remote, jobs, create=False)
+    plan = plan_pointers(repo, pointers)
+    # Manifests not cached yet come first: they say which files a directory needs.
+    result = _fetch(repo, r, {p.oid for p in plan.unlisted}, plan, progress)
+    listed = plan_pointers(repo, [p for p in plan.unlisted if repo.cache.exists(p.oid)])
+    plan.files |= listed.files
+    plan.names |= listed.names
+    plan.sizes |= listed.sizes
+    rest = (plan.files | plan.manifests) - set(result.transferred) - set(result.failed)
+    result.merge(_fetch(repo, r, rest, plan, progress))
+    result.invalid = [e.message for e in errors]
+    result.warnings = sorted(r.store.damaged.values())
+    return result
+
+
+def fetch_oids(
+    repo: Repo,
+    oids: Iterable[str],
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    progress: Progress = SILENT,
+) -> TransferResult:
+    """Download these objects into the cache unless it has them; each is verified."""
+    r = open_remote(repo, remote, jobs, create=False)
+    return _fetch(repo, r, set(oids), Plan(), progress)
+
+
+def _fetch(repo: Repo, r: Remote, oids: set[str], plan: Plan,
+           progress: Progress) -> TransferResult:
+    result = TransferResult(remote=r.name)
+    todo = sorted(oid for oid in oids if not repo.cache.exists(oid))
+    result.skipped = len(oids) - len(todo)
+    if not todo:
+        return result
+    progress.start(f"fetching from {r.name}", len(todo))
+    # One batch: downloads are written without an fsync each, then made durable together.
+    with repo.cache.batch() as batch:
+        try:
+            work = r.store.read_tasks(todo, plan.sizes, Download(r.store, batch))
+            done, failed = transfer.run_tasks(work, jobs=r.jobs, on_done=progress.advance)
+        except RemoteError:  # keep what arrived before the remote failed
+            batch.commit()
+            raise
+    progress.finish()
+    _remember_verified(repo, done)
+    result.transferred = done
+    result.failed = named_failures(failed, plan.names)
+    if any("is corrupt" in msg for msg in failed.values()):
+        result.hint = CORRUPT_HINT
+    elif failed:
+        result.hint = MISSING_HINT
+    return result
+
+
+def _remember_verified(repo: Repo, oids: list[str]) -> None:
+    """Downloads were hashed on the way in: record that in the stat cache (one transaction),
+    so the checkout that follows does not hash every object a second time."""
+    rows = []
+    for oid in oids:
+        path = str(repo.cache.oid_to_path(oid))
+        rows.append((path, workspace.StatKey.of(os.stat(path)), repo.cache.algo, oid))
+    repo.state.put_many(rows)
+
+
+def pull(
+    repo: Repo,
+    targets: Sequence[str] | None = None,
+    *,
+    remote: str | None = None,
+    jobs: int | None = None,
+    force: bool = False,
+    cwd: Path | None = None,
+    progress: Progress = SILENT,
+) -> PullResult:
+    """fetch, then checkout: the workspace gets everything that could be downloaded."""
+    fetched = fetch(repo, targets, remote=remote, jobs=jobs, cwd=cwd, progress=progress)
+    result = PullResult(**vars(fetched))
+    result.checkout = data_checkout.checkout(repo, targets, force=force, cwd=cwd,
+                                             progress=progress)
+    return result
+
