@@ -339,6 +339,31 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
+def test_requests_abandoned_with_a_dead_remote_print_no_traceback(tmp_path: Path) -> None:
+    """What made the test below fail now and then: aiohttp tasks a failed push abandoned
+    printed "Task exception was never retrieved" and their tracebacks after moma's error."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import fsspec.asyn\n"
+        "from moma_cli.config import RemoteConfig\n"
+        "from moma_cli.storage.fs import open_location\n"
+        "open_location(RemoteConfig('s', 's3://b/p', {'endpointurl': 'http://127.0.0.1:9'}),"
+        " Path('.'))\n"
+        "loop = fsspec.asyn.get_loop()\n"
+        "def report(message, exc):\n"
+        "    loop.call_soon_threadsafe(loop.call_exception_handler,\n"
+        "                              {'message': message, 'exception': exc})\n"
+        "report('Task exception was never retrieved', ConnectionResetError('reset'))\n"
+        "report('Task exception was never retrieved', ValueError('a real bug'))\n"
+        "import time; time.sleep(0.5)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "reset" not in out.stderr
+    assert "a real bug" in out.stderr  # any other loop error is still shown
+
+
 def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
         repo: Moma, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import s3fs

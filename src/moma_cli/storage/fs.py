@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -136,7 +137,25 @@ def _s3_fs(remote: RemoteConfig) -> Any:
         kwargs["profile"] = str(opts["profile"])
     fs = s3fs.S3FileSystem(**kwargs)
     fs.retries = S3FS_RETRIES
+    _quiet_abandoned_requests()
     return fs
+
+
+@functools.cache
+def _quiet_abandoned_requests() -> None:
+    """A remote that goes away mid-transfer is reported once, as a RemoteError; the aiohttp
+    requests in flight then die with their connections, and asyncio would print each one's
+    traceback at exit ("Task exception was never retrieved"), after moma's own error line.
+    Only those are dropped: any other error of fsspec's event loop is still printed."""
+    import fsspec.asyn
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if not (exc is not None and _is_unreachable(exc)
+                and str(context.get("message", "")).startswith("Task exception was never")):
+            loop.default_exception_handler(context)
+
+    fsspec.asyn.get_loop().set_exception_handler(handler)
 
 
 def _fsspec_fs(remote: RemoteConfig, protocol: str) -> Any:
