@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from moma_cli.atomic import is_tmp_name
 from moma_cli.core import hashing
-from moma_cli.storage.atomic import is_tmp_name
 
 SKIP_DIRS = (".git", ".moma")
 

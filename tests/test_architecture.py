@@ -13,13 +13,15 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 
 # layer -> layers it may import from
 ALLOWED = {
-    "api": {"services", "core", "storage", "errors"},
+    "api": {"services", "core", "storage", "atomic", "errors"},
     "cli": {"cli", "services", "errors", "core", "config"},
-    "services": {"services", "core", "storage", "gitrepo", "config", "yamlio", "errors"},
-    "storage": {"storage", "core", "config", "yamlio", "errors"},
+    "services": {"services", "core", "storage", "gitrepo", "config", "atomic", "yamlio",
+                 "errors"},
+    "storage": {"storage", "core", "config", "atomic", "yamlio", "errors"},
     "gitrepo": {"errors"},
+    "config": {"core", "atomic", "yamlio", "errors"},
     "core": {"core", "yamlio", "errors"},
-    "config": {"yamlio", "errors", "core", "storage"},
+    "atomic": set(),
     "yamlio": {"errors"},
     "errors": set(),
 }

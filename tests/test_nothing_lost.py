@@ -9,8 +9,8 @@ import pytest
 
 from conftest import Moma, write
 from helpers import assert_nothing_lost, assert_one_error, read_only_dir, snapshot, temp_files
+from moma_cli.atomic import atomic_write_bytes
 from moma_cli.core import hashing
-from moma_cli.storage.atomic import atomic_write_bytes
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 
@@ -57,7 +57,7 @@ def test_atomic_write_cleans_its_temp_when_the_rename_fails(tmp_path: Path) -> N
 # renames (atomic.py, cache.py, link.py) or the lock file, which holds no data (lock.py).
 # The append-only prediction log is the one non-atomic writer by design: O_APPEND, whole
 # lines per write, readers skip a torn last line (services/serving/predlog.py).
-_WRITERS = {"storage/atomic.py", "storage/cache.py", "storage/link.py", "storage/lock.py",
+_WRITERS = {"atomic.py", "storage/cache.py", "storage/link.py", "storage/lock.py",
             "services/serving/predlog.py"}
 
 
@@ -84,13 +84,13 @@ def _writes(tree: ast.AST) -> list[int]:
 
 
 def test_every_write_is_atomic() -> None:
-    """Files are written only through storage/atomic.py (temp + fsync + os.replace)."""
+    """Files are written only through atomic.py (temp + fsync + os.replace)."""
     offenders = []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
         if rel not in _WRITERS:
             offenders += [f"{rel}:{n}" for n in _writes(ast.parse(path.read_text()))]
-    assert offenders == [], "write through storage.atomic instead: " + ", ".join(offenders)
+    assert offenders == [], "write through moma_cli.atomic instead: " + ", ".join(offenders)
 
 
 def test_the_write_scan_sees_writes() -> None:

@@ -116,9 +116,9 @@ def log_model(
     commit the pointer to make it a version."""
     import joblib
 
+    from moma_cli.atomic import atomic_open
     from moma_cli.core import refs
     from moma_cli.services.registry import registering
-    from moma_cli.storage.atomic import atomic_open
 
     refs.check_name(name)
     repo = open_repo(cwd)

@@ -148,7 +148,7 @@ def _refuse_outside_cache(doc: Mapping[str, Any], root: Path) -> None:
     Resolved through every symlink: `cache.dir: cachelink`, a committed symlink to a
     directory outside, passed a check of the text alone and `pull` wrote objects there.
     """
-    from moma_cli.storage.atomic import resolves_inside
+    from moma_cli.atomic import resolves_inside
 
     cache = doc.get("cache")
     value = cache.get("dir") if isinstance(cache, Mapping) else None
@@ -170,7 +170,7 @@ def _refuse_outside_cache(doc: Mapping[str, Any], root: Path) -> None:
 
 
 def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
-    from moma_cli.storage.atomic import resolves_inside
+    from moma_cli.atomic import resolves_inside
 
     path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
     if not path.exists():
@@ -190,7 +190,7 @@ def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
 
 
 def write_layer(root: Path, doc: Mapping[str, Any], local: bool = False) -> None:
-    from moma_cli.storage.atomic import atomic_write_bytes
+    from moma_cli.atomic import atomic_write_bytes
 
     path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
     atomic_write_bytes(path, yamlio.dumps(dict(doc)).encode())

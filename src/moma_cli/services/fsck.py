@@ -8,11 +8,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from moma_cli.atomic import is_tmp_sibling
 from moma_cli.errors import MomaError
 from moma_cli.services import workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
-from moma_cli.storage.atomic import is_tmp_sibling
 
 STALE_TMP_SECONDS = 3600
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moma_cli.atomic import atomic_write_bytes
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import MomaError
 from moma_cli.services.repo import Repo
@@ -24,7 +25,6 @@ from moma_cli.services.sync.planning import registry_pointers
 from moma_cli.services.sync.pushing import push_pointers
 from moma_cli.services.sync.remote_status import on_remote
 from moma_cli.services.sync.results import TransferResult
-from moma_cli.storage.atomic import atomic_write_bytes
 
 HOOKS = ("pre-push", "post-checkout", "post-merge")
 BEGIN = "# >>> moma >>>"

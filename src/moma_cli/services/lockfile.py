@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from moma_cli import yamlio
+from moma_cli.atomic import write_if_changed
 from moma_cli.core import hashing
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.core.stages import PipelineError
 from moma_cli.errors import MomaError
 from moma_cli.services import lineage as lineage_mod
 from moma_cli.services.repo import Repo
-from moma_cli.storage.atomic import write_if_changed
 
 LOCK_FILE = "moma.lock"
 LOCK_SCHEMA = 1

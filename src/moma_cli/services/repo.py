@@ -12,11 +12,11 @@ from functools import cached_property
 from pathlib import Path
 
 from moma_cli import config as config_mod
+from moma_cli.atomic import resolves_inside, write_if_changed
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.errors import MomaError, NotARepoError, PathError, PointerError
 from moma_cli.gitrepo import Git, find_root
-from moma_cli.storage.atomic import resolves_inside, write_if_changed
 from moma_cli.storage.cache import ObjectCache
 from moma_cli.storage.lock import RepoLock
 from moma_cli.storage.state import StateDB

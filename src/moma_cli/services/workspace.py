@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from moma_cli.atomic import is_tmp_name, is_tmp_sibling
 from moma_cli.core import manifest
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.core.paths import is_reserved_name
@@ -17,7 +18,6 @@ from moma_cli.core.pointer import Pointer
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
-from moma_cli.storage.atomic import is_tmp_name, is_tmp_sibling
 from moma_cli.storage.state import StatKey
 
 _CHUNK_BYTES = 16 << 20

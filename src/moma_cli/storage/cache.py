@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from moma_cli.atomic import flush, is_tmp_name, tmp_sibling
 from moma_cli.core import hashing, manifest
 from moma_cli.errors import HashMismatchError, NoSpaceError, ObjectMissingError
-from moma_cli.storage.atomic import flush, is_tmp_name, tmp_sibling
 from moma_cli.storage.link import COPY_RANGE_REFUSED, copy_range
 from moma_cli.storage.state import StateDB, StatKey
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from moma_cli.storage.atomic import flush, tmp_sibling
+from moma_cli.atomic import flush, tmp_sibling
 
 _FICLONE = 0x40049409  # linux/fs.h
 _NO_REFLINKS = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}

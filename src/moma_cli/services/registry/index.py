@@ -23,11 +23,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from moma_cli.atomic import atomic_open
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import GitError, MomaError
 from moma_cli.services.progress import NOTICES
 from moma_cli.services.repo import MOMA_DIR, Repo
-from moma_cli.storage.atomic import atomic_open
 
 INDEX_FILE = "registry-index.json"
 # 2: no chain is computed in a shallow clone; a version-1 index may hold one that was,

@@ -44,7 +44,7 @@ def get(repo: Repo, ref: str, output: str, *, cwd: Path | None = None,
                                          "overwrite it")
     fetched = not repo.cache.exists(version.oid)
     source = access.object_path(repo, version.oid)
-    from moma_cli.storage.atomic import atomic_open
+    from moma_cli.atomic import atomic_open
 
     with open(source, "rb") as src, atomic_open(dest) as fh:
         while chunk := src.read(1 << 20):

@@ -1,7 +1,7 @@
 """Sampled prediction logging: one JSON line per predicted row (format in docs/serving.md).
 
 A log is append-only, so it is written with O_APPEND, one `write` per sampled request
-under a lock, rather than with the temp-and-rename of `storage/atomic.py`: a crash can
+under a lock, rather than with the temp-and-rename of `atomic.py`: a crash can
 cut at most the last line short, and readers skip a line that does not parse.
 """
 

@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from moma_cli.atomic import atomic_write_bytes, flush, is_tmp_name
 from moma_cli.core.hashing import is_valid_oid
 from moma_cli.storage import packs, transfer
-from moma_cli.storage.atomic import atomic_write_bytes, flush, is_tmp_name
 from moma_cli.storage.cache import OBJECT_MODE
 from moma_cli.storage.fs import Location
 from moma_cli.storage.link import Placement, copy_file

@@ -8,9 +8,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from moma_cli.atomic import tmp_sibling
 from moma_cli.core import hashing
 from moma_cli.errors import ObjectMissingError
-from moma_cli.storage.atomic import tmp_sibling
 from moma_cli.storage.cache import Batch
 from moma_cli.storage.remote.store import Store, Writer
 

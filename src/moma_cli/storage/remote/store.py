@@ -11,11 +11,11 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+from moma_cli.atomic import atomic_write_bytes, is_tmp_name
 from moma_cli.core import hashing
 from moma_cli.core.hashing import is_valid_oid
 from moma_cli.errors import ObjectMissingError, PackIndexError
 from moma_cli.storage import packs, transfer
-from moma_cli.storage.atomic import atomic_write_bytes, is_tmp_name
 from moma_cli.storage.fs import Location
 from moma_cli.storage.packs import Slot
 
