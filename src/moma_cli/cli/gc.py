@@ -58,8 +58,6 @@ def gc(
       moma gc --undo
       moma gc --all-commits --remote storage --force
     """
-    from moma_cli.cli import render
-    from moma_cli.services import gc as gc_service
     from moma_cli.services.repo import open_repo
 
     if batch and not undo:
@@ -67,26 +65,45 @@ def gc(
     if remote and (undo or purge_quarantine):
         raise GcError("--undo and --purge-quarantine work on the cache's quarantine only",
                       hint="a remote has no quarantine: drop --remote")
+    scope = {"workspace": workspace, "all_branches": all_branches,
+             "all_tags": all_tags, "all_commits": all_commits}
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         if undo:
-            restored = gc_service.undo(repo, batch)
-            _report(json_out, vars(restored),
-                    f"Restored {restored.restored} objects from gc batch {restored.batch}")
-            return
-        if purge_quarantine:
-            purged = gc_service.purge_quarantine(repo)
-            _report(json_out, {"purged": purged}, f"Purged {len(purged)} gc quarantine batches")
-            return
-        scope = {"workspace": workspace, "all_branches": all_branches,
-                 "all_tags": all_tags, "all_commits": all_commits}
-        if remote:
+            _undo(repo, batch, json_out)
+        elif purge_quarantine:
+            _purge(repo, json_out)
+        elif remote:
             _remote_gc(repo, remote, scope, force, json_out)
-            return
-        plan = gc_service.plan(repo, **scope)
-        if not (force or _confirmed(plan, json_out)):
-            return
-        result = gc_service.collect(repo, plan)
+        else:
+            _cache_gc(repo, scope, force, json_out)
+
+
+def _undo(repo: Repo, batch: str | None, json_out: bool) -> None:
+    from moma_cli.services import gc as gc_service
+
+    restored = gc_service.undo(repo, batch)
+    _report(json_out, vars(restored),
+            f"Restored {restored.restored} objects from gc batch {restored.batch}")
+
+
+def _purge(repo: Repo, json_out: bool) -> None:
+    from moma_cli.services import gc as gc_service
+
+    purged = gc_service.purge_quarantine(repo)
+    _report(json_out, {"purged": purged}, f"Purged {len(purged)} gc quarantine batches")
+
+
+def _cache_gc(repo: Repo, scope: dict[str, bool], force: bool, json_out: bool) -> None:
+    """Plan, ask (unless --force), then quarantine: the one mode with a question between
+    two service calls, as `git clean -i` has."""
+    from moma_cli.cli import render
+    from moma_cli.services import gc as gc_service
+
+    plan = gc_service.plan(repo, **scope)
+    if not (force or _confirmed(plan, json_out)):
+        return
+    result = gc_service.collect(repo, plan)
     _report(json_out, vars(result) | {"kept": plan.kept},
             f"Removed {result.removed} objects ({render.human_size(result.size)}), "
             f"kept {plan.kept}")
