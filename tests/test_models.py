@@ -393,7 +393,7 @@ def test_json_schemas_are_stable(two_versions: Moma, tmp_path: Path) -> None:
     version_keys = {"name", "version", "number", "uncommitted", "model_id", "oid", "hash",
                     "size", "path", "commit", "date", "author", "message", "stages",
                     "semvers", "encoding", "algo", "params", "metrics", "description",
-                    "lineage"}
+                    "lineage", "signature"}
     assert set(show(repo, "credit-risk")) == version_keys
     assert set(json.loads(repo("models:list", "--json").stdout)) == {"models"}
     assert set(log(repo)[0]) == version_keys

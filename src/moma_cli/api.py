@@ -20,11 +20,10 @@ runs code chosen by whoever wrote the file: it only happens in `load_model`, onl
 from __future__ import annotations
 
 import builtins
-import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from moma_cli.errors import HashMismatchError, MomaError
 from moma_cli.services import access
 from moma_cli.services.repo import open_repo
 
@@ -82,23 +81,15 @@ def model_path(ref: str, *, cwd: Path | None = None) -> Path:
     return model_files.model_file(open_repo(cwd), ref)[1]
 
 
-def load_model(ref: str, trust: bool = False, *, cwd: Path | None = None) -> Any:
-    """joblib-load a registered model. `trust=True` is required: unpickling executes code."""
-    if not trust:
-        raise MomaError(f"refusing to load {ref}: unpickling a model runs code from its file",
-                        hint="pass trust=True if you trust whoever registered it")
-    import joblib
-
-    from moma_cli.core.hashing import hash_bytes
+def load_model(ref: str, trust: bool = False, *, trusted_types: Sequence[str] = (),
+               cwd: Path | None = None) -> Any:
+    """Load a registered model by its format. skops (with `trusted_types` for the types
+    skops does not trust by itself) and ONNX models run no code from the file; a joblib or
+    pickle model needs `trust=True`, because unpickling executes code."""
     from moma_cli.services.registry import model_files
 
-    version, path = model_files.model_file(open_repo(cwd), ref)
-    raw = path.read_bytes()
-    if hash_bytes(raw, version.pointer.algo) != version.oid:
-        raise HashMismatchError(f"{path}: content does not match {version.name} "
-                                f"{version.label} ({version.model_id})",
-                                hint="run 'moma fetch' to download a good copy")
-    return joblib.load(io.BytesIO(raw))
+    return model_files.load(open_repo(cwd), ref, trust_pickle=trust,
+                            trusted_types=trusted_types)
 
 
 def log_model(

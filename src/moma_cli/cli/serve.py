@@ -27,6 +27,10 @@ def serve(
                              "(format in docs/serving.md).")] = None,
     sample_rate: Annotated[float, typer.Option(
         help="Fraction of requests to log with --log-predictions.")] = 0.1,
+    trust_types: Annotated[list[str] | None, typer.Option(
+        "--trust-type", metavar="TYPE",
+        help="A type a skops model may hold beyond those skops trusts, e.g. "
+             "sklearn.tree._tree.Tree; repeatable.")] = None,
 ) -> None:
     """Serve registered models over HTTP (needs the 'serve' extra of moma-cli).
 
@@ -36,9 +40,11 @@ def serve(
     Bound beyond loopback, POST /v1/admin/reload needs 'Authorization: Bearer TOKEN' with
     TOKEN from the MOMA_SERVE_ADMIN_TOKEN environment variable, and is off without it.
 
-    Serving loads (unpickles) each model with joblib: only models registered in this
-    repository, only from the cache after verifying their hash, never a path from a
-    request. Serve models you trust, as you would when calling joblib.load yourself.
+    Models load by their format: skops (only the types skops trusts, plus --trust-type)
+    and ONNX run no code from the file; joblib and pickle models are unpickled, which runs
+    code from the file: only models registered in this repository, only from the cache
+    after verifying their hash, never a path from a request. Serve pickles you trust, as
+    you would when calling joblib.load yourself.
 
     Example: moma serve credit-risk:production --port 8080 --log-predictions preds.jsonl
     """
@@ -50,7 +56,8 @@ def serve(
     render.line_buffered()
     server, report = serve_service.prepare(open_repo(), refs or (), host=host, port=port,
                                            poll=poll, log_predictions=log_predictions,
-                                           sample_rate=sample_rate)
+                                           sample_rate=sample_rate,
+                                           trusted_types=trust_types or ())
     for message in report.errors:
         render.warn(f"not served: {message}")
     for slot in server.table.slots:

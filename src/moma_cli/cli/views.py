@@ -100,6 +100,8 @@ def print_version(v: ModelVersion, json_out: bool, footer: str | None = None) ->
               for k, val in v.metrics.items()]
     params = meta.get("params") or {}
     pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
+    if meta.get("signature"):
+        pairs.append(("Signature", _signature_text(meta["signature"])))
     pairs += _lineage_pairs(v.lineage or {})
     if v.stages:
         pairs.append(("Stages", ", ".join(v.stages)))
@@ -131,6 +133,19 @@ def _lineage_pairs(lineage: dict[str, Any]) -> list[tuple[str, object]]:
         pairs.append(("Environment", f"python {env.get('python')}; {env.get('platform')}; "
                                      f"packages {short_oid(packages)}"))
     return pairs
+
+
+def _signature_text(signature: Any) -> str:
+    """`3 features` or `X float32 [?, 3]`: the inputs a model declares."""
+    if not isinstance(signature, dict):
+        return str(signature)
+    inputs = signature.get("inputs")
+    if isinstance(inputs, list):
+        return "; ".join(
+            f"{i.get('name')} {i.get('dtype')} "
+            f"[{', '.join('?' if d is None else str(d) for d in i.get('shape') or [])}]"
+            for i in inputs if isinstance(i, dict))
+    return f"{signature.get('n_features')} features"
 
 
 def iso_date(date: str | None) -> str:

@@ -66,6 +66,10 @@ def sniff(path: str) -> tuple[str, str]:
     suffix = os.path.splitext(path)[1]
     with open(path, "rb") as fh:
         encoding = encoding_of(fh.read(HEAD_BYTES), suffix)
+        if encoding == "zip":
+            schema = skops_schema(fh)
+            if schema is not None:
+                return "skops", str(schema.get("__class__") or UNKNOWN)
         if encoding not in ("pickle", "joblib"):
             return encoding, UNKNOWN
         fh.seek(0)
@@ -75,6 +79,39 @@ def sniff(path: str) -> tuple[str, str]:
             return encoding, UNKNOWN  # compressed joblib: would need decompressing
         algo, joblib_wrapped = read_pickle(_Bounded(fh, os.fstat(fh.fileno()).st_size))
         return ("joblib" if joblib_wrapped else encoding), (algo or UNKNOWN)
+
+
+_SCHEMA_LIMIT = 64 << 20  # a skops schema is JSON text; larger is no model of ours
+
+
+def skops_schema(fh: IO[bytes]) -> dict[str, Any] | None:
+    """The `schema.json` of a skops archive (what it holds, as JSON: read, never run), or
+    None when the zip is not one."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            info = archive.getinfo("schema.json")
+            if info.file_size > _SCHEMA_LIMIT:
+                return None
+            doc = json.loads(archive.read(info))
+    except (KeyError, OSError, ValueError, RecursionError, zipfile.BadZipFile,
+            NotImplementedError, EOFError):
+        return None
+    return doc if isinstance(doc, dict) and "__class__" in doc else None
+
+
+def skops_signature(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """`{"n_features": N}` from a skops schema's `n_features_in_` attribute, if it has one."""
+    attributes = schema.get("content", {})
+    attributes = attributes.get("content", {}) if isinstance(attributes, dict) else {}
+    node = attributes.get("n_features_in_") if isinstance(attributes, dict) else None
+    content = node.get("content") if isinstance(node, dict) else None
+    try:
+        return {"n_features": int(str(content))} if content is not None else None
+    except ValueError:
+        return None
 
 
 class _Bounded:

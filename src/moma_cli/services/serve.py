@@ -43,12 +43,14 @@ def prepare(
     log_predictions: Path | None = None,
     sample_rate: float = 0.1,
     source: source_mod.ModelSource | None = None,
+    trusted_types: Sequence[str] = (),
 ) -> tuple[Any, ReloadReport]:
     """Resolve and load every model to serve on host:port; (server, what was loaded and
     skipped).
 
     No refs: every registered model at its `production` stage. Off loopback, the admin
     routes need the token in $MOMA_SERVE_ADMIN_TOKEN, or are off (serving/admin.py).
+    `trusted_types`: the types a skops model may hold beyond those skops trusts.
     """
     if not 0.0 <= sample_rate <= 1.0:
         raise ServeError(f"--sample-rate {sample_rate} is not between 0 and 1")
@@ -56,7 +58,7 @@ def prepare(
         raise ServeError(f"--poll {poll} is negative", hint="use 0 to turn polling off")
     app = _http()
     table = ModelTable(source or source_mod.RegistrySource(repo),
-                       lambda resolved: source_mod.load(repo, resolved), refs)
+                       lambda resolved: source_mod.load(repo, resolved, trusted_types), refs)
     report = table.start()
     predlog = PredictionLog(log_predictions, sample_rate) if log_predictions else None
     admin = AdminAccess.for_host(host, os.environ)

@@ -1,15 +1,18 @@
-"""A registered model's file: `models:get -o` (never over unsaved work) and the path
-`serve` and `api.load_model` read."""
+"""A registered model's file: `models:get -o` (never over unsaved work), its verified
+cache path, and the model loaded from it (`api.load_model`)."""
 
 from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from moma_cli.errors import CheckoutConflictError
 from moma_cli.services import access, workspace
+from moma_cli.services.model_loading import load_estimator
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
 from moma_cli.services.registry.resolving import resolve
 from moma_cli.services.repo import Repo
@@ -65,3 +68,15 @@ def model_file(repo: Repo, ref: str) -> tuple[ModelVersion, Path]:
     """A verified cache path holding the bytes of `ref` (for the Python API)."""
     version = resolve(repo, ref)
     return version, access.object_path(repo, version.oid)
+
+
+def load(repo: Repo, ref: str, *, trust_pickle: bool,
+         trusted_types: Sequence[str] = ()) -> Any:
+    """The estimator of `ref`, loaded by its recorded format from its verified cache path
+    (services/model_loading.py says what runs code and what does not)."""
+    version, path = model_file(repo, ref)
+    what = f"{version.name} {version.label} ({version.model_id})"
+    if version.pointer.is_dir:
+        raise ModelError(f"{what} is a directory; load_model reads single-file models")
+    return load_estimator(path, version.meta.get("encoding"), what,
+                          trust_pickle=trust_pickle, trusted_types=trusted_types)

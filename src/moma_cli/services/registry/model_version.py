@@ -78,6 +78,7 @@ class ModelVersion:
             "encoding": meta.get("encoding"), "algo": meta.get("algo"),
             "params": meta.get("params") or {}, "metrics": self.metrics,
             "description": meta.get("description"), "lineage": self.lineage,
+            "signature": meta.get("signature"),
         }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import PathError
-from moma_cli.services import data, lineage, lockfile
+from moma_cli.services import data, lineage, lockfile, model_loading
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
 from moma_cli.services.registry.reading import load
 from moma_cli.services.repo import Repo
@@ -58,6 +58,9 @@ def add(
         k: v for k, v in (ptr.model or {}).items()
         if k in ("description", modelmeta.METRICS_FILE)}
     model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
+    signature = None if ptr.is_dir else _signature(repo.abspath(rel), encoding)
+    if signature:
+        model["signature"] = signature
     model.update(extra_model or {})
     model["params"] = _plain(params if params is not None else old.get("params") or {})
     # metrics given are bound to these bytes; kept ones stay as recorded (a legacy,
@@ -100,6 +103,18 @@ def add_file(
                metrics=recorded if metrics_file or metrics is not None else None,
                metrics_file=metrics_file, params=params, description=description,
                lineage=traced)
+
+
+def _signature(path: Path, encoding: str) -> dict[str, Any] | None:
+    """The inputs the model declares, read without running it: a skops schema's feature
+    count, an ONNX graph's inputs. A pickle's would need unpickling, so it has none."""
+    if encoding == "skops":
+        with open(path, "rb") as fh:
+            schema = modelmeta.skops_schema(fh)
+        return modelmeta.skops_signature(schema) if schema else None
+    if encoding == "onnx":
+        return model_loading.onnx_signature(path)
+    return None
 
 
 def _current_oid(repo: Repo, rel: str) -> str | None:

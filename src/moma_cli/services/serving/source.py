@@ -1,28 +1,22 @@
 """Where served models come from, and how one is loaded.
 
 The server sees the registry through `ModelSource`: given a model name and an optional
-selector (a version number or a stage), say which object that is right now. Loading is
-the one place moma unpickles anything: the user asked to serve their own registered
-model, and the bytes are the cache object whose hash was just verified, never a path
-taken from a request.
+selector (a version number or a stage), say which object that is right now. Loading goes
+through services/model_loading.py: skops and ONNX need no unpickling; a joblib model is
+unpickled because the user asked to serve their own registered model, and the bytes are
+the cache object whose hash was just verified, never a path taken from a request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from moma_cli.core.hashing import short_oid
-from moma_cli.errors import MomaError
+from moma_cli.services.model_loading import ModelLoadError, load_estimator
 from moma_cli.services.repo import Repo
 from moma_cli.storage.cache import ObjectCache
-
-# What joblib.load reads: its own format, plain pickles, and its compressed variants.
-LOADABLE_ENCODINGS = ("joblib", "pickle", "gzip", "bz2", "xz", "lz4")
-
-
-class ModelLoadError(MomaError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -100,24 +94,16 @@ def cache_for(repo: Repo, algo: str) -> ObjectCache:
     return ObjectCache(repo.config.cache_dir, algo, repo.state)
 
 
-def load(repo: Repo, resolved: ResolvedModel) -> LoadedModel:
-    """Verify the cache object's hash, then joblib-load it."""
+def load(repo: Repo, resolved: ResolvedModel,
+         trusted_types: Sequence[str] = ()) -> LoadedModel:
+    """Verify the cache object's hash, then load it by its recorded encoding."""
     what = f"model {resolved.label} (object {short_oid(resolved.oid)})"
     if resolved.kind != "file":
         raise ModelLoadError(f"{what} is a directory; moma serve loads single-file models",
-                             hint="register the joblib file itself")
-    encoding = resolved.metadata.get("encoding")
-    if encoding is not None and encoding not in LOADABLE_ENCODINGS:
-        raise ModelLoadError(f"{what} is encoded as {encoding}; moma serve loads joblib models",
-                             hint="save the estimator with joblib.dump and register that file")
+                             hint="register the model file itself")
     path = cache_for(repo, resolved.algo).checked_path(resolved.oid)
-    import joblib
-
-    try:
-        estimator = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the model's problem
-        raise ModelLoadError(f"{what} could not be loaded: {type(exc).__name__}: {exc}",
-                             hint="check that the model's libraries are installed here") from None
+    estimator = load_estimator(path, resolved.metadata.get("encoding"), what,
+                               trust_pickle=True, trusted_types=trusted_types)
     if not callable(getattr(estimator, "predict", None)):
         raise ModelLoadError(f"{what} is a {type(estimator).__name__}, which has no predict()")
     names = getattr(estimator, "feature_names_in_", None)
