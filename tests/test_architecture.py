@@ -26,7 +26,9 @@ ALLOWED = {
     "errors": set(),
 }
 ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py",
-                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py"}
+                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
+                 "skops": "services/model_loading.py",
+                 "onnxruntime": "services/model_loading.py"}
 
 
 def layer_of(path: Path) -> str:

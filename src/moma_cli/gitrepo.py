@@ -9,7 +9,9 @@ start fast. GitPython is used, lazily, where its object model earns its cost
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -111,6 +113,68 @@ class Git:
             meta, path = record.split("\t", 1)
             result[path] = meta.split()[1]
         return result
+
+    def index_entries(self, paths: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """path -> (mode, blob sha) of the index's regular files among `paths`; symlinks and
+        submodules are left out. The whole index is read: 100k paths overflow a command line."""
+        wanted, result = set(paths), {}
+        for record in filter(None, self.run("ls-files", "-z", "--stage").decode().split("\0")):
+            meta, path = record.split("\t", 1)
+            mode, sha = meta.split()[:2]
+            if path in wanted and mode in ("100644", "100755"):
+                result[path] = (mode, sha)
+        return result
+
+    def matching(self, pathspec: str) -> list[str]:
+        """Index paths matching a pathspec (with its magic, e.g. `:(glob)`, `:(attr:...)`)."""
+        return self.tracked([pathspec])
+
+    def remove_cached(self, paths: Sequence[str]) -> None:
+        """`git rm --cached` (the files stay on disk); --force, as the callers have already
+        verified that the bytes on disk are the ones the index names."""
+        if paths:
+            self.run("rm", "-q", "--cached", "--force", "--pathspec-from-file=-",
+                     "--pathspec-file-nul",
+                     input="".join(":(literal)" + p + "\0" for p in paths).encode())
+
+    def restore_index(self, entries: dict[str, tuple[str, str]]) -> None:
+        """Put index entries (path -> (mode, blob sha)) back as they were."""
+        self.run("update-index", "-z", "--index-info", input="".join(
+            f"{mode} {sha}\t{path}\0" for path, (mode, sha) in entries.items()).encode())
+
+    def blob_sizes(self, shas: Iterable[str]) -> dict[str, int]:
+        """sha -> size of the blobs this repository has, in one `git cat-file --batch-check`."""
+        wanted = list(dict.fromkeys(shas))
+        if not wanted:
+            return {}
+        out = self.run("cat-file", "--batch-check", input=("\n".join(wanted) + "\n").encode())
+        result = {}
+        for line in out.decode().splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] == "blob":
+                result[fields[0]] = int(fields[2])
+        return result
+
+    # -- git-lfs --------------------------------------------------------------------------
+    def lfs_files(self) -> list[str] | None:
+        """The paths `git lfs ls-files` reports (LFS files of HEAD); None when git-lfs is
+        not installed or cannot answer (a version without --json; no commit yet)."""
+        if shutil.which("git-lfs") is None:
+            return None
+        proc = self._proc(["lfs", "ls-files", "--json"])
+        if proc.returncode != 0:
+            return None
+        try:
+            files = json.loads(proc.stdout)["files"] or []
+            return [f["name"] for f in files if isinstance(f.get("name"), str)]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def lfs_objects_dir(self) -> Path:
+        """git-lfs's object store, in the git directory every worktree shares."""
+        out = self.run("rev-parse", "--git-common-dir").decode().strip()
+        path = Path(out)
+        return (path if path.is_absolute() else self.root / path) / "lfs" / "objects"
 
     # -- history --------------------------------------------------------------------------
     def head(self) -> str | None:
