@@ -1,4 +1,4 @@
-"""`moma init / add / status / checkout`."""
+"""`moma init / add / status / checkout / remove / move`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def register(app: typer.Typer) -> None:
     app.command("add")(add)
     app.command("status")(status)
     app.command("checkout")(checkout)
+    app.command("remove")(remove)
+    app.command("move")(move)
 
 
 def init(
@@ -186,3 +188,78 @@ def checkout(
         raise typer.Exit(1)
 
 
+
+
+def remove(
+    targets: Annotated[list[str], typer.Argument(
+        help="Tracked paths: the data or its .moma pointer.")],
+    keep_data: Annotated[bool, typer.Option(
+        "--keep-data/--delete-data",
+        help="Keep the data in the workspace (the default), or delete it: only done when "
+             "every byte of it is in the cache.")] = True,
+    json_out: Json = False,
+) -> None:
+    """Stop tracking data: delete its pointer and moma's line in .gitignore, and stage both.
+
+    The data stays in the workspace, now visible to git, unless --delete-data. A registered
+    model's pointer leaves the registry with the commit; its stage and version tags stay
+    in git. Nothing changes unless every path is tracked.
+
+    \b
+    Examples:
+      moma remove data/raw.csv
+      moma remove model.pkl.moma --delete-data
+      git commit -m "Stop tracking the raw data"
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import data_remove
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = data_remove.remove(repo, targets, delete_data=not keep_data)
+    if json_out:
+        render.print_json({"removed": [vars(i) for i in result.items], "staged": result.staged})
+        return
+    for item in result.items:
+        data = {"kept": "data kept in the workspace", "absent": "no data in the workspace",
+                "deleted": "data deleted; it stays in the cache until 'moma gc'"}[item.data]
+        render.line(f"Removed {item.pointer} ({data})")
+        for path in item.left:
+            render.warn(f"kept {path}: moma never deletes files it does not track")
+        if item.model is not None:
+            render.line(f"Model '{item.model}' leaves the registry with this commit; its stage "
+                        "and version tags stay in git ('git tag -l' lists them)")
+    render.line("Changes staged in git; commit them with 'git commit'.")
+
+
+def move(
+    src: Annotated[str, typer.Argument(help="Tracked data (or its .moma pointer) to move.")],
+    dst: Annotated[str, typer.Argument(
+        help="Its new path, or an existing directory to move it into.")],
+    json_out: Json = False,
+) -> None:
+    """Move tracked data and its pointer together, and stage the change.
+
+    The pointer keeps its other sections (model, lineage, meta); the .gitignore lines
+    follow the data. Nothing is ever overwritten, and the data stays inside the repository.
+
+    \b
+    Examples:
+      moma move data/raw.csv data/archive/
+      moma move model.pkl models/credit-risk.pkl
+      git commit -m "Move the model"
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import data_move
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = data_move.move(repo, src, dst)
+    if json_out:
+        render.print_json(vars(result))
+        return
+    render.line(f"Moved {result.src} -> {result.dst}"
+                + ("" if result.moved_data else " (the pointer only: no data in the workspace)"))
+    render.line("Changes staged in git; commit them with 'git commit'.")
