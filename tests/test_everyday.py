@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, register_model, write
+from conftest import Moma, configure, register_model, write
 from moma_cli.services import data_checkout
 from moma_cli.services.progress import Progress
 from moma_cli.services.repo import open_repo
@@ -141,6 +141,15 @@ def test_move_refuses_to_overwrite_escape_or_enter_moma_and_git_files(repo: Moma
     assert "not tracked by moma" in repo("move", "nothing", "x", ok=False).stderr
     assert repo.git("status", "--porcelain") == before
     assert (repo.root / "a.bin").read_text() == "a"
+
+
+def test_a_stage_output_is_neither_moved_nor_removed(repo: Moma) -> None:
+    write(repo.root / "model.bin", "weights")
+    added_and_committed(repo, "model.bin")
+    configure(repo, {}, stages={"train": {"cmd": "python train.py", "outs": ["model.bin"]}})
+    for args in (("move", "model.bin", "m.bin"), ("remove", "model.bin")):
+        assert "output of stage 'train'" in repo(*args, ok=False).stderr
+    assert (repo.root / "model.bin.moma").exists()
 
 
 # -- doctor ----------------------------------------------------------------------------------

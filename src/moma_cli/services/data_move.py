@@ -13,7 +13,12 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.errors import PathError
 from moma_cli.services.data_remove import check_not_stage_output, tracked_path
-from moma_cli.services.repo import Repo, add_gitignore_entries, remove_gitignore_entries
+from moma_cli.services.repo import (
+    Repo,
+    add_gitignore_entries,
+    gitignore_path,
+    remove_gitignore_entries,
+)
 from moma_cli.storage.state import StatKey
 
 
@@ -29,10 +34,11 @@ def move(repo: Repo, src: str, dst: str, *, cwd: Path | None = None) -> MoveResu
     src_rel = tracked_path(repo, src, cwd, "move")
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(src_rel))
     dst_rel = _destination(repo, src_rel, dst, cwd)
-    check_not_stage_output(repo, [src_rel], "move")
+    check_not_stage_output(repo, [src_rel, dst_rel], "move")
     src_abs, dst_abs = repo.abspath(src_rel), repo.abspath(dst_rel)
     src_parent, src_name = posixpath.split(src_rel)
     dst_parent, dst_name = posixpath.split(dst_rel)
+    gitignore_path(repo.root, src_parent)  # refused before anything moves
     dst_abs.parent.mkdir(parents=True, exist_ok=True)
     # .gitignore first: if it cannot be written, nothing has moved and git never sees data.
     add_gitignore_entries(repo.root, dst_parent, ["/" + dst_name])

@@ -18,7 +18,7 @@ from moma_cli.core.paths import is_within
 from moma_cli.errors import MomaError, PathError
 from moma_cli.services import workspace
 from moma_cli.services.pipeline.loading import load_stages
-from moma_cli.services.repo import Repo, remove_gitignore_entries
+from moma_cli.services.repo import Repo, gitignore_path, remove_gitignore_entries
 
 
 @dataclass
@@ -99,6 +99,7 @@ def _plan(repo: Repo, rel: str, delete_data: bool
           ) -> tuple[pointer_mod.Pointer | None, list[str] | None]:
     """The pointer (None when it does not parse: keeping the data, it can still go) and,
     when the data is to be deleted, the files to delete."""
+    gitignore_path(repo.root, posixpath.dirname(rel))  # one that cannot be edited: refuse now
     try:
         ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
     except MomaError as exc:

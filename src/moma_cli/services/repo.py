@@ -290,13 +290,19 @@ def init(cwd: Path | None = None, stage: bool = True) -> InitResult:
     return result
 
 
-def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
-    """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
+def gitignore_path(root: Path, directory: str) -> Path:
+    """`<directory>/.gitignore`, once it is known not to lead outside the repository."""
     path = root / directory / ".gitignore"
     if not resolves_inside(path, root):
         rel = f"{directory}/.gitignore" if directory else ".gitignore"
         raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
                         "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
+    return path
+
+
+def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
+    """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
+    path = gitignore_path(root, directory)
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -316,13 +322,9 @@ def remove_gitignore_entries(root: Path, directory: str, entries: list[str]) -> 
     """Remove exactly these lines (those `add_gitignore_entries` wrote) from
     `<directory>/.gitignore`, and the file itself once nothing else is left in it; True
     when the file changed."""
-    path = root / directory / ".gitignore"
+    path = gitignore_path(root, directory)
     if not os.path.lexists(path):
         return False
-    if not resolves_inside(path, root):
-        rel = f"{directory}/.gitignore" if directory else ".gitignore"
-        raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
-                        "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
     lines = path.read_text().splitlines()
     kept = [line for line in lines if line not in entries]
     if kept == lines:
