@@ -35,6 +35,15 @@ def no_git_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith("GIT_") or k in _KEEP_GIT_ENV}
 
 
+def git_version() -> str | None:
+    """`git --version` without a repository (`moma doctor`); None when git is not found."""
+    try:
+        proc = subprocess.run(["git", "--version"], capture_output=True, env=no_git_env())
+    except OSError:
+        return None
+    return proc.stdout.decode(errors="replace").strip().removeprefix("git version ") or None
+
+
 def find_root(start: Path) -> Path:
     """The work tree containing `start`, found without spawning git."""
     here = start.resolve()
@@ -98,6 +107,15 @@ class Git:
         paths = list(paths)
         if paths:
             self.run("add", "--", *paths)
+
+    def stage(self, paths: Iterable[str]) -> None:
+        """Stage `paths` as the work tree has them now: new or changed files added, deleted
+        ones removed from the index (and a deleted one git never knew left alone)."""
+        paths = list(dict.fromkeys(paths))
+        gone = [p for p in paths if not os.path.lexists(self.root / p)]
+        self.add([p for p in paths if p not in gone])
+        if gone:
+            self.run("rm", "--cached", "--quiet", "--ignore-unmatch", "--", *gone)
 
     def pointer_files(self) -> list[str]:
         """Tracked and untracked-not-ignored `*.moma` files of the work tree."""

@@ -1,4 +1,4 @@
-"""`moma init / add / status / checkout / import-lfs`."""
+"""`moma init / add / status / checkout / remove / move`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from moma_cli.cli.options import Jobs, Json
 
 if TYPE_CHECKING:
     from moma_cli.services.data_status import StatusResult
-    from moma_cli.services.lfs_import import ImportResult
     from moma_cli.services.sync.remote_status import RegistryGap
 
 
@@ -21,7 +20,8 @@ def register(app: typer.Typer) -> None:
     app.command("add")(add)
     app.command("status")(status)
     app.command("checkout")(checkout)
-    app.command("import-lfs")(import_lfs)
+    app.command("remove")(remove)
+    app.command("move")(move)
 
 
 def init(
@@ -190,71 +190,76 @@ def checkout(
 
 
 
-def import_lfs(
-    targets: Annotated[list[str] | None, typer.Argument(
-        help="Limit to the LFS files at or under these paths.")] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print the plan (path, size, where the bytes come from); change "
-        "nothing.")] = False,
+def remove(
+    targets: Annotated[list[str], typer.Argument(
+        help="Tracked paths: the data or its .moma pointer.")],
+    keep_data: Annotated[bool, typer.Option(
+        "--keep-data/--delete-data",
+        help="Keep the data in the workspace (the default), or delete it: only done when "
+             "every byte of it is in the cache.")] = True,
     json_out: Json = False,
 ) -> None:
-    """Convert the files git-lfs tracks into moma pointers.
+    """Stop tracking data: delete its pointer and moma's line in .gitignore, and stage both.
 
-    The bytes come from the working copy, or from .git/lfs/objects when only the pointer
-    text is checked out, and must match the LFS sha256. Each file is cached, gets PATH.moma
-    and a .gitignore line and leaves git's index; a filter=lfs pattern no file uses any
-    more leaves .gitattributes. Everything is staged. Files whose LFS object is nowhere
-    are skipped (exit 1): run 'git lfs fetch' first.
+    The data stays in the workspace, now visible to git, unless --delete-data. A registered
+    model's pointer leaves the registry with the commit; its stage and version tags stay
+    in git. Nothing changes unless every path is tracked.
 
     \b
     Examples:
-      moma import-lfs --dry-run
-      moma import-lfs && git commit -m "Move from git-lfs to moma" && moma push
+      moma remove data/raw.csv
+      moma remove model.pkl.moma --delete-data
+      git commit -m "Stop tracking the raw data"
     """
     from moma_cli.cli import render
-    from moma_cli.services import lfs_import
+    from moma_cli.services import data_remove
     from moma_cli.services.repo import open_repo
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = lfs_import.import_lfs(repo, targets or (), dry_run=dry_run)
+        result = data_remove.remove(repo, targets, delete_data=not keep_data)
     if json_out:
-        render.print_json({"files": [vars(f) for f in result.files], "dry_run": dry_run,
-                           "converted": result.converted, "skipped": result.skipped,
-                           "refused": [vars(r) for r in result.refused],
-                           "patterns_removed": result.patterns_removed,
-                           "staged": result.staged, "ok": result.ok})
-    else:
-        _render_import(result)
-    if not result.ok:
-        raise typer.Exit(1)
+        render.print_json({"removed": [vars(i) for i in result.items], "staged": result.staged})
+        return
+    for item in result.items:
+        data = {"kept": "data kept in the workspace", "absent": "no data in the workspace",
+                "deleted": "data deleted; it stays in the cache until 'moma gc'"}[item.data]
+        render.line(f"Removed {item.pointer} ({data})")
+        for path in item.left:
+            render.warn(f"kept {path}: moma never deletes files it does not track")
+        if item.model is not None:
+            render.line(f"Model '{item.model}' leaves the registry with this commit; its stage "
+                        "and version tags stay in git ('git tag -l' lists them)")
+    render.line("Changes staged in git; commit them with 'git commit'.")
 
 
-def _render_import(result: ImportResult) -> None:
+def move(
+    src: Annotated[str, typer.Argument(help="Tracked data (or its .moma pointer) to move.")],
+    dst: Annotated[str, typer.Argument(
+        help="Its new path, or an existing directory to move it into.")],
+    json_out: Json = False,
+) -> None:
+    """Move tracked data and its pointer together, and stage the change.
+
+    The pointer keeps its other sections (model, lineage, meta); the .gitignore lines
+    follow the data. Nothing is ever overwritten, and the data stays inside the repository.
+
+    \b
+    Examples:
+      moma move data/raw.csv data/archive/
+      moma move model.pkl models/credit-risk.pkl
+      git commit -m "Move the model"
+    """
     from moma_cli.cli import render
-    from moma_cli.services.lfs_import import FETCH_HINT
+    from moma_cli.services import data_move
+    from moma_cli.services.repo import open_repo
 
-    if result.dry_run:
-        if result.files:
-            render.table(["path", "size", "source"],
-                         [(f.path, render.human_size(f.size), f.source) for f in result.files])
-        else:
-            render.line("No git-lfs files to import.")
-    else:
-        for path in result.converted:
-            render.line(f"Imported {path}")
-        for pattern in result.patterns_removed:
-            render.line(f"Removed {pattern}")
-        if result.converted:
-            render.line("Pointers staged in git; commit them with 'git commit', then "
-                        "'moma push'.")
-        elif result.ok:
-            render.line("No git-lfs files to import.")
-        for path in result.skipped:
-            render.warn(f"skipped {path}: its LFS object is neither in the working copy nor "
-                        "in .git/lfs/objects")
-        if result.skipped:
-            render.error(f"{len(result.skipped)} file(s) skipped: their LFS objects are missing",
-                         FETCH_HINT)
-    for refusal in result.refused:
-        render.error(refusal.message, refusal.hint)
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = data_move.move(repo, src, dst)
+    if json_out:
+        render.print_json(vars(result))
+        return
+    render.line(f"Moved {result.src} -> {result.dst}"
+                + ("" if result.moved_data else " (the pointer only: no data in the workspace)"))
+    render.line("Changes staged in git; commit them with 'git commit'.")

@@ -55,12 +55,16 @@ def checkout(
     pointers, errors = repo.pointers(targets, cwd)
     result = CheckoutResult(invalid=[e.message for e in errors])
     owned = _owned_by_git(repo, pointers)
+    # Every file the pointers name, written or found up to date: a directory's count is its
+    # pointer's (checked against its listing before any of its files is looked at).
+    progress.start("checking out", sum((p.nfiles or 0) if p.is_dir else 1 for p in pointers))
     for ptr in pointers:
         if ptr.path in owned:
             result.invalid.append(f"{ptr.pointer_path}: would overwrite {owned[ptr.path]}, "
                                   "which git tracks; moma never writes over git's files")
             continue
-        _Checkout(repo, result, force).pointer(ptr)
+        _Checkout(repo, result, force, progress).pointer(ptr)
+    progress.finish()
     return result
 
 
@@ -81,13 +85,19 @@ def _owned_by_git(repo: Repo, pointers: list[pointer_mod.Pointer]) -> dict[str, 
 # Staged files are renamed into place in batches: one sync per batch instead of one fsync
 # per file, with memory bounded however large the directory.
 _FLUSH_EVERY = 4096
+# Files per progress update: one update per file would cost a checkout of a million
+# unchanged files more than looking at them.
+_PROGRESS_EVERY = 256
 
 
 class _Checkout:
-    def __init__(self, repo: Repo, result: CheckoutResult, force: bool) -> None:
+    def __init__(self, repo: Repo, result: CheckoutResult, force: bool,
+                 progress: Progress) -> None:
         self.repo = repo
         self.result = result
         self.force = force
+        self.progress = progress
+        self.seen = 0  # files looked at since the last progress update
         self.state_rows: list[tuple[str, workspace.StatKey, str, str]] = []
         self.placement = link.Placement(repo.config.link_types)
         self.placed: list[tuple[str, Path, str]] = []  # (rel, dest, oid) staged, not renamed
@@ -102,6 +112,8 @@ class _Checkout:
         except PathError as exc:  # e.g. a parent symlinked outside: refuse this one only
             self.result.invalid.append(exc.message)
         finally:
+            self.progress.advance(self.seen)
+            self.seen = 0
             self.placement.discard()
             self.placed.clear()
             self.repo.state.put_many(self.state_rows)
@@ -179,6 +191,10 @@ class _Checkout:
                 self.result.removed.append(posixpath.join(ptr.path, info.relpath))
 
     def _file(self, rel: str, oid: str, size: int) -> None:
+        self.seen += 1
+        if self.seen >= _PROGRESS_EVERY:
+            self.progress.advance(self.seen)
+            self.seen = 0
         dest = self.repo.abspath(rel)
         self.repo.check_no_escape(rel)
         try:

@@ -105,6 +105,18 @@ def uninstall(repo: Repo) -> HooksResult:
     return result
 
 
+def installed(repo: Repo) -> dict[str, bool]:
+    """Each of moma's hooks: whether its block is in the hook git runs."""
+    hooks_dir = repo.git.hooks_dir()
+    found = {}
+    for hook in HOOKS:
+        try:
+            found[hook] = BEGIN in (hooks_dir / hook).read_text(errors="replace").splitlines()
+        except OSError:
+            found[hook] = False
+    return found
+
+
 def _block(hook: str, python: str, chain: bool) -> list[str]:
     moma = f"{shlex.quote(python)} -m moma_cli"
     lines = [BEGIN, "# Installed by 'moma install'; 'moma uninstall' removes this block."]

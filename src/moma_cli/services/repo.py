@@ -290,13 +290,19 @@ def init(cwd: Path | None = None, stage: bool = True) -> InitResult:
     return result
 
 
-def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
-    """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
+def gitignore_path(root: Path, directory: str) -> Path:
+    """`<directory>/.gitignore`, once it is known not to lead outside the repository."""
     path = root / directory / ".gitignore"
     if not resolves_inside(path, root):
         rel = f"{directory}/.gitignore" if directory else ".gitignore"
         raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
                         "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
+    return path
+
+
+def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
+    """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
+    path = gitignore_path(root, directory)
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -309,4 +315,22 @@ def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> boo
         text += "\n"
     text += "".join(e + "\n" for e in missing)
     write_if_changed(path, text.encode())
+    return True
+
+
+def remove_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
+    """Remove exactly these lines (those `add_gitignore_entries` wrote) from
+    `<directory>/.gitignore`, and the file itself once nothing else is left in it; True
+    when the file changed."""
+    path = gitignore_path(root, directory)
+    if not os.path.lexists(path):
+        return False
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line not in entries]
+    if kept == lines:
+        return False
+    if any(line.strip() for line in kept):
+        write_if_changed(path, "".join(line + "\n" for line in kept).encode())
+    else:
+        path.unlink()
     return True

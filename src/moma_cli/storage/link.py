@@ -188,3 +188,32 @@ def _copy_windows(src_fd: int, dst_fd: int, size: int) -> int:
 
 
 _LINKERS = {"reflink": _reflink, "hardlink": _hardlink, "symlink": _symlink, "copy": copy_file}
+
+
+def working_types(src_dir: Path, dst_dir: Path) -> dict[str, bool]:
+    """Which link types work from a file in `src_dir` (the cache's tmp/) to one in `dst_dir`
+    (`moma doctor`): hardlinks and reflinks stop at a filesystem's edge. Probed with moma's
+    temps, removed afterwards (a killed probe leaves only names fsck cleans)."""
+    src_dir.mkdir(parents=True, exist_ok=True)
+    src = tmp_sibling(src_dir / "link-probe")
+    found: dict[str, bool] = {}
+    try:
+        fd = os.open(src, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        try:
+            os.write(fd, b"moma link probe\n")
+        finally:
+            os.close(fd)
+        for kind, linker in _LINKERS.items():
+            dst = tmp_sibling(dst_dir / "link-probe")
+            try:
+                linker(src, dst, 0o644)
+                found[kind] = True
+            except OSError:
+                found[kind] = False
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(dst)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(src)
+    return found
