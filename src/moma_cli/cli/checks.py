@@ -1,4 +1,5 @@
-"""`moma check`: quality gates for registered models."""
+"""`moma check` (quality gates for registered models) and `moma monitor` (their live
+metrics from a prediction log)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moma_cli.cli.options import Json
+
 if TYPE_CHECKING:
     from moma_cli.services.checks import CheckReport, ModelReport
     from moma_cli.services.heal import HealResult
+    from moma_cli.services.monitor import MonitorResult
     from moma_cli.services.repo import Repo
+
+Window = Annotated[str | None, typer.Option(
+    "--window", metavar="DURATION",
+    help="Only log lines of the last DURATION (e.g. 30m, 1h, 7d).")]
 
 
 def register(app: typer.Typer) -> None:
     app.command("check")(check)
+    app.command("monitor")(monitor)
 
 
 def check(
@@ -31,7 +40,12 @@ def check(
     heal: Annotated[bool, typer.Option(
         "--heal", help="Retrain failing 'retrain' and stale models with their retrain.stage; "
                        "keep (commit) a new version only if it passes.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    live: Annotated[Path | None, typer.Option(
+        "--live", metavar="LOG",
+        help="Also evaluate live metrics (drift.psi.max, live.rows, ...) from this "
+             "prediction log of 'moma serve --log-predictions'.")] = None,
+    window: Window = None,
+    json_out: Json = False,
 ) -> None:
     """Evaluate the quality conditions of models; exit 1 when a 'block' condition fails.
 
@@ -44,11 +58,12 @@ def check(
       moma check credit-risk:production credit-risk:4
       moma check credit-risk --metrics eval/metrics.json --json
       moma check --heal
+      moma check credit-risk:production --live preds.jsonl --window 1h
     """
     from moma_cli.cli import render
     from moma_cli.services.repo import open_repo
 
-    report, heals = _run(open_repo(), refs, metrics, heal)
+    report, heals = _run(open_repo(), refs, metrics, heal, live, _seconds(window))
     if json_out:
         render.print_json({"ok": report.ok, "models": [
             asdict(m) | {"blocked": m.blocked, "needs_retrain": m.needs_retrain}
@@ -59,18 +74,19 @@ def check(
         raise typer.Exit(1)
 
 
-def _run(repo: Repo, refs: list[str] | None, metrics: Path | None,
-         heal: bool) -> tuple[CheckReport, list[HealResult]]:
+def _run(repo: Repo, refs: list[str] | None, metrics: Path | None, heal: bool,
+         live: Path | None, window: int | None) -> tuple[CheckReport, list[HealResult]]:
     from moma_cli.cli.context import OPTIONS
     from moma_cli.errors import ConfigError
     from moma_cli.services import checks
     from moma_cli.services import heal as heal_mod
 
     if not heal:
-        return checks.check(repo, refs, metrics_file=metrics), []
-    if metrics is not None:
+        return checks.check(repo, refs, metrics_file=metrics, live_log=live,
+                            window=window), []
+    if metrics is not None or live is not None:
         raise ConfigError("--heal re-checks the retrained model's own metrics",
-                          hint="drop --metrics")
+                          hint="drop --metrics and --live")
     with repo.lock(OPTIONS.wait):
         healed = heal_mod.check_and_heal(repo, refs)
     return healed.report, healed.heals
@@ -117,3 +133,79 @@ def _version(m: ModelReport) -> str:
     if not m.label:
         return "-"
     return m.label + (f" ({', '.join(m.stages)})" if m.stages else "")
+
+
+def monitor(
+    ref: Annotated[str, typer.Argument(
+        metavar="MODEL_REF", help="The version to measure: NAME, NAME:4, NAME:production.")],
+    log: Annotated[Path, typer.Option(
+        "--log", metavar="FILE", help="The prediction log of 'moma serve "
+                                      "--log-predictions FILE'.")],
+    window: Window = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", metavar="FILE",
+        help="Also write the metrics as JSON, for 'moma check --metrics' or a "
+             "dashboard.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Live metrics of a served model: input drift per feature against the profile of its
+    training inputs (PSI, and KS for numbers), the rows predicted and their classes.
+
+    The profile comes from 'moma models:add NAME FILE --reference TRAIN.csv'. Only log
+    lines answered by this very version count. PSI under 0.1 is stable, over 0.25 a large
+    shift. Conditions can use the figures: 'drift.psi.max < 0.2' with 'moma check --live'.
+
+    \b
+    Examples:
+      moma monitor credit-risk:production --log preds.jsonl --window 1h
+      moma monitor credit-risk:4 --log preds.jsonl -o live.json --json
+    """
+    from moma_cli.cli import render
+    from moma_cli.services import monitor as monitor_service
+    from moma_cli.services.repo import open_repo
+
+    result = monitor_service.monitor(open_repo(), ref, log, window=_seconds(window),
+                                     output=output)
+    if json_out:
+        render.print_json({"model": result.model, "version": result.version,
+                           "oid": result.oid, "skipped_lines": result.skipped_lines,
+                           "unprofiled": result.unprofiled} | result.metrics())
+        return
+    _render_monitor(result)
+
+
+def _render_monitor(result: MonitorResult) -> None:
+    from moma_cli.cli import render
+
+    render.line(f"{result.model} v{result.version}: {result.rows:,} predicted rows"
+                + (f", {result.skipped_lines:,} log lines skipped" if result.skipped_lines
+                   else ""))
+    if result.features:
+        render.table(["feature", "kind", "rows", "psi", "ks", "drift"],
+                     [(f.feature, f.kind, f"{f.count:,}", f"{f.psi:.3f}",
+                       "-" if f.ks is None else f"{f.ks:.3f}", _verdict(f.psi))
+                      for f in result.features])
+    if result.predictions:
+        render.line("Predictions: " + ", ".join(f"{label} {share:.1%}" for label, share
+                                                in sorted(result.predictions.items())))
+    if not result.has_reference:
+        render.warn(f"{result.model} v{result.version} has no reference profile: register "
+                    "it with --reference TRAIN.csv to measure drift")
+    if result.unprofiled:
+        render.warn(f"features not in the reference profile: {', '.join(result.unprofiled)}")
+
+
+def _verdict(psi: float) -> str:
+    return "large" if psi > 0.25 else "moderate" if psi >= 0.1 else "stable"
+
+
+def _seconds(window: str | None) -> int | None:
+    if window is None:
+        return None
+    from moma_cli.core.checks import parse_duration
+    from moma_cli.errors import ConfigError
+
+    try:
+        return parse_duration(window, "--window")
+    except ConfigError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--window") from None

@@ -40,6 +40,10 @@ def add(
     params_files: Annotated[list[str] | None, typer.Option(
         "--params", "-p", help="Record parameters as lineage: params.yaml or params.yaml:key,key.")
     ] = None,
+    reference: Annotated[str | None, typer.Option(
+        "--reference", metavar="DATA",
+        help="The training inputs (CSV with a header, or JSON lines): their profile is "
+             "what 'moma monitor' measures drift against.")] = None,
     json_out: Json = False,
 ) -> None:
     """Register a model file: track it like 'moma add' and record its metadata.
@@ -63,7 +67,7 @@ def add(
         version = registering.add_file(repo, name, path, metrics_file=metrics_file,
                                        metrics=metrics, params=params, froms=froms or (),
                                        params_files=params_files or (),
-                                       description=description)
+                                       description=description, reference=reference)
     views.print_version(version, json_out, views.registered(version))
 
 

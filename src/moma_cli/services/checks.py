@@ -23,6 +23,7 @@ from moma_cli.core import checks as checks_mod
 from moma_cli.core import refs as refs_mod
 from moma_cli.core.checks import ModelPolicy, Outcome
 from moma_cli.errors import ConfigError, MomaError
+from moma_cli.services import monitor
 from moma_cli.services.registry import resolving
 from moma_cli.services.registry.index import ShallowCloneError
 from moma_cli.services.registry.model_version import ModelVersion, Registry
@@ -92,10 +93,15 @@ def check(
     model_refs: Sequence[str] | None = None,
     *,
     metrics_file: Path | None = None,
+    live_log: Path | None = None,
+    window: int | None = None,
     send_alerts: bool = True,
     now: float | None = None,
 ) -> CheckReport:
-    """Check each reference (default: every model under `models:` at its latest version)."""
+    """Check each reference (default: every model under `models:` at its latest version).
+    `live_log`: also the live metrics of each version from this prediction log
+    (services/monitor.py: `drift.psi.max`, `live.rows`, ...), over the last `window`
+    seconds when given."""
     parsed = [refs_mod.parse(ref) for ref in dict.fromkeys(model_refs or [])]  # before git
     chosen = _chosen(repo, parsed)
     if metrics_file is not None and len(chosen) != 1:
@@ -105,8 +111,9 @@ def check(
     resolver = resolving.Resolver(repo)
     when = time.time() if now is None else now
     report = CheckReport()
+    live = None if live_log is None else _Live(live_log, window, when)
     for policy, ref in chosen:
-        model = _evaluate(policy, ref, resolver, fresh, metrics_file, when)
+        model = _evaluate(policy, ref, resolver, fresh, metrics_file, when, live)
         if send_alerts:
             model.alerts = [_alert(repo.config.alert_webhook, model, c, when)
                             for c in model.conditions if not c.passed and c.on_fail == "alert"]
@@ -144,9 +151,20 @@ def _read_metrics(path: Path) -> Mapping[str, Any]:
     return doc
 
 
+@dataclass(frozen=True)
+class _Live:
+    log: Path
+    window: int | None
+    now: float
+
+    def metrics(self, version: ModelVersion) -> dict[str, Any]:
+        return monitor.live_metrics(version, self.log, window=self.window,
+                                    now=self.now).metrics()
+
+
 def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.Resolver,
               fresh: Mapping[str, Any] | None, metrics_file: Path | None,
-              now: float) -> ModelReport:
+              now: float, live: _Live | None = None) -> ModelReport:
     model = ModelReport(policy.name, str(ref), None, None, None, "")
     try:
         version: ModelVersion | None = resolver(ref)
@@ -162,7 +180,10 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.R
     elif version is not None:
         metrics = version.metrics  # recorded for these bytes, never another version's
         model.metrics_from = "pointer" if metrics else ""
-        if not metrics:
+        if live is not None:
+            metrics = {**metrics, **live.metrics(version)}
+            model.metrics_from = "+".join(filter(None, (model.metrics_from, str(live.log))))
+        elif not metrics:
             model.error = (f"v{version.number} ({version.model_id}) has no metrics recorded "
                            "for its bytes")
     for condition in policy.checks:

@@ -12,7 +12,7 @@ from typing import Any
 from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import PathError
-from moma_cli.services import data, lineage, lockfile, model_loading
+from moma_cli.services import data, lineage, lockfile, model_loading, monitor
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
 from moma_cli.services.registry.reading import load
 from moma_cli.services.repo import Repo
@@ -71,6 +71,8 @@ def add(
     source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(modelmeta.METRICS_FILE)
     if source:
         model[modelmeta.METRICS_FILE] = source
+    if "reference" not in model and before == ptr.oid and "reference" in old:
+        model["reference"] = old["reference"]  # the training inputs of these same bytes
     text = description if description is not None else old.get("description")
     if text:
         model["description"] = text
@@ -93,16 +95,21 @@ def add_file(
     froms: Sequence[str] = (),
     params_files: Sequence[str] = (),
     description: str | None = None,
+    reference: str | None = None,
 ) -> ModelVersion:
     """`models:add` and `add --model`: the metrics of `metrics_file`, overridden by the
-    given ones, and lineage captured from `froms` and `params_files` when any are named."""
+    given ones, lineage captured from `froms` and `params_files` when any are named, and
+    the profile of the training inputs in `reference` (what `moma monitor` measures drift
+    against)."""
     recorded = read_metrics_file(repo, metrics_file) if metrics_file else {}
     recorded.update(metrics or {})
     traced = lineage.capture(repo, froms, params_files) if froms or params_files else None
+    profile = (monitor.reference_profile(repo.abspath(repo.relpath(reference)), reference)
+               if reference else None)
     return add(repo, name, target,
                metrics=recorded if metrics_file or metrics is not None else None,
                metrics_file=metrics_file, params=params, description=description,
-               lineage=traced)
+               lineage=traced, extra_model={"reference": profile} if profile else None)
 
 
 def _signature(path: Path, encoding: str) -> dict[str, Any] | None:
