@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma
+from conftest import Moma, configure
 from test_models import commit, save_model, show
 
 GTO_VERSION = "1.10.1"
@@ -106,3 +106,27 @@ def test_gto_reads_moma_and_moma_reads_gto(repo: Moma, gto_bin: Path,
     assert json.loads(repo("models:list", "--json").stdout)["models"] == []
     listed = json.loads(repo("models:list", "--all", "--json").stdout)["models"]
     assert [m["name"] for m in listed] == ["credit-risk"]
+
+
+def test_gto_reads_a_forced_stage_and_moma_deprecation(repo: Moma, gto_bin: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """An override's trailers leave GTO's reading of the tag as it was: an assignment."""
+    save_model(repo.root / "model.joblib", 2)
+    repo("models:add", "credit-risk", "model.joblib", "--metric", "accuracy=0.7")
+    at(monkeypatch, 0)  # GTO counts the commit as an event: a deprecation must come later
+    sha = commit(repo, "depth 2")
+    configure(repo, {"credit-risk": {"checks": ["accuracy >= 0.8"]}})
+    at(monkeypatch, 1)
+    repo("models:tag", "credit-risk:1", "production", "--force", "-m", "hotfix")
+    assert json.loads(gto(gto_bin, repo, "show", "--json"))["credit-risk"]["stage"] == {
+        "production": sha}
+    event = json.loads(gto(gto_bin, repo, "check-ref", "credit-risk#production#1", "--json"))
+    assert (event["event"], event["stage"], event["commit_hexsha"]) == (
+        "assignment", "production", sha)
+    assert repo("models:check-ref", "credit-risk#production#1", "--json").stdout.count(
+        "hotfix") == 1
+    at(monkeypatch, 2)
+    repo("models:deprecate", "credit-risk")
+    assert json.loads(gto(gto_bin, repo, "show", "--json")) == {}
+    event = json.loads(gto(gto_bin, repo, "check-ref", "credit-risk@deprecated#2", "--json"))
+    assert (event["event"], event["artifact"]) == ("deprecation", "credit-risk")

@@ -401,7 +401,7 @@ def test_json_schemas_are_stable(two_versions: Moma, tmp_path: Path) -> None:
     assert set(tagged) == {"tags", "version"}
     hist = json.loads(repo("models:history", "credit-risk", "--json").stdout)
     assert set(hist["events"][0]) == {"action", "name", "version", "date", "author", "commit",
-                                      "stage", "semver", "tag", "message"}
+                                      "stage", "semver", "tag", "message", "override"}
     diff = json.loads(repo("models:diff", "credit-risk:1", "credit-risk:2", "--json").stdout)
     assert set(diff["rows"][0]) == {"section", "key", "a", "b", "change", "delta"}
 

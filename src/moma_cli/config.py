@@ -74,6 +74,7 @@ class Config:
     remotes: Mapping[str, RemoteConfig] = field(default_factory=dict)
     models: Mapping[str, ModelPolicy] = field(default_factory=dict)  # quality gates, retraining
     alert_webhook: str | None = None
+    stages: tuple[str, ...] = ()  # registry.stages: the only stages models:tag assigns; () any
     raw: Mapping[str, Any] = field(default_factory=dict)  # merged document, for later sections
 
     def remote(self, name: str | None = None) -> RemoteConfig:
@@ -252,7 +253,7 @@ def _apply_env(doc: dict[str, Any], env: Mapping[str, str]) -> None:
 def _build(root: Path, doc: Mapping[str, Any], cache_is_local: bool = False) -> Config:
     core = _mapping(doc, "core")
     cache = _mapping(doc, "cache")
-    from moma_cli.core import checks
+    from moma_cli.core import checks, refs
     from moma_cli.core.hashing import ALGORITHMS
 
     algo = str(core.get("hash", "blake3"))
@@ -278,6 +279,7 @@ def _build(root: Path, doc: Mapping[str, Any], cache_is_local: bool = False) -> 
         remotes=remotes,
         models=checks.parse_models(doc.get("models")),
         alert_webhook=checks.parse_webhook(doc.get("alerts")),
+        stages=refs.parse_stages(doc.get("registry")),
         raw=doc,
     )
 

@@ -64,6 +64,7 @@ class AnnotatedTag:
     email: str
     date: str  # ISO 8601
     subject: str
+    trailers: tuple[tuple[str, str], ...] = ()  # `Key: value` lines closing the message
 
 
 class Git:
@@ -350,14 +351,21 @@ class Git:
             "for-each-ref", "refs/tags",
             "--format=%(refname:lstrip=2)%1f%(objecttype)%1f%(*objecttype)%1f%(*objectname)"
             "%1f%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:iso-strict)"
-            "%1f%(contents:subject)").decode("utf-8", "replace")
+            "%1f%(contents:subject)%1f%(contents:trailers:unfold,separator=%x1e)"
+        ).decode("utf-8", "replace")
         tags = []
-        for line in out.splitlines():
-            name, kind, target, commit, author, email, date, subject = (
-                line.split("\x1f") + [""] * 8)[:8]
+        for line in out.split("\n"):  # not splitlines(): it also splits at the \x1e
+            name, kind, target, commit, author, email, date, subject, trailers = (
+                line.split("\x1f") + [""] * 9)[:9]
             if kind == "tag" and target == "commit" and commit:
-                tags.append(AnnotatedTag(name, commit, author, email, date, subject))
+                tags.append(AnnotatedTag(name, commit, author, email, date, subject,
+                                         _trailers(trailers)))
         return tags
+
+    def committer(self) -> str:
+        """`Name <email>` of who git records as making a tag or commit here."""
+        ident = self.run("var", "GIT_COMMITTER_IDENT").decode("utf-8", "replace").strip()
+        return ident.rsplit(" ", 2)[0]  # without the timestamp and time zone
 
     def create_tag(self, name: str, commit: str, message: str) -> bool:
         """An annotated tag; False (nothing written) when the name is taken."""
@@ -366,3 +374,7 @@ class Git:
         self.run("tag", "-a", "-m", message, name, commit)
         return True
 
+
+def _trailers(text: str) -> tuple[tuple[str, str], ...]:
+    pairs = (item.partition(":") for item in text.split("\x1e"))
+    return tuple((key.strip(), value.strip()) for key, sep, value in pairs if sep)

@@ -23,6 +23,7 @@ from moma_cli.cli import (
     fsck,
     gc,
     hooks,
+    lifecycle,
     migrate,
     models,
     pipeline,
@@ -70,8 +71,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck, doctor,
-           migrate)
+MODULES = (data, sync, remote, models, lifecycle, pipeline, checks, hooks, serve, gc, fsck,
+           doctor, migrate)
 
 
 def build(app: typer.Typer) -> typer.Typer:

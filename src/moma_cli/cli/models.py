@@ -1,4 +1,6 @@
-"""`moma models:*` — the model registry commands. JSON schemas: docs/registry.md."""
+"""`moma models:add/list/log/show/diff/get`: registering and reading model versions (the
+tags that move them through their lifecycle: cli/lifecycle.py). JSON schemas:
+docs/registry.md."""
 
 from __future__ import annotations
 
@@ -12,14 +14,13 @@ from moma_cli.cli.options import Json, Ref, Rev, key_values
 
 if TYPE_CHECKING:
     from moma_cli.services.registry.comparing import DiffResult
-    from moma_cli.services.registry.tagging import TagResult
-
+    from moma_cli.services.registry.model_version import ModelVersion
+    from moma_cli.services.registry.resolving import ModelList
 
 
 def register(app: typer.Typer) -> None:
     for name, fn in (("add", add), ("list", list_), ("log", log), ("show", show),
-                     ("diff", diff), ("tag", tag), ("untag", untag), ("history", history),
-                     ("register", register_), ("get", get)):
+                     ("diff", diff), ("get", get)):
         app.command(f"models:{name}")(fn)
 
 
@@ -77,7 +78,7 @@ def list_(
         "--all", help="Include models deprecated with GTO (tag NAME@deprecated).")] = False,
     json_out: Json = False,
 ) -> None:
-    """List models with their latest version, stages and date.
+    """List models with their latest version and the version in each stage, as 'gto show'.
 
     Example: moma models:list --json
     """
@@ -88,17 +89,31 @@ def list_(
     listing = resolving.list_models(open_repo(), rev=rev, deprecated=all_models)
     found = listing.models
     if json_out:
-        render.print_json({"models": [v.to_json() for v in found]})
+        render.print_json({"models": [_listed(v, listing) for v in found]})
     elif found:
-        render.table(("Name", "Version", "Stages", "Date", "Path"),
-                     [(v.name, v.label, ", ".join(v.stages), _day(v.date), v.pointer.path)
-                      for v in found])
+        render.table(("Name", "Latest", *(f"#{s}" for s in listing.stage_names), "Date", "Path"),
+                     [(v.name, v.label, *(_holder(listing, v.name, s) for s in listing.stage_names),
+                       _day(v.date), v.pointer.path) for v in found])
+    elif listing.hidden:
+        render.line(f"No models but {len(listing.hidden)} deprecated; see them with --all.")
     elif not listing.broken:
         render.line("No models yet; register one with 'moma models:add NAME PATH'.")
     for exc in listing.broken:  # a pointer that may be a model: the listing is incomplete
         render.error(exc.message, exc.hint)
     if listing.broken:
         raise typer.Exit(1)
+
+
+def _listed(v: ModelVersion, listing: ModelList) -> dict[str, object]:
+    """The latest version's object, with the model's `latest` number and `stage` map (GTO's
+    key: `stages` already lists the stages the latest version itself holds)."""
+    return v.to_json() | {"latest": v.number or None, "stage": {
+        stage: held.version for stage, held in listing.stages[v.name].items()}}
+
+
+def _holder(listing: ModelList, name: str, stage: str) -> str:
+    held = listing.stages[name].get(stage)
+    return held.label if held is not None else ""
 
 
 def log(
@@ -169,113 +184,6 @@ def _print_diff(result: DiffResult, all_rows: bool, json_out: bool) -> None:
                    "" if r.delta is None else f"{r.delta:+g}") for r in rows], title=title)
     if not rows:
         render.line("No differences.")
-
-
-def tag(
-    ref: Ref,
-    stage: Annotated[str, typer.Argument(help="Stage name, e.g. production or staging.")],
-    json_out: Json = False,
-) -> None:
-    """Assign a stage to a committed version (an annotated git tag NAME#STAGE#N).
-
-    Moving a stage is the same command on another version; the old assignment stays in
-    history. With a default remote, the version's data is pushed to it. Share stages with
-    'git push --tags'.
-
-    Example: moma models:tag credit-risk:4 production
-    """
-    from moma_cli.services.registry import tagging
-    from moma_cli.services.repo import open_repo
-
-    repo = open_repo()
-    with repo.lock(OPTIONS.wait):
-        result = tagging.tag(repo, ref, stage)
-    _print_tags(result, json_out, f"{result.version.name} {result.version.label} is now in "
-                                  f"{stage}")
-
-
-def untag(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    stage: Annotated[str, typer.Argument(help="Stage to remove, e.g. staging.")],
-    json_out: Json = False,
-) -> None:
-    """Remove a stage from a model (GTO's unassign tag NAME#STAGE!#N).
-
-    Example: moma models:untag credit-risk staging
-    """
-    from moma_cli.services.registry import tagging
-    from moma_cli.services.repo import open_repo
-
-    repo = open_repo()
-    with repo.lock(OPTIONS.wait):
-        result = tagging.untag(repo, name, stage)
-    _print_tags(result, json_out, f"{name} is no longer in {stage}")
-
-
-def register_(
-    ref: Ref,
-    semver: Annotated[str | None, typer.Option(
-        "--semver", help="Version to register, e.g. v1.2.0 (default: next patch).")] = None,
-    json_out: Json = False,
-) -> None:
-    """Give a committed version a semantic version (GTO's tag NAME@v1.2.0).
-
-    With a default remote, the version's data is pushed to it.
-
-    Example: moma models:register credit-risk:4 --semver v1.2.0
-    """
-    from moma_cli.services.registry import tagging
-    from moma_cli.services.repo import open_repo
-
-    repo = open_repo()
-    with repo.lock(OPTIONS.wait):
-        result = tagging.register(repo, ref, semver)
-    _print_tags(result, json_out, f"{result.version.name} {result.version.label} registered "
-                                  f"as {', '.join(result.version.semvers)}")
-
-
-def _print_tags(result: TagResult, json_out: bool, message: str) -> None:
-    """The tags made and, for a new stage or semver, where its data was pushed (exit 1
-    when it could not be: the tag stands, but points at data nobody else can download)."""
-    from moma_cli.cli import render
-
-    pushed = result.pushed
-    if json_out:
-        render.print_json({"tags": result.created, "version": result.version.to_json()}
-                          | ({} if pushed is None else {"pushed": views.transfer_json(pushed)}))
-    else:
-        render.line(message)
-        render.line(f"Created tag {', '.join(result.created)}; share it with "
-                    "'git push --tags'.")
-        if pushed is not None:
-            v = result.version
-            views.render_transfer(pushed, "pushed",
-                            f"Pushed the data of {v.name} {v.label} to remote '{pushed.remote}'")
-    if pushed is not None and not pushed.ok:
-        raise typer.Exit(1)
-
-
-def history(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    rev: Rev = None,
-    json_out: Json = False,
-) -> None:
-    """Every version, semver registration and stage change of a model, with who and when.
-
-    Example: moma models:history credit-risk
-    """
-    from moma_cli.cli import render
-    from moma_cli.services.registry import resolving
-    from moma_cli.services.repo import open_repo
-
-    entries = resolving.history(open_repo(), name, rev=rev)
-    if json_out:
-        render.print_json({"name": name, "events": [vars(e) for e in entries]})
-        return
-    render.table(("Date", "Action", "Version", "Stage/Semver", "Author", "Ref"),
-                 [(views.iso_date(e.date), e.action, "" if e.version is None else f"v{e.version}",
-                   e.stage or e.semver or "", e.author, e.tag or (e.commit or "")[:8])
-                  for e in entries])
 
 
 def get(

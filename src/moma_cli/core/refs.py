@@ -4,15 +4,18 @@
 Names follow GTO's grammar (lowercase letters, digits, `-` and `/`, starting and ending with
 a letter or digit) so every name moma accepts is also a valid GTO artifact name and a safe
 part of a git tag name: no `..`, no leading `-` that git could read as an option
-(`--upload-pack=...`), no shell metacharacters.
+(`--upload-pack=...`), no shell metacharacters. The stages a repository allows
+(`registry.stages` in .moma.yaml) are names too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from moma_cli.errors import MomaError
+from moma_cli.errors import ConfigError, MomaError
 
 MAX_NAME = 100
 _NAME_RE = re.compile(r"[a-z0-9](?:[a-z0-9\-/]*[a-z0-9])?")
@@ -82,3 +85,30 @@ def parse(text: str) -> ModelRef:
             return ModelRef(name, version=version)
         return ModelRef(name, stage=check_name(selector, "stage name"))
     return ModelRef(check_name(text))
+
+
+def parse_stages(section: Any) -> tuple[str, ...]:
+    """`registry: {stages: [...]}` of .moma.yaml: the only stages `models:tag` assigns, each
+    a valid stage name; () when any stage is allowed."""
+    if section is None:
+        return ()
+    if not isinstance(section, Mapping):
+        raise ConfigError("registry: must be a mapping like {stages: [dev, staging, production]}")
+    unknown = sorted(str(k) for k in section if k != "stages")
+    if unknown:
+        raise ConfigError(f"registry: unknown key {unknown[0]!r}", hint="registry takes stages")
+    stages = section.get("stages")
+    if stages is None:
+        return ()
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError("registry.stages: must be a list of stage names, e.g. "
+                          "[dev, staging, production]")
+    for i, stage in enumerate(stages):
+        try:
+            check_name(stage if isinstance(stage, str) else "", "stage name")
+        except RefError as exc:
+            raise ConfigError(f"registry.stages[{i}]: {stage!r} is not a valid stage name",
+                              hint=exc.hint) from None
+        if stage in stages[:i]:
+            raise ConfigError(f"registry.stages[{i}]: {stage!r} is listed twice")
+    return tuple(stages)

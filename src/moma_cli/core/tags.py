@@ -2,6 +2,10 @@
 `NAME@v1.2.0` (register), `NAME@v1.2.0!` (deregister), `NAME#STAGE#N` (assign),
 `NAME#STAGE!#N` (unassign) and `NAME@deprecated#N`, where N is a per-model counter that
 orders events made in the same second. GTO, DVC and moma read the same tags.
+
+A stage forced past a failing quality gate records the override as git trailers after
+the message's usual subject: GTO reads the tag name (and shows the subject), so to GTO it
+stays a plain assignment.
 """
 
 from __future__ import annotations
@@ -68,8 +72,47 @@ def register(name: str, semver: str) -> str:
     return TagName(name, "register", semver=semver).format()
 
 
+def deprecate(name: str, counter: int) -> str:
+    return TagName(name, "deprecate", counter=counter).format()
+
+
 def next_counter(tag_names: list[str], name: str) -> int:
     """GTO numbers a model's tags: one more than the highest counter among them."""
     counters = [parsed.counter for tag in tag_names
                 if (parsed := parse(tag)) is not None and parsed.name == name]
     return max(counters, default=0) + 1
+
+
+_FORCED_BY, _FAILED, _REASON = "Forced-by", "Failed-condition", "Reason"
+
+
+@dataclass(frozen=True)
+class Override:
+    """A tag made with `--force` past failing blocking conditions: who, why, and what."""
+
+    by: str  # `Name <email>` of the git user
+    reason: str
+    failed: tuple[str, ...]  # each failed condition with why, e.g. "accuracy >= 0.8 (...)"
+
+    def message(self, subject: str) -> str:
+        lines = ([f"{_FORCED_BY}: {self.by}"] + [f"{_FAILED}: {c}" for c in self.failed]
+                 + [f"{_REASON}: {self.reason}"])
+        return subject + "\n\n" + "\n".join(one_line(text) for text in lines)
+
+    def to_json(self) -> dict[str, object]:
+        return {"by": self.by, "reason": self.reason, "failed": list(self.failed)}
+
+
+def one_line(text: str) -> str:
+    """Whitespace (newlines, control separators) folded to single spaces: a trailer is one
+    line, and a reason spanning several would end the trailer block early."""
+    return " ".join(text.split())
+
+
+def parse_override(trailers: tuple[tuple[str, str], ...]) -> Override | None:
+    """The override a tag message's trailers record; None unless it names who and why."""
+    by = [value for key, value in trailers if key == _FORCED_BY]
+    reason = [value for key, value in trailers if key == _REASON]
+    if not by or not reason:
+        return None
+    return Override(by[0], reason[0], tuple(value for key, value in trailers if key == _FAILED))

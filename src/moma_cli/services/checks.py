@@ -184,16 +184,35 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.R
             metrics = {**metrics, **live.metrics(version)}
             model.metrics_from = "+".join(filter(None, (model.metrics_from, str(live.log))))
         elif not metrics:
-            model.error = (f"v{version.number} ({version.model_id}) has no metrics recorded "
-                           "for its bytes")
-    for condition in policy.checks:
-        outcome = checks_mod.evaluate(condition, metrics)
-        if model.error:
-            outcome = Outcome(condition, None, False, model.error)
-        model.conditions.append(condition_result(outcome))
+            model.error = _no_metrics(version)
+    model.conditions = _conditions(policy, metrics, model.error)
     if version is not None:
         _schedule(policy, version, model, now)
     return model
+
+
+def gate(repo: Repo, version: ModelVersion) -> list[ConditionResult]:
+    """The `block` conditions of the model's `models:` policy that `version` fails on its
+    own recorded metrics, as `moma check NAME:N` evaluates them; [] for a model with no
+    policy (what `models:tag` guards a stage with)."""
+    policy = repo.config.models.get(version.name)
+    if policy is None:
+        return []
+    metrics = version.metrics
+    results = _conditions(policy, metrics, None if metrics else _no_metrics(version))
+    return [c for c in results if c.on_fail == "block" and not c.passed]
+
+
+def _conditions(policy: ModelPolicy, metrics: Mapping[str, Any],
+                error: str | None) -> list[ConditionResult]:
+    """Every condition of `policy` on `metrics`; all fail with `error` when there is one."""
+    outcomes = [checks_mod.evaluate(c, metrics) if not error else
+                Outcome(c, None, False, error) for c in policy.checks]
+    return [condition_result(outcome) for outcome in outcomes]
+
+
+def _no_metrics(version: ModelVersion) -> str:
+    return f"v{version.number} ({version.model_id}) has no metrics recorded for its bytes"
 
 
 def _describe(model: ModelReport, version: ModelVersion,

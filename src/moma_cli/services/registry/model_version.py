@@ -9,6 +9,7 @@ from typing import Any
 from moma_cli.core import modelmeta
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
+from moma_cli.core.tags import Override
 from moma_cli.errors import MomaError
 from moma_cli.services.registry.index import Chain
 
@@ -96,9 +97,11 @@ class TagEvent:
     semver: str | None = None
     counter: int = 0
     version: int | None = None  # moma version number at the tagged commit, when known
+    override: Override | None = None  # forced past failing quality gates (models:tag --force)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))
+        override = self.override.to_json() if self.override else None
+        return vars(self) | {"override": override}
 
 
 @dataclass
@@ -113,7 +116,10 @@ class Registry:
     shallow: bool = False  # read from the tags of a shallow clone: no numbers, no history
 
     def deprecated(self, name: str) -> bool:
-        return any(e.action == "deprecate" for e in self.events.get(name, []))
+        """GTO's rule: while a deprecation is the model's newest event; a later assignment
+        or registration makes it active again."""
+        events = self.events.get(name, [])
+        return bool(events) and events[-1].action == "deprecate"
 
     def of(self, name: str) -> list[ModelVersion]:
         found = self.versions.get(name)

@@ -165,7 +165,8 @@ def read_tags(repo: Repo) -> dict[str, list[TagEvent]]:
             continue  # tags outside the grammar are not registry events
         event = TagEvent(found.name, parsed.name, parsed.action, found.commit, found.author,
                          found.email, found.date, found.subject, stage=parsed.stage,
-                         semver=parsed.semver, counter=parsed.counter)
+                         semver=parsed.semver, counter=parsed.counter,
+                         override=tags.parse_override(found.trailers))
         events.setdefault(event.name, []).append(event)
     for evs in events.values():
         evs.sort(key=lambda e: (e.date, e.counter))

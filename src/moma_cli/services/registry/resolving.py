@@ -1,13 +1,15 @@
-"""From a reference (`NAME:4`, `NAME:production`, `NAME@v1.2.0`, `NAME@REV`) to a
-version, and the listings built on the same registry read."""
+"""From a reference (`NAME:4`, `NAME:production`, `NAME@v1.2.0`, `NAME@REV`) or a registry
+tag to what it names, and the listings built on the same registry read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from moma_cli.core import refs
+from moma_cli.core import refs, tags
+from moma_cli.core.tags import Override
 from moma_cli.errors import MomaError
-from moma_cli.services.registry.model_version import ModelError, ModelVersion, Registry
+from moma_cli.services.registry.model_version import ModelError, ModelVersion, Registry, TagEvent
 from moma_cli.services.registry.reading import load, read_tags, tagged
 from moma_cli.services.repo import Repo
 
@@ -93,17 +95,27 @@ def _last_committed(history: list[ModelVersion]) -> int:
 
 @dataclass
 class ModelList:
-    models: list[ModelVersion]
+    models: list[ModelVersion]  # the latest version of each model
+    stages: dict[str, dict[str, ModelVersion]]  # model -> stage -> the version holding it
+    stage_names: list[str]  # every stage held, registry.stages' order first, then by name
     broken: list[MomaError]  # pointers that could not be read: reported, never skipped
+    hidden: list[str]  # deprecated models left out (shown with deprecated=True)
 
 
 def list_models(repo: Repo, *, rev: str | None = None, deprecated: bool = False) -> ModelList:
-    """The latest version of every model present in the tip (or workspace); models
-    deprecated with GTO (`NAME@deprecated`) only when asked for, as `gto show` does."""
+    """The latest version of every model present in the tip (or workspace) and the version
+    in each stage, as `gto show` lists them; models deprecated with GTO (`NAME@deprecated`)
+    only when asked for."""
     registry = load(repo, rev)
-    return ModelList([registry.versions[name][-1] for name in sorted(registry.present)
-                      if name in registry.versions
-                      and (deprecated or not registry.deprecated(name))], registry.broken)
+    present = [name for name in sorted(registry.present) if name in registry.versions]
+    hidden = [] if deprecated else [name for name in present if registry.deprecated(name)]
+    names = [name for name in present if name not in hidden]
+    stages = {name: {stage: v for v in registry.versions[name] for stage in v.stages}
+              for name in names}
+    held = {stage for by_stage in stages.values() for stage in by_stage}
+    order = [s for s in repo.config.stages if s in held] + sorted(held - set(repo.config.stages))
+    return ModelList([registry.versions[name][-1] for name in names], stages, order,
+                     registry.broken, hidden)
 
 
 def pinned(repo: Repo) -> list[ModelVersion]:
@@ -142,6 +154,11 @@ class HistoryEntry:
     semver: str | None = None
     tag: str | None = None
     message: str = ""
+    override: Override | None = None  # a stage forced past failing quality gates
+
+    def to_json(self) -> dict[str, Any]:
+        override = self.override.to_json() if self.override else None
+        return vars(self) | {"override": override}
 
 
 def history(repo: Repo, name: str, *, rev: str | None = None) -> list[HistoryEntry]:
@@ -151,7 +168,26 @@ def history(repo: Repo, name: str, *, rev: str | None = None) -> list[HistoryEnt
     entries = [HistoryEntry("commit", name, v.version, v.date, v.author, v.commit,
                             message=v.message) for v in registry.versions.get(name, [])]
     entries += [HistoryEntry(e.action, name, e.version, e.date, e.author, e.commit, e.stage,
-                             e.semver, e.tag, e.message) for e in registry.events.get(name, [])]
+                             e.semver, e.tag, e.message, e.override)
+                for e in registry.events.get(name, [])]
     if not entries:  # unknown -> error; registered but not committed -> no history yet
         (registry if rev else load(repo)).of(name)
     return sorted(entries, key=lambda e: e.date or "")
+
+
+def check_ref(repo: Repo, ref: str) -> TagEvent:
+    """What a registry tag means (`gto check-ref`): model, action, stage or semver, the
+    version it is on and the commit; for CI jobs that run when a tag is pushed."""
+    tag = ref.removeprefix("refs/tags/")
+    parsed = tags.parse(tag)  # before any git call: only GTO-grammar names reach git
+    if parsed is None:
+        raise ModelError(f"{ref!r} is not a registry tag",
+                         hint="registry tags are GTO's: NAME@v1.2.0, NAME#STAGE#N, "
+                              "NAME#STAGE!#N, NAME@v1.2.0!, NAME@deprecated#N")
+    registry = load(repo, workspace=False)
+    for event in registry.events.get(parsed.name, []):
+        if event.tag == tag:
+            return event
+    raise ModelError(f"no annotated tag {tag!r} in this repository",
+                     hint="fetch the tags with 'git fetch --tags'; a lightweight tag is not a "
+                          "registry event")

@@ -1,12 +1,16 @@
-"""Stages and semver registrations as GTO tags: assign (`NAME#STAGE#N`), unassign
-(`NAME#STAGE!#N`) and register (`NAME@v1.2.0`), each on a committed version. A new stage or
-semver also sends that version's data to the default remote (services/sync/pushing.py::publish)."""
+"""Stages, semver registrations and deprecation as GTO tags: assign (`NAME#STAGE#N`),
+unassign (`NAME#STAGE!#N`), register (`NAME@v1.2.0`) and deprecate (`NAME@deprecated#N`),
+each on a committed version. A stage is assigned only to a version that passes the model's
+blocking quality gates (services/checks.py::gate), unless forced with a reason, which the
+tag records. A new stage or semver also sends that version's data to the default remote
+(services/sync/pushing.py::publish)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from moma_cli.core import refs, tags
+from moma_cli.services.checks import ConditionResult, gate
 from moma_cli.services.registry.index import full_history
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
 from moma_cli.services.registry.reading import load
@@ -15,7 +19,7 @@ from moma_cli.services.repo import Repo
 from moma_cli.services.sync.pushing import publish
 from moma_cli.services.sync.results import TransferResult
 
-# -- stages and semver registrations ---------------------------------------------------------
+# -- stages, semver registrations, deprecation ----------------------------------------------
 
 
 @dataclass
@@ -23,18 +27,47 @@ class TagResult:
     created: list[str]
     version: ModelVersion
     pushed: TransferResult | None = None  # None: no default remote, or nothing to publish
+    override: tags.Override | None = None  # forced past failing blocking conditions
 
 
-def tag(repo: Repo, ref: str, stage: str) -> TagResult:
-    """Assign `stage` to a committed version: a new `NAME#STAGE#N` tag (history kept)."""
-    stage = refs.check_name(stage, "stage name")
+def tag(repo: Repo, ref: str, stage: str, *, force: str | None = None) -> TagResult:
+    """Assign `stage` to a committed version: a new `NAME#STAGE#N` tag (history kept).
+
+    The model's blocking conditions must pass on the version's own metrics; `force` (the
+    reason) tags anyway and records who forced it, why, and which conditions failed."""
+    stage = _allowed(repo, refs.check_name(stage, "stage name"))
     version = _committed(repo, ref)
+    failed = gate(repo, version)
+    if failed and force is None:
+        raise _refusal(ref, stage, version, failed)
     name = tags.assign(version.name, stage, tags.next_counter(repo.git.tag_names(),
                                                                version.name))
+    subject = (f"Assigning stage '{stage}' to artifact '{version.name}' "
+               f"version '{_gto_version(version)}'")
+    override = tags.Override(repo.git.committer(), tags.one_line(force or ""), tuple(
+        f"{c.condition} ({c.message})" for c in failed)) if failed else None
     _create_tag(repo, name, version.commit or "",
-                f"Assigning stage '{stage}' to artifact '{version.name}' "
-                f"version '{_gto_version(version)}'")
-    return _published(repo, TagResult([name], resolve(repo, ref)))
+                override.message(subject) if override else subject)
+    return _published(repo, TagResult([name], resolve(repo, ref), override=override))
+
+
+def _allowed(repo: Repo, stage: str) -> str:
+    allowed = repo.config.stages
+    if allowed and stage not in allowed:
+        raise ModelError(f"stage {stage!r} is not allowed by registry.stages in .moma.yaml",
+                         hint=f"use one of {', '.join(allowed)}, or add {stage!r} there")
+    return stage
+
+
+def _refusal(ref: str, stage: str, version: ModelVersion,
+             failed: list[ConditionResult]) -> ModelError:
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    first = failed[0]
+    return ModelError(
+        f"{version.name} {version.label} fails the blocking condition {first.condition} of "
+        f".moma.yaml ({first.message}){more}; not tagged {stage}",
+        hint=f"see 'moma check {version.name}:{version.number}'; to tag it anyway: "
+             f"moma models:tag {ref} {stage} --force -m 'why'")
 
 
 def untag(repo: Repo, name: str, stage: str) -> TagResult:
@@ -77,6 +110,21 @@ def register(repo: Repo, ref: str, semver: str | None = None) -> TagResult:
     _create_tag(repo, name, version.commit or "",
                 f"Registering artifact '{version.name}' version '{semver}'")
     return _published(repo, TagResult([name], resolve(repo, ref)))
+
+
+def deprecate(repo: Repo, name: str) -> TagResult:
+    """Retire a model: GTO's `NAME@deprecated#N` on its latest version, which hides it from
+    `models:list` (and `gto show`)."""
+    name = refs.check_name(name)
+    full_history(repo, "writing a registry tag")
+    registry = load(repo, workspace=False)
+    latest = registry.of(name)[-1]
+    if registry.deprecated(name):
+        raise ModelError(f"{name} is deprecated already",
+                         hint=f"see 'moma models:history {name}'")
+    tag_name = tags.deprecate(name, tags.next_counter(repo.git.tag_names(), name))
+    _create_tag(repo, tag_name, latest.commit or "", f"Deprecating artifact '{name}'")
+    return TagResult([tag_name], latest)
 
 
 def _published(repo: Repo, result: TagResult) -> TagResult:
