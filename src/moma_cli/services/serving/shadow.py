@@ -10,6 +10,7 @@ never reaches the client.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
@@ -54,16 +55,16 @@ class Shadowing:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Run the copies already queued (within `timeout`), then end the worker."""
+        """End the worker once its current copy is done; queued copies are dropped, so a
+        slow shadow never holds up a shutdown."""
         if self._thread is None:
             return
-        with_room = True
-        try:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._queue.get_nowait()
+        with contextlib.suppress(queue.Full):  # refilled meanwhile: the thread is a daemon
             self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            with_room = False  # the worker is stuck in a shadow: leave it, it is a daemon
-        if with_room:
-            self._thread.join(timeout)
+        self._thread.join(timeout)
         self._thread = None
 
     def submit(self, copy: Copy) -> None:
