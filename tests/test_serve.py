@@ -326,13 +326,12 @@ def test_metrics_counters_move(start: Any) -> None:
     assert client.predict("iris", [[5.1]])[0] == 422
     status, text = client.request("GET", "/metrics")
     assert status == 200
-    assert metric(text, "moma_requests_total", model="iris", version="1", code="200") == 3
-    assert metric(text, "moma_requests_total", model="iris", version="1", code="422") == 1
-    assert metric(text, "moma_request_errors_total", model="iris", version="1",
-                  reason="invalid_input") == 1
-    assert metric(text, "moma_request_duration_seconds_count", model="iris", version="1") == 3
-    assert metric(text, "moma_request_duration_seconds_bucket", model="iris", version="1",
-                  le="+Inf") == 3
+    primary = {"model": "iris", "version": "1", "role": "primary"}
+    assert metric(text, "moma_requests_total", **primary, code="200") == 3
+    assert metric(text, "moma_requests_total", **primary, code="422") == 1
+    assert metric(text, "moma_request_errors_total", **primary, reason="invalid_input") == 1
+    assert metric(text, "moma_request_duration_seconds_count", **primary) == 3
+    assert metric(text, "moma_request_duration_seconds_bucket", **primary, le="+Inf") == 3
     assert 'moma_model_info{ref="iris:production",model="iris",version="1"' in text
     assert "# TYPE moma_request_duration_seconds histogram" in text
 
@@ -397,13 +396,13 @@ def test_stage_switch_under_continuous_requests_loses_none(registry: Registry,
 
 def test_a_request_in_flight_keeps_the_model_it_started_with(registry: Registry) -> None:
     server, _ = serve.prepare(registry.repo, ["iris:production"])
-    in_flight = server.table.find("iris:production")  # what a request holds while it runs
+    in_flight = server.table.find("iris:production").model  # what a request holds
     registry.tag("iris:2", "production")
     assert [(s.spec, s.old_version, s.new_version) for s in server.reload().switched] == [
         ("iris:production", 1, 2)]
     assert in_flight.resolved.version == 1
     assert in_flight.predict(X[:5])[0] == registry.estimators[("iris", 1)].predict(X[:5]).tolist()
-    assert server.table.find("iris:production").resolved.version == 2
+    assert server.table.find("iris:production").model.resolved.version == 2
 
 
 def test_poller_picks_up_a_moved_stage(registry: Registry, start: Any) -> None:

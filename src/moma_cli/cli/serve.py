@@ -31,6 +31,15 @@ def serve(
         "--trust-type", metavar="TYPE",
         help="A type a skops model may hold beyond those skops trusts, e.g. "
              "sklearn.tree._tree.Tree; repeatable.")] = None,
+    canary: Annotated[list[str] | None, typer.Option(
+        metavar="REF=PERCENT",
+        help="Send PERCENT of the requests for a served model to REF, another version or "
+             "stage of it, e.g. iris:staging=10%; sticky per X-Request-Key header or "
+             "request_key field. One per model.")] = None,
+    shadow: Annotated[list[str] | None, typer.Option(
+        metavar="REF",
+        help="Mirror every request for a served model to REF, off the response path, and "
+             "count how often it agrees (/metrics). One per model.")] = None,
 ) -> None:
     """Serve registered models over HTTP (needs the 'serve' extra of moma-cli).
 
@@ -47,6 +56,8 @@ def serve(
     you would when calling joblib.load yourself.
 
     Example: moma serve credit-risk:production --port 8080 --log-predictions preds.jsonl
+
+    Example: moma serve iris:production --canary iris:staging=10% --shadow iris:candidate
     """
     from moma_cli.cli import render
     from moma_cli.services import serve as serve_service
@@ -57,13 +68,22 @@ def serve(
     server, report = serve_service.prepare(open_repo(), refs or (), host=host, port=port,
                                            poll=poll, log_predictions=log_predictions,
                                            sample_rate=sample_rate,
-                                           trusted_types=trust_types or ())
+                                           trusted_types=trust_types or (),
+                                           canaries=[_canary(text) for text in canary or ()],
+                                           shadows=shadow or ())
     for message in report.errors:
         render.warn(f"not served: {message}")
     for slot in server.table.slots:
         r = slot.current.resolved
         render.line(f"Serving {slot.spec} (version {r.version}, {r.oid[:8]}) at "
                     f"http://{host}:{port}/v1/models/{slot.spec}/predict")
+    for variants in server.table.variants:
+        for slot, what in ((variants.canary, f"takes {variants.percent:g}% of"),
+                           (variants.shadow, "mirrors")):
+            if slot is not None:
+                r = slot.current.resolved
+                render.line(f"{slot.role.capitalize()} {slot.spec} (version {r.version}, "
+                            f"{r.oid[:8]}) {what} the requests for {variants.primary.spec}")
     if server.admin.mode != "open":
         render.warn(f"listening on {host}: predictions have no authentication; put the "
                     "server behind a proxy that has")
@@ -73,3 +93,17 @@ def serve(
         render.warn(f"POST /v1/admin/reload is off: set {TOKEN_ENV} to use it beyond loopback")
     stopped_by = serve_service.run(server)
     render.line(f"Stopped serving ({stopped_by})" if stopped_by else "Stopped serving")
+
+
+def _canary(text: str) -> tuple[str, float]:
+    """`iris:staging=10%` (the % is optional) as (ref, percent); the range is the service's
+    to check."""
+    ref, sep, percent = text.rpartition("=")
+    try:
+        value = float(percent.strip().removesuffix("%"))
+    except ValueError:
+        value = None
+    if not sep or not ref or value is None:
+        raise typer.BadParameter(f"{text!r}: write it as REF=PERCENT, e.g. iris:staging=10%",
+                                 param_hint="--canary")
+    return ref, value

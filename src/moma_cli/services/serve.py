@@ -17,7 +17,7 @@ from moma_cli.services.repo import Repo
 from moma_cli.services.serving import source as source_mod
 from moma_cli.services.serving.admin import AdminAccess
 from moma_cli.services.serving.predlog import PredictionLog
-from moma_cli.services.serving.slots import ModelTable, ReloadReport
+from moma_cli.services.serving.slots import Canary, ModelTable, ReloadReport
 
 
 class ServeError(MomaError):
@@ -44,6 +44,8 @@ def prepare(
     sample_rate: float = 0.1,
     source: source_mod.ModelSource | None = None,
     trusted_types: Sequence[str] = (),
+    canaries: Sequence[tuple[str, float]] = (),
+    shadows: Sequence[str] = (),
 ) -> tuple[Any, ReloadReport]:
     """Resolve and load every model to serve on host:port; (server, what was loaded and
     skipped).
@@ -51,14 +53,21 @@ def prepare(
     No refs: every registered model at its `production` stage. Off loopback, the admin
     routes need the token in $MOMA_SERVE_ADMIN_TOKEN, or are off (serving/admin.py).
     `trusted_types`: the types a skops model may hold beyond those skops trusts.
+    `canaries`: (ref, percent) pairs, each taking that share of its model's requests;
+    `shadows`: refs that get a copy of every request for their model (serving/shadow.py).
     """
+    for spec, percent in canaries:
+        if not 0.0 <= percent <= 100.0:
+            raise ServeError(f"--canary {spec}={percent:g}%: the percentage is not between "
+                             "0 and 100")
     if not 0.0 <= sample_rate <= 1.0:
         raise ServeError(f"--sample-rate {sample_rate} is not between 0 and 1")
     if poll < 0:
         raise ServeError(f"--poll {poll} is negative", hint="use 0 to turn polling off")
     app = _http()
     table = ModelTable(source or source_mod.RegistrySource(repo),
-                       lambda resolved: source_mod.load(repo, resolved, trusted_types), refs)
+                       lambda resolved: source_mod.load(repo, resolved, trusted_types), refs,
+                       [Canary(spec, percent) for spec, percent in canaries], shadows)
     report = table.start()
     predlog = PredictionLog(log_predictions, sample_rate) if log_predictions else None
     admin = AdminAccess.for_host(host, os.environ)

@@ -1,7 +1,10 @@
 """`moma serve`: registered models behind a small REST API.
 
 source   where models come from (the registry) and how one is loaded from the cache
-slots    the served models; a reload swaps a fully loaded version in atomically
+slots    the served models (primaries, canaries, shadows); a reload swaps a fully loaded
+         version in atomically
+traffic  which of a model's primary and canary answers a request
+shadow   copies of requests run on a shadow off the response path, and its agreement
 inputs   request JSON -> a feature matrix, with 4xx errors for anything malformed
 metrics  Prometheus text exposition, written by hand
 predlog  sampled prediction logging as JSON lines

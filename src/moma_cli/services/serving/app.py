@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -25,12 +26,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from moma_cli.errors import MomaError
-from moma_cli.services.serving import inputs
+from moma_cli.services.serving import inputs, traffic
 from moma_cli.services.serving.admin import AdminAccess
-from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics
+from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics, version_label
 from moma_cli.services.serving.openapi import document
 from moma_cli.services.serving.predlog import PredictionLog
+from moma_cli.services.serving.shadow import Copy, Shadowing
 from moma_cli.services.serving.slots import ModelTable, ReloadReport, RequestError, Slot
+from moma_cli.services.serving.source import LoadedModel
 
 log = logging.getLogger("moma.serve")
 
@@ -40,8 +43,9 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
 
 class Server:
-    """The state the routes share: served models, metrics, prediction log, poller, and
-    where it listens (the admin access was decided for that host)."""
+    """The state the routes share: served models, canary split, shadow worker, metrics,
+    prediction log, poller, and where it listens (the admin access was decided for that
+    host)."""
 
     def __init__(self, table: ModelTable, host: str, port: int, admin: AdminAccess,
                  predlog: PredictionLog | None = None, poll: float = 0.0) -> None:
@@ -52,6 +56,8 @@ class Server:
         self.metrics = Metrics()
         self.predlog = predlog
         self.poll = poll
+        self.splitter = traffic.Splitter()
+        self.shadowing = Shadowing(self.metrics, predlog)
         self._stop = threading.Event()
 
     def reload(self) -> ReloadReport:
@@ -80,51 +86,62 @@ class Server:
         if self.poll > 0:
             poller = threading.Thread(target=self._poll_loop, name="moma-poll", daemon=True)
             poller.start()
+        self.shadowing.start()
         try:
             yield
         finally:
             self._stop.set()
             if poller is not None:
                 poller.join(timeout=5)
+            self.shadowing.stop()
             if self.predlog is not None:
                 self.predlog.close()
 
     # -- routes ---------------------------------------------------------------------------
     async def predict(self, request: Request) -> Response:
         start = time.perf_counter()
-        model_label, version_label = "", ""
+        labels = ("", "", "")  # model, version, role: none until a served model is found
         try:
-            model = self.table.find(request.path_params["target"])
-            r = model.resolved
-            model_label, version_label = r.name, "" if r.version is None else str(r.version)
-            rows = inputs.rows_of(inputs.parse_body(await _body(request)), model)
+            target = self.table.find(request.path_params["target"])
+            labels = _labels(target.model, target.role)
+            payload = inputs.parse_body(await _body(request))
+            model, role = self.splitter.choose(target, traffic.request_key(
+                payload, request.headers.get(traffic.KEY_HEADER)))
+            labels = _labels(model, role)
+            rows = inputs.rows_of(payload, model)
             try:
                 predictions, probabilities = await run_in_threadpool(model.predict, rows)
             except (ValueError, TypeError) as exc:
-                raise RequestError(422, f"model {r.label} rejected the inputs: "
+                raise RequestError(422, f"model {model.resolved.label} rejected the inputs: "
                                         f"{str(exc)[:500]}") from None
-            if self.predlog is not None:
-                self.predlog.record(model, rows, predictions, probabilities)
+            sampled = self.predlog is not None and self.predlog.sampled()
+            request_id = os.urandom(8).hex() if sampled else None
+            if self.predlog is not None and request_id is not None:
+                self.predlog.write(model, role, request_id, rows, predictions, probabilities)
+            if target.shadow is not None:
+                self.shadowing.submit(Copy(target.shadow, payload, predictions, request_id))
         except RequestError as exc:
             reason = {404: "unknown_model", 413: "too_large", 422: "invalid_input"}.get(
                 exc.status, "bad_request")
-            self.metrics.observe(model_label, version_label, exc.status,
-                                 time.perf_counter() - start, reason)
+            self.metrics.observe(*labels, exc.status, time.perf_counter() - start, reason)
             return error_response(exc.status, exc.message, exc.hint)
         except Exception as exc:  # noqa: BLE001 - the client gets JSON, the log the traceback
             log.exception("prediction failed")
-            self.metrics.observe(model_label, version_label, 500,
-                                 time.perf_counter() - start, "model_error")
+            self.metrics.observe(*labels, 500, time.perf_counter() - start, "model_error")
             return error_response(500, f"prediction failed: {type(exc).__name__}")
+        r = model.resolved
         body: dict[str, Any] = {"model": r.name, "version": r.version, "stage": r.stage,
-                                "predictions": predictions}
+                                "role": role, "predictions": predictions}
         if probabilities is not None:
             body["probabilities"] = probabilities
-        self.metrics.observe(model_label, version_label, 200, time.perf_counter() - start)
+        self.metrics.observe(*labels, 200, time.perf_counter() - start)
         return JSONResponse(body)
 
     async def list_models(self, request: Request) -> Response:
-        return JSONResponse({"models": [_describe(slot) for slot in self.table.slots]})
+        shares = {v.canary.spec: v.percent for v in self.table.variants if v.canary}
+        return JSONResponse({"models": [
+            _describe(slot) | ({"percent": shares[slot.spec]} if slot.role == "canary" else {})
+            for slot in self.table.all_slots]})
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "models": len(self.table.slots)})
@@ -133,7 +150,7 @@ class Server:
         return JSONResponse(document())
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(self.table.slots), media_type=CONTENT_TYPE)
+        return Response(self.metrics.render(self.table.all_slots), media_type=CONTENT_TYPE)
 
     async def admin_reload(self, request: Request) -> Response:
         try:
@@ -163,11 +180,15 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _labels(model: LoadedModel, role: str) -> tuple[str, str, str]:
+    return model.resolved.name, version_label(model.resolved.version), role
+
+
 def _describe(slot: Slot) -> dict[str, Any]:
     model = slot.current
     r = model.resolved
     return {"ref": slot.spec, "name": r.name, "version": r.version, "stage": r.stage,
-            "oid": r.oid, "metadata": r.metadata,
+            "role": slot.role, "oid": r.oid, "metadata": r.metadata,
             "features": list(model.feature_names) if model.feature_names else None,
             "n_features": model.n_features, "probabilities": model.has_proba}
 

@@ -1,8 +1,10 @@
 """Prometheus text exposition (format 0.0.4), written by hand: a few counters and one
 histogram do not need a client library.
 
-Labels come only from served models (name, version) and a fixed set of error reasons,
-never from request paths, so a client cannot blow up the number of series.
+Labels come only from served models (name, version, role: primary, canary or shadow) and
+fixed sets of error reasons and outcomes, never from request paths, so a client cannot blow
+up the number of series. Shadow agreement is two counters, predictions compared and agreed,
+so a ratio over any window is one PromQL division (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -41,15 +43,31 @@ class Metrics:
         self.errors: Counter[Labels] = Counter()
         self.reloads: Counter[Labels] = Counter()
         self.latency: dict[Labels, _Histogram] = {}
+        self.shadow_requests: Counter[Labels] = Counter()
+        self.shadow_predictions: Counter[Labels] = Counter()
+        self.shadow_agreement: Counter[Labels] = Counter()
 
-    def observe(self, model: str, version: str, code: int, seconds: float,
+    def observe(self, model: str, version: str, role: str, code: int, seconds: float,
                 reason: str | None = None) -> None:
-        base = (("model", model), ("version", version))
+        base = (("model", model), ("version", version), ("role", role))
         with self._lock:
             self.requests[(*base, ("code", str(code)))] += 1
             if reason is not None:
                 self.errors[(*base, ("reason", reason))] += 1
             if code < 400:
+                self.latency.setdefault(base, _Histogram()).observe(seconds)
+
+    def shadowed(self, model: str, version: str, outcome: str, compared: int = 0,
+                 agreed: int = 0, seconds: float | None = None) -> None:
+        """One mirrored request: `outcome` answered, failed or dropped; of its `compared`
+        predictions, `agreed` equal the answer the client got."""
+        base = (("model", model), ("version", version), ("role", "shadow"))
+        with self._lock:
+            self.shadow_requests[(*base, ("outcome", outcome))] += 1
+            if compared:
+                self.shadow_predictions[base] += compared
+                self.shadow_agreement[base] += agreed
+            if seconds is not None:
                 self.latency.setdefault(base, _Histogram()).observe(seconds)
 
     def reloaded(self, outcome: str, n: int = 1) -> None:
@@ -66,18 +84,24 @@ class Metrics:
                 *_histograms(self.latency),
                 *_counter("moma_reloads_total", "Model switches and failed reloads.",
                           self.reloads),
+                *_counter("moma_shadow_requests_total", "Requests mirrored to a shadow, by "
+                          "outcome (answered, failed, dropped).", self.shadow_requests),
+                *_counter("moma_shadow_predictions_total", "Shadow predictions compared with "
+                          "the answer sent.", self.shadow_predictions),
+                *_counter("moma_shadow_agreement_total", "Shadow predictions equal to the "
+                          "answer sent.", self.shadow_agreement),
             ]
-        lines += ["# HELP moma_model_info The version each served reference points at.",
+        lines += ["# HELP moma_model_info The version and role of each served reference.",
                   "# TYPE moma_model_info gauge"]
         for slot in slots:
             r = slot.current.resolved
-            labels = (("ref", slot.spec), ("model", r.name), ("version", _version(r.version)),
-                      ("stage", r.stage or ""), ("oid", r.oid))
+            labels = (("ref", slot.spec), ("model", r.name), ("version", version_label(r.version)),
+                      ("role", slot.role), ("stage", r.stage or ""), ("oid", r.oid))
             lines.append(f"moma_model_info{_fmt(labels)} 1")
         return "\n".join(lines) + "\n"
 
 
-def _version(version: int | None) -> str:
+def version_label(version: int | None) -> str:
     return "" if version is None else str(version)
 
 
@@ -98,7 +122,7 @@ def _counter(name: str, help_text: str, values: Counter[Labels]) -> Iterable[str
 
 def _histograms(hists: dict[Labels, _Histogram]) -> Iterable[str]:
     name = "moma_request_duration_seconds"
-    yield f"# HELP {name} Latency of successful predictions, in seconds."
+    yield f"# HELP {name} Latency of successful predictions, a shadow's included, in seconds."
     yield f"# TYPE {name} histogram"
     for labels, h in sorted(hists.items()):
         cumulative = 0

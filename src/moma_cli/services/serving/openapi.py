@@ -22,7 +22,9 @@ _SCHEMAS: dict[str, Any] = {
             {"type": "array", "description": "feature values in training column order"},
             {"type": "object", "description": "feature name -> value "
                                               "(models trained with feature names)"},
-        ]}}},
+        ]}}, "request_key": {"type": ["string", "integer"], "description": (
+            "keeps this client on one side of a canary split (the X-Request-Key header "
+            "wins)")}},
         "example": {"inputs": [[5.1, 3.5, 1.4, 0.2]]},
     },
     "PredictResponse": {
@@ -31,6 +33,8 @@ _SCHEMAS: dict[str, Any] = {
             "model": {"type": "string"},
             "version": {"type": ["integer", "null"]},
             "stage": {"type": ["string", "null"]},
+            "role": {"enum": ["primary", "canary", "shadow"],
+                     "description": "which of the model's served refs answered"},
             "predictions": {"type": "array"},
             "probabilities": {"type": "array", "items": {"type": "array"},
                               "description": "present when the model has predict_proba"},
@@ -40,6 +44,8 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object", "properties": {
             "ref": {"type": "string"}, "name": {"type": "string"},
             "version": {"type": ["integer", "null"]}, "stage": {"type": ["string", "null"]},
+            "role": {"enum": ["primary", "canary", "shadow"]},
+            "percent": {"type": "number", "description": "a canary's share of the requests"},
             "oid": {"type": "string"}, "metadata": {"type": "object"},
             "features": {"type": ["array", "null"], "items": {"type": "string"}},
             "n_features": {"type": ["integer", "null"]}, "probabilities": {"type": "boolean"},
@@ -66,7 +72,9 @@ def document() -> dict[str, Any]:
                 "parameters": [{
                     "name": "target", "in": "path", "required": True,
                     "schema": {"type": "string"},
-                    "description": "NAME, NAME:VERSION or NAME:STAGE of a served model"}],
+                    "description": "NAME, NAME:VERSION or NAME:STAGE of a served model"}, {
+                    "name": "X-Request-Key", "in": "header", "schema": {"type": "string"},
+                    "description": "keeps this client on one side of a canary split"}],
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/PredictRequest"}}}},
                 "responses": {"200": _json("PredictResponse", "Predictions"),

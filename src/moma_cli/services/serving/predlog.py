@@ -31,18 +31,23 @@ class PredictionLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def record(self, model: LoadedModel, rows: Sequence[Sequence[Any]],
-               predictions: Sequence[Any], probabilities: Sequence[Any] | None) -> bool:
-        """Log this request's rows if it is sampled; True when it was."""
-        if self.sample_rate <= 0 or self._sample() >= self.sample_rate:
-            return False
+    def sampled(self) -> bool:
+        """Whether to log this request (its shadow's answer goes with it)."""
+        return self.sample_rate > 0 and self._sample() < self.sample_rate
+
+    def write(self, model: LoadedModel, role: str, request: str,
+              rows: Sequence[Sequence[Any]], predictions: Sequence[Any],
+              probabilities: Sequence[Any] | None) -> None:
+        """Log one model's answer to a sampled request: one line per row, all in one write.
+        `request` joins the lines of the answer sent and of the shadow's."""
         r = model.resolved
         names = model.feature_names or tuple(f"x{i}" for i in range(len(rows[0])))
         ts = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         lines = []
         for i, row in enumerate(rows):
-            entry: dict[str, Any] = {"format": FORMAT, "ts": ts, "model": r.name,
-                                     "version": r.version, "stage": r.stage, "oid": r.oid,
+            entry: dict[str, Any] = {"format": FORMAT, "ts": ts, "request": request,
+                                     "model": r.name, "version": r.version, "stage": r.stage,
+                                     "oid": r.oid, "role": role,
                                      "features": dict(zip(names, row, strict=True)),
                                      "prediction": predictions[i]}
             if probabilities is not None:
@@ -53,7 +58,6 @@ class PredictionLog:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._fd, view):]
-        return True
 
     def close(self) -> None:
         os.close(self._fd)
