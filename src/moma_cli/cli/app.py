@@ -16,7 +16,19 @@ from typing import Annotated, Any
 import typer
 
 from moma_cli import __version__
-from moma_cli.cli import checks, data, fsck, gc, hooks, models, pipeline, remote, serve, sync
+from moma_cli.cli import (
+    checks,
+    data,
+    fsck,
+    gc,
+    hooks,
+    migrate,
+    models,
+    pipeline,
+    remote,
+    serve,
+    sync,
+)
 from moma_cli.cli.context import OPTIONS, ErrorFunnel
 
 SETTINGS: dict[str, Any] = dict(
@@ -57,7 +69,7 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck)
+MODULES = (data, migrate, sync, remote, models, pipeline, checks, hooks, serve, gc, fsck)
 
 
 def build(app: typer.Typer) -> typer.Typer:

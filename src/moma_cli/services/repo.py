@@ -292,15 +292,7 @@ def init(cwd: Path | None = None, stage: bool = True) -> InitResult:
 
 def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
     """Append missing lines to `<directory>/.gitignore`; True when the file changed."""
-    path = root / directory / ".gitignore"
-    if not resolves_inside(path, root):
-        rel = f"{directory}/.gitignore" if directory else ".gitignore"
-        raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
-                        "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        text = ""
+    path, text = _gitignore(root, directory)
     present = set(text.splitlines())
     missing = [e for e in entries if e not in present]
     if not missing:
@@ -310,3 +302,24 @@ def add_gitignore_entries(root: Path, directory: str, entries: list[str]) -> boo
     text += "".join(e + "\n" for e in missing)
     write_if_changed(path, text.encode())
     return True
+
+
+def remove_gitignore_entries(root: Path, directory: str, entries: list[str]) -> bool:
+    """Remove these exact lines from `<directory>/.gitignore`; True when the file changed."""
+    path, text = _gitignore(root, directory)
+    kept = "".join(line for line in text.splitlines(keepends=True)
+                   if line.rstrip("\n") not in entries)
+    return kept != text and write_if_changed(path, kept.encode())
+
+
+def _gitignore(root: Path, directory: str) -> tuple[Path, str]:
+    """`<directory>/.gitignore`, checked to be one moma may edit, and its text ("" if none)."""
+    path = root / directory / ".gitignore"
+    if not resolves_inside(path, root):
+        rel = f"{directory}/.gitignore" if directory else ".gitignore"
+        raise PathError(f"{rel}: is a symlink leading outside the repository; moma will not "
+                        "edit it", hint=f"replace it with a regular file: 'rm {rel}'")
+    try:
+        return path, path.read_text()
+    except FileNotFoundError:
+        return path, ""
