@@ -66,10 +66,24 @@ def dvc_bin() -> Path:
 @pytest.fixture(scope="session")
 def dvc_template(dvc_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`<top>/project` (git + DVC + moma init, all committed) and `<top>/dvcstore`, the
-    DVC remote it pushed to (`../dvcstore`, relative, so a copy of `<top>` is whole)."""
-    top = tmp_path_factory.mktemp("dvc-template")
+    DVC remote it pushed to (`../dvcstore`, relative, so a copy of `<top>` is whole).
+    Built once per session: xdist workers share the directory above their own."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent
+    top = shared / "dvc-template"
+    with open(shared / "dvc-template.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (top / ".complete").exists():
+            shutil.rmtree(top, ignore_errors=True)
+            _build_template(dvc_bin, top)
+            (top / ".complete").touch()
+    return top
+
+
+def _build_template(dvc_bin: Path, top: Path) -> None:
     home = top / "home"
-    home.mkdir()
+    home.mkdir(parents=True)
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com",
@@ -100,12 +114,12 @@ def dvc_template(dvc_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     run("git", "commit", "-qm", "a DVC project")
     run(sys.executable, "-m", "moma_cli", "init")
     run("git", "commit", "-qm", "moma init")
-    return top
 
 
 @pytest.fixture
 def project(dvc_template: Path, tmp_path: Path) -> Moma:
-    shutil.copytree(dvc_template, tmp_path / "w", symlinks=True)
+    shutil.copytree(dvc_template, tmp_path / "w", symlinks=True,
+                    ignore=shutil.ignore_patterns(".complete"))
     return Moma(tmp_path / "w" / "project")
 
 
