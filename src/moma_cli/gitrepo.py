@@ -149,10 +149,17 @@ class Git:
         return self.tracked([pathspec])
 
     def remove_cached(self, paths: Sequence[str]) -> None:
-        """`git rm --cached` (the files stay on disk); --force, as the callers have already
-        verified that the bytes on disk are the ones the index names."""
+        """`git rm --cached` (the files stay on disk)."""
+        self._rm(paths, "--cached")
+
+    def remove(self, paths: Sequence[str]) -> None:
+        """`git rm`: from the index and the disk."""
+        self._rm(paths)
+
+    def _rm(self, paths: Sequence[str], *flags: str) -> None:
+        # --force, as the callers have already verified (or converted) what the files hold
         if paths:
-            self.run("rm", "-q", "--cached", "--force", "--pathspec-from-file=-",
+            self.run("rm", "-q", *flags, "--force", "--pathspec-from-file=-",
                      "--pathspec-file-nul",
                      input="".join(":(literal)" + p + "\0" for p in paths).encode())
 

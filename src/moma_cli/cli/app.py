@@ -71,8 +71,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, sync, remote, models, lifecycle, pipeline, checks, hooks, serve, gc, fsck,
-           doctor, migrate)
+MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, checks, hooks, serve,
+           gc, fsck, doctor)
 
 
 def build(app: typer.Typer) -> typer.Typer:
