@@ -4,6 +4,11 @@ Hot paths (status, add, checkout, history reads) run the `git` binary directly: 
 process, machine-readable `-z` output, no 100 ms GitPython import on commands that must
 start fast. GitPython is used, lazily, where its object model earns its cost
 (`Git.repo`).
+
+Past the house's ~350 lines on purpose: every git command line moma builds lives here, so
+that one file shows what moma may ask of git (and `tests/test_architecture.py` keeps the
+`git` import here); split by feature, the registry's, the importers' and the workspace's
+git calls would drift apart again.
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def parse_condition(raw: Any, where: str = "condition") -> Condition:
     op = raw.get("op")
     if op not in OPS:
         raise ConfigError(f"{where}.op: {op!r} is not one of {' '.join(OPS)}")
-    value = _number(raw.get("value"))
+    value = as_number(raw.get("value"))
     if value is None:
         raise ConfigError(f"{where}.value: {raw.get('value')!r} is not a number")
     on_fail = raw.get("on_fail", "block")
@@ -173,7 +173,7 @@ def evaluate(condition: Condition, metrics: Mapping[str, Any]) -> Outcome:
         raw = lookup_metric(metrics, condition.metric)
     except KeyError:
         return Outcome(condition, None, False, f"metric {condition.metric!r} is not recorded")
-    actual = _number(raw)
+    actual = as_number(raw)
     if actual is None:
         return Outcome(condition, None, False,
                        f"metric {condition.metric!r} is {raw!r}, not a number")
@@ -182,7 +182,8 @@ def evaluate(condition: Condition, metrics: Mapping[str, Any]) -> Outcome:
                    f"{condition.op} {condition.value:g}")
 
 
-def _number(raw: Any) -> float | None:
+def as_number(raw: Any) -> float | None:
+    """A metric value as a float: None for what is no number (text, bools, NaN)."""
     if isinstance(raw, bool):
         return None
     try:

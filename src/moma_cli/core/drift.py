@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from moma_cli.core.checks import as_number
+
 BINS = 10
 TOP_CATEGORIES = 20
 OTHER = "other"
@@ -45,7 +47,7 @@ def profile(values: Sequence[Any]) -> FeatureProfile:
     """The profile of one feature's training values (numbers, or anything else as text);
     missing values (None, "") are left out."""
     values = [v for v in values if v is not None and v != ""]
-    numbers = [_number(v) for v in values]
+    numbers = [_finite(v) for v in values]
     if values and all(n is not None for n in numbers):
         ordered = sorted(n for n in numbers if n is not None)
         edges = tuple(sorted({ordered[len(ordered) * i // BINS] for i in range(1, BINS)}))
@@ -101,7 +103,7 @@ class LiveBins:
 
     def add(self, value: Any) -> None:
         if self.reference.kind == "numeric":
-            number = _number(value)
+            number = _finite(value)
             if number is not None:
                 self.counts[bisect.bisect_right(self.reference.edges, number)] += 1
             return
@@ -141,20 +143,15 @@ def _shares(counts: Sequence[int]) -> tuple[float, ...]:
     return tuple(c / total if total else 0.0 for c in counts)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
+def _finite(value: Any) -> float | None:
+    number = as_number(value)
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _checked_numbers(raw: Any, where: str) -> list[float]:
     if not isinstance(raw, list) or not raw:
         raise ValueError(f"{where}: must be a list of numbers")
-    numbers = [_number(v) for v in raw]
+    numbers = [_finite(v) for v in raw]
     if any(n is None for n in numbers):
         raise ValueError(f"{where}: must be a list of numbers")
     return [n for n in numbers if n is not None]
