@@ -40,6 +40,9 @@ def check(
     heal: Annotated[bool, typer.Option(
         "--heal", help="Retrain failing 'retrain' and stale models with their retrain.stage; "
                        "keep (commit) a new version only if it passes.")] = False,
+    rollback: Annotated[bool, typer.Option(
+        "--rollback", help="When a version in a stage breaks a 'rollback' condition, move the "
+                           "stage back to the newest earlier version that passes.")] = False,
     live: Annotated[Path | None, typer.Option(
         "--live", metavar="LOG",
         help="Also evaluate live metrics (drift.psi.max, live.rows, ...) from this "
@@ -59,10 +62,17 @@ def check(
       moma check credit-risk --metrics eval/metrics.json --json
       moma check --heal
       moma check credit-risk:production --live preds.jsonl --window 1h
+      moma check credit-risk:production --live preds.jsonl --window 1h --rollback
     """
     from moma_cli.cli import render
     from moma_cli.services.repo import open_repo
 
+    if rollback and (heal or metrics is not None):
+        raise typer.BadParameter("--rollback goes with the recorded and --live metrics "
+                                 "only", param_hint="--rollback")
+    if rollback:
+        _check_and_roll_back(open_repo(), refs, live, _seconds(window), json_out)
+        return
     report, heals = _run(open_repo(), refs, metrics, heal, live, _seconds(window))
     if json_out:
         render.print_json({"ok": report.ok, "models": [
@@ -90,6 +100,31 @@ def _run(repo: Repo, refs: list[str] | None, metrics: Path | None, heal: bool,
     with repo.lock(OPTIONS.wait):
         healed = heal_mod.check_and_heal(repo, refs)
     return healed.report, healed.heals
+
+
+def _check_and_roll_back(repo: Repo, refs: list[str] | None, live: Path | None,
+                         window: int | None, json_out: bool) -> None:
+    from moma_cli.cli import render
+    from moma_cli.cli.context import OPTIONS
+    from moma_cli.services import rollback
+
+    with repo.lock(OPTIONS.wait):
+        result = rollback.check_and_roll_back(repo, refs, live_log=live, window=window)
+    if json_out:
+        render.print_json({"ok": result.report.ok, "models": [
+            asdict(m) | {"blocked": m.blocked} for m in result.report.models],
+            "rollbacks": [asdict(r) | {"rolled_back": r.rolled_back}
+                          for r in result.rollbacks]})
+    else:
+        _render(result.report, [])
+        for r in result.rollbacks:
+            if r.rolled_back:
+                render.line(f"rollback {r.model}: {r.message} (tag {r.tag}); share it with "
+                            "'git push --tags'")
+            else:
+                render.warn(f"rollback {r.model}: {r.message}")
+    if not result.report.ok:
+        raise typer.Exit(1)
 
 
 def _render(report: CheckReport, heals: list[HealResult]) -> None:

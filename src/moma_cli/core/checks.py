@@ -26,7 +26,7 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt,
     "==": operator.eq, "!=": operator.ne,
 }
-ON_FAIL = ("block", "alert", "retrain")
+ON_FAIL = ("block", "alert", "retrain", "rollback")
 _SHORTHAND_RE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*")
 _DURATION_RE = re.compile(r"(\d+)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

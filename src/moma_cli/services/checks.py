@@ -72,7 +72,9 @@ class ModelReport:
 
     @property
     def blocked(self) -> bool:
-        return any(not c.passed and c.on_fail == "block" for c in self.conditions)
+        # a version that breaks a rollback condition must not stay where it is either
+        return any(not c.passed and c.on_fail in ("block", "rollback")
+                   for c in self.conditions)
 
     @property
     def needs_retrain(self) -> bool:

@@ -30,11 +30,13 @@ class TagResult:
     override: tags.Override | None = None  # forced past failing blocking conditions
 
 
-def tag(repo: Repo, ref: str, stage: str, *, force: str | None = None) -> TagResult:
+def tag(repo: Repo, ref: str, stage: str, *, force: str | None = None,
+        reason: str | None = None) -> TagResult:
     """Assign `stage` to a committed version: a new `NAME#STAGE#N` tag (history kept).
 
     The model's blocking conditions must pass on the version's own metrics; `force` (the
-    reason) tags anyway and records who forced it, why, and which conditions failed."""
+    reason) tags anyway and records who forced it, why, and which conditions failed.
+    `reason` is recorded the same way even when nothing failed (a rollback says why)."""
     stage = _allowed(repo, refs.check_name(stage, "stage name"))
     version = _committed(repo, ref)
     failed = gate(repo, version)
@@ -44,8 +46,9 @@ def tag(repo: Repo, ref: str, stage: str, *, force: str | None = None) -> TagRes
                                                                version.name))
     subject = (f"Assigning stage '{stage}' to artifact '{version.name}' "
                f"version '{_gto_version(version)}'")
-    override = tags.Override(repo.git.committer(), tags.one_line(force or ""), tuple(
-        f"{c.condition} ({c.message})" for c in failed)) if failed else None
+    why = reason or force or ""
+    override = tags.Override(repo.git.committer(), tags.one_line(why), tuple(
+        f"{c.condition} ({c.message})" for c in failed)) if failed or reason else None
     _create_tag(repo, name, version.commit or "",
                 override.message(subject) if override else subject)
     return _published(repo, TagResult([name], resolve(repo, ref), override=override))
