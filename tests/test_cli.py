@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -88,6 +89,24 @@ def test_the_error_funnel_maps_every_outcome_to_its_exit_code(error: BaseExcepti
     res = CliRunner().invoke(demo, ["fail"])
     assert res.exit_code == code
     assert res.stderr.splitlines()[0] == line
+
+
+def test_errors_under_json_are_json_on_stdout(repo: Moma) -> None:
+    res = repo("models:show", "nope", "--json", ok=False)
+    assert res.exit_code == 1
+    assert json.loads(res.stdout) == {"ok": False, "error": "no model named 'nope'",
+                                      "hint": "see 'moma models:list'; register one with "
+                                              "'moma models:add'"}
+    assert res.stderr.startswith("error: no model named 'nope'")  # and for the human
+
+
+def test_a_piped_table_keeps_each_row_on_one_line(repo: Moma) -> None:
+    name = "a-model-name-longer-than-a-terminal-is-wide-" + "x" * 50
+    (repo.root / "m.bin").write_bytes(b"model")
+    repo("models:add", name, "m.bin")
+    res = repo.proc("models:list")  # stdout is a pipe
+    rows = [line for line in res.stdout.splitlines() if name in line]
+    assert len(rows) == 1 and "m.bin" in rows[0]
 
 
 def test_table_cells_are_shown_verbatim(capsys: Any) -> None:

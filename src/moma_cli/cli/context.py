@@ -29,12 +29,16 @@ class ErrorFunnel(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         from moma_cli.cli import render
 
+        # --json anywhere after the command: a script reads stdout, so errors go there too
+        wants_json = "--json" in [*getattr(ctx, "protected_args", []), *ctx.args]
         try:
             return super().invoke(ctx)
         except MomaError as exc:
             if OPTIONS.verbose:
                 traceback.print_exc()
             render.error(exc.message, exc.hint)
+            if wants_json:
+                render.json_error(exc.message, exc.hint)
             raise typer.Exit(ExitCode.FAILURE) from None
         except KeyboardInterrupt:
             render.error("interrupted")

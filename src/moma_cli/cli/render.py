@@ -15,12 +15,17 @@ from typing import Any
 
 from moma_cli.services.progress import Progress
 
+# Piped or redirected, a table is read by a script or grep: one row per line, never a value
+# (a tag ref, a hash) folded at a terminal width that is not there.
+_PIPED_WIDTH = 100_000
+
 
 @cache
 def out() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    piped = not sys.stdout.isatty()
+    return Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH if piped else None)
 
 
 @cache
@@ -76,6 +81,11 @@ def blocks(items: Iterable[tuple[Iterable[tuple[str, Any]], str | None]]) -> Non
                                + [f"    {text}" for text in (body or "").splitlines()]))
     if texts:
         out().print("\n\n".join(texts), markup=False)
+
+
+def json_error(message: str, hint: str | None = None) -> None:
+    """An error of a command run with --json, for the script reading its stdout."""
+    print_json({"ok": False, "error": message, "hint": hint})
 
 
 def error(message: str, hint: str | None = None) -> None:
