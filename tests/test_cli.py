@@ -109,6 +109,20 @@ def test_a_piped_table_keeps_each_row_on_one_line(repo: Moma) -> None:
     assert len(rows) == 1 and "m.bin" in rows[0]
 
 
+@pytest.mark.parametrize(("target", "error"), [
+    ("missing.csv", "missing.csv: no such file or directory"),
+    ("link", "link: is a symlink"),
+    ("/etc/hostname", "is outside the repository"),
+])
+def test_add_refusals_name_the_path_and_give_a_hint(repo: Moma, target: str,
+                                                     error: str) -> None:
+    (repo.root / "link").symlink_to("/etc/hostname")
+    res = repo("add", target, ok=False)
+    lines = res.stderr.splitlines()
+    assert res.exit_code == 1 and len(lines) == 2
+    assert error in lines[0] and lines[1].startswith("hint: ")
+
+
 def test_table_cells_are_shown_verbatim(capsys: Any) -> None:
     from moma_cli.cli import render
 

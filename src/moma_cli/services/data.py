@@ -154,9 +154,12 @@ def check_addable(repo: Repo, rels: list[str], *, must_exist: bool = True) -> No
         if pointer_mod.is_pointer_path(rel):
             raise PathError(f"{rel}: is a moma pointer; add the data it points to instead")
         if path.is_symlink():
-            raise PathError(f"{rel}: is a symlink; moma tracks regular files and directories")
+            raise PathError(f"{rel}: is a symlink; moma tracks regular files and directories",
+                            hint="add what it points to, or replace the link with a copy of "
+                                 "its target")
         if must_exist and not path.exists():
-            raise PathError(f"{rel}: no such file or directory")
+            raise PathError(f"{rel}: no such file or directory",
+                            hint="check the path (it is relative to where you run moma)")
     # Overlaps first: a committed pointer inside the target is also "tracked by git", and
     # naming both pointers is the clearer message.
     existing = [pointer_mod.data_path_of(p) for p in repo.git.pointer_files()]

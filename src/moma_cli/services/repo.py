@@ -136,7 +136,9 @@ class Repo:
         if absolute == root:
             raise PathError(f"{user_path}: is the repository root itself")
         if not is_within(str(absolute), str(root)):
-            raise PathError(f"{user_path}: is outside the repository {root}")
+            raise PathError(f"{user_path}: is outside the repository {root}",
+                            hint="copy or move it into the repository first, then add it "
+                                 "there")
         rel = absolute.relative_to(root).as_posix()
         check_repo_relpath(rel)
         self.check_no_escape(rel)
