@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,6 +123,17 @@ def test_add_refusals_name_the_path_and_give_a_hint(repo: Moma, target: str,
     lines = res.stderr.splitlines()
     assert res.exit_code == 1 and len(lines) == 2
     assert error in lines[0] and lines[1].startswith("hint: ")
+
+
+def test_shell_completion_script_completes_commands(tmp_path: Any) -> None:
+    moma = str(Path(sys.executable).with_name("moma"))  # the installed entry point
+    script = subprocess.run([moma, "--show-completion", "bash"], capture_output=True,
+                            text=True, check=True).stdout
+    assert "complete -o default -F _moma_completion moma" in script
+    env = {**os.environ, "_MOMA_COMPLETE": "complete_bash", "COMP_WORDS": "moma models:l",
+           "COMP_CWORD": "1"}
+    out = subprocess.run([moma], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.stdout.split() == ["models:list", "models:log"]
 
 
 def test_table_cells_are_shown_verbatim(capsys: Any) -> None:

@@ -39,7 +39,7 @@ SETTINGS: dict[str, Any] = dict(
     "Track data with 'moma add', share it with 'moma push' / 'moma pull', and keep the "
     "small pointer files in git.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
