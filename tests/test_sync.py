@@ -58,6 +58,33 @@ def test_push_clone_pull_is_byte_identical(repo: Moma, any_remote: RemoteSpec,
     assert "0 files fetched, 9 up to date" in clone("pull").stdout
 
 
+def test_pull_at_a_commit_older_than_the_remote_uses_the_one_this_clone_knows(
+        repo: Moma, tmp_path: Path) -> None:
+    write(repo.root / "data.csv", "a,b\n1,2\n")
+    repo("add", "data.csv")
+    repo.git("commit", "-qm", "data, before any remote")
+    old = repo.git("rev-parse", "HEAD").strip()
+    repo("remote", "add", "storage", str(tmp_path / "remote"), "--default")
+    repo.git("commit", "-qam", "a remote")
+    repo("push")
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    clone.git("checkout", "-q", old)  # its .moma.yaml has no remote
+    (clone.root / "data.csv").unlink()
+    for cache_object in (clone.root / ".moma" / "cache").rglob("*"):
+        if cache_object.is_file() and "blake3" in cache_object.parts:
+            cache_object.chmod(0o644)
+            cache_object.unlink()
+    res = clone("pull")
+    assert "1 files fetched" in res.stdout
+    assert "using remote 'storage'" in res.stderr and "which this clone used before" in res.stderr
+    assert (clone.root / "data.csv").read_text() == "a,b\n1,2\n"
+    fresh = clone_of(repo, tmp_path, "fresh")
+    fresh.git("checkout", "-q", old)
+    res = fresh("pull", ok=False)  # a clone that never used it knows nothing to fall back on
+    assert res.exit_code == 1 and "no default remote set" in res.stderr
+
+
 def test_push_targets_and_status_remote(repo: Moma, any_remote: RemoteSpec) -> None:
     _project(repo, any_remote)
     res = repo("status", "--remote", "--json", ok=False)

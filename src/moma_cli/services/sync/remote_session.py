@@ -1,10 +1,22 @@
-"""Opening a configured remote for a transfer (`Remote`), and the transfer pool size."""
+"""Opening a configured remote for a transfer (`Remote`), and the transfer pool size.
+
+Remotes survive time travel: every remote a transfer opened is remembered in
+`.moma/known-remotes.json` (this clone's own state, never from git), so `pull` at an old
+commit whose `.moma.yaml` predates the remote still finds it, and says so.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
+from moma_cli.atomic import atomic_write_bytes
+from moma_cli.config import RemoteConfig, redact_url
+from moma_cli.errors import ConfigError
+from moma_cli.services.progress import NOTICES
 from moma_cli.services.repo import Repo
 from moma_cli.storage import fs
 from moma_cli.storage.remote import open_store
@@ -28,10 +40,11 @@ def open_remote(repo: Repo, remote: str | None, jobs: int | None, *, create: boo
                 check: bool = True, verify: bool = False) -> Remote:
     """The configured remote, checked to be reachable (`check`); `verify` re-reads what
     the cache remembers of it (pack indexes) from the remote itself."""
-    config = repo.config.remote(remote)
+    config = _configured_or_known(repo, remote)
     location = fs.open_location(config, repo.root)
     if check:
         fs.check_reachable(location, create=create)
+    _remember(repo, config, default=remote is None)
     workers = jobs or config.jobs or repo.config.jobs or transfer_jobs(location.is_local)
     store = open_store(location, repo.cache.algo, repo.cache.pack_indexes_dir, workers,
                        reread=verify)
@@ -45,3 +58,44 @@ def transfer_jobs(local: bool = False) -> int:
     files took 6.0 s with 4 threads against 8.7 s with 32 (docs/performance.md)."""
     cores = os.cpu_count() or 1
     return min(8, cores * 2) if local else min(64, cores * 16)
+
+
+KNOWN_REMOTES = "known-remotes.json"
+
+
+def _known(repo: Repo) -> dict[str, Any]:
+    try:
+        doc = json.loads((repo.moma_dir / KNOWN_REMOTES).read_bytes())
+    except (OSError, ValueError):
+        return {}  # none yet, or damaged: it is a convenience, never a reason to fail
+    return doc if isinstance(doc, dict) and isinstance(doc.get("remotes"), dict) else {}
+
+
+def _configured_or_known(repo: Repo, name: str | None) -> RemoteConfig:
+    try:
+        return repo.config.remote(name)
+    except ConfigError:
+        known = _known(repo)
+        chosen = name or known.get("default")
+        entry = known.get("remotes", {}).get(chosen) if isinstance(chosen, str) else None
+        if not (isinstance(chosen, str) and isinstance(entry, dict)
+                and isinstance(entry.get("url"), str)
+                and isinstance(entry.get("options", {}), dict)):
+            raise
+    NOTICES(f"using remote '{chosen}' ({redact_url(entry['url'])}), which this clone used "
+            "before: the checked-out .moma.yaml does not define it")
+    return RemoteConfig(chosen, entry["url"], dict(entry.get("options", {})))
+
+
+def _remember(repo: Repo, config: RemoteConfig, *, default: bool) -> None:
+    known = _known(repo)
+    remotes = dict(known.get("remotes", {}))
+    entry = {"url": config.url, "options": dict(config.options)}
+    if remotes.get(config.name) == entry and (not default or known.get("default")
+                                              == config.name):
+        return
+    remotes[config.name] = entry
+    doc = {"default": config.name if default else known.get("default"), "remotes": remotes}
+    with contextlib.suppress(OSError):  # a read-only .moma/ only costs the fallback
+        atomic_write_bytes(repo.moma_dir / KNOWN_REMOTES,
+                           json.dumps(doc, indent=1, default=str).encode())
