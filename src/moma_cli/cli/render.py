@@ -78,8 +78,11 @@ def blocks(items: Iterable[tuple[Iterable[tuple[str, Any]], str | None]]) -> Non
         out().print("\n\n".join(texts), markup=False)
 
 
-def error(message: str, hint: str | None = None) -> None:
+def error(message: str, hint: str | None = None, detail: str = "") -> None:
+    """`detail`: lines quoted under the message (a remote command's stderr)."""
     err().print(f"[bold red]error:[/] {escape(message)}")
+    for text in detail.rstrip("\n").splitlines():
+        err().print(f"    {escape(text)}")
     if hint:
         err().print(f"[yellow]hint:[/] {escape(hint)}")
 
