@@ -114,10 +114,14 @@ def test_failure_stops_dependents_lets_running_finish_and_reports(
     assert [(s["name"], s["action"]) for s in report["stages"]] == [("left", "unchanged")]
 
 
-def test_unknown_executor_is_refused(branches: tuple[Moma, Moma]) -> None:
+def test_unknown_executor_or_missing_extra_is_refused(branches: tuple[Moma, Moma],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     repo, _ = branches
     res = repo("repro", "--executor", "ssh://box", ok=False)
     assert "unknown executor 'ssh://box'" in res.stderr
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the extra were missing
+    res = repo("repro", "--executor", "dask-local", ok=False)
+    assert "pip install 'moma-cli[dask]'" in res.stderr
     assert not (repo.root / "moma.lock").exists()
 
 
