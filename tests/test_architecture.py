@@ -28,7 +28,9 @@ ALLOWED = {
 ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py",
                  "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
                  "skops": "services/model_loading.py",
-                 "onnxruntime": "services/model_loading.py"}
+                 "onnxruntime": "services/model_loading.py",
+                 "distributed": "services/pipeline/executors.py",
+                 "dask": "services/pipeline/executors.py"}
 
 
 def layer_of(path: Path) -> str:
@@ -122,7 +124,8 @@ def test_heavy_libraries_have_one_importer() -> None:
 def test_cli_import_stays_light() -> None:
     code = ("import sys, moma_cli.cli.app; "
             "print(' '.join(m for m in ('s3fs', 'fsspec', 'joblib', 'sklearn', 'git', 'rich', "
-            "'starlette', 'uvicorn', 'moma_cli.services.data', 'moma_cli.services.serve') "
+            "'starlette', 'uvicorn', 'dask', 'distributed', 'moma_cli.services.data', "
+            "'moma_cli.services.serve') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
@@ -137,9 +140,10 @@ def test_serve_loads_starlette_only_when_serving() -> None:
 
 # Modules each command must not load: they cost start-up time and are not needed there.
 NOT_LOADED = {
-    "--help": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic",
-               "moma_cli.services.data"),
-    "status": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic"),
+    "--help": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic", "dask",
+               "distributed", "moma_cli.services.data"),
+    "status": ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic", "dask",
+               "distributed"),
 }
 
 

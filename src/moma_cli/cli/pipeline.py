@@ -90,6 +90,14 @@ def repro(
     verify: Annotated[str | None, typer.Option(
         "--verify", metavar="STAGE",
         help="Re-run STAGE in a scratch copy and compare its outputs with moma.lock.")] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", min=1,
+        help="Run up to N independent stages at once (default: 1; with a Dask executor, "
+             "as many as its workers take).")] = None,
+    executor: Annotated[str | None, typer.Option(
+        "--executor", metavar="WHERE",
+        help="Where commands run: local, dask-local (a cluster started for the run) or "
+             "dask://HOST:PORT (workers must see the repository at the same path).")] = None,
     json_out: Json = False,
 ) -> None:
     """Re-run the stages whose dependencies, params or command changed (by hash).
@@ -100,6 +108,8 @@ def repro(
     Examples:
       moma repro --dry
       moma repro train
+      moma repro -j 4
+      moma repro --executor dask://scheduler:8786
       moma repro --verify train
     """
     from moma_cli.cli import render
@@ -128,21 +138,31 @@ def repro(
         result = reproducing.repro(repo, targets, force=force, dry=True)
     else:
         with repo.lock(OPTIONS.wait):
-            result = reproducing.repro(repo, targets, force=force)
+            result = reproducing.repro(repo, targets, force=force, jobs=jobs,
+                                       executor=executor)
     if json_out:
-        render.print_json({"stages": [vars(s) for s in result.stages]})
+        render.print_json({"stages": [vars(s) for s in result.stages],
+                           "failed": [vars(f) for f in result.failed],
+                           "not_run": result.not_run})
     else:
         _render_repro(result)
+    if result.failed:
+        raise typer.Exit(1)
 
 
 def _render_repro(result: ReproResult) -> None:
     from moma_cli.cli import render
 
-    if not result.stages:
+    if not result.stages and not result.failed:
         render.line("No stages in .moma.yaml; add one with 'moma run'.")
         return
     _render_repro_lines(result.stages)
-    if not result.ran and all(s.action == "unchanged" for s in result.stages):
+    for failure in result.failed:
+        render.error(failure.message, failure.hint, failure.stderr_tail)
+    if result.not_run:
+        render.warn(f"not run after the failure: {', '.join(result.not_run)}")
+    if not result.failed and not result.ran \
+            and all(s.action == "unchanged" for s in result.stages):
         render.line("Pipeline is up to date.")
 
 

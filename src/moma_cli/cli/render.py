@@ -88,8 +88,11 @@ def json_error(message: str, hint: str | None = None) -> None:
     print_json({"ok": False, "error": message, "hint": hint})
 
 
-def error(message: str, hint: str | None = None) -> None:
+def error(message: str, hint: str | None = None, detail: str = "") -> None:
+    """`detail`: lines quoted under the message (a remote command's stderr)."""
     err().print(f"[bold red]error:[/] {escape(message)}")
+    for text in detail.rstrip("\n").splitlines():
+        err().print(f"    {escape(text)}")
     if hint:
         err().print(f"[yellow]hint:[/] {escape(hint)}")
 

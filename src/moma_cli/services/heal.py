@@ -84,9 +84,9 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     model_pointer = pointer_mod.pointer_path_of(model.path)
     previous = repo.load_pointer(model_pointer).oid  # what HEAD has, as the tree is clean
     try:
-        reproducing.repro(repo, [stage], force=True)
+        reproducing.repro(repo, [stage], force=True).check()
         if after != [stage]:
-            reproducing.repro(repo, after)
+            reproducing.repro(repo, after).check()
     except MomaError as exc:
         _restore(repo, touched, committed, outs)
         return HealResult(name, stage, False, f"retraining failed: {exc.message}; "

@@ -1,7 +1,8 @@
 """Reproducible pipelines, one module per verb group: `loading` (stages from `.moma.yaml`,
 the DAG, `moma dag`), `running` (`moma run` and executing one stage), `reproducing`
-(`moma repro`: why a stage is stale, re-run or restore), `verifying` (`moma repro --verify`)
-and `lineage_query` (`moma lineage`).
+(`moma repro`), `staleness` (why a stage must run, restoring its outputs), `scheduling`
+(stale stages in dependency order, `-j` commands at once), `executors` (local threads or a
+Dask cluster), `verifying` (`moma repro --verify`) and `lineage_query` (`moma lineage`).
 
 Stages live in `.moma.yaml` (written by people); `moma.lock` (written by moma, through
 `services/lockfile.py`) records what each stage last ran with: the oid of every dependency

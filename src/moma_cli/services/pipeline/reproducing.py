@@ -1,34 +1,46 @@
 """`moma repro`: per stage in topological order, why it must run (hashes, params and
 command against `moma.lock`), then run it, restore its missing outputs from the cache, or
-skip it."""
+skip it; `--dry` says which without changing anything."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from moma_cli.core.paths import is_within
-from moma_cli.core.stages import Dag, PipelineError, Stage
-from moma_cli.errors import CheckoutConflictError, PathError
-from moma_cli.services import data_checkout, lockfile
-from moma_cli.services import lineage as lineage_mod
+from moma_cli.core.stages import Dag, PipelineError
+from moma_cli.errors import PathError
+from moma_cli.services import lockfile
+from moma_cli.services.pipeline import staleness
+from moma_cli.services.pipeline.executors import open_executor
 from moma_cli.services.pipeline.loading import load_dag
-from moma_cli.services.pipeline.running import StageOutcome, execute
+from moma_cli.services.pipeline.running import StageFailedError, StageOutcome
+from moma_cli.services.pipeline.scheduling import StageFailure, run_stages
 from moma_cli.services.repo import Repo
 
 
 @dataclass
 class ReproResult:
     stages: list[StageOutcome] = field(default_factory=list)
+    failed: list[StageFailure] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)  # left out because a stage failed
 
     @property
     def ran(self) -> list[str]:
         return [s.name for s in self.stages if s.action in ("ran", "would-run")]
 
+    def check(self) -> None:
+        """Raise the first failure, for callers that stop at one (`moma heal`)."""
+        if self.failed:
+            raise StageFailedError(self.failed[0].message, self.failed[0].hint)
+
 
 def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
-          dry: bool = False) -> ReproResult:
+          dry: bool = False, jobs: int | None = None,
+          executor: str | None = None) -> ReproResult:
+    """Bring `targets` (default: every stage) up to date. Up to `jobs` commands run at once
+    on `executor` (see executors.open_executor); a failure stops new stages from starting
+    and is returned in `failed`, after the running ones have finished and been recorded."""
     dag = load_dag(repo)
     for name in targets or []:
         if name not in dag.stages:
@@ -36,9 +48,17 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
                                 hint=f"stages: {', '.join(dag.order) or 'none'}")
     order = dag.closure(targets) if targets else dag.order
     _check_sources(repo, dag, order)
-    result = ReproResult()
-    pending: dict[str, str] = {}  # path -> stage that would rewrite it (dry run)
-    restoring: list[str] = []  # outputs a dry run would restore to their locked version
+    if dry:
+        return ReproResult(_dry(repo, dag, order, force))
+    with open_executor(executor, jobs) as pool:
+        run = run_stages(repo, dag, order, pool, force=force)
+    return ReproResult(run.outcomes, run.failed, run.not_run)
+
+
+def _dry(repo: Repo, dag: Dag, order: list[str], force: bool) -> list[StageOutcome]:
+    outcomes = []
+    pending: dict[str, str] = {}  # path -> stage that would rewrite it
+    restoring: list[str] = []  # outputs that would be restored to their locked version
     for name in order:
         stage = dag.stages[name]
         locked = lockfile.read(repo).get(name)
@@ -49,25 +69,19 @@ def repro(repo: Repo, targets: list[str] | None = None, *, force: bool = False,
         elif upstream:
             reasons = [f"upstream stage {u!r} would run" for u in upstream]
         else:
-            reasons = _reasons(repo, stage, locked, restoring)
+            reasons = staleness.reasons(repo, stage, locked, restoring)
         stale: list[str] = []
         if not reasons and locked is not None:
-            stale, reasons = _stale_outputs(repo, stage, locked)
-        if reasons and dry:
+            stale, reasons = staleness.stale_outputs(repo, stage, locked)
+        if reasons:
             pending.update(dict.fromkeys(stage.produces, name))
-            result.stages.append(StageOutcome(name, "would-run", reasons))
-        elif reasons:
-            result.stages.append(execute(repo, stage, reasons))
+            outcomes.append(StageOutcome(name, "would-run", reasons))
         elif stale:
-            if dry:
-                restoring += stale
-            else:
-                _restore(repo, stale)
-            result.stages.append(StageOutcome(name, "would-restore" if dry else "restored",
-                                              restored=stale))
+            restoring += stale
+            outcomes.append(StageOutcome(name, "would-restore", restored=stale))
         else:
-            result.stages.append(StageOutcome(name, "unchanged"))
-    return result
+            outcomes.append(StageOutcome(name, "unchanged"))
+    return outcomes
 
 
 def _check_sources(repo: Repo, dag: Dag, order: list[str]) -> None:
@@ -78,66 +92,3 @@ def _check_sources(repo: Repo, dag: Dag, order: list[str]) -> None:
             if dag.producer(dep) is None and not os.path.lexists(repo.abspath(dep)):
                 raise PathError(f"dependency {dep} of stage {name!r} is not in the workspace",
                                 hint="run 'moma checkout' (or 'moma pull') first")
-
-
-def _reasons(repo: Repo, stage: Stage, locked: dict[str, Any] | None,
-             restoring: list[str]) -> list[str]:
-    """Why `stage` must run, compared with its lock entry by hash and value. Dependencies
-    inside `restoring` are taken to be what a restore would bring back: their locked version."""
-    if locked is None:
-        return ["never run"]
-    reasons = []
-    if locked.get("cmd") != stage.cmd:
-        reasons.append("command changed")
-    recorded = {d.get("path"): d.get("oid") for d in locked.get("deps") or []}
-    for dep in stage.deps:
-        if dep in recorded and any(is_within(dep, out) for out in restoring):
-            continue
-        oid = lineage_mod.dep_oid(repo, dep)
-        if oid is None:
-            raise PathError(f"dependency {dep} of stage {stage.name!r} is missing",
-                            hint="run 'moma checkout' to restore tracked data")
-        if dep not in recorded:
-            reasons.append(f"new dependency {dep}")
-        elif recorded[dep] != oid:
-            reasons.append(f"dependency {dep} changed")
-    reasons += [f"dependency {d} removed" for d in recorded if d not in stage.deps]
-    old_params = locked.get("params") or {}
-    for file, values in lineage_mod.param_values(repo, stage.params).items():
-        before = old_params.get(file) or {}
-        for key in sorted(set(values) | set(before)):
-            if values.get(key) != before.get(key):
-                reasons.append(f"param {key} changed ({before.get(key)!r} -> {values.get(key)!r})")
-    if sorted(o.get("path") for o in locked.get("outs") or []) != sorted(stage.outs):
-        reasons.append("outputs changed")
-    if sorted(locked.get("metrics") or {}) != sorted(stage.metrics):
-        reasons.append("metrics files changed")
-    return reasons
-
-
-def _stale_outputs(repo: Repo, stage: Stage, locked: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """Outputs missing or modified in the workspace, and reasons to re-run instead of
-    restoring them (their recorded version is not in the cache, a metrics file is gone)."""
-    stale, reasons = [], []
-    for out in locked.get("outs") or []:
-        if lineage_mod.dep_oid(repo, out["path"]) == out["oid"]:
-            continue
-        if repo.cache.exists(out["oid"]):
-            stale.append(out["path"])
-        else:
-            reasons.append(f"output {out['path']} is missing and not in the cache")
-    reasons += [f"metrics file {m} is missing" for m in stage.metrics
-                if not repo.abspath(m).exists()]
-    return stale, reasons
-
-
-def _restore(repo: Repo, paths: list[str]) -> None:
-    result = data_checkout.checkout(repo, paths)
-    if result.conflicts:
-        raise CheckoutConflictError(
-            f"output {result.conflicts[0]} was modified and is not in the cache",
-            hint="save it with 'moma add', or re-run the stage with 'moma repro --force STAGE'")
-    if not result.ok:
-        problem = (result.missing + result.corrupt + result.invalid)[0]
-        raise PipelineError(f"could not restore {problem} from the cache",
-                            hint="run 'moma pull', or 'moma repro --force STAGE'")

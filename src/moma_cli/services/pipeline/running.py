@@ -1,5 +1,6 @@
 """`moma run`: record a stage and run it; and executing one stage (its command, its cached
-outputs, its `moma.lock` entry), which `moma repro` uses too."""
+outputs, its `moma.lock` entry), which `moma repro` uses too, in three steps so that the
+command can run elsewhere (a thread, a Dask worker) while the bookkeeping stays here."""
 
 from __future__ import annotations
 
@@ -58,6 +59,21 @@ def run(repo: Repo, stage: Stage, *, force: bool = False) -> StageOutcome:
 
 def execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     """Run the command, cache its outputs, and record the run in `moma.lock`."""
+    inputs = prepare(repo, stage)
+    shell(stage, repo.root)
+    return record(repo, stage, inputs, reasons)
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What a stage reads, hashed before its command runs: the lock records these."""
+    deps: list[dict[str, str]]
+    params: dict[str, dict[str, Any]]
+
+
+def prepare(repo: Repo, stage: Stage) -> StageInputs:
+    """Hash the dependencies, read the params and clear the outputs: everything before the
+    command."""
     deps = []
     for dep in stage.deps:
         oid = lineage_mod.dep_oid(repo, dep)
@@ -68,14 +84,20 @@ def execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     params = lineage_mod.param_values(repo, stage.params)
     data.check_addable(repo, list(stage.outs), must_exist=False)
     _clear_outputs(repo, stage)
-    shell(stage, repo.root)
+    return StageInputs(deps, params)
+
+
+def record(repo: Repo, stage: Stage, inputs: StageInputs, reasons: list[str]) -> StageOutcome:
+    """After the command succeeded: cache the outputs, write lineage into model pointers and
+    the stage's entry into `moma.lock`, stage it all in git."""
+    deps = inputs.deps
     absent = [p for p in stage.produces if not os.path.lexists(repo.abspath(p))]
     if absent:
         raise StageFailedError(f"stage {stage.name!r} did not produce {absent[0]}",
                                hint="fix the command or the stage's outs")
     saved = data.save(repo, list(stage.outs))
     metrics = {m: _read_metrics(repo.abspath(m), m) for m in stage.metrics}
-    section = lineage_mod.section(repo, deps, params)
+    section = lineage_mod.section(repo, deps, inputs.params)
     models = [p for p in (repo.load_pointer(pointer_mod.pointer_path_of(i.path))
                           for i in saved.items) if p.model is not None]
     for ptr in models:
@@ -85,7 +107,7 @@ def execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     entries[stage.name] = {
         "cmd": stage.cmd,
         "deps": deps,
-        "params": params,
+        "params": inputs.params,
         "outs": [{"path": i.path, "oid": i.oid, "size": i.size} for i in saved.items],
         "metrics": metrics,
         "code": section["code"],
@@ -136,9 +158,13 @@ def shell(stage: Stage, cwd: Path) -> None:
     # and it runs only on an explicit `moma run` / `moma repro`.
     proc = subprocess.run(stage.cmd, shell=True, cwd=cwd)  # noqa: S602
     if proc.returncode != 0:
-        raise StageFailedError(
-            f"stage {stage.name!r} failed: command exited with {proc.returncode}: {stage.cmd}",
-            hint="fix it and run 'moma repro' again; nothing was recorded for this stage")
+        raise command_failed(stage, proc.returncode)
+
+
+def command_failed(stage: Stage, returncode: int) -> StageFailedError:
+    return StageFailedError(
+        f"stage {stage.name!r} failed: command exited with {returncode}: {stage.cmd}",
+        hint="fix it and run 'moma repro' again; nothing was recorded for this stage")
 
 
 def _read_metrics(path: Path, rel: str) -> dict[str, Any]:
