@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, write
+from conftest import Moma, git, write
 from moma_cli.core import experiments
 from moma_cli.errors import ConfigError, PathError
 
@@ -129,6 +129,23 @@ def test_gc_keeps_the_outputs_of_experiments(pipe: Moma) -> None:
     pipe("gc", "--workspace", "--force")
     pipe("exp", "apply", "kept")
     assert (pipe.root / "model.txt").read_bytes() == b"lr=0.7 depth=2\n"
+
+
+def test_push_and_pull_share_experiments(pipe: Moma, tmp_path: Path) -> None:
+    pipe("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    pipe.git("commit", "-qam", "remote")
+    git(tmp_path, "init", "-q", "--bare", "origin.git")
+    pipe.git("remote", "add", "origin", str(tmp_path / "origin.git"))
+    pipe.git("push", "-q", "origin", "HEAD:main")
+    pipe("exp", "run", "-S", "train.lr=0.9", "-n", "shared")
+    assert "1 experiments pushed" in pipe("exp", "push", "origin").stdout
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), "clone")
+    clone = Moma(tmp_path / "clone")
+    assert "no experiment 'other'" in clone("exp", "pull", "origin", "other", ok=False).stderr
+    clone("exp", "pull", "origin")
+    assert sorted(_show(clone)) == ["shared"]
+    clone("exp", "apply", "shared")
+    assert (clone.root / "model.txt").read_bytes() == b"lr=0.9 depth=2\n"
 
 
 def test_overrides_and_their_grid() -> None:

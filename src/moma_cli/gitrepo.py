@@ -399,6 +399,25 @@ class Git:
                                        _trailers(trailers)))
         return found
 
+    def remote_refs(self, remote: str, prefix: str) -> dict[str, str]:
+        """ref -> sha of what git remote `remote` has under `prefix` (`git ls-remote`)."""
+        out = self.run("ls-remote", "--refs", _remote(remote), prefix + "*",
+                       env={"GIT_TERMINAL_PROMPT": "0"}).decode("utf-8", "replace")
+        pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return {ref: sha for sha, ref in pairs}
+
+    def fetch_refs(self, remote: str, refs: Sequence[str]) -> None:
+        """Fetch `refs` to the same names here; an existing ref is only fast-forwarded."""
+        if refs:
+            self.run("fetch", "--quiet", "--no-tags", _remote(remote),
+                     *(f"{ref}:{ref}" for ref in refs), env={"GIT_TERMINAL_PROMPT": "0"})
+
+    def push_refs(self, remote: str, refs: Sequence[str]) -> None:
+        """Push `refs` to the same names on `remote`; no hook runs (the data went first)."""
+        if refs:
+            self.run("push", "--quiet", "--no-verify", _remote(remote),
+                     *(f"{ref}:{ref}" for ref in refs), env={"GIT_TERMINAL_PROMPT": "0"})
+
     def create_branch(self, name: str, sha: str) -> None:
         if name.startswith("-") or not self.ok("check-ref-format", "--branch", name):
             raise GitError(f"invalid branch name {name!r}", hint="e.g. exp/lower-lr")
@@ -456,6 +475,13 @@ class Git:
             return False
         self.run("tag", "-a", "-m", message, name, commit)
         return True
+
+
+def _remote(name: str) -> str:
+    """A git remote name or URL from the command line, never read as an option."""
+    if not name or name.startswith("-"):
+        raise GitError(f"invalid git remote {name!r}", hint="name a git remote, e.g. origin")
+    return name
 
 
 def _trailers(text: str) -> tuple[tuple[str, str], ...]:

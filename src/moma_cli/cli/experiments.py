@@ -1,4 +1,5 @@
-"""`moma exp run / show / apply / branch / remove`: experiments without a commit per run."""
+"""`moma exp run / show / apply / branch / remove / push / pull`: experiments without a
+commit per run."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Json
+from moma_cli.cli.options import Jobs, Json, RemoteName
 
 if TYPE_CHECKING:
     from moma_cli.services.experiments.records import Experiment
+    from moma_cli.services.experiments.sharing import ShareResult
 
 exp_app = typer.Typer(help="Run, compare and keep experiments (no commit per run).",
                       no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Experiment name (see 'moma exp show').")]
+GitRemote = Annotated[str, typer.Argument(help="The git remote, e.g. origin.")]
+Names = Annotated[list[str] | None, typer.Argument(help="Experiments (default: all).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +28,8 @@ def register(app: typer.Typer) -> None:
     exp_app.command("apply")(apply)
     exp_app.command("branch")(branch)
     exp_app.command("remove")(remove)
+    exp_app.command("push")(push)
+    exp_app.command("pull")(pull)
     app.add_typer(exp_app, name="exp")
 
 
@@ -170,3 +176,49 @@ def remove(
 
     for exp in records.remove(open_repo(), names):
         render.line(f"Removed experiment {exp.name}.")
+
+
+def push(git_remote: GitRemote, names: Names = None, remote: RemoteName = None,
+         jobs: Jobs = None, json_out: Json = False) -> None:
+    """Send experiments: their outputs to the moma remote, then their refs to the git remote.
+
+    Example: moma exp push origin low-lr
+    """
+    from moma_cli.services.experiments import sharing
+    from moma_cli.services.repo import open_repo
+
+    _report(sharing.push(open_repo(), git_remote, names or [], remote, jobs), "pushed",
+            json_out)
+
+
+def pull(git_remote: GitRemote, names: Names = None, remote: RemoteName = None,
+         jobs: Jobs = None, json_out: Json = False) -> None:
+    """Get experiments: their refs from the git remote, then their outputs into the cache.
+
+    Example: moma exp pull origin && moma exp show
+    """
+    from moma_cli.services.experiments import sharing
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = sharing.pull(repo, git_remote, names or [], remote, jobs)
+    _report(result, "fetched", json_out)
+
+
+def _report(result: ShareResult, verb: str, json_out: bool) -> None:
+    from moma_cli.cli import views
+
+    if json_out:
+        from moma_cli.cli import render
+
+        render.print_json({"git_remote": result.git_remote, "experiments": result.names,
+                           **views.transfer_json(result.transfer)})
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    lead = (f"{len(result.names)} experiments {verb} ({result.git_remote})" if result.names
+            else "No experiment refs sent")
+    views.render_transfer(result.transfer, verb, lead)
+    if not result.ok:
+        raise typer.Exit(1)
