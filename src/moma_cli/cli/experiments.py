@@ -62,18 +62,20 @@ def run(
             render.line(f"Running experiment {exp_name}" + (f": {_values(params)}"
                                                             if params else ""))
 
+    def done(r: running.ExpRun) -> None:
+        if json_out:
+            return
+        if r.ok:
+            render.line(f"Recorded experiment {r.name} ({r.duration:.1f} s)"
+                        + (f": {_values(r.metrics)}" if r.metrics else ""))
+        else:
+            render.error(f"experiment {r.name} failed, nothing recorded: {r.error}")
+
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
-        result = running.run(repo, sets or [], name, on_start=started)
+        result = running.run(repo, sets or [], name, on_start=started, on_done=done)
     if json_out:
         render.print_json({"base": result.base, "runs": [vars(r) for r in result.runs]})
-    else:
-        for r in result.runs:
-            if r.ok:
-                render.line(f"Recorded experiment {r.name} ({r.duration:.1f} s)"
-                            + (f": {_values(r.metrics)}" if r.metrics else ""))
-            else:
-                render.error(f"experiment {r.name} failed, nothing recorded: {r.error}")
     if not result.ok:
         raise typer.Exit(1)
 

@@ -52,10 +52,11 @@ class RunResult:
         return all(r.ok for r in self.runs)
 
 
-def run(repo: Repo, sets: list[str], name: str | None = None,
-        on_start: Callable[[str, dict[str, Any]], None] | None = None) -> RunResult:
+def run(repo: Repo, sets: list[str], name: str | None = None, *,
+        on_start: Callable[[str, dict[str, Any]], None] | None = None,
+        on_done: Callable[[ExpRun], None] | None = None) -> RunResult:
     """Run the pipeline once per combination of `sets` (`[FILE:]KEY=V1,V2`), one after
-    another, each recorded as an experiment on HEAD."""
+    another, each recorded as an experiment on HEAD; the callbacks hear of each run."""
     base = repo.git.head()
     if base is None:
         raise ExperimentError("no commit to run experiments on",
@@ -68,6 +69,8 @@ def run(repo: Repo, sets: list[str], name: str | None = None,
         if on_start is not None:
             on_start(exp_name, params)
         result.runs.append(_run_one(repo, base, exp_name, combo))
+        if on_done is not None:
+            on_done(result.runs[-1])
     return result
 
 
@@ -75,6 +78,8 @@ def _names(repo: Repo, base: str, name: str | None, count: int) -> list[str]:
     """The given name (`NAME-1`, `NAME-2`... for a sweep) or generated ones, none taken."""
     if name is None:
         names = [experiments.generate_name() for _ in range(count)]
+        while len(set(names)) < count:  # 3 random bytes: a long sweep can draw one twice
+            names = [experiments.generate_name() for _ in range(count)]
     else:
         experiments.check_exp_name(name)
         names = [name] if count == 1 else [f"{name}-{i}" for i in range(1, count + 1)]
