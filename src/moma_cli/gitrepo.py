@@ -72,6 +72,16 @@ class AnnotatedTag:
     trailers: tuple[tuple[str, str], ...] = ()  # `Key: value` lines closing the message
 
 
+@dataclass(frozen=True)
+class RefCommit:
+    ref: str
+    commit: str
+    parent: str  # the first parent ("" for a root commit)
+    date: str  # committer date, ISO 8601
+    subject: str
+    trailers: tuple[tuple[str, str], ...] = ()
+
+
 class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -350,6 +360,86 @@ class Git:
         out = self.run(*args, rev or "HEAD", "--", path, check=False)
         return out.decode().split()
 
+    # -- experiments: throwaway work trees and hidden refs ------------------------------------
+    def worktree_add(self, path: Path, rev: str) -> None:
+        """A detached work tree of `rev` at `path`, with its own index and HEAD."""
+        self.run("worktree", "add", "--detach", "--quiet", str(path), rev)
+
+    def worktree_remove(self, path: Path) -> None:
+        """Remove a work tree made by `worktree_add`, whatever the run left in it."""
+        self.run("worktree", "remove", "--force", "--force", str(path), check=False)
+        shutil.rmtree(path, ignore_errors=True)
+        self.run("worktree", "prune", check=False)
+
+    def commit_index(self, message: str, parent: str) -> str:
+        """A commit of what the index holds, with plumbing: no hook runs, no HEAD moves."""
+        tree = self.run("write-tree").decode().strip()
+        return self.run("commit-tree", tree, "-p", parent, input=message.encode()).decode().strip()
+
+    def create_ref(self, ref: str, sha: str) -> bool:
+        """Point a new ref at `sha`; False (nothing written) when it exists already."""
+        return bool(self._proc(["update-ref", ref, sha, ""]).returncode == 0)
+
+    def delete_ref(self, ref: str) -> None:
+        self.run("update-ref", "-d", ref)
+
+    def ref_commits(self, prefix: str) -> list[RefCommit]:
+        """Every ref under `prefix` with its commit's parent, date, subject and trailers, in
+        one `git for-each-ref`."""
+        out = self.run(
+            "for-each-ref", prefix,
+            "--format=%(refname)%1f%(objectname)%1f%(parent)%1f%(creatordate:iso-strict)"
+            "%1f%(contents:subject)%1f%(contents:trailers:unfold,separator=%x1e)"
+        ).decode("utf-8", "replace")
+        found = []
+        for line in out.split("\n"):  # not splitlines(): it also splits at the \x1e
+            ref, sha, parent, date, subject, trailers = (line.split("\x1f") + [""] * 6)[:6]
+            if ref:
+                found.append(RefCommit(ref, sha, parent.split(" ")[0], date, subject,
+                                       _trailers(trailers)))
+        return found
+
+    def remote_refs(self, remote: str, prefix: str) -> dict[str, str]:
+        """ref -> sha of what git remote `remote` has under `prefix` (`git ls-remote`)."""
+        out = self.run("ls-remote", "--refs", _remote(remote), prefix + "*",
+                       env={"GIT_TERMINAL_PROMPT": "0"}).decode("utf-8", "replace")
+        pairs = (line.split("\t", 1) for line in out.splitlines() if "\t" in line)
+        return {ref: sha for sha, ref in pairs}
+
+    def fetch_refs(self, remote: str, refs: Sequence[str]) -> None:
+        """Fetch `refs` to the same names here; an existing ref is only fast-forwarded."""
+        if refs:
+            self.run("fetch", "--quiet", "--no-tags", _remote(remote),
+                     *(f"{ref}:{ref}" for ref in refs), env={"GIT_TERMINAL_PROMPT": "0"})
+
+    def push_refs(self, remote: str, refs: Sequence[str]) -> None:
+        """Push `refs` to the same names on `remote`; no hook runs (the data went first)."""
+        if refs:
+            self.run("push", "--quiet", "--no-verify", _remote(remote),
+                     *(f"{ref}:{ref}" for ref in refs), env={"GIT_TERMINAL_PROMPT": "0"})
+
+    def create_branch(self, name: str, sha: str) -> None:
+        if name.startswith("-") or not self.ok("check-ref-format", "--branch", name):
+            raise GitError(f"invalid branch name {name!r}", hint="e.g. exp/lower-lr")
+        self.run("branch", name, sha)
+
+    def changed_paths(self, a: str, b: str) -> list[tuple[str, str]]:
+        """(status letter, path) of the files that differ between commits `a` and `b`."""
+        fields = self.run("diff", "--name-status", "-z", "--no-renames", a, b,
+                          "--").decode().split("\0")
+        return [(fields[i], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+    def restore_worktree(self, rev: str, paths: Sequence[str]) -> None:
+        """Write `paths` as `rev` has them into the work tree only (the index is untouched)."""
+        if paths:
+            self.run("restore", f"--source={rev}", "--worktree", "--",
+                     *(":(literal)" + p for p in paths))
+
+    def unsaved(self) -> list[str]:
+        """Tracked files with changes in the work tree or the index."""
+        out = self.run("status", "--porcelain", "-z", "--untracked-files=no").decode()
+        return [record[3:] for record in out.split("\0") if len(record) > 3]
+
     # -- tags (the model registry) -----------------------------------------------------------
 
     def tag_names(self) -> list[str]:
@@ -385,6 +475,13 @@ class Git:
             return False
         self.run("tag", "-a", "-m", message, name, commit)
         return True
+
+
+def _remote(name: str) -> str:
+    """A git remote name or URL from the command line, never read as an option."""
+    if not name or name.startswith("-"):
+        raise GitError(f"invalid git remote {name!r}", hint="name a git remote, e.g. origin")
+    return name
 
 
 def _trailers(text: str) -> tuple[tuple[str, str], ...]:

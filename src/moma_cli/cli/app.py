@@ -20,6 +20,7 @@ from moma_cli.cli import (
     checks,
     data,
     doctor,
+    experiments,
     fsck,
     gc,
     hooks,
@@ -71,8 +72,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, checks, hooks, serve,
-           gc, fsck, doctor)
+MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, experiments, checks, hooks,
+           serve, gc, fsck, doctor)
 
 
 def build(app: typer.Typer) -> typer.Typer:

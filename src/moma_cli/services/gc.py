@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from moma_cli.core import experiments
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import GcError, MomaError
 from moma_cli.services import revisions
@@ -103,12 +104,14 @@ def _workspace_pointers(repo: Repo) -> list[pointer_mod.Pointer]:
 def _history_pointers(
     repo: Repo, result: GcPlan, *, all_branches: bool, all_tags: bool, all_commits: bool,
 ) -> list[pointer_mod.Pointer]:
-    """Pointers of the index, stashes, unpushed commits and the chosen history."""
+    """Pointers of the index, stashes, unpushed commits, experiments and the chosen history."""
     git = repo.git
     found: dict[str, tuple[str, str]] = {}  # blob sha -> (where, pointer path), first seen
     for path, sha in git.index_blobs().items():
         found.setdefault(sha, ("the git index", path))
-    local = ["--branches", "--tags"] + (["HEAD"] if git.head() else [])
+    # experiments are local work too: their outputs exist nowhere but in this cache
+    local = ["--branches", "--tags", f"--glob={experiments.REF_PREFIX}"] + (
+        ["HEAD"] if git.head() else [])
     commits = git.commit_trees(*local, "--not", "--remotes")  # not yet pushed anywhere
     stash = git.stash_commits()
     if stash:

@@ -1,0 +1,226 @@
+"""`moma exp run / show / apply / branch / remove / push / pull`: experiments without a
+commit per run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from moma_cli.cli.context import OPTIONS
+from moma_cli.cli.options import Jobs, Json, RemoteName
+
+if TYPE_CHECKING:
+    from moma_cli.services.experiments.records import Experiment
+    from moma_cli.services.experiments.sharing import ShareResult
+
+exp_app = typer.Typer(help="Run, compare and keep experiments (no commit per run).",
+                      no_args_is_help=True)
+
+Name = Annotated[str, typer.Argument(help="Experiment name (see 'moma exp show').")]
+GitRemote = Annotated[str, typer.Argument(help="The git remote, e.g. origin.")]
+Names = Annotated[list[str] | None, typer.Argument(help="Experiments (default: all).")]
+
+
+def register(app: typer.Typer) -> None:
+    exp_app.command("run")(run)
+    exp_app.command("show")(show)
+    exp_app.command("apply")(apply)
+    exp_app.command("branch")(branch)
+    exp_app.command("remove")(remove)
+    exp_app.command("push")(push)
+    exp_app.command("pull")(pull)
+    app.add_typer(exp_app, name="exp")
+
+
+def run(
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set-param", "-S",
+        help="[FILE:]KEY=VALUE to set (default file params.yaml); VALUE,VALUE sweeps (repeat).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", "-n", help="Experiment name (a sweep adds -1, -2...; default: exp-<hex>).")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Run the pipeline with changed params in a temporary work tree; record it on a hidden ref.
+
+    The work tree, index and HEAD stay as they are. Several values span a grid, run one
+    after another.
+
+    \b
+    Examples:
+      moma exp run -S train.lr=0.01 -n low-lr
+      moma exp run -S train.lr=0.01,0.1 -S params.yaml:train.depth=2,3
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.experiments import running
+    from moma_cli.services.repo import open_repo
+
+    def started(exp_name: str, params: dict[str, Any]) -> None:
+        if not json_out:
+            render.line(f"Running experiment {exp_name}" + (f": {_values(params)}"
+                                                            if params else ""))
+
+    def done(r: running.ExpRun) -> None:
+        if json_out:
+            return
+        if r.ok:
+            render.line(f"Recorded experiment {r.name} ({r.duration:.1f} s)"
+                        + (f": {_values(r.metrics)}" if r.metrics else ""))
+        else:
+            render.error(f"experiment {r.name} failed, nothing recorded: {r.error}")
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = running.run(repo, sets or [], name, on_start=started, on_done=done)
+    if json_out:
+        render.print_json({"base": result.base, "runs": [vars(r) for r in result.runs]})
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def show(
+    json_out: Json = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+) -> None:
+    """List the experiments with the params they set and the metrics they measured.
+
+    Example: moma exp show --csv > experiments.csv
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.experiments import records
+    from moma_cli.services.repo import open_repo
+
+    found = records.show(open_repo())
+    if json_out:
+        render.print_json([vars(e) for e in found])
+        return
+    params = sorted({k for e in found for k in e.params})
+    metrics = sorted({k for e in found for k in e.metrics})
+    rows = [_row(e, params, metrics) for e in found]
+    if csv_out:
+        import csv
+        import sys
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerows([["Experiment", "Base", "Created", *params, *metrics], *rows])
+    elif found:
+        for row in rows:
+            row[2] = str(row[2])[:16].replace("T", " ")
+        render.table(["Experiment", "Base", "Created", *_headers(params + metrics)], rows)
+    else:
+        render.line("No experiments; run one with 'moma exp run -S KEY=VALUE'.")
+
+
+def _row(e: Experiment, params: list[str], metrics: list[str]) -> list[Any]:
+    return [e.name, e.base[:10], e.created, *(e.params.get(k) for k in params),
+            *(e.metrics.get(k) for k in metrics)]
+
+
+def _headers(keys: list[str]) -> list[str]:
+    """`train.lr` for `params.yaml:train.lr`, unless another file has a key of that name."""
+    short = [key.partition(":")[2] or key for key in keys]
+    return [s if short.count(s) == 1 else key for s, key in zip(short, keys, strict=True)]
+
+
+def _values(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def apply(name: Name, json_out: Json = False) -> None:
+    """Bring an experiment's params, lock, metrics and outputs into the work tree.
+
+    Refused over unsaved changes to tracked files. Commit the result as usual.
+
+    Example: moma exp apply low-lr && git commit -am "lower learning rate"
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.experiments import records
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = records.apply(repo, name)
+    if json_out:
+        render.print_json(vars(result))
+        return
+    render.line(f"Applied experiment {result.name}: {len(result.files)} files, "
+                f"{len(result.restored)} outputs checked out.")
+
+
+def branch(
+    name: Name,
+    branch_name: Annotated[str, typer.Argument(metavar="BRANCH", help="New branch name.")],
+) -> None:
+    """Create a git branch at an experiment's commit.
+
+    Example: moma exp branch low-lr exp/low-lr
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.experiments import records
+    from moma_cli.services.repo import open_repo
+
+    exp = records.branch(open_repo(), name, branch_name)
+    render.line(f"Branch {branch_name} at experiment {exp.name} ({exp.commit[:10]}).")
+
+
+def remove(
+    names: Annotated[list[str], typer.Argument(help="Experiments to delete.")],
+) -> None:
+    """Delete experiments (their refs; cached outputs go with 'moma gc').
+
+    Example: moma exp remove exp-1a2b3c low-lr
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.experiments import records
+    from moma_cli.services.repo import open_repo
+
+    for exp in records.remove(open_repo(), names):
+        render.line(f"Removed experiment {exp.name}.")
+
+
+def push(git_remote: GitRemote, names: Names = None, remote: RemoteName = None,
+         jobs: Jobs = None, json_out: Json = False) -> None:
+    """Send experiments: their outputs to the moma remote, then their refs to the git remote.
+
+    Example: moma exp push origin low-lr
+    """
+    from moma_cli.services.experiments import sharing
+    from moma_cli.services.repo import open_repo
+
+    _report(sharing.push(open_repo(), git_remote, names or [], remote, jobs), "pushed",
+            json_out)
+
+
+def pull(git_remote: GitRemote, names: Names = None, remote: RemoteName = None,
+         jobs: Jobs = None, json_out: Json = False) -> None:
+    """Get experiments: their refs from the git remote, then their outputs into the cache.
+
+    Example: moma exp pull origin && moma exp show
+    """
+    from moma_cli.services.experiments import sharing
+    from moma_cli.services.repo import open_repo
+
+    repo = open_repo()
+    with repo.lock(OPTIONS.wait):
+        result = sharing.pull(repo, git_remote, names or [], remote, jobs)
+    _report(result, "fetched", json_out)
+
+
+def _report(result: ShareResult, verb: str, json_out: bool) -> None:
+    from moma_cli.cli import views
+
+    if json_out:
+        from moma_cli.cli import render
+
+        render.print_json({"git_remote": result.git_remote, "experiments": result.names,
+                           **views.transfer_json(result.transfer)})
+        if not result.ok:
+            raise typer.Exit(1)
+        return
+    lead = (f"{len(result.names)} experiments {verb} ({result.git_remote})" if result.names
+            else "No experiment refs sent")
+    views.render_transfer(result.transfer, verb, lead)
+    if not result.ok:
+        raise typer.Exit(1)
