@@ -28,7 +28,8 @@ ALLOWED = {
 ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py",
                  "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
                  "skops": "services/model_loading.py",
-                 "onnxruntime": "services/model_loading.py"}
+                 "onnxruntime": "services/model_loading.py",
+                 "vl_convert": "services/plots.py"}
 
 
 def layer_of(path: Path) -> str:

@@ -27,6 +27,7 @@ from moma_cli.cli import (
     migrate,
     models,
     pipeline,
+    plots,
     remote,
     serve,
     sync,
@@ -71,8 +72,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, checks, hooks, serve,
-           gc, fsck, doctor)
+MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, plots, checks, hooks,
+           serve, gc, fsck, doctor)
 
 
 def build(app: typer.Typer) -> typer.Typer:
