@@ -30,7 +30,8 @@ ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/
                  "skops": "services/model_loading.py",
                  "onnxruntime": "services/model_loading.py",
                  "distributed": "services/pipeline/executors.py",
-                 "dask": "services/pipeline/executors.py"}
+                 "dask": "services/pipeline/executors.py",
+                 "vl_convert": "services/plots.py"}
 
 
 def layer_of(path: Path) -> str:

@@ -321,6 +321,11 @@ class Git:
             pos += size + 1
         return result
 
+    def blob_size(self, rev: str, path: str) -> int | None:
+        """Size of `path` at `rev`, None if absent: to refuse a huge blob before reading it."""
+        proc = self._proc(["cat-file", "-s", f"{rev}:{path}"])
+        return int(proc.stdout) if proc.returncode == 0 else None
+
     def show(self, rev: str, path: str) -> bytes | None:
         proc = self._proc(["cat-file", "blob", f"{rev}:{path}"])
         return proc.stdout if proc.returncode == 0 else None

@@ -28,6 +28,7 @@ from moma_cli.cli import (
     migrate,
     models,
     pipeline,
+    plots,
     remote,
     serve,
     sync,
@@ -72,8 +73,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, experiments, checks, hooks,
-           serve, gc, fsck, doctor)
+MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, experiments, plots, checks,
+           hooks, serve, gc, fsck, doctor)
 
 
 def build(app: typer.Typer) -> typer.Typer:

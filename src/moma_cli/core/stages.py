@@ -13,9 +13,10 @@ from typing import Any
 
 from moma_cli.core.params import ParamSpec, parse_spec
 from moma_cli.core.paths import check_repo_relpath, is_within
+from moma_cli.core.plots import PlotDef, PlotError, parse_defs
 from moma_cli.errors import MomaError
 
-_KEYS = ("cmd", "deps", "outs", "params", "metrics")
+_KEYS = ("cmd", "deps", "outs", "params", "metrics", "plots")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -31,6 +32,7 @@ class Stage:
     outs: tuple[str, ...] = ()  # cached like 'moma add'
     params: tuple[ParamSpec, ...] = ()
     metrics: tuple[str, ...] = ()  # small files kept in git, values recorded in the lock
+    plots: tuple[PlotDef, ...] = ()  # files `moma plots show` draws; not outputs of their own
 
     @property
     def produces(self) -> tuple[str, ...]:
@@ -47,6 +49,8 @@ def to_mapping(stage: Stage) -> dict[str, Any]:
         doc["outs"] = list(stage.outs)
     if stage.metrics:
         doc["metrics"] = list(stage.metrics)
+    if stage.plots:
+        doc["plots"] = [p.to_mapping() for p in stage.plots]
     return doc
 
 
@@ -80,8 +84,9 @@ def parse_stage(name: str, body: Any, source: str = ".moma.yaml") -> Stage:
             outs=_paths(body, "outs", where),
             params=tuple(parse_spec(str(p)) for p in _list(body, "params", where)),
             metrics=_paths(body, "metrics", where),
+            plots=parse_defs(body.get("plots"), where),
         )
-    except PipelineError:
+    except (PipelineError, PlotError):  # these already name the stage
         raise
     except MomaError as exc:
         raise PipelineError(f"{where}: {exc.message}", exc.hint) from None
