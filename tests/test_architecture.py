@@ -28,7 +28,10 @@ ALLOWED = {
 ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py",
                  "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
                  "skops": "services/model_loading.py",
-                 "onnxruntime": "services/model_loading.py"}
+                 "onnxruntime": "services/model_loading.py",
+                 "papermill": "services/pipeline/notebook.py",
+                 "nbformat": "services/pipeline/notebook.py",
+                 "jupyter_client": "services/pipeline/notebook.py"}
 
 
 def layer_of(path: Path) -> str:
@@ -122,7 +125,8 @@ def test_heavy_libraries_have_one_importer() -> None:
 def test_cli_import_stays_light() -> None:
     code = ("import sys, moma_cli.cli.app; "
             "print(' '.join(m for m in ('s3fs', 'fsspec', 'joblib', 'sklearn', 'git', 'rich', "
-            "'starlette', 'uvicorn', 'moma_cli.services.data', 'moma_cli.services.serve') "
+            "'starlette', 'uvicorn', 'papermill', 'nbformat', 'moma_cli.services.data', "
+            "'moma_cli.services.serve') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []

@@ -19,6 +19,7 @@ from moma_cli.core.stages import PipelineError, Stage, parse_stages, to_mapping
 from moma_cli.errors import MomaError, PathError
 from moma_cli.services import data, lockfile
 from moma_cli.services import lineage as lineage_mod
+from moma_cli.services.pipeline import notebook
 from moma_cli.services.pipeline.loading import load_dag
 from moma_cli.services.repo import Repo
 
@@ -68,7 +69,7 @@ def execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     params = lineage_mod.param_values(repo, stage.params)
     data.check_addable(repo, list(stage.outs), must_exist=False)
     _clear_outputs(repo, stage)
-    shell(stage, repo.root)
+    run_command(stage, repo.root, params)
     absent = [p for p in stage.produces if not os.path.lexists(repo.abspath(p))]
     if absent:
         raise StageFailedError(f"stage {stage.name!r} did not produce {absent[0]}",
@@ -83,7 +84,7 @@ def execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     measured = _record_measured(repo, deps, metrics)
     entries = lockfile.read(repo)
     entries[stage.name] = {
-        "cmd": stage.cmd,
+        "cmd": stage.command,
         "deps": deps,
         "params": params,
         "outs": [{"path": i.path, "oid": i.oid, "size": i.size} for i in saved.items],
@@ -131,7 +132,16 @@ def _clear_outputs(repo: Repo, stage: Stage) -> None:
             os.unlink(path)
 
 
-def shell(stage: Stage, cwd: Path) -> None:
+def run_command(stage: Stage, cwd: Path, params: dict[str, dict[str, Any]]) -> None:
+    """Run what the stage runs from `cwd`: its notebook with `params` injected, or its
+    command. A failure raises, and nothing is recorded."""
+    if stage.notebook is not None:
+        notebook.execute(stage, cwd, params)
+    else:
+        _shell(stage, cwd)
+
+
+def _shell(stage: Stage, cwd: Path) -> None:
     # shell=True on purpose: the command is what the user wrote in `moma run` or .moma.yaml,
     # and it runs only on an explicit `moma run` / `moma repro`.
     proc = subprocess.run(stage.cmd, shell=True, cwd=cwd)  # noqa: S602
