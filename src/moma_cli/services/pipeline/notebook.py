@@ -80,6 +80,11 @@ def _cell_number(executed: Path, index: int) -> int:
     return index - injected + 1
 
 
+def require() -> None:
+    """Fail with the extra to install when papermill or jupyter_client is missing."""
+    _papermill()
+
+
 def _papermill() -> tuple[Any, Any, Any]:
     try:
         import papermill

@@ -50,6 +50,8 @@ def run(repo: Repo, stage: Stage, *, force: bool = False) -> StageOutcome:
     stages[stage.name] = stage
     load_dag(repo, stages)  # every pipeline error before anything runs or is recorded
     data.check_addable(repo, list(stage.outs), must_exist=False)
+    if stage.notebook is not None:
+        notebook.require()  # a missing extra is reported before the stage is recorded
     section[stage.name] = to_mapping(stage)
     config_mod.write_layer(repo.root, {**doc, "stages": section})
     outcome = execute(repo, stage, [])
