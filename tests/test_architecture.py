@@ -31,7 +31,10 @@ ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/
                  "onnxruntime": "services/model_loading.py",
                  "distributed": "services/pipeline/executors.py",
                  "dask": "services/pipeline/executors.py",
-                 "vl_convert": "services/plots.py"}
+                 "vl_convert": "services/plots.py",
+                 "papermill": "services/pipeline/notebook.py",
+                 "nbformat": "services/pipeline/notebook.py",
+                 "jupyter_client": "services/pipeline/notebook.py"}
 
 
 def layer_of(path: Path) -> str:
@@ -125,7 +128,8 @@ def test_heavy_libraries_have_one_importer() -> None:
 def test_cli_import_stays_light() -> None:
     code = ("import sys, moma_cli.cli.app; "
             "print(' '.join(m for m in ('s3fs', 'fsspec', 'joblib', 'sklearn', 'git', 'rich', "
-            "'starlette', 'uvicorn', 'dask', 'distributed', 'moma_cli.services.data', "
+            "'starlette', 'uvicorn', 'dask', 'distributed', 'papermill', 'nbformat', "
+            "'moma_cli.services.data', "
             "'moma_cli.services.serve') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -37,8 +37,13 @@ def register(app: typer.Typer) -> None:
 
 
 def run(
-    command: Annotated[list[str], typer.Argument(help="The command, after '--'.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Stage name.")],
+    command: Annotated[list[str] | None, typer.Argument(
+        help="The command, after '--' (not with --notebook).")] = None,
+    notebook: Annotated[str | None, typer.Option(
+        "--notebook", help="Run this Jupyter notebook with papermill instead of a command; "
+        "its -p params override the 'parameters' cell, and the one -o ending in .ipynb "
+        "receives the executed notebook.")] = None,
     deps: Annotated[list[str] | None, typer.Option(
         "--deps", "-d", help="A file or directory the command reads (repeat).")] = None,
     outs: Annotated[list[str] | None, typer.Option(
@@ -56,20 +61,18 @@ def run(
     """Record a pipeline stage in .moma.yaml, run it, cache its outputs, write moma.lock.
 
     \b
-    Example:
+    Examples:
       moma run -n train -d data.csv -d train.py -p params.yaml:seed -o model.pkl -- python train.py
+      moma run -n explore --notebook analysis.ipynb -p params.yaml:train -o report.ipynb
     """
-    import shlex
-
     from moma_cli.core.params import parse_spec
     from moma_cli.core.stages import parse_stage, to_mapping
     from moma_cli.services.pipeline import running
     from moma_cli.services.repo import open_repo
 
-    cmd = command[0] if len(command) == 1 else shlex.join(command)
-    draft = parse_stage(name, {"cmd": cmd, "deps": deps or [], "outs": outs or [],
-                               "params": [str(parse_spec(p)) for p in params or []],
-                               "metrics": metrics or []})
+    body = {"deps": deps or [], "outs": outs or [],
+            "params": [str(parse_spec(p)) for p in params or []], "metrics": metrics or []}
+    draft = parse_stage(name, body | _runs(notebook, command or [], outs or []))
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         outcome = running.run(repo, draft, force=force)
@@ -79,6 +82,28 @@ def run(
         render.print_json(vars(outcome) | {"stage": to_mapping(draft)})
         return
     _render_repro_lines([outcome])
+
+
+def _runs(notebook: str | None, command: list[str], outs: list[str]) -> dict[str, str]:
+    """The stage's `cmd`, or its `notebook` and `output` (the one -o ending in .ipynb)."""
+    import shlex
+
+    from moma_cli.core.stages import PipelineError
+
+    if notebook is None:
+        if not command:
+            raise PipelineError("moma run needs a command after '--', or --notebook",
+                                hint="moma run -n NAME ... -- python train.py")
+        return {"cmd": command[0] if len(command) == 1 else shlex.join(command)}
+    if command:
+        raise PipelineError(f"moma run --notebook {notebook} takes no command",
+                            hint="drop the command after '--'; the notebook is what runs")
+    executed = [o for o in outs if o.endswith(".ipynb")]
+    if len(executed) != 1:
+        raise PipelineError(f"moma run --notebook {notebook} needs exactly one -o ending in "
+                            f".ipynb for the executed notebook (got {len(executed)})",
+                            hint="e.g. -o report.ipynb")
+    return {"notebook": notebook, "output": executed[0]}
 
 
 def repro(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import keyword
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,3 +72,40 @@ def select(doc: Any, spec: ParamSpec) -> dict[str, Any]:
 def numeric_leaves(doc: Any) -> dict[str, Any]:
     """Metric values: the flattened numbers (and booleans) of a metrics file."""
     return {k: v for k, v in flatten(doc).items() if isinstance(v, (int, float))}
+
+
+def as_variables(specs: Sequence[ParamSpec], values: Mapping[str, Mapping[str, Any]]
+                 ) -> dict[str, Any]:
+    """Parameter values as Python variable names, for a notebook's `parameters` cell:
+    a key is named relative to the key the spec selected (`-p params.yaml:train` gives
+    `max_depth` for `train.max_depth`; `-p params.yaml:train.seed` gives `seed`), and the
+    dots of what remains become underscores (`opt.lr` -> `opt_lr`)."""
+    names: dict[str, tuple[str, Any]] = {}  # variable -> (file:dotted key, value)
+    for spec in specs:
+        for key, value in values.get(spec.file, {}).items():
+            rel = _relative(key, spec.keys)
+            if rel is None:
+                continue
+            name = rel.replace(".", "_").replace("-", "_")
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise ConfigError(f"{spec.file}: parameter {key!r} is not a Python name",
+                                  hint="rename the key, or select it by its parent key")
+            source = f"{spec.file}:{key}"
+            if names.get(name, (source, None))[0] != source:
+                raise ConfigError(
+                    f"parameters {names[name][0]} and {source} would both be the notebook "
+                    f"variable {name!r}", hint="select them by a common parent key "
+                    "(-p params.yaml:train), or rename one")
+            names[name] = (source, value)
+    return {name: value for name, (_, value) in sorted(names.items())}
+
+
+def _relative(key: str, selected: tuple[str, ...]) -> str | None:
+    if not selected:
+        return key
+    for sel in selected:
+        if key == sel:
+            return sel.rsplit(".", 1)[-1]
+        if key.startswith(sel + "."):
+            return key[len(sel) + 1:]
+    return None

@@ -16,7 +16,7 @@ from moma_cli.core.paths import check_repo_relpath, is_within
 from moma_cli.core.plots import PlotDef, PlotError, parse_defs
 from moma_cli.errors import MomaError
 
-_KEYS = ("cmd", "deps", "outs", "params", "metrics", "plots")
+_KEYS = ("cmd", "notebook", "output", "deps", "outs", "params", "metrics", "plots")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -27,26 +27,44 @@ class PipelineError(MomaError):
 @dataclass(frozen=True)
 class Stage:
     name: str
-    cmd: str
+    cmd: str  # empty for a notebook stage
     deps: tuple[str, ...] = ()
     outs: tuple[str, ...] = ()  # cached like 'moma add'
     params: tuple[ParamSpec, ...] = ()
     metrics: tuple[str, ...] = ()  # small files kept in git, values recorded in the lock
+    # A notebook stage runs `notebook` with papermill and saves the executed copy as
+    # `output`; the notebook is also the first of `deps` and the output the first of `outs`,
+    # so hashing, caching and the DAG treat them like any dependency and output.
+    notebook: str | None = None
+    output: str | None = None
     plots: tuple[PlotDef, ...] = ()  # files `moma plots show` draws; not outputs of their own
 
     @property
     def produces(self) -> tuple[str, ...]:
         return self.outs + self.metrics
 
+    @property
+    def command(self) -> str:
+        """What runs, as `moma.lock` records it: a change re-runs the stage."""
+        if self.notebook is not None:
+            return f"notebook {self.notebook} -> {self.output}"
+        return self.cmd
+
 
 def to_mapping(stage: Stage) -> dict[str, Any]:
-    doc: dict[str, Any] = {"cmd": stage.cmd}
-    if stage.deps:
-        doc["deps"] = list(stage.deps)
+    doc: dict[str, Any]
+    if stage.notebook is not None:
+        doc = {"notebook": stage.notebook, "output": stage.output}
+    else:
+        doc = {"cmd": stage.cmd}
+    deps = [d for d in stage.deps if d != stage.notebook]
+    outs = [o for o in stage.outs if o != stage.output]
+    if deps:
+        doc["deps"] = deps
     if stage.params:
         doc["params"] = [str(p) for p in stage.params]
-    if stage.outs:
-        doc["outs"] = list(stage.outs)
+    if outs:
+        doc["outs"] = outs
     if stage.metrics:
         doc["metrics"] = list(stage.metrics)
     if stage.plots:
@@ -73,23 +91,59 @@ def parse_stage(name: str, body: Any, source: str = ".moma.yaml") -> Stage:
     if unknown:
         raise PipelineError(f"{where}: unknown key {unknown[0]!r}",
                             hint=f"stage keys are {', '.join(_KEYS)}")
-    cmd = body.get("cmd")
-    if not isinstance(cmd, str) or not cmd.strip():
-        raise PipelineError(f"{where}: 'cmd' must be a non-empty string")
     try:
+        notebook, output = _notebook(body, where)
+        deps, outs = _paths(body, "deps", where), _paths(body, "outs", where)
+        if notebook is not None and output is not None:
+            deps = (notebook, *(d for d in deps if d != notebook))
+            outs = (output, *(o for o in outs if o != output))
         return Stage(
             name=name,
-            cmd=cmd,
-            deps=_paths(body, "deps", where),
-            outs=_paths(body, "outs", where),
+            cmd=_cmd(body, where, notebook is not None),
+            deps=deps,
+            outs=outs,
             params=tuple(parse_spec(str(p)) for p in _list(body, "params", where)),
             metrics=_paths(body, "metrics", where),
+            notebook=notebook,
+            output=output,
             plots=parse_defs(body.get("plots"), where),
         )
     except (PipelineError, PlotError):  # these already name the stage
         raise
     except MomaError as exc:
         raise PipelineError(f"{where}: {exc.message}", exc.hint) from None
+
+
+def _cmd(body: Mapping[str, Any], where: str, notebook: bool) -> str:
+    cmd = body.get("cmd")
+    if notebook:
+        if cmd is not None:
+            raise PipelineError(f"{where}: has both 'cmd' and 'notebook'",
+                                hint="a stage runs either a command or a notebook")
+        return ""
+    if not isinstance(cmd, str) or not cmd.strip():
+        raise PipelineError(f"{where}: 'cmd' must be a non-empty string",
+                            hint="or name a Jupyter notebook with 'notebook' and 'output'")
+    return cmd
+
+
+def _notebook(body: Mapping[str, Any], where: str) -> tuple[str | None, str | None]:
+    """`notebook` and `output` come together: both `.ipynb` paths, not the same file."""
+    notebook, output = body.get("notebook"), body.get("output")
+    if notebook is None and output is None:
+        return None, None
+    notebook, output = _ipynb(notebook, "notebook", where), _ipynb(output, "output", where)
+    if notebook == output:
+        raise PipelineError(f"{where}: 'output' is the notebook itself",
+                            hint="save the executed notebook under another name")
+    return notebook, output
+
+
+def _ipynb(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.endswith(".ipynb"):
+        raise PipelineError(f"{where}: '{key}' must be the path of an .ipynb file",
+                            hint="a notebook stage names both 'notebook' and 'output'")
+    return check_repo_relpath(value, key)
 
 
 def _list(body: Mapping[str, Any], key: str, where: str) -> list[Any]:

@@ -20,6 +20,7 @@ from moma_cli.core.stages import PipelineError, Stage, parse_stages, to_mapping
 from moma_cli.errors import MomaError, PathError
 from moma_cli.services import data, lockfile
 from moma_cli.services import lineage as lineage_mod
+from moma_cli.services.pipeline import notebook
 from moma_cli.services.pipeline.loading import load_dag
 from moma_cli.services.repo import Repo
 
@@ -50,6 +51,8 @@ def run(repo: Repo, stage: Stage, *, force: bool = False) -> StageOutcome:
     stages[stage.name] = stage
     load_dag(repo, stages)  # every pipeline error before anything runs or is recorded
     data.check_addable(repo, list(stage.outs), must_exist=False)
+    if stage.notebook is not None:
+        notebook.require()  # a missing extra is reported before the stage is recorded
     section[stage.name] = to_mapping(stage)
     config_mod.write_layer(repo.root, {**doc, "stages": section})
     outcome = execute(repo, stage, [])
@@ -60,7 +63,7 @@ def run(repo: Repo, stage: Stage, *, force: bool = False) -> StageOutcome:
 def execute(repo: Repo, stage: Stage, reasons: list[str]) -> StageOutcome:
     """Run the command, cache its outputs, and record the run in `moma.lock`."""
     inputs = prepare(repo, stage)
-    shell(stage, repo.root)
+    run_command(stage, repo.root, inputs.params)
     return record(repo, stage, inputs, reasons)
 
 
@@ -105,7 +108,7 @@ def record(repo: Repo, stage: Stage, inputs: StageInputs, reasons: list[str]) ->
     measured = _record_measured(repo, deps, metrics)
     entries = lockfile.read(repo)
     entries[stage.name] = {
-        "cmd": stage.cmd,
+        "cmd": stage.command,
         "deps": deps,
         "params": inputs.params,
         "outs": [{"path": i.path, "oid": i.oid, "size": i.size} for i in saved.items],
@@ -151,6 +154,15 @@ def _clear_outputs(repo: Repo, stage: Stage) -> None:
             shutil.rmtree(path)
         elif os.path.lexists(path):
             os.unlink(path)
+
+
+def run_command(stage: Stage, cwd: Path, params: dict[str, dict[str, Any]]) -> None:
+    """Run what the stage runs from `cwd`: its notebook with `params` injected, or its
+    command. A failure raises, and nothing is recorded."""
+    if stage.notebook is not None:
+        notebook.execute(stage, cwd, params)
+    else:
+        shell(stage, cwd)
 
 
 def shell(stage: Stage, cwd: Path) -> None:

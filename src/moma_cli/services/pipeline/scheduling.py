@@ -13,7 +13,7 @@ from __future__ import annotations
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from moma_cli.core.stages import Dag
+from moma_cli.core.stages import Dag, Stage
 from moma_cli.errors import MomaError
 from moma_cli.services import lockfile
 from moma_cli.services.pipeline import staleness
@@ -24,6 +24,7 @@ from moma_cli.services.pipeline.running import (
     command_failed,
     prepare,
     record,
+    run_command,
 )
 from moma_cli.services.repo import Repo
 
@@ -100,11 +101,25 @@ def _start(repo: Repo, dag: Dag, name: str, force: bool, outcomes: dict[str, Sta
         stale, reasons = staleness.stale_outputs(repo, stage, locked)
     if reasons:
         inputs = prepare(repo, stage)
+        if stage.notebook is not None:  # papermill runs its kernel from this process
+            return _run_here(stage, repo, inputs), _Launched(name, inputs, reasons)
         return pool.submit(stage, repo.root), _Launched(name, inputs, reasons)
     if stale:
         staleness.restore(repo, stale)
         return StageOutcome(name, "restored", restored=stale)
     return StageOutcome(name, "unchanged")
+
+
+def _run_here(stage: Stage, repo: Repo, inputs: StageInputs) -> Future[CommandResult]:
+    """A notebook stage, executed now: its kernel is a process of its own already, and
+    papermill reports the failing cell, which a shell exit code would not carry."""
+    done: Future[CommandResult] = Future()
+    try:
+        run_command(stage, repo.root, inputs.params)
+        done.set_result(CommandResult(0))
+    except MomaError as exc:
+        done.set_exception(exc)
+    return done
 
 
 def _finish(repo: Repo, dag: Dag, launched: _Launched, future: Future[CommandResult],

@@ -20,7 +20,7 @@ def reasons(repo: Repo, stage: Stage, locked: dict[str, Any] | None,
     if locked is None:
         return ["never run"]
     reasons = []
-    if locked.get("cmd") != stage.cmd:
+    if locked.get("cmd") != stage.command:
         reasons.append("command changed")
     recorded = {d.get("path"): d.get("oid") for d in locked.get("deps") or []}
     for dep in stage.deps:

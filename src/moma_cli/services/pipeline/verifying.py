@@ -16,7 +16,7 @@ from moma_cli.core.stages import PipelineError
 from moma_cli.services import lineage as lineage_mod
 from moma_cli.services import lockfile, workspace
 from moma_cli.services.pipeline.loading import load_dag
-from moma_cli.services.pipeline.running import shell
+from moma_cli.services.pipeline.running import run_command
 from moma_cli.services.repo import Repo
 
 
@@ -50,10 +50,11 @@ def verify(repo: Repo, name: str) -> VerifyResult:
     if stage is None or locked is None:
         raise PipelineError(f"stage {name!r} has no entry in {lockfile.LOCK_FILE}",
                             hint="run it first with 'moma repro'")
-    if locked.get("cmd") != stage.cmd:
+    if locked.get("cmd") != stage.command:
         raise PipelineError(f"stage {name!r}: command differs from {lockfile.LOCK_FILE}",
                             hint="check out the commit whose lock you want to verify")
-    if lineage_mod.param_values(repo, stage.params) != (locked.get("params") or {}):
+    params = lineage_mod.param_values(repo, stage.params)
+    if params != (locked.get("params") or {}):
         raise PipelineError(f"stage {name!r}: params differ from {lockfile.LOCK_FILE}",
                             hint="check out the commit whose lock you want to verify")
     locked_env = locked.get("env") or {}
@@ -67,7 +68,7 @@ def verify(repo: Repo, name: str) -> VerifyResult:
         for file in {spec.file for spec in stage.params}:
             (scratch / file).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(repo.abspath(file), scratch / file)
-        shell(stage, scratch)
+        run_command(stage, scratch, params)
         for out in locked.get("outs") or []:
             actual = _hash_scratch(repo, scratch / out["path"])
             result.outputs.append(VerifiedOutput(out["path"], out["oid"], actual))
