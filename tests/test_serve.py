@@ -32,6 +32,7 @@ from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.registry import resolving
 from moma_cli.services.repo import Repo, open_repo
+from moma_cli.services.serving import factory, settings
 from moma_cli.services.serving.app import create_app
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -177,7 +178,8 @@ def test_lists_models_health_and_openapi(start: Any) -> None:
     assert models["iris:production"]["version"] == 1
     assert models["iris:production"]["metadata"]["algo"] == "LogisticRegression"
     assert models["iris:2"]["features"] == FEATURES
-    assert client.request("GET", "/healthz") == (200, {"status": "ok", "models": 2})
+    assert client.request("GET", "/healthz") == (200, {"status": "ok", "models": 2,
+                                                     "pid": os.getpid()})
     status, doc = client.request("GET", "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     assert {"/v1/models/{target}/predict", "/v1/models", "/healthz", "/metrics",
@@ -585,3 +587,86 @@ def wait_until_up(port: int, proc: subprocess.Popen[str]) -> Client:
         except OSError:
             time.sleep(0.05)
     raise AssertionError("moma serve did not start")
+
+
+def test_moma_serve_workers_share_the_port_and_sum_their_metrics(registry: Registry,
+                                                                 tmp_path: Path) -> None:
+    """`--workers 2`: two processes answer on one port, /metrics from either counts every
+    request, and SIGTERM stops them all, exits 0 and removes the metrics directory."""
+    port, tmp = free_port(), tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moma_cli", "serve", "--port", str(port), "--workers", "2",
+         "--poll", "0"], cwd=registry.moma.root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=container_env() | {"TMPDIR": str(tmp)})
+    try:
+        wait_until_up(port, proc)
+        pids: set[int] = set()
+        deadline = time.monotonic() + 10
+        while len(pids) < 2:  # a new connection each time: the kernel picks the worker
+            assert time.monotonic() < deadline, f"only worker {pids} answered"
+            pids.add(Client(port).request("GET", "/healthz")[1]["pid"])
+        expected = registry.estimators[("iris", 1)].predict(X[:2]).tolist()
+        for _ in range(40):
+            status, body = Client(port).predict("iris", X[:2].tolist())
+            assert (status, body["predictions"]) == (200, expected)
+        primary = {"model": "iris", "version": "1", "role": "primary", "code": "200"}
+        deadline = time.monotonic() + 5
+        while True:  # another worker's counts are published within 50 ms
+            texts = [Client(port).request("GET", "/metrics")[1] for _ in range(4)]
+            if all(metric(text, "moma_requests_total", **primary) == 40 for text in texts):
+                break
+            assert time.monotonic() < deadline, texts[0]
+            time.sleep(0.05)
+        assert 'moma_model_info{ref="iris:production",model="iris",version="1"' in texts[0]
+        assert texts[0].rstrip().endswith(" 2")  # both workers serve it
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "Stopped serving (SIGTERM)"
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert list(tmp.iterdir()) == []
+
+
+def test_the_app_factory_serves_from_moma_serve_variables(registry: Registry, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `uvicorn --factory moma_cli.services.serving.factory:create_app` gets: the
+    options from MOMA_SERVE_* variables, its metrics published to MOMA_SERVE_METRICS_DIR."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    options = settings.Settings(refs=("iris:2",), host="127.0.0.1", poll=0.0,
+                                canaries=(("iris:1", 0.0),))
+    for name, value in (options.to_env(registry.moma.root)
+                        | {settings.METRICS_DIR: str(metrics_dir)}).items():
+        monkeypatch.setenv(name, value)
+    port = free_port()
+    http_server = uvicorn.Server(uvicorn.Config(factory.create_app, factory=True, port=port,
+                                                log_level="warning"))
+    thread = threading.Thread(target=http_server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not http_server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+            time.sleep(0.01)
+        client = Client(port)
+        status, body = client.predict("iris", X[:1].tolist())
+        assert (status, body["version"], body["role"]) == (200, 2, "primary")
+        assert client.request("POST", "/v1/admin/reload")[0] == 200  # loopback: open
+    finally:
+        http_server.should_exit = True
+        thread.join(timeout=10)
+    published = json.loads((metrics_dir / f"worker-{os.getpid()}.json").read_text())
+    assert [value for labels, value in published["metrics"]["requests"]] == [1]
+    assert {dict(labels)["role"] for labels in published["models"]} == {"primary", "canary"}
+
+
+def test_settings_from_the_environment_are_checked() -> None:
+    with pytest.raises(MomaError, match="MOMA_SERVE_CANARY: 'iris:staging' is not REF=PERCENT"):
+        settings.Settings.from_env({settings.CANARY: "iris:staging"})
+    with pytest.raises(MomaError, match="MOMA_SERVE_POLL: 'often' is not a number"):
+        settings.Settings.from_env({settings.POLL: "often"})
+    assert settings.Settings.from_env({}).host == settings.UNKNOWN_HOST

@@ -40,6 +40,9 @@ def serve(
         metavar="REF",
         help="Mirror every request for a served model to REF, off the response path, and "
              "count how often it agrees (/metrics). One per model.")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes sharing the port, each loading the models and polling "
+                    "the stages itself; /metrics sums them all.")] = 1,
 ) -> None:
     """Serve registered models over HTTP (needs the 'serve' extra of moma-cli).
 
@@ -58,6 +61,8 @@ def serve(
     Example: moma serve credit-risk:production --port 8080 --log-predictions preds.jsonl
 
     Example: moma serve iris:production --canary iris:staging=10% --shadow iris:candidate
+
+    Example: moma serve --workers 4 --host 0.0.0.0
     """
     from moma_cli.cli import render
     from moma_cli.services import serve as serve_service
@@ -70,7 +75,7 @@ def serve(
                                            sample_rate=sample_rate,
                                            trusted_types=trust_types or (),
                                            canaries=[_canary(text) for text in canary or ()],
-                                           shadows=shadow or ())
+                                           shadows=shadow or (), workers=workers)
     for message in report.errors:
         render.warn(f"not served: {message}")
     for slot in server.table.slots:
@@ -91,19 +96,17 @@ def serve(
         render.line(f"Admin: POST /v1/admin/reload needs 'Authorization: Bearer ${TOKEN_ENV}'")
     elif server.admin.mode == "off":
         render.warn(f"POST /v1/admin/reload is off: set {TOKEN_ENV} to use it beyond loopback")
+    if workers > 1:
+        render.line(f"Workers: {workers} processes on port {port}")
     stopped_by = serve_service.run(server)
     render.line(f"Stopped serving ({stopped_by})" if stopped_by else "Stopped serving")
 
 
 def _canary(text: str) -> tuple[str, float]:
-    """`iris:staging=10%` (the % is optional) as (ref, percent); the range is the service's
-    to check."""
-    ref, sep, percent = text.rpartition("=")
+    from moma_cli.services.serving.settings import parse_canary
+
     try:
-        value = float(percent.strip().removesuffix("%"))
+        return parse_canary(text)
     except ValueError:
-        value = None
-    if not sep or not ref or value is None:
         raise typer.BadParameter(f"{text!r}: write it as REF=PERCENT, e.g. iris:staging=10%",
-                                 param_hint="--canary")
-    return ref, value
+                                 param_hint="--canary") from None

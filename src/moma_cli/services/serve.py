@@ -7,6 +7,7 @@ inside the functions, so the rest of moma never pays for it or needs it.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +15,7 @@ from typing import Any
 
 from moma_cli.errors import MomaError
 from moma_cli.services.repo import Repo
+from moma_cli.services.serving import settings as settings_mod
 from moma_cli.services.serving import source as source_mod
 from moma_cli.services.serving.admin import AdminAccess
 from moma_cli.services.serving.predlog import PredictionLog
@@ -46,6 +48,8 @@ def prepare(
     trusted_types: Sequence[str] = (),
     canaries: Sequence[tuple[str, float]] = (),
     shadows: Sequence[str] = (),
+    workers: int = 1,
+    metrics_dir: Path | None = None,
 ) -> tuple[Any, ReloadReport]:
     """Resolve and load every model to serve on host:port; (server, what was loaded and
     skipped).
@@ -55,6 +59,9 @@ def prepare(
     `trusted_types`: the types a skops model may hold beyond those skops trusts.
     `canaries`: (ref, percent) pairs, each taking that share of its model's requests;
     `shadows`: refs that get a copy of every request for their model (serving/shadow.py).
+    `workers` > 1: `run` serves with that many processes, each loading the models itself;
+    this one only checks their cache objects (source.verify), to refuse a bad start early.
+    `metrics_dir`: this is one of several workers publishing their metrics there.
     """
     for spec, percent in canaries:
         if not 0.0 <= percent <= 100.0:
@@ -64,17 +71,37 @@ def prepare(
         raise ServeError(f"--sample-rate {sample_rate} is not between 0 and 1")
     if poll < 0:
         raise ServeError(f"--poll {poll} is negative", hint="use 0 to turn polling off")
+    if workers < 1:
+        raise ServeError(f"--workers {workers}: at least one is needed")
     app = _http()
-    table = ModelTable(source or source_mod.RegistrySource(repo),
-                       lambda resolved: source_mod.load(repo, resolved, trusted_types), refs,
+    def load(resolved: source_mod.ResolvedModel) -> source_mod.LoadedModel:
+        if workers > 1:
+            return source_mod.verify(repo, resolved)
+        return source_mod.load(repo, resolved, trusted_types)
+
+    table = ModelTable(source or source_mod.RegistrySource(repo), load, refs,
                        [Canary(spec, percent) for spec, percent in canaries], shadows)
     report = table.start()
     predlog = PredictionLog(log_predictions, sample_rate) if log_predictions else None
     admin = AdminAccess.for_host(host, os.environ)
-    return app.Server(table, host, port, admin, predlog, poll), report
+    spawn = None
+    if workers > 1:
+        options = settings_mod.Settings(tuple(refs), host, poll, log_predictions, sample_rate,
+                                        tuple(trusted_types), tuple(canaries), tuple(shadows))
+        spawn = settings_mod.Workers(workers, options.to_env(repo.root))
+    return app.Server(table, host, port, admin, predlog, poll, metrics_dir, spawn), report
 
 
 def run(server: Any) -> str | None:
-    """Serve until stopped; 'SIGTERM' when that stopped it."""
-    stopped_by: str | None = _http().run(server)
+    """Serve until stopped; 'SIGTERM' when that stopped it.
+
+    Several workers publish their metrics to a private temporary directory, removed when
+    they have all stopped."""
+    http = _http()
+    if server.workers is None:
+        stopped_by: str | None = http.run(server)
+        return stopped_by
+    with tempfile.TemporaryDirectory(prefix="moma-serve-metrics-") as metrics_dir:
+        env = server.workers.env | {settings_mod.METRICS_DIR: metrics_dir}
+        stopped_by = http.run_workers(server, env)
     return stopped_by

@@ -10,4 +10,7 @@ metrics  Prometheus text exposition, written by hand
 predlog  sampled prediction logging as JSON lines
 admin    who may call the admin routes: open on loopback, a token from the environment beyond
 app      the Starlette app and the uvicorn runner: the only starlette/uvicorn importer
+settings the options of a worker process as MOMA_SERVE_* environment variables
+factory  the ASGI app factory worker processes build their app with (uvicorn, gunicorn)
+shared   metrics summed over worker processes, through per-worker snapshot files
 """

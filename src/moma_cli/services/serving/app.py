@@ -16,6 +16,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,14 +29,18 @@ from starlette.routing import Route
 from moma_cli.errors import MomaError
 from moma_cli.services.serving import inputs, traffic
 from moma_cli.services.serving.admin import AdminAccess
-from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics, version_label
+from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics, model_info, version_label
 from moma_cli.services.serving.openapi import document
 from moma_cli.services.serving.predlog import PredictionLog
+from moma_cli.services.serving.settings import Workers
 from moma_cli.services.serving.shadow import Copy, Shadowing
+from moma_cli.services.serving.shared import SharedMetrics
 from moma_cli.services.serving.slots import ModelTable, ReloadReport, RequestError, Slot
 from moma_cli.services.serving.source import LoadedModel
 
 log = logging.getLogger("moma.serve")
+# How uvicorn's worker processes build their app (`moma serve --workers N`).
+FACTORY = "moma_cli.services.serving.factory:create_app"
 
 # Estimators fitted on a DataFrame warn on every call when given plain rows; the server
 # already put the columns in `feature_names_in_` order.
@@ -45,15 +50,20 @@ warnings.filterwarnings("ignore", message="X does not have valid feature names")
 class Server:
     """The state the routes share: served models, canary split, shadow worker, metrics,
     prediction log, poller, and where it listens (the admin access was decided for that
-    host)."""
+    host). `metrics_dir`: publish the metrics there and answer /metrics with the sum over
+    the workers that do (shared.py). `workers`: `run` starts that many processes."""
 
     def __init__(self, table: ModelTable, host: str, port: int, admin: AdminAccess,
-                 predlog: PredictionLog | None = None, poll: float = 0.0) -> None:
+                 predlog: PredictionLog | None = None, poll: float = 0.0,
+                 metrics_dir: Path | None = None, workers: Workers | None = None) -> None:
         self.table = table
         self.host = host
         self.port = port
         self.admin = admin
         self.metrics = Metrics()
+        self.shared = (SharedMetrics(metrics_dir, self.metrics, lambda: self.table.all_slots)
+                       if metrics_dir is not None else None)
+        self.workers = workers
         self.predlog = predlog
         self.poll = poll
         self.splitter = traffic.Splitter()
@@ -71,6 +81,8 @@ class Server:
                         switch.old_version, switch.new_version)
         for message in report.errors:
             log.warning("reload: %s", message)
+        if self.shared is not None:
+            self.shared.changed()
         return report
 
     def _poll_loop(self) -> None:
@@ -87,6 +99,8 @@ class Server:
             poller = threading.Thread(target=self._poll_loop, name="moma-poll", daemon=True)
             poller.start()
         self.shadowing.start()
+        if self.shared is not None:
+            self.shared.start()
         try:
             yield
         finally:
@@ -94,6 +108,8 @@ class Server:
             if poller is not None:
                 poller.join(timeout=5)
             self.shadowing.stop()
+            if self.shared is not None:
+                self.shared.stop()
             if self.predlog is not None:
                 self.predlog.close()
 
@@ -144,13 +160,16 @@ class Server:
             for slot in self.table.all_slots]})
 
     async def healthz(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "models": len(self.table.slots)})
+        return JSONResponse({"status": "ok", "models": len(self.table.slots),
+                             "pid": os.getpid()})
 
     async def openapi(self, request: Request) -> Response:
         return JSONResponse(document())
 
     async def metrics_text(self, request: Request) -> Response:
-        return Response(self.metrics.render(self.table.all_slots), media_type=CONTENT_TYPE)
+        text = (self.shared.render() if self.shared is not None
+                else self.metrics.render(model_info(self.table.all_slots)))
+        return Response(text, media_type=CONTENT_TYPE)
 
     async def admin_reload(self, request: Request) -> Response:
         try:
@@ -232,10 +251,7 @@ def run(server: Server) -> str | None:
     """
     import uvicorn
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    log_to_stderr()
     http = uvicorn.Server(uvicorn.Config(create_app(server), host=server.host,
                                          port=server.port, log_level="warning",
                                          access_log=False, timeout_graceful_shutdown=10))
@@ -251,3 +267,65 @@ def run(server: Server) -> str | None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return "SIGTERM" if received else None
+
+
+def run_workers(server: Server, env: dict[str, str]) -> str | None:
+    """Serve with `server.workers.count` uvicorn worker processes on one socket, each
+    building its own app with FACTORY from `env` (settings.py), until SIGTERM or Ctrl-C;
+    'SIGTERM' when that stopped it.
+
+    uvicorn's supervisor restarts a worker that dies, and stops everything when one fails
+    to start (its log says why): that is a WorkersFailed here.
+    """
+    import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
+    from uvicorn.supervisors.multiprocess import SIGNALS, Multiprocess
+
+    class Supervisor(Multiprocess):
+        stopped_by: str | None = None
+
+        def handle_term(self) -> None:
+            self.stopped_by = "SIGTERM"
+            super().handle_term()
+
+    assert server.workers is not None
+    saved_env = {name: os.environ.get(name) for name in env}
+    saved_handlers = {sig: signal.getsignal(sig) for sig in SIGNALS}
+    # The workers are spawned, not forked: they get the environment of this process.
+    os.environ.update(env)
+    try:
+        config = uvicorn.Config(FACTORY, factory=True, host=server.host, port=server.port,
+                                workers=server.workers.count, log_level="warning",
+                                access_log=False, timeout_graceful_shutdown=10)
+        sock = config.bind_socket()
+        try:
+            supervisor = Supervisor(config, sockets=[sock])
+            supervisor.run()
+        finally:
+            sock.close()
+    finally:
+        for sig, handler in saved_handlers.items():
+            if handler is not None:  # None: not set from Python, nothing to put back
+                signal.signal(sig, handler)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        raise WorkersFailed("a worker process failed to start (its error is above)")
+    return supervisor.stopped_by
+
+
+class WorkersFailed(MomaError):
+    pass
+
+
+def log_to_stderr() -> None:
+    """Switches and failed reloads go to stderr, timestamped (once per process)."""
+    if log.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from moma_cli.services.serving.slots import Slot
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 Labels = tuple[tuple[str, str], ...]
+COUNTERS = ("requests", "errors", "reloads", "shadow_requests", "shadow_predictions",
+            "shadow_agreement")
 
 
 @dataclass
@@ -35,10 +38,19 @@ class _Histogram:
         self.total += seconds
         self.n += 1
 
+    def add(self, counts: Sequence[int], total: float, n: int) -> None:
+        self.counts = [a + b for a, b in zip(self.counts, counts, strict=True)]
+        self.total += total
+        self.n += n
+
 
 class Metrics:
-    def __init__(self) -> None:
+    """One process's counters. `on_change` is called after every update (outside the lock),
+    so that a worker can publish them to the others (shared.py)."""
+
+    def __init__(self, on_change: Callable[[], None] = lambda: None) -> None:
         self._lock = threading.Lock()
+        self.on_change = on_change
         self.requests: Counter[Labels] = Counter()
         self.errors: Counter[Labels] = Counter()
         self.reloads: Counter[Labels] = Counter()
@@ -56,6 +68,7 @@ class Metrics:
                 self.errors[(*base, ("reason", reason))] += 1
             if code < 400:
                 self.latency.setdefault(base, _Histogram()).observe(seconds)
+        self.on_change()
 
     def shadowed(self, model: str, version: str, outcome: str, compared: int = 0,
                  agreed: int = 0, seconds: float | None = None) -> None:
@@ -69,12 +82,34 @@ class Metrics:
                 self.shadow_agreement[base] += agreed
             if seconds is not None:
                 self.latency.setdefault(base, _Histogram()).observe(seconds)
+        self.on_change()
 
     def reloaded(self, outcome: str, n: int = 1) -> None:
         with self._lock:
             self.reloads[(("outcome", outcome),)] += n
+        self.on_change()
 
-    def render(self, slots: Sequence[Slot]) -> str:
+    def snapshot(self) -> dict[str, Any]:
+        """Every counter and histogram as JSON-ready lists, for `add` in another process."""
+        with self._lock:
+            data: dict[str, Any] = {name: [[list(map(list, labels)), value] for labels, value
+                                           in getattr(self, name).items()] for name in COUNTERS}
+            data["latency"] = [[list(map(list, labels)), h.counts, h.total, h.n]
+                               for labels, h in self.latency.items()]
+        return data
+
+    def add(self, snapshot: dict[str, Any]) -> None:
+        """Add another process's `snapshot` to these counters."""
+        with self._lock:
+            for name in COUNTERS:
+                counter: Counter[Labels] = getattr(self, name)
+                for labels, value in snapshot.get(name, ()):
+                    counter[_labels(labels)] += value
+            for labels, counts, total, n in snapshot.get("latency", ()):
+                self.latency.setdefault(_labels(labels), _Histogram()).add(counts, total, n)
+
+    def render(self, info: Counter[Labels]) -> str:
+        """The exposition, with `info` as the moma_model_info series (`model_info`)."""
         with self._lock:
             lines = [
                 *_counter("moma_requests_total", "Prediction requests by model, version and "
@@ -91,14 +126,25 @@ class Metrics:
                 *_counter("moma_shadow_agreement_total", "Shadow predictions equal to the "
                           "answer sent.", self.shadow_agreement),
             ]
-        lines += ["# HELP moma_model_info The version and role of each served reference.",
+        lines += ["# HELP moma_model_info The version and role of each served reference "
+                  "(the value: how many worker processes serve it).",
                   "# TYPE moma_model_info gauge"]
-        for slot in slots:
-            r = slot.current.resolved
-            labels = (("ref", slot.spec), ("model", r.name), ("version", version_label(r.version)),
-                      ("role", slot.role), ("stage", r.stage or ""), ("oid", r.oid))
-            lines.append(f"moma_model_info{_fmt(labels)} 1")
+        lines += [f"moma_model_info{_fmt(labels)} {n}" for labels, n in info.items()]
         return "\n".join(lines) + "\n"
+
+
+def model_info(slots: Sequence[Slot]) -> Counter[Labels]:
+    """One moma_model_info series per served ref, valued 1."""
+    info: Counter[Labels] = Counter()
+    for slot in slots:
+        r = slot.current.resolved
+        info[(("ref", slot.spec), ("model", r.name), ("version", version_label(r.version)),
+              ("role", slot.role), ("stage", r.stage or ""), ("oid", r.oid))] += 1
+    return info
+
+
+def _labels(pairs: Iterable[Sequence[str]]) -> Labels:
+    return tuple((key, value) for key, value in pairs)
 
 
 def version_label(version: int | None) -> str:

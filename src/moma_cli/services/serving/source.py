@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from moma_cli.core.hashing import short_oid
@@ -98,10 +99,7 @@ def load(repo: Repo, resolved: ResolvedModel,
          trusted_types: Sequence[str] = ()) -> LoadedModel:
     """Verify the cache object's hash, then load it by its recorded encoding."""
     what = f"model {resolved.label} (object {short_oid(resolved.oid)})"
-    if resolved.kind != "file":
-        raise ModelLoadError(f"{what} is a directory; moma serve loads single-file models",
-                             hint="register the model file itself")
-    path = cache_for(repo, resolved.algo).checked_path(resolved.oid)
+    path = _checked_file(repo, resolved, what)
     estimator = load_estimator(path, resolved.metadata.get("encoding"), what,
                                trust_pickle=True, trusted_types=trusted_types)
     if not callable(getattr(estimator, "predict", None)):
@@ -115,3 +113,17 @@ def load(repo: Repo, resolved: ResolvedModel,
         int(n_features) if n_features is not None else None,
         callable(getattr(estimator, "predict_proba", None)),
     )
+
+
+def verify(repo: Repo, resolved: ResolvedModel) -> LoadedModel:
+    """`load`'s checks short of unpickling (a file, its cache object intact), for the
+    process that only starts the workers: they load the model, this one keeps no copy."""
+    _checked_file(repo, resolved, f"model {resolved.label} (object {short_oid(resolved.oid)})")
+    return LoadedModel(resolved, None, None, None, False)
+
+
+def _checked_file(repo: Repo, resolved: ResolvedModel, what: str) -> Path:
+    if resolved.kind != "file":
+        raise ModelLoadError(f"{what} is a directory; moma serve loads single-file models",
+                             hint="register the model file itself")
+    return cache_for(repo, resolved.algo).checked_path(resolved.oid)
