@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import Moma, clone_of, git, make_repo, register_model, tree_bytes, write
 from moma_cli import yamlio
-from tests.conftest import Moma, clone_of, git, make_repo, register_model, tree_bytes, write
 
 
 @dataclass
@@ -165,3 +165,13 @@ def test_a_committed_source_url_is_checked_too(repo: Moma, source: Source,
     (repo.root / "data.csv").unlink()
     res = repo("pull", ok=False)
     assert "refusing repository URL" in res.stderr
+
+
+def test_api_reads_another_repository(repo: Moma, source: Source,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import moma_cli.api as api
+
+    monkeypatch.chdir(repo.root)
+    assert api.read("data.csv", repo=str(source.bare)) == b"a,b\n1,2\n"
+    with api.open("images/sub/dog.png", repo=f"file://{source.bare}") as fh:
+        assert fh.read() == b"\x89PNG dog"

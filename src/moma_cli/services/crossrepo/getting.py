@@ -18,7 +18,7 @@ from moma_cli.core.paths import check_repo_relpath
 from moma_cli.core.sources import Source, source_of
 from moma_cli.errors import CheckoutConflictError, ObjectMissingError, PathError
 from moma_cli.services import access, data, data_checkout
-from moma_cli.services.crossrepo.clones import Opened, open_source
+from moma_cli.services.crossrepo.clones import Opened, current_repo, open_source
 from moma_cli.services.registry.model_files import unsaved
 from moma_cli.services.repo import Repo, add_gitignore_entries
 from moma_cli.services.sync.fetching import fetch_oids
@@ -108,6 +108,19 @@ def update(here: Repo, targets: Iterable[str] | None = None, *, rev: str | None 
     return result
 
 
+def object_of(url: str, path: str, rev: str | None = None, *, remote: str | None = None,
+              cwd: Path | None = None) -> Path:
+    """The verified cache path of the file `path` of `url` at `rev` (`moma_cli.api`), from
+    the source's `remote` (default: its default remote)."""
+    src = open_source(current_repo(cwd), url, rev, cwd=cwd)
+    ptr = source_pointer(src, path)
+    if ptr.is_dir:
+        raise PathError(f"{ptr.path}: is a tracked directory of {src.url}",
+                        hint=f"open a file inside it, e.g. {ptr.path}/<name>")
+    download(src.repo, ptr, remote=remote)
+    return src.repo.cache.checked_path(ptr.oid)
+
+
 def source_pointer(src: Opened, path: str) -> pointer_mod.Pointer:
     """The pointer tracking `path` at the source's commit; a file inside a tracked
     directory becomes a file pointer of its own."""
@@ -120,22 +133,23 @@ def source_pointer(src: Opened, path: str) -> pointer_mod.Pointer:
     return pointer_mod.Pointer(rel, algo, located.oid, located.size)
 
 
-def download(src: Repo, ptr: pointer_mod.Pointer) -> list[tuple[str, str]]:
-    """Fetch what the cache lacks of `ptr` from the source's default remote, each object
-    verified on arrival; (relative path, oid) of every file it holds."""
-    _fetched(src, [ptr.oid])
+def download(src: Repo, ptr: pointer_mod.Pointer,
+             remote: str | None = None) -> list[tuple[str, str]]:
+    """Fetch what the cache lacks of `ptr` from the source's remote (default: its default
+    remote), each object verified on arrival; (relative path, oid) of every file it holds."""
+    _fetched(src, [ptr.oid], remote)
     if not ptr.is_dir:
         return [("", ptr.oid)]
     files = [(check_repo_relpath(e.relpath), e.oid) for e in src.cache.iter_manifest(ptr.oid)]
-    _fetched(src, {oid for _, oid in files})
+    _fetched(src, {oid for _, oid in files}, remote)
     return files
 
 
-def _fetched(src: Repo, oids: Iterable[str]) -> None:
+def _fetched(src: Repo, oids: Iterable[str], remote: str | None) -> None:
     wanted = [oid for oid in oids if not src.cache.exists(oid)]
     if not wanted:
         return
-    result = fetch_oids(src, wanted)
+    result = fetch_oids(src, wanted, remote=remote)
     if result.failed:
         oid, message = next(iter(result.failed.items()))
         raise ObjectMissingError(f"object {hashing.short_oid(oid)} of the source could not "
