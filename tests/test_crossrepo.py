@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,25 +28,48 @@ class Source:
         self.moma.git("push", "-q", "origin", "HEAD:main")
 
 
+@pytest.fixture(scope="session")
+def source_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`source/` (moma add of a file, a directory and a model, pushed to `storage/`) and
+    `source.git`, the bare repository it pushed to: built once per session (sealed like
+    `sealed_env`, which only runs per test), copied by each test."""
+    top = tmp_path_factory.mktemp("source-template")
+    with pytest.MonkeyPatch.context() as mp:
+        for var in list(os.environ):
+            if var.startswith(("MOMA_", "AWS_", "GIT_")):
+                mp.delenv(var)
+        (top / "home").mkdir()
+        (top / "home/.gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+        mp.setenv("HOME", str(top / "home"))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for who in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{who}_NAME", "Test Author")
+            mp.setenv(f"GIT_{who}_EMAIL", "author@example.com")
+        git(top, "init", "-q", "--bare", "source.git")
+        moma = make_repo(top / "source")
+        moma("remote", "add", "storage", str(top / "storage"), "--default")
+        write(moma.root / "data.csv", "a,b\n1,2\n")
+        write(moma.root / "images/cat.png", b"\x89PNG cat")
+        write(moma.root / "images/sub/dog.png", b"\x89PNG dog")
+        moma("add", "data.csv", "images")
+        moma.git("remote", "add", "origin", str(top / "source.git"))
+        Source(moma, top / "source.git", top / "storage").publish("data")
+        register_model(moma, "clf", {"auc": 0.9})
+        moma("push")
+        moma.git("push", "-q", "origin", "HEAD:main")
+    return top
+
+
 @pytest.fixture
-def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Source:
+def source(source_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Source:
+    """A copy of the template's source and bare repository; the storage is shared (objects
+    are named by their hash: a test adding some never changes another's)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    bare = tmp_path / "source.git"
-    git(tmp_path, "init", "-q", "--bare", str(bare))
-    moma = make_repo(tmp_path / "source")
-    storage = tmp_path / "storage"
-    moma("remote", "add", "storage", str(storage), "--default")
-    write(moma.root / "data.csv", "a,b\n1,2\n")
-    write(moma.root / "images/cat.png", b"\x89PNG cat")
-    write(moma.root / "images/sub/dog.png", b"\x89PNG dog")
-    moma("add", "data.csv", "images")
-    moma.git("remote", "add", "origin", str(bare))
-    src = Source(moma, bare, storage)
-    src.publish("data")
-    register_model(moma, "clf", {"auc": 0.9})
-    moma("push")
-    moma.git("push", "-q", "origin", "HEAD:main")
-    return src
+    shutil.copytree(source_template / "source", tmp_path / "source", symlinks=True)
+    shutil.copytree(source_template / "source.git", tmp_path / "source.git")
+    moma = Moma(tmp_path / "source")
+    moma.git("remote", "set-url", "origin", str(tmp_path / "source.git"))
+    return Source(moma, tmp_path / "source.git", source_template / "storage")
 
 
 def _pointer(moma: Moma, rel: str) -> dict[str, object]:
@@ -88,9 +112,13 @@ def test_get_file_and_directory_outside_a_repository(source: Source, tmp_path: P
 def test_get_refuses_a_corrupted_object(repo: Moma, source: Source) -> None:
     oid = str(_pointer(source.moma, "data.csv")["oid"])
     key = source.storage / "blake3" / oid[:2] / oid[2:]
+    good = key.read_bytes()
     os.chmod(key, 0o644)
     key.write_bytes(b"a,b\n6,6\n")
-    res = repo("get", str(source.bare), "data.csv", ok=False)
+    try:
+        res = repo("get", str(source.bare), "data.csv", ok=False)
+    finally:  # the storage is shared with the other tests
+        key.write_bytes(good)
     assert "corrupt" in res.stderr and oid[:8] in res.stderr
     assert not (repo.root / "data.csv").exists()
 
@@ -134,11 +162,17 @@ def test_import_pins_a_revision(repo: Moma, source: Source) -> None:
     assert isinstance(recorded, dict) and recorded["rev"] == "main"
 
 
+@pytest.mark.parametrize("own_remote", [False, True])
 def test_a_clone_pulls_an_import_through_the_source_remote(repo: Moma, source: Source,
-                                                          tmp_path: Path) -> None:
+                                                          tmp_path: Path,
+                                                          own_remote: bool) -> None:
+    if own_remote:  # a remote of its own that lacks the import: the source's is asked next
+        (tmp_path / "own").mkdir()
+        repo("remote", "add", "own", str(tmp_path / "own"), "--default")
     repo("import", str(source.bare), "images")
+    repo.git("add", "-A")
     repo.git("commit", "-qm", "import images")
-    clone = clone_of(repo, tmp_path)  # this repository has no remote of its own
+    clone = clone_of(repo, tmp_path)
     clone("pull")
     assert tree_bytes(clone.root / "images") == tree_bytes(source.moma.root / "images")
 
