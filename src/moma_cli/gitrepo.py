@@ -124,16 +124,17 @@ class Git:
 
     def fetch_source(self, rev: str | None) -> str:
         """Fetch `rev` (None: the source's default branch) from `origin` of a source clone,
-        one commit deep unless the whole history is already here; the commit it names."""
-        import git
-
+        one commit deep unless the whole history is already here; the commit it names.
+        The git binary, not GitPython: `run` drops a GIT_DIR leaked from a hook, which
+        GitPython would pass on (and fetch into that repository)."""
         depth = ["--depth=1"] if self.is_shallow() else []
         try:
-            self.repo.git.fetch("--quiet", *depth, "origin", rev or "HEAD", env=_SOURCE_ENV)
-        except git.GitCommandError as exc:
+            self.run("fetch", "--quiet", *depth, "origin", rev or "HEAD", env=_SOURCE_ENV)
+        except GitError as exc:
             what = f"revision {rev!r}" if rev else "the default branch"
-            raise GitError(f"git fetch of {what} failed: {_git_message(exc.stderr)}",
-                           hint="check that the source repository has it") from None
+            raise GitError(f"{exc.message} (fetching {what} of the source)",
+                           hint="check that the source repository has it" if rev else
+                           "pass --rev with a branch or tag of the source") from None
         return self.rev_parse("FETCH_HEAD")
 
     # -- work tree and index --------------------------------------------------------------
@@ -422,9 +423,11 @@ class Git:
 
 
 def _git_message(stderr: str) -> str:
-    lines = str(stderr).strip().strip("'").splitlines()
-    fatal = [line.strip() for line in lines if "fatal:" in line or "error:" in line]
-    return (fatal or lines[-1:] or ["unknown error"])[0].removeprefix("stderr: ").strip()
+    """git's first fatal line of GitPython's `stderr: '...'` report."""
+    lines = [line.strip().removeprefix("stderr:").strip().strip("'").strip()
+             for line in str(stderr).splitlines()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (fatal or [line for line in lines if line][-1:] or ["unknown error"])[0]
 
 
 def _trailers(text: str) -> tuple[tuple[str, str], ...]:
