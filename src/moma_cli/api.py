@@ -10,11 +10,12 @@ Example:
     >>> clf = moma.load_model("credit-risk:production", trust=True)
 
 Paths are relative to the repository root; `rev` is any git revision (branch, tag, commit,
-`HEAD~2`); None reads what the work tree's pointer says. Objects missing from the cache are
-fetched from `remote` (the default remote when None). Loading a model unpickles it, which
-runs code chosen by whoever wrote the file: it only happens in `load_model`, only with
-`trust=True`, and only after the bytes are re-hashed against the registry's oid. `open` and
-`read` never unpickle anything.
+`HEAD~2`); None reads what the work tree's pointer says. `repo=URL` reads another
+repository, as `moma get` does (`read("data.csv", repo="https://...")`). Objects missing
+from the cache are fetched from `remote` (the default remote when None). Loading a model
+unpickles it, which runs code chosen by whoever wrote the file: it only happens in
+`load_model`, only with `trust=True`, and only after the bytes are re-hashed against the
+registry's oid. `open` and `read` never unpickle anything.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from moma_cli.core.sources import is_local_path
+from moma_cli.errors import NotARepoError
 from moma_cli.services import access
 from moma_cli.services.repo import open_repo
 
@@ -40,7 +43,9 @@ def open(  # noqa: A001 - mirrors builtins.open on purpose
     """Open a tracked file (or a file inside a tracked directory) for reading.
 
     `mode` is "rb" (default) or "r" (text, decoded with `encoding`). `repo` is a directory
-    inside the repository (default: the current directory).
+    inside the repository (default: the current directory), or another repository's URL
+    (a str: https://, ssh://, git@host:path, file://, or a path outside any moma work tree),
+    read at `rev` (default: its default branch) from its remote, as `moma get` does.
 
     Example:
         >>> with moma_cli.api.open("model.pkl", rev="main~1") as fh:
@@ -69,9 +74,28 @@ def read(
 
 def _object_path(path: str, rev: str | None, remote: str | None,
                  repo: str | Path | None) -> Path:
+    url = _source_url(repo)
+    if url is not None:
+        from moma_cli.services.crossrepo import getting
+
+        return getting.object_of(url, path, rev, remote=remote)
     context = open_repo(Path(repo) if repo is not None else None)
     located = access.locate(context, path, rev, remote=remote)
     return access.object_path(context, located.oid, remote=remote)
+
+
+def _source_url(repo: str | Path | None) -> str | None:
+    """`repo` as another repository's URL: a string that is a URL, or a path outside any
+    moma work tree (a bare repository, say); None for a directory of a moma repository."""
+    if not isinstance(repo, str):
+        return None
+    if not is_local_path(repo):
+        return repo
+    try:
+        open_repo(Path(repo))
+    except NotARepoError:
+        return repo
+    return None
 
 
 def model_path(ref: str, *, cwd: Path | None = None) -> Path:

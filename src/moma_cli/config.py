@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,6 +209,32 @@ def load(root: Path, environ: Mapping[str, str] | None = None) -> Config:
     merged = _merge(committed, local)
     _apply_env(merged, env)
     return _build(root, merged, cache_is_local)
+
+
+def source_config(root: Path, text: str | None, cache_dir: Path) -> Config:
+    """Another repository's `.moma.yaml` (`text`, read from git) as `moma get / import`
+    use it: its hash algorithm and remotes only, with this machine's `cache_dir`. Nothing
+    else it says is honoured (its cache.dir, link types, MOMA_* variables): a source must
+    never choose where moma writes. A relative local remote would resolve inside the
+    clone moma made, not where its authors meant: refused."""
+    try:
+        doc = (yamlio.loads(text, f"source {CONFIG_FILE}") if text else None) or {}
+    except yamlio.YamlError as exc:
+        raise ConfigError(exc.message, hint="ask the source's authors to fix it") from None
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"source {CONFIG_FILE}: top level must be a mapping")
+    _refuse_secrets(doc, "")
+    core = _mapping(doc, "core")
+    kept = {"core": {k: core[k] for k in ("hash", "remote") if k in core},
+            "remotes": _mapping(doc, "remotes")}
+    config = _build(root, kept, cache_is_local=True)
+    for remote in config.remotes.values():
+        if "://" not in remote.url and not os.path.isabs(os.path.expanduser(remote.url)):
+            raise ConfigError(f"source {CONFIG_FILE}: remote {remote.name!r} is the relative "
+                              f"path {remote.url!r}, which only means something in that "
+                              "repository's own work tree",
+                              hint="its authors can give the remote an absolute path or URL")
+    return replace(config, cache_dir=cache_dir)
 
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

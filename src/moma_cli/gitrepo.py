@@ -34,6 +34,10 @@ _KEEP_GIT_ENV = {"GIT_EXEC_PATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSL_CAINFO"
                  "GIT_COMMITTER_EMAIL", "GIT_AUTHOR_DATE", "GIT_COMMITTER_DATE",
                  "GIT_TERMINAL_PROMPT", "GIT_ASKPASS"}
 
+# Transports git may use for a source repository, and never a password prompt: a source
+# URL may come from a committed pointer, and `ext::` would run a program.
+_SOURCE_ENV = {"GIT_ALLOW_PROTOCOL": "file:https:ssh", "GIT_TERMINAL_PROMPT": "0"}
+
 
 def no_git_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
@@ -111,6 +115,37 @@ class Git:
         import git
 
         return git.Repo(self.root)
+
+    # -- another repository, cloned to read from (moma ls / get / import) -------------------
+    @classmethod
+    def clone_source(cls, url: str, dest: Path) -> Git:
+        """A shallow clone of `url` with no work tree: moma reads the source's pointers from
+        git's objects, so no file the source chose is ever written here. The URL was
+        checked (core.sources.check_url); GIT_ALLOW_PROTOCOL holds git to the same list."""
+        import git
+
+        try:
+            git.Repo.clone_from(url, dest, depth=1, no_checkout=True, no_single_branch=True,
+                                env=_SOURCE_ENV)
+        except git.GitCommandError as exc:
+            raise GitError(f"git clone {url} failed: {_git_message(exc.stderr)}",
+                           hint="check the URL and that you can 'git clone' it") from None
+        return cls(dest)
+
+    def fetch_source(self, rev: str | None) -> str:
+        """Fetch `rev` (None: the source's default branch) from `origin` of a source clone,
+        one commit deep unless the whole history is already here; the commit it names.
+        The git binary, not GitPython: `run` drops a GIT_DIR leaked from a hook, which
+        GitPython would pass on (and fetch into that repository)."""
+        depth = ["--depth=1"] if self.is_shallow() else []
+        try:
+            self.run("fetch", "--quiet", *depth, "origin", rev or "HEAD", env=_SOURCE_ENV)
+        except GitError as exc:
+            what = f"revision {rev!r}" if rev else "the default branch"
+            raise GitError(f"{exc.message} (fetching {what} of the source)",
+                           hint="check that the source repository has it" if rev else
+                           "pass --rev with a branch or tag of the source") from None
+        return self.rev_parse("FETCH_HEAD")
 
     # -- work tree and index --------------------------------------------------------------
     def tracked(self, paths: Sequence[str]) -> list[str]:
@@ -487,6 +522,14 @@ def _remote(name: str) -> str:
     if not name or name.startswith("-"):
         raise GitError(f"invalid git remote {name!r}", hint="name a git remote, e.g. origin")
     return name
+
+
+def _git_message(stderr: str) -> str:
+    """git's first fatal line of GitPython's `stderr: '...'` report."""
+    lines = [line.strip().removeprefix("stderr:").strip().strip("'").strip()
+             for line in str(stderr).splitlines()]
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    return (fatal or [line for line in lines if line][-1:] or ["unknown error"])[0]
 
 
 def _trailers(text: str) -> tuple[tuple[str, str], ...]:

@@ -18,6 +18,7 @@ import typer
 from moma_cli import __version__
 from moma_cli.cli import (
     checks,
+    crossrepo,
     data,
     doctor,
     experiments,
@@ -73,8 +74,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, remote, models, lifecycle, pipeline, experiments, plots, checks,
-           hooks, serve, gc, fsck, doctor)
+MODULES = (data, migrate, sync, crossrepo, remote, models, lifecycle, pipeline, experiments,
+           plots, checks, hooks, serve, gc, fsck, doctor)
 
 
 def build(app: typer.Typer) -> typer.Typer:

@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 MAX_POINTER_BYTES = 256 * 1024
 KINDS = ("file", "dir")
 _CORE_KEYS = ("moma", "hash", "oid", "size", "kind", "nfiles")
-_EXTRA_ORDER = ("model", "lineage", "meta")
+_EXTRA_ORDER = ("model", "lineage", "meta", "source")
 
 
 @dataclass(frozen=True)

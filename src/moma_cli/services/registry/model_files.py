@@ -40,7 +40,7 @@ def get(repo: Repo, ref: str, output: str, *, cwd: Path | None = None,
     dest = Path(cwd or Path.cwd()) / output
     if dest.is_dir():
         dest = dest / posixpath.basename(version.pointer.path)
-    replaced = _unsaved(repo, dest, version.oid)
+    replaced = unsaved(repo, dest, version.oid)
     if replaced and not force:
         raise CheckoutConflictError(f"{dest}: modified and not in the cache; left as is",
                                     hint="save it with 'moma add', or pass --force to "
@@ -55,7 +55,7 @@ def get(repo: Repo, ref: str, output: str, *, cwd: Path | None = None,
     return GetResult(version, dest, fetched, replaced)
 
 
-def _unsaved(repo: Repo, dest: Path, oid: str) -> bool:
+def unsaved(repo: Repo, dest: Path, oid: str) -> bool:
     """Whether something is at `dest` that neither the cache nor the version `oid` being
     written could give back (checkout's rule)."""
     if not os.path.lexists(dest):

@@ -1,6 +1,7 @@
 """`moma fetch` (what the cache lacks, each download verified against its oid) and
 `moma pull` (fetch, then checkout). A directory's manifest is fetched first: it says which
-files the directory needs."""
+files the directory needs. An import (`moma import`) this repository's remote lacks is
+fetched through its source repository's remote."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from moma_cli.errors import RemoteError
+from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.sources import Source, source_of
+from moma_cli.errors import MomaError, RemoteError
 from moma_cli.services import data_checkout, workspace
+from moma_cli.services.crossrepo import clones
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
-from moma_cli.services.sync.planning import Plan, plan_pointers
+from moma_cli.services.sync.planning import Plan, expand, plan_pointers
 from moma_cli.services.sync.remote_session import Remote, open_remote
 from moma_cli.services.sync.results import (
     CORRUPT_HINT,
@@ -34,9 +38,51 @@ def fetch(
     cwd: Path | None = None,
     progress: Progress = SILENT,
 ) -> TransferResult:
-    """Download the objects of the workspace pointers that the cache lacks."""
+    """Download the objects of the workspace pointers that the cache lacks; what an import
+    still lacks then comes through its source's remote."""
     pointers, errors = repo.pointers(targets, cwd)
-    r = open_remote(repo, remote, jobs, create=False)
+    imported: list[tuple[pointer_mod.Pointer, Source]] = []
+    plain = []
+    for ptr in pointers:
+        try:
+            source = source_of(ptr.extra, ptr.pointer_path)
+        except MomaError as exc:
+            errors.append(exc)
+            continue
+        if source is None:
+            plain.append(ptr)
+        else:
+            imported.append((ptr, source))
+    result = TransferResult()
+    # An import-only repository may have no remote of its own: then its sources are asked.
+    if plain or not errors and not imported or remote is not None \
+            or repo.config.default_remote is not None:
+        r = open_remote(repo, remote, jobs, create=False)
+        result = _fetch_pointers(repo, r, pointers, progress)
+        result.warnings = sorted(r.store.damaged.values())
+    for ptr, source in imported:
+        if not all(repo.cache.exists(oid) for oid in expand(repo, [ptr])):
+            _through_source(repo, ptr, source, result, jobs, progress)
+    result.invalid = [e.message for e in errors]
+    return result
+
+
+def _through_source(repo: Repo, ptr: pointer_mod.Pointer, source: Source,
+                    result: TransferResult, jobs: int | None, progress: Progress) -> None:
+    """Fetch an import from its source's default remote, at the commit it records; what
+    arrives there is no longer a failure of this repository's remote."""
+    src = clones.open_source(repo, source.url, source.rev, commit=source.commit)
+    got = _fetch_pointers(src.repo, open_remote(src.repo, None, jobs, create=False), [ptr],
+                          progress)
+    for oid in got.transferred:
+        result.failed.pop(oid, None)
+    result.transferred += got.transferred
+    result.failed.update(got.failed)
+    result.hint = got.hint if result.failed else None
+
+
+def _fetch_pointers(repo: Repo, r: Remote, pointers: list[pointer_mod.Pointer],
+                    progress: Progress) -> TransferResult:
     plan = plan_pointers(repo, pointers)
     # Manifests not cached yet come first: they say which files a directory needs.
     result = _fetch(repo, r, {p.oid for p in plan.unlisted}, plan, progress)
@@ -46,8 +92,6 @@ def fetch(
     plan.sizes |= listed.sizes
     rest = (plan.files | plan.manifests) - set(result.transferred) - set(result.failed)
     result.merge(_fetch(repo, r, rest, plan, progress))
-    result.invalid = [e.message for e in errors]
-    result.warnings = sorted(r.store.damaged.values())
     return result
 
 
