@@ -127,8 +127,12 @@ def test_add_refusals_name_the_path_and_give_a_hint(repo: Moma, target: str,
 
 def test_shell_completion_script_completes_commands(tmp_path: Any) -> None:
     moma = str(Path(sys.executable).with_name("moma"))  # the installed entry point
-    script = subprocess.run([moma, "--show-completion", "bash"], capture_output=True,
-                            text=True, check=True).stdout
+    # from a bash, as a user would: Typer detects the shell from the parent process (under
+    # pytest the parent is python, and the script would be for no shell at all)
+    shown = subprocess.run(["bash", "-c", f"{moma} --show-completion bash; exit $?"],
+                           capture_output=True, text=True, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    script = shown.stdout
     assert "complete -o default -F _moma_completion moma" in script
     env = {**os.environ, "_MOMA_COMPLETE": "complete_bash", "COMP_WORDS": "moma models:l",
            "COMP_CWORD": "1"}
