@@ -18,6 +18,7 @@ import typer
 from moma_cli import __version__
 from moma_cli.cli import (
     checks,
+    compare,
     crossrepo,
     data,
     doctor,
@@ -74,8 +75,8 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, crossrepo, remote, models, lifecycle, pipeline, experiments,
-           plots, checks, hooks, serve, gc, fsck, doctor)
+MODULES = (data, migrate, sync, crossrepo, remote, models, lifecycle, pipeline, compare,
+           experiments, plots, checks, hooks, serve, gc, fsck, doctor)
 
 
 def build(app: typer.Typer) -> typer.Typer:
