@@ -197,6 +197,16 @@ def test_deprecate_hides_the_model_from_list(clf: Moma) -> None:
     assert [m["name"] for m in listed(clf)] == ["clf"]
 
 
+def test_gto_s_simple_deprecation_in_the_same_second_still_deprecates(
+        clf: Moma, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GTO dates its tags by the clock, so a script's tags share a second; its deprecation
+    tag has no counter (what made test_gto_interop fail now and then)."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2026-09-01T13:16:09+0530")
+    clf("models:tag", "clf:2", "production")  # clf#production#1, at that second
+    clf.git("tag", "-a", "clf@deprecated", "-m", "Deprecating artifact 'clf'")  # same second
+    assert listed(clf) == []
+
+
 def test_check_ref_tells_what_each_tag_means(clf: Moma) -> None:
     commits = clf.git("rev-list", "--reverse", "HEAD").split()[1:]
     clf("models:register", "clf:1", "--semver", "v1.0.0")

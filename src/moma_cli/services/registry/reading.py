@@ -169,8 +169,17 @@ def read_tags(repo: Repo) -> dict[str, list[TagEvent]]:
                          override=tags.parse_override(found.trailers))
         events.setdefault(event.name, []).append(event)
     for evs in events.values():
-        evs.sort(key=lambda e: (e.date, e.counter))
+        evs.sort(key=event_order)
     return events
+
+
+def event_order(event: TagEvent) -> tuple[str, float]:
+    """Tag time, then the tag's counter. GTO writes its tags with the time of day, not
+    $GIT_COMMITTER_DATE, so events a script makes in one second tie on time; its simple
+    deprecation tag (`NAME@deprecated`, no counter) then counts as the last of them: it is
+    the one that ends the model's life."""
+    last = event.action == "deprecate" and not event.counter
+    return event.date, float("inf") if last else event.counter
 
 
 def _place_by_content(repo: Repo, events: dict[str, list[TagEvent]],
@@ -238,7 +247,7 @@ def _apply_events(events: dict[str, list[TagEvent]],
             elif e.stage and e.action == "unassign":
                 active.pop((id(v), e.stage), None)
         holder: dict[str, ModelVersion] = {}
-        for e, v in sorted(active.values(), key=lambda ev: (ev[0].date, ev[0].counter)):
+        for e, v in sorted(active.values(), key=lambda ev: event_order(ev[0])):
             holder[e.stage or ""] = v
             v.active_stages.append(e.stage or "")
         for stage, v in sorted(holder.items()):
