@@ -410,7 +410,8 @@ def test_a_committed_symlink_cannot_redirect_moma_outside(
         assert_one_error(res, error)
 
 
-@pytest.mark.parametrize("target", [".moma.local.yaml", "moma.lock", "sub/.moma.local.yaml"])
+@pytest.mark.parametrize("target", [".moma.local.yaml", "moma.lock", "sub/.moma.local.yaml",
+                                    ".gitattributes", "sub/.gitmodules"])
 def test_a_pointer_cannot_materialise_moma_s_own_files(repo: Moma, tmp_path: Path,
                                                        target: str) -> None:
     evil = f"cache:\n  dir: {tmp_path / 'outside'}\n".encode()
@@ -426,7 +427,8 @@ def test_a_pointer_cannot_materialise_moma_s_own_files(repo: Moma, tmp_path: Pat
 
 
 @pytest.mark.parametrize("entry", [".git/config", "sub/.git/config", "sub/.GIT/hooks/x",
-                                   "sub/.moma/state.db", "sub/.moma.local.yaml"])
+                                   "sub/.moma/state.db", "sub/.moma.local.yaml",
+                                   "sub/.gitattributes"])
 def test_manifest_entry_inside_git_or_moma_files_is_refused(repo: Moma, entry: str) -> None:
     oid = store_object(repo, b"[core]\n\thooksPath = /tmp/evil\n")
     dir_pointer(repo, "data", [(entry, oid, 31)])

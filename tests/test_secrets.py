@@ -90,10 +90,11 @@ def test_credentials_in_environment_urls_are_refused_redacted(repo: Moma,
     assert SECRET not in outputs(res)
 
 
+@pytest.mark.parametrize("variable", ["AWS_SECRET_ACCESS_KEY", "MOMA_SERVE_ADMIN_TOKEN"])
 def test_secret_environment_values_are_redacted_from_errors(repo: Moma,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
+                                                            monkeypatch: pytest.MonkeyPatch,
+                                                            variable: str) -> None:
+    monkeypatch.setenv(variable, SECRET)
     res = repo.proc("add", f"{SECRET}.bin", ok=False)  # an error message that echoes it
     assert_one_error(res, "****.bin: no such file or directory")
     assert SECRET not in outputs(res)

@@ -44,7 +44,7 @@ CREDENTIALS_IN_URL = re.compile(r"^[a-z0-9+.-]+://[^/@]*:[^/@]*@", re.IGNORECASE
 _URL_USERINFO = re.compile(r"(://)[^/@\s]*@")
 # Environment variables whose values must never be printed, even inside a library's error.
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-               "AWS_ACCESS_KEY_ID")
+               "AWS_ACCESS_KEY_ID", "MOMA_SERVE_ADMIN_TOKEN")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

@@ -10,7 +10,10 @@ from moma_cli.errors import PathError
 # directory (a listing entry `sub/.git/config` would set hooks or a fsmonitor command) and
 # moma's own configuration and state (a pointer `.moma.local.yaml.moma` would move the
 # cache anywhere). Compared case-insensitively: `.GIT` is `.git` on macOS and Windows.
-RESERVED_NAMES = frozenset({".git", ".moma", ".moma.yaml", ".moma.local.yaml", "moma.lock"})
+# moma's configuration and state, and git's own: `.gitattributes` picks filter drivers and
+# `.gitmodules` submodule URLs, so a pointer may not write them either.
+RESERVED_NAMES = frozenset({".git", ".gitattributes", ".gitmodules", ".moma", ".moma.yaml",
+                            ".moma.local.yaml", "moma.lock"})
 
 
 def check_relpath(path: object, what: str = "path") -> str:
