@@ -86,6 +86,18 @@ def test_a_sweep_runs_the_grid(pipe: Moma) -> None:
     csv = pipe("exp", "show", "--csv").stdout.splitlines()
     assert csv[0].startswith("Experiment,Base,Created,") and len(csv) == 5
     _no_temp_tree(pipe)
+    a, b = sorted(found, key=lambda n: (found[n]["params"]["params.yaml:train.lr"],
+                                        found[n]["params"]["params.yaml:train.depth"]))[:2]
+    rows = {(r["kind"], r["key"]): r for r in json.loads(
+        pipe("exp", "diff", a, b, "--json").stdout)["rows"]}
+    assert rows[("param", "params.yaml:train.depth")]["changed"]  # 2 -> 3, same lr
+    assert not rows[("param", "params.yaml:train.lr")]["changed"]
+    assert rows[("metric", "metrics.json:score")]["b"] == pytest.approx(0.03)
+    table = pipe("exp", "diff", a, b).stdout
+    assert "params.yaml:train.depth" in table and "+1" in table
+    assert "params.yaml:train.lr" not in table  # unchanged rows only with --all
+    assert "params.yaml:train.lr" in pipe("exp", "diff", a, b, "--all").stdout
+    assert "no experiment 'nope'" in pipe("exp", "diff", a, "nope", ok=False).stderr
 
 
 def test_apply_brings_params_and_outputs_from_the_cache(pipe: Moma) -> None:

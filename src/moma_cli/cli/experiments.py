@@ -25,6 +25,7 @@ Names = Annotated[list[str] | None, typer.Argument(help="Experiments (default: a
 def register(app: typer.Typer) -> None:
     exp_app.command("run")(run)
     exp_app.command("show")(show)
+    exp_app.command("diff")(diff)
     exp_app.command("apply")(apply)
     exp_app.command("branch")(branch)
     exp_app.command("remove")(remove)
@@ -126,6 +127,42 @@ def _headers(keys: list[str]) -> list[str]:
 
 def _values(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def diff(
+    name_a: Annotated[str, typer.Argument(metavar="A", help="An experiment.")],
+    name_b: Annotated[str, typer.Argument(metavar="B", help="Another experiment.")],
+    all_rows: Annotated[bool, typer.Option("--all", help="Show unchanged values too.")] = False,
+    json_out: Json = False,
+) -> None:
+    """Compare two experiments: the params they set and the metrics they measured.
+
+    Example: moma exp diff lr-1 lr-2
+    """
+    from moma_cli.cli import render
+    from moma_cli.services.experiments import records
+    from moma_cli.services.repo import open_repo
+
+    a, b, rows = records.diff(open_repo(), name_a, name_b)
+    if json_out:
+        render.print_json({"a": a.name, "b": b.name,
+                           "rows": [vars(r) | {"changed": r.changed} for r in rows]})
+        return
+    shown = [r for r in rows if all_rows or r.changed]
+    if not shown:
+        render.line(f"No differences between {a.name} and {b.name}.")
+        return
+    render.table(["", "Key", a.name, b.name, "Change"],
+                 [(r.kind, r.key, "-" if r.a is None else r.a, "-" if r.b is None else r.b,
+                   _change(r.a, r.b)) for r in shown])
+
+
+def _change(a: object, b: object) -> str:
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return f"{b - a:+g}"
+    return "" if a == b else "changed"
 
 
 def apply(name: Name, json_out: Json = False) -> None:

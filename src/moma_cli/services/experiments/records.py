@@ -59,6 +59,29 @@ def find(repo: Repo, name: str) -> Experiment:
 
 
 @dataclass
+class DiffRow:
+    kind: str  # param | metric
+    key: str  # FILE:KEY
+    a: Any
+    b: Any
+
+    @property
+    def changed(self) -> bool:
+        return self.a != self.b
+
+
+def diff(repo: Repo, name_a: str, name_b: str) -> tuple[Experiment, Experiment, list[DiffRow]]:
+    """`moma exp diff A B`: every param either set and every metric either measured, side by
+    side (a value one of them lacks is None)."""
+    a, b = find(repo, name_a), find(repo, name_b)
+    rows = [DiffRow(kind, key, values_a.get(key), values_b.get(key))
+            for kind, values_a, values_b in (("param", a.params, b.params),
+                                             ("metric", a.metrics, b.metrics))
+            for key in sorted({*values_a, *values_b})]
+    return a, b, rows
+
+
+@dataclass
 class ApplyResult:
     name: str
     commit: str
