@@ -4,7 +4,6 @@ DVC users reach for, in real git repositories."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from conftest import Moma, configure, register_model, write
 from moma_cli.services import data_checkout
 from moma_cli.services.progress import Progress
 from moma_cli.services.repo import open_repo
+from realtools import free_port
 
 
 def staged(repo: Moma) -> dict[str, str]:
@@ -155,18 +155,13 @@ def test_a_stage_output_is_neither_moved_nor_removed(repo: Moma) -> None:
 # -- doctor ----------------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_doctor_reports_versions_cache_links_and_a_dead_remote_quickly(
         repo: Moma, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
     repo("remote", "add", "dead", "s3://bucket/moma", "--default")
-    repo("remote", "modify", "dead", "endpointurl", f"http://127.0.0.1:{closed_port()}")
+    closed = free_port()  # nobody listens there
+    repo("remote", "modify", "dead", "endpointurl", f"http://127.0.0.1:{closed}")
     (tmp_path / "store").mkdir()
     repo("remote", "add", "here", str(tmp_path / "store"))
     started = time.monotonic()

@@ -6,36 +6,22 @@ machine outside the repository and reused by every later run.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import Moma, configure
+from realtools import tool_venv
 from test_models import commit, save_model, show
 
 GTO_VERSION = "1.10.1"
-GTO_VENV_ROOT = Path("/tmp/moma-test-gto-venv")
 
 
 @pytest.fixture(scope="session")
 def gto_bin() -> Path:
-    venv = GTO_VENV_ROOT / GTO_VERSION
-    done = venv / ".complete"
-    GTO_VENV_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(GTO_VENV_ROOT / f"{GTO_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist worker waits for one build
-        if not done.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(venv / "bin/pip"), "install", "-q", f"gto=={GTO_VERSION}"],
-                           check=True, capture_output=True)
-            done.touch()
-    return venv / "bin" / "gto"
+    return tool_venv("gto", GTO_VERSION) / "gto"
 
 
 def gto(gto_bin: Path, repo: Moma, *args: str) -> str:

@@ -21,9 +21,9 @@ from moma_cli import yamlio
 from moma_cli.core import dvc
 from moma_cli.core.dvc_config import parse_config
 from moma_cli.errors import MomaError
+from realtools import tool_venv
 
 DVC_VERSION = "3.67.1"
-DVC_VENV_ROOT = Path("/tmp/moma-test-dvc-venv")
 DATA = b"id,label\n" + b"1,cat\n" * 400
 IMAGES = {"1.txt": b"one\n" * 50, "sub/2.txt": os.urandom(2000)}
 DVC_YAML = """\
@@ -49,18 +49,7 @@ DATA_PATHS = ("data.csv", "images", "prepared", "model.bin")
 
 @pytest.fixture(scope="session")
 def dvc_bin() -> Path:
-    venv = DVC_VENV_ROOT / DVC_VERSION
-    done = venv / ".complete"
-    DVC_VENV_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(DVC_VENV_ROOT / f"{DVC_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist worker waits for one build
-        if not done.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            subprocess.run([str(venv / "bin/pip"), "install", "-q", f"dvc=={DVC_VERSION}"],
-                           check=True, capture_output=True)
-            done.touch()
-    return venv / "bin" / "dvc"
+    return tool_venv("dvc", DVC_VERSION) / "dvc"
 
 
 @pytest.fixture(scope="session")

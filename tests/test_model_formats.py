@@ -4,11 +4,9 @@ their files; a pickle still needs trust."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +14,6 @@ import joblib
 import numpy as np
 import pytest
 import skops.io as sio
-import uvicorn
 from skl2onnx import to_onnx
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
@@ -27,6 +24,7 @@ from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.repo import open_repo
 from moma_cli.services.serving.app import create_app
+from realtools import free_port, uvicorn_running
 
 X, Y = load_iris(return_X_y=True)
 TREE_TYPE = "sklearn.tree._tree.Tree"  # skops 0.16 does not trust it by itself
@@ -92,29 +90,15 @@ def test_a_pickle_still_needs_trust(repo: Moma, tree: DecisionTreeClassifier) ->
 @pytest.fixture
 def served(formats: Moma) -> Iterator[Any]:
     """served(*refs, **options) -> (port, what was not served), a real uvicorn server."""
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with contextlib.ExitStack() as running:
+        def _serve(*refs: str, **options: Any) -> tuple[int, list[str]]:
+            port = free_port()
+            server, report = serve.prepare(open_repo(formats.root), refs, port=port, poll=0,
+                                           **options)
+            running.enter_context(uvicorn_running(create_app(server), port))
+            return port, report.errors
 
-    def _serve(*refs: str, **options: Any) -> tuple[int, list[str]]:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        server, report = serve.prepare(open_repo(formats.root), refs, port=port, poll=0,
-                                       **options)
-        http_server = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1",
-                                                    port=port, log_level="warning"))
-        thread = threading.Thread(target=http_server.run, daemon=True)
-        thread.start()
-        servers.append((http_server, thread))
-        deadline = time.monotonic() + 10
-        while not http_server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        return port, report.errors
-
-    yield _serve
-    for http_server, thread in servers:
-        http_server.should_exit = True
-        thread.join(timeout=10)
+        yield _serve
 
 
 def predict(port: int, target: str, rows: Any) -> tuple[int, Any]:

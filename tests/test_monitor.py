@@ -7,15 +7,11 @@ from __future__ import annotations
 import csv
 import http.client
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pytest
-import uvicorn
 import yaml
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -25,6 +21,7 @@ from moma_cli.core import drift
 from moma_cli.services import serve
 from moma_cli.services.repo import open_repo
 from moma_cli.services.serving.app import create_app
+from realtools import free_port, uvicorn_running
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 X, Y = load_iris(return_X_y=True)
@@ -48,28 +45,15 @@ def registered(repo: Moma) -> Moma:
 
 def serve_and_predict(repo: Moma, log: Path, batches: list[np.ndarray]) -> None:
     """A real uvicorn server logging every request, sent `batches` of rows."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     server, _ = serve.prepare(open_repo(repo.root), ["iris"], port=port, poll=0,
                               log_predictions=log, sample_rate=1.0)
-    http_server = uvicorn.Server(uvicorn.Config(create_app(server), host="127.0.0.1",
-                                                port=port, log_level="warning"))
-    thread = threading.Thread(target=http_server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not http_server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.01)
-    try:
+    with uvicorn_running(create_app(server), port):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         for rows in batches:
             conn.request("POST", "/v1/models/iris/predict", json.dumps({"inputs": rows.tolist()}),
                          {"Content-Type": "application/json"})
             assert conn.getresponse().read()
-    finally:
-        http_server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_reference_profile_is_recorded_at_registration(registered: Moma) -> None:

@@ -3,6 +3,7 @@ from a real repository's cache."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -20,7 +21,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pytest
-import uvicorn
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.datasets import load_iris
@@ -34,6 +34,7 @@ from moma_cli.services.registry import resolving
 from moma_cli.services.repo import Repo, open_repo
 from moma_cli.services.serving import factory, settings
 from moma_cli.services.serving.app import create_app
+from realtools import free_port, uvicorn_running
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 X, Y = load_iris(return_X_y=True)
@@ -117,36 +118,18 @@ class Running:
         return Client(self.port)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def start(registry: Registry) -> Iterator[Any]:
     """start(refs, **options) -> a server running in this process on a free port. Whatever
     host it binds (`host="0.0.0.0"`), its clients connect to 127.0.0.1."""
-    running: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with contextlib.ExitStack() as running:
+        def _start(*refs: str, **options: Any) -> Running:
+            port = free_port()
+            server, _ = serve.prepare(registry.repo, refs, port=port, **options)
+            running.enter_context(uvicorn_running(create_app(server), port, server.host))
+            return Running(server, port)
 
-    def _start(*refs: str, **options: Any) -> Running:
-        port = free_port()
-        server, _ = serve.prepare(registry.repo, refs, port=port, **options)
-        http_server = uvicorn.Server(uvicorn.Config(create_app(server), host=server.host,
-                                                    port=port, log_level="warning"))
-        thread = threading.Thread(target=http_server.run, daemon=True)
-        thread.start()
-        running.append((http_server, thread))
-        deadline = time.monotonic() + 10
-        while not http_server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        return Running(server, port)
-
-    yield _start
-    for http_server, thread in running:
-        http_server.should_exit = True
-        thread.join(timeout=10)
+        yield _start
 
 
 # -- predictions ---------------------------------------------------------------------------
@@ -643,22 +626,11 @@ def test_the_app_factory_serves_from_moma_serve_variables(registry: Registry, tm
                         | {settings.METRICS_DIR: str(metrics_dir)}).items():
         monkeypatch.setenv(name, value)
     port = free_port()
-    http_server = uvicorn.Server(uvicorn.Config(factory.create_app, factory=True, port=port,
-                                                log_level="warning"))
-    thread = threading.Thread(target=http_server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not http_server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-            time.sleep(0.01)
+    with uvicorn_running(factory.create_app, port, factory=True):
         client = Client(port)
         status, body = client.predict("iris", X[:1].tolist())
         assert (status, body["version"], body["role"]) == (200, 2, "primary")
         assert client.request("POST", "/v1/admin/reload")[0] == 200  # loopback: open
-    finally:
-        http_server.should_exit = True
-        thread.join(timeout=10)
     published = json.loads((metrics_dir / f"worker-{os.getpid()}.json").read_text())
     assert [value for labels, value in published["metrics"]["requests"]] == [1]
     assert {dict(labels)["role"] for labels in published["models"]} == {"primary", "canary"}

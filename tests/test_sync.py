@@ -16,6 +16,7 @@ from conftest import Moma, RemoteSpec, clone_of, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.storage.fs import redact
+from realtools import free_port
 
 
 def _oid(moma: Moma, rel: str) -> str:
@@ -336,14 +337,6 @@ def test_kill_during_pull_leaves_no_partial_object(repo: Moma, tmp_path: Path) -
 # -- a server of our own, for faults that would disturb the shared one ----------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _moto_process(port: int, **env: str) -> subprocess.Popen[bytes]:
     """`moto_server` as a separate process on its own port, so a test can kill it."""
     import socket
@@ -395,7 +388,7 @@ def test_server_stopped_mid_push_fails_fast_then_rerun_completes(
         repo: Moma, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import s3fs
 
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     server = _moto_process(port)
     try:
@@ -441,7 +434,7 @@ def test_wrong_credentials_give_a_clear_auth_error(
         repo: Moma, monkeypatch: pytest.MonkeyPatch) -> None:
     # INITIAL_NO_AUTH_ACTION_COUNT=0: moto checks every request's credentials against its
     # (empty) IAM, as AWS would for an unknown key.
-    port = _free_port()
+    port = free_port()
     server = _moto_process(port, INITIAL_NO_AUTH_ACTION_COUNT="0")
     try:
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG0")
