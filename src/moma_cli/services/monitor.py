@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ def live_metrics(version: ModelVersion, log: Path, *, window: int | None = None,
     bins = bins or {}
     positional = _positional(version)
     predictions: Counter[str] = Counter()
-    since = None if window is None else (now if now is not None else _now()) - window
+    since = None if window is None else (now if now is not None else time.time()) - window
     unprofiled: set[str] = set()
     for entry in _log_entries(log, result):
         if entry.get("oid") != version.oid:
@@ -226,9 +227,3 @@ def _after(ts: Any, since: float) -> bool:
 def _label(key: str) -> str:
     value = json.loads(key)
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
