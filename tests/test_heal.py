@@ -49,7 +49,7 @@ def test_heal_keeps_a_retrained_version_that_passes(repo: Moma) -> None:
     assert heal["healed"] is True and heal["stage"] == "train"
     ptr = open_repo(repo.root).load_pointer("model.pkl.moma")
     assert ptr.oid != old_oid and heal["oid"] == ptr.oid
-    assert ptr.model is not None and ptr.model["metrics"] == {"latency_ms": 30.0}
+    assert ptr.model is not None and ptr.model.metrics == {"latency_ms": 30.0}
     [model] = doc["models"]  # re-checked after healing
     assert (model["needs_retrain"], model["conditions"][0]["actual"]) == (False, 30.0)
     assert repo.git("log", "-1", "--format=%H %s").split(" ", 1) == [

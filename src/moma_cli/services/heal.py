@@ -121,9 +121,8 @@ def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any]) -> Mode
     """The retrained file as the model's next version, through the registry: the params are
     those the stage ran with (its lineage), else the ones recorded before."""
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(path))
-    lineage = ptr.extra.get("lineage")
-    ran_with = lineage.get("params") if isinstance(lineage, dict) else None
-    params = ran_with or (ptr.model or {}).get("params") or {}
+    ran_with = ptr.lineage.params if ptr.lineage is not None else None
+    params = ran_with or (ptr.model.params if ptr.model is not None else None) or {}
     return registering.add(repo, name, path, metrics=metrics, params=params, stage=False)
 
 

@@ -168,7 +168,7 @@ def live_metrics(version: ModelVersion, log: Path, *, window: int | None = None,
 
 
 def _reference_bins(version: ModelVersion) -> dict[str, drift.LiveBins] | None:
-    section = version.meta.get("reference")
+    section = version.meta.reference
     if section is None:
         return None
     where = f"{version.pointer.pointer_path}: model.reference"
@@ -188,7 +188,7 @@ def _reference_bins(version: ModelVersion) -> dict[str, drift.LiveBins] | None:
 def _positional(version: ModelVersion) -> dict[str, str]:
     """A model fitted on plain arrays logs its features as x0, x1, ...: those are the
     reference's columns in their order."""
-    section = version.meta.get("reference")
+    section = version.meta.reference
     columns = section.get("columns") if isinstance(section, dict) else None
     if not isinstance(columns, list):
         return {}

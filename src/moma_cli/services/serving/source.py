@@ -65,7 +65,7 @@ class RegistrySource:
         else:
             stage = mv.stages[0] if mv.stages else None
         return ResolvedModel(mv.name, mv.version, stage, mv.oid, mv.pointer.algo,
-                             mv.pointer.kind, dict(mv.pointer.model or {}))
+                             mv.pointer.kind, mv.meta.to_mapping())
 
 
 @dataclass(frozen=True)
