@@ -7,8 +7,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import http.client
+import http.server
 import json
 import math
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +27,7 @@ import yaml
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from conftest import Moma, write
+from conftest import Moma, configure, write
 from moma_cli.core import drift
 from moma_cli.core.latency import LatencyHistogram
 from moma_cli.services import serve
@@ -204,10 +211,8 @@ def test_request_ids_failures_and_latency_are_logged_and_gated(registered: Moma,
     assert verdicts == {"live.error_rate < 0.01": False, "live.latency.p99 < 60000": True}
 
 
-def configure_checks(repo: Moma, conditions: list[str]) -> None:
-    text = (repo.root / ".moma.yaml").read_text().split("models:")[0]
-    write(repo.root / ".moma.yaml", text + yaml.safe_dump({"models": {"iris": {
-        "checks": conditions}}}))
+def configure_checks(repo: Moma, conditions: list[Any]) -> None:
+    configure(repo, {"iris": {"checks": conditions}})
 
 
 def test_labelled_feedback_joins_by_request_id_and_gives_accuracy(registered: Moma,
@@ -275,3 +280,141 @@ def test_latency_percentiles_stay_within_one_percent_in_fixed_memory() -> None:
     assert histogram.quantile(1.0) == sample.max() and LatencyHistogram().quantile(0.5) is None
     regression = drift.label_profile([float(v) for v in range(100)])
     assert regression.kind == "numeric" and len(regression.shares) == drift.BINS
+
+
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A real HTTP endpoint on 127.0.0.1 that keeps the JSON bodies posted to it."""
+    received: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+@contextlib.contextmanager
+def moma_serve(repo: Moma, *args: str) -> Iterator[int]:
+    """`moma serve ARGS` as its own process (what a deployment runs), until the block ends."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moma_cli", "serve", *args,
+                             "--port", str(port)], cwd=repo.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, f"moma serve exited: {proc.communicate()[0]}"
+            assert time.monotonic() < deadline, "moma serve did not start"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+
+
+def test_a_cron_run_alerts_rolls_back_and_the_server_follows(registered: Moma,
+                                                              tmp_path: Path) -> None:
+    """The loop closed: a served production version gets drifted traffic; the cron line of
+    docs/quality-gates.md, run as its own process, alerts a real webhook and rolls
+    production back; the running server switches with no failed request meanwhile."""
+    log, cron_log = tmp_path / "preds.jsonl", tmp_path / "cron.log"
+    with webhook_receiver() as (url, alerts):
+        configure(registered, {"iris": {"checks": [
+            "accuracy >= 0.9",
+            {"metric": "drift.psi.max", "op": "<", "value": 0.2, "on_fail": "alert"},
+            {"metric": "drift.psi.max", "op": "<", "value": 0.25, "on_fail": "rollback"},
+            "live.error_rate < 0.05"]}}, alerts={"webhook": url})
+        registered("models:add", "iris", "iris.joblib", "--metric", "accuracy=0.97")
+        registered.git("commit", "-qam", "iris v1 measured, live gates")
+        joblib.dump(LogisticRegression(C=0.05, max_iter=300).fit(X, Y),
+                    registered.root / "iris.joblib")
+        registered("models:add", "iris", "iris.joblib", "--reference", "train.csv",
+                   "--target", "species", "--metric", "accuracy=0.93")
+        registered.git("commit", "-qm", "iris v2")
+        registered("models:tag", "iris:2", "production")
+        with moma_serve(registered, "iris:production", "--poll", "0.2", "--log-predictions",
+                        str(log), "--sample-rate", "1") as port:
+            shifted = X + np.array([0.0, 0.0, 2.5, 1.0])
+            client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for i in range(0, len(X), 10):
+                assert predict(client, shifted[i:i + 10].tolist())[0] == 200
+
+            answers: list[tuple[int, int | None]] = []
+            stop = threading.Event()
+
+            def loop() -> None:  # a client that keeps asking through the switch
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                while not stop.is_set() and len(answers) < 100_000:
+                    status, body = predict(conn, [X[0].tolist()])
+                    answers.append((status, body.get("version")))
+
+            clients = threading.Thread(target=loop)
+            clients.start()
+            try:
+                deadline = time.monotonic() + 60
+                while len(answers) < 5:  # the loop is under way before production moves
+                    assert time.monotonic() < deadline and clients.is_alive()
+                    time.sleep(0.01)
+                cron = subprocess.run(
+                    ["/bin/sh", "-c", f"cd {registered.root} && {sys.executable} -m moma_cli "
+                     f"check iris:production --live {log} --window 1h --rollback "
+                     f">> {cron_log} 2>&1"], timeout=300)
+                assert cron.returncode == 1, cron_log.read_text()
+                deadline = time.monotonic() + 60
+                while sum(v == 1 for _, v in answers) < 20:
+                    assert time.monotonic() < deadline, "the server did not switch to v1"
+                    time.sleep(0.05)
+            finally:
+                stop.set()
+                clients.join(timeout=60)
+    assert "production rolled back from v2 to v1" in cron_log.read_text()
+    [alert] = alerts
+    assert (alert["model"], alert["version"], alert["condition"]) == (
+        "iris", 2, "drift.psi.max < 0.2")
+    assert alert["actual"] > 0.25
+    assert {status for status, _ in answers} == {200}  # not one request failed
+    versions = [v for _, v in answers]
+    first_v1 = versions.index(1)
+    assert first_v1 >= 5 and set(versions[:first_v1]) == {2} and set(versions[first_v1:]) == {1}
+    listed = json.loads(registered("models:list", "--json").stdout)["models"]
+    assert listed[0]["stage"]["production"] == 1
+    events = json.loads(registered("models:history", "iris", "--json").stdout)["events"]
+    assert "rollback of v2: drift.psi.max < 0.25" in json.dumps(events[-1])
+    after = json.loads(registered("monitor", "iris:1", "--log", str(log), "--json").stdout)
+    assert after["live"]["requests"] >= 20 and after["live"]["errors"] == 0
+
+
+def predict(conn: http.client.HTTPConnection, rows: Any) -> tuple[int, dict[str, Any]]:
+    conn.request("POST", "/v1/models/iris/predict", json.dumps({"inputs": rows}),
+                 {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def test_a_live_condition_does_not_keep_an_unserved_version_out_of_its_stage(
+        registered: Moma) -> None:
+    configure_checks(registered, ["live.error_rate < 0.01", "drift.psi.max < 0.2",
+                                  "accuracy >= 0.9"])
+    res = registered("models:tag", "iris:1", "production", ok=False)
+    assert "fails the blocking condition accuracy >= 0.9" in res.stderr  # recorded: judged
+    assert "live.error_rate" not in res.stderr
+    registered("models:add", "iris", "iris.joblib", "--metric", "accuracy=0.97")
+    registered.git("commit", "-qam", "measured")
+    registered("models:tag", "iris:1", "production")  # live figures: for check --live

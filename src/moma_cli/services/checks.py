@@ -201,13 +201,27 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.R
 def gate(repo: Repo, version: ModelVersion) -> list[ConditionResult]:
     """The `block` conditions of the model's `models:` policy that `version` fails on its
     own recorded metrics, as `moma check NAME:N` evaluates them; [] for a model with no
-    policy (what `models:tag` guards a stage with)."""
+    policy (what `models:tag` guards a stage with). A condition on a live figure
+    (`live.error_rate`, `drift.psi.max`) that is not recorded is left to `check --live`:
+    a version not served yet has none, and must still be able to enter its stage."""
     policy = repo.config.models.get(version.name)
     if policy is None:
         return []
     metrics = version.metrics
     results = _conditions(policy, metrics, None if metrics else _no_metrics(version))
-    return [c for c in results if c.on_fail == "block" and not c.passed]
+    return [c for c in results if c.on_fail == "block" and not c.passed
+            and not (c.metric.startswith(LIVE_METRICS) and _unrecorded(metrics, c.metric))]
+
+
+LIVE_METRICS = ("live.", "drift.")  # what services/monitor.py measures from the log
+
+
+def _unrecorded(metrics: Mapping[str, Any], metric: str) -> bool:
+    try:
+        checks_mod.lookup_metric(metrics, metric)
+    except KeyError:
+        return True
+    return False
 
 
 def _conditions(policy: ModelPolicy, metrics: Mapping[str, Any],
