@@ -325,9 +325,11 @@ def test_prediction_log_is_sampled_json_lines(tmp_path: Path, start: Any) -> Non
     log = tmp_path / "logs" / "predictions.jsonl"
     client = start("iris:2", log_predictions=log, sample_rate=1.0).client()
     assert client.predict("iris:2", X[:2].tolist())[0] == 200
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    *entries, request = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["features"] for e in entries] == [dict(zip(FEATURES, row, strict=True))
                                                 for row in X[:2].tolist()]
+    assert (request["status"], request["rows"], request["request"]) == (
+        200, 2, entries[0]["request"])  # how it went: tests/test_monitor.py reads it
     assert {(e["model"], e["version"], e["format"]) for e in entries} == {("iris", 2, 1)}
     assert entries[0]["ts"].endswith("Z") and len(entries[0]["probabilities"]) == 3
 

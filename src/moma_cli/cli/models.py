@@ -45,6 +45,11 @@ def add(
         "--reference", metavar="DATA",
         help="The training inputs (CSV with a header, or JSON lines): their profile is "
              "what 'moma monitor' measures drift against.")] = None,
+    target: Annotated[str | None, typer.Option(
+        "--target", metavar="COLUMN",
+        help="The column of the --reference data holding the training labels: profiled as "
+             "the distribution live predictions are compared with, not as a feature.")
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Register a model file: track it like 'moma add' and record its metadata.
@@ -57,6 +62,7 @@ def add(
     Examples:
       moma models:add credit-risk model.joblib --metric accuracy=0.85 --param max_depth=4
       moma models:add credit-risk model.joblib --from data/train.moma --from train.py -p params.yaml
+      moma models:add credit-risk model.joblib --reference train.csv --target default
     """
     from moma_cli.services.registry import registering
     from moma_cli.services.repo import open_repo
@@ -68,7 +74,8 @@ def add(
         version = registering.add_file(repo, name, path, metrics_file=metrics_file,
                                        metrics=metrics, params=params, froms=froms or (),
                                        params_files=params_files or (),
-                                       description=description, reference=reference)
+                                       description=description, reference=reference,
+                                       labels=target)
     views.print_version(version, json_out, views.registered(version))
 
 

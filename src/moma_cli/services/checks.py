@@ -97,13 +97,14 @@ def check(
     metrics_file: Path | None = None,
     live_log: Path | None = None,
     window: int | None = None,
+    feedback: Path | None = None,
     send_alerts: bool = True,
     now: float | None = None,
 ) -> CheckReport:
     """Check each reference (default: every model under `models:` at its latest version).
     `live_log`: also the live metrics of each version from this prediction log
-    (services/monitor.py: `drift.psi.max`, `live.rows`, ...), over the last `window`
-    seconds when given."""
+    (services/monitor.py: `drift.psi.max`, `live.error_rate`, ...), over the last `window`
+    seconds when given, with `live.accuracy` when `feedback` labels its requests."""
     parsed = [refs_mod.parse(ref) for ref in dict.fromkeys(model_refs or [])]  # before git
     chosen = _chosen(repo, parsed)
     if metrics_file is not None and len(chosen) != 1:
@@ -113,7 +114,10 @@ def check(
     resolver = resolving.Resolver(repo)
     when = time.time() if now is None else now
     report = CheckReport()
-    live = None if live_log is None else _Live(live_log, window, when)
+    if feedback is not None and live_log is None:
+        raise ConfigError("--feedback labels the requests of a prediction log",
+                          hint="add --live LOG")
+    live = None if live_log is None else _Live(live_log, window, when, feedback)
     for policy, ref in chosen:
         model = _evaluate(policy, ref, resolver, fresh, metrics_file, when, live)
         if send_alerts:
@@ -158,10 +162,11 @@ class _Live:
     log: Path
     window: int | None
     now: float
+    feedback: Path | None = None
 
     def metrics(self, version: ModelVersion) -> dict[str, Any]:
         return monitor.live_metrics(version, self.log, window=self.window,
-                                    now=self.now).metrics()
+                                    feedback=self.feedback, now=self.now).metrics()
 
 
 def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.Resolver,
@@ -196,13 +201,27 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.R
 def gate(repo: Repo, version: ModelVersion) -> list[ConditionResult]:
     """The `block` conditions of the model's `models:` policy that `version` fails on its
     own recorded metrics, as `moma check NAME:N` evaluates them; [] for a model with no
-    policy (what `models:tag` guards a stage with)."""
+    policy (what `models:tag` guards a stage with). A condition on a live figure
+    (`live.error_rate`, `drift.psi.max`) that is not recorded is left to `check --live`:
+    a version not served yet has none, and must still be able to enter its stage."""
     policy = repo.config.models.get(version.name)
     if policy is None:
         return []
     metrics = version.metrics
     results = _conditions(policy, metrics, None if metrics else _no_metrics(version))
-    return [c for c in results if c.on_fail == "block" and not c.passed]
+    return [c for c in results if c.on_fail == "block" and not c.passed
+            and not (c.metric.startswith(LIVE_METRICS) and _unrecorded(metrics, c.metric))]
+
+
+LIVE_METRICS = ("live.", "drift.")  # what services/monitor.py measures from the log
+
+
+def _unrecorded(metrics: Mapping[str, Any], metric: str) -> bool:
+    try:
+        checks_mod.lookup_metric(metrics, metric)
+    except KeyError:
+        return True
+    return False
 
 
 def _conditions(policy: ModelPolicy, metrics: Mapping[str, Any],

@@ -102,20 +102,32 @@ def add_file(
     params_files: Sequence[str] = (),
     description: str | None = None,
     reference: str | None = None,
+    labels: str | None = None,
 ) -> ModelVersion:
     """`models:add` and `add --model`: the metrics of `metrics_file`, overridden by the
     given ones, lineage captured from `froms` and `params_files` when any are named, and
     the profile of the training inputs in `reference` (what `moma monitor` measures drift
-    against)."""
+    against), its column `labels` holding the training labels (`--target`)."""
     recorded = read_metrics_file(repo, metrics_file) if metrics_file else {}
     recorded.update(metrics or {})
     traced = lineage.capture(repo, froms, params_files) if froms or params_files else None
-    profile = (monitor.reference_profile(repo.abspath(repo.relpath(reference)), reference)
-               if reference else None)
+    if labels is not None and reference is None:
+        raise ModelError("--target names a column of the --reference data",
+                         hint="e.g. --reference train.csv --target label")
+    profile = reference_section(repo, repo.relpath(reference), labels, reference) \
+        if reference else None
     return add(repo, name, target,
                metrics=recorded if metrics_file or metrics is not None else None,
                metrics_file=metrics_file, params=params, description=description,
                lineage=traced, extra_model={"reference": profile} if profile else None)
+
+
+def reference_section(repo: Repo, rel: str, target: str | None,
+                      shown: str | None = None) -> dict[str, Any]:
+    """The `model.reference` profile of the training data at `rel`, with where it came from
+    (`source`, `target`): what `check --heal` profiles again for a retrained version."""
+    section = monitor.reference_profile(repo.abspath(rel), shown or rel, target)
+    return {"source": rel} | section
 
 
 def _signature(path: Path, encoding: str) -> dict[str, Any] | None:

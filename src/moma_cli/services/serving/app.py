@@ -31,7 +31,7 @@ from moma_cli.services.serving import inputs, traffic
 from moma_cli.services.serving.admin import AdminAccess
 from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics, model_info, version_label
 from moma_cli.services.serving.openapi import document
-from moma_cli.services.serving.predlog import PredictionLog
+from moma_cli.services.serving.predlog import REQUEST_ID_HEADER, PredictionLog, request_id_of
 from moma_cli.services.serving.settings import Workers
 from moma_cli.services.serving.shadow import Copy, Shadowing
 from moma_cli.services.serving.shared import SharedMetrics
@@ -117,41 +117,59 @@ class Server:
     async def predict(self, request: Request) -> Response:
         start = time.perf_counter()
         labels = ("", "", "")  # model, version, role: none until a served model is found
+        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
+        sampled = self.predlog is not None and self.predlog.sampled()
+        answering: tuple[LoadedModel | None, str] = (None, "")  # for the log's request line
         try:
             target = self.table.find(request.path_params["target"])
-            labels = _labels(target.model, target.role)
+            labels, answering = _labels(target.model, target.role), (target.model, target.role)
             payload = inputs.parse_body(await _body(request))
             model, role = self.splitter.choose(target, traffic.request_key(
                 payload, request.headers.get(traffic.KEY_HEADER)))
-            labels = _labels(model, role)
+            labels, answering = _labels(model, role), (model, role)
             rows = inputs.rows_of(payload, model)
             try:
                 predictions, probabilities = await run_in_threadpool(model.predict, rows)
             except (ValueError, TypeError) as exc:
                 raise RequestError(422, f"model {model.resolved.label} rejected the inputs: "
                                         f"{str(exc)[:500]}") from None
-            sampled = self.predlog is not None and self.predlog.sampled()
-            request_id = os.urandom(8).hex() if sampled else None
-            if self.predlog is not None and request_id is not None:
+            if self.predlog is not None and sampled:
                 self.predlog.write(model, role, request_id, rows, predictions, probabilities)
             if target.shadow is not None:
-                self.shadowing.submit(Copy(target.shadow, payload, predictions, request_id))
+                self.shadowing.submit(Copy(target.shadow, payload, predictions,
+                                           request_id if sampled else None))
         except RequestError as exc:
             reason = {404: "unknown_model", 413: "too_large", 422: "invalid_input"}.get(
                 exc.status, "bad_request")
-            self.metrics.observe(*labels, exc.status, time.perf_counter() - start, reason)
-            return error_response(exc.status, exc.message, exc.hint)
+            return self._failed(exc.status, start, labels, reason, answering, request_id,
+                                sampled, exc.message, exc.hint)
         except Exception as exc:  # noqa: BLE001 - the client gets JSON, the log the traceback
             log.exception("prediction failed")
-            self.metrics.observe(*labels, 500, time.perf_counter() - start, "model_error")
-            return error_response(500, f"prediction failed: {type(exc).__name__}")
+            return self._failed(500, start, labels, "model_error", answering, request_id,
+                                sampled, f"prediction failed: {type(exc).__name__}")
         r = model.resolved
         body: dict[str, Any] = {"model": r.name, "version": r.version, "stage": r.stage,
-                                "role": role, "predictions": predictions}
+                                "role": role, "request_id": request_id,
+                                "predictions": predictions}
         if probabilities is not None:
             body["probabilities"] = probabilities
-        self.metrics.observe(*labels, 200, time.perf_counter() - start)
-        return JSONResponse(body)
+        seconds = time.perf_counter() - start
+        self.metrics.observe(*labels, 200, seconds)
+        if self.predlog is not None and sampled:
+            self.predlog.record(model, role, request_id, 200, seconds, len(rows))
+        return JSONResponse(body, headers={REQUEST_ID_HEADER: request_id})
+
+    def _failed(self, status: int, start: float, labels: tuple[str, str, str], reason: str,
+                answering: tuple[LoadedModel | None, str], request_id: str, sampled: bool,
+                message: str, hint: str | None = None) -> Response:
+        """A failed prediction counted in /metrics and the log, answered with its id."""
+        seconds = time.perf_counter() - start
+        self.metrics.observe(*labels, status, seconds, reason)
+        if self.predlog is not None and sampled:
+            self.predlog.record(*answering, request_id, status, seconds, 0)
+        response = error_response(status, message, hint)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
     async def list_models(self, request: Request) -> Response:
         shares = {v.canary.spec: v.percent for v in self.table.variants if v.canary}
