@@ -19,7 +19,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from conftest import Moma, git, make_repo
 from realtools import free_port
-from test_serve import Client, X, container_env, fitted, wait_until_up
+from test_serve import Client, X, container_env, fitted, wait_until_up, workers_serving
 
 
 @dataclass
@@ -118,6 +118,27 @@ def test_serve_from_a_git_url_follows_moved_and_deleted_stage_tags(published: Pu
     assert statuses and set(statuses) == {200}
     assert out.splitlines()[0].startswith(f"Following {published.bare}")
     assert {p.name for p in workdir.iterdir()} == {"repos", "cache"}
+
+
+def test_two_workers_share_one_clone_and_follow_the_tags(published: Published,
+                                                        tmp_path: Path) -> None:
+    """`--workers 2`: each worker opens the clone from MOMA_SERVE_GIT_URL (the app factory),
+    and both switch when production moves in the bare repository."""
+    workdir = tmp_path / "work"
+    proc, port = serve_repo(published.bare, workdir, "iris:production", "--trust",
+                            "--workers", "2")
+    try:
+        wait_until_up(port, proc)
+        wait_for(lambda: workers_serving(port, 1) == 2, "the second worker never started")
+        published.tag("iris:2", "production")
+        wait_for(lambda: workers_serving(port, 2) == 2 and workers_serving(port, 1) == 0,
+                 "a worker kept serving version 1")
+        assert version_served(Client(port)) == 2
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert len(list((workdir / "repos").iterdir())) == 1
 
 
 def wait_for(condition: Any, message: str, timeout: float = 60) -> None:
