@@ -18,6 +18,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from conftest import Moma, git, make_repo
+from moma_cli.errors import MomaError
+from moma_cli.services import serve
+from moma_cli.services.repo import open_repo
 from realtools import free_port
 from test_serve import Client, X, container_env, fitted, wait_until_up, workers_serving
 
@@ -174,3 +177,22 @@ def test_serve_from_a_git_url_refuses_a_source_remote_it_cannot_trust(tmp_path: 
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "source .moma.yaml: remote 'storage' is the relative path '../storage'" in err
+
+
+def test_an_unreachable_source_keeps_the_served_models(published: Published,
+                                                       tmp_path: Path) -> None:
+    """The git host down: the reload reports the failed fetch and the model goes on serving."""
+    server, _ = serve.prepare(None, ["iris:production"], git_url=str(published.bare),
+                              workdir=tmp_path / "work", trust=True)
+    published.bare.rename(tmp_path / "moved.git")
+    report = server.reload()
+    assert report.switched == [] and len(report.errors) == 1
+    assert "(fetching the tags of the source)" in report.errors[0]
+    model = server.table.find("iris:production").model
+    assert model.resolved.version == 1
+    assert model.predict(X[:3])[0] == published.estimators[1].predict(X[:3]).tolist()
+
+
+def test_trust_is_only_for_another_repository(published: Published) -> None:
+    with pytest.raises(MomaError, match="--trust is for --repo"):
+        serve.prepare(open_repo(published.moma.root), ["iris:production"], trust=True)

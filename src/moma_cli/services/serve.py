@@ -82,6 +82,9 @@ def prepare(
         raise ServeError(f"--poll {poll} is negative", hint="use 0 to turn polling off")
     if workers < 1:
         raise ServeError(f"--workers {workers}: at least one is needed")
+    if trust and git_url is None:
+        raise ServeError("--trust is for --repo: the models of this repository already load",
+                         hint="drop --trust, or serve another repository with --repo GIT_URL")
     app = _http()
     if git_url is not None:
         repo = following.open_clone(git_url, workdir)
