@@ -33,6 +33,7 @@ from moma_cli.cli import (
     plots,
     remote,
     serve,
+    settings,
     sync,
 )
 from moma_cli.cli.context import OPTIONS, ErrorFunnel
@@ -75,7 +76,7 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, crossrepo, remote, models, lifecycle, pipeline, compare,
+MODULES = (data, migrate, sync, crossrepo, remote, settings, models, lifecycle, pipeline, compare,
            experiments, plots, checks, hooks, serve, gc, fsck, doctor)
 
 

@@ -17,6 +17,11 @@ RemoteName = Annotated[str | None, typer.Option(
     "--remote", "-r", help="Remote name (default: core.remote).")]
 Rev = Annotated[str | None, typer.Option(
     "--rev", help="Read history from this git revision instead of the current branch.")]
+SourceRepo = Annotated[str | None, typer.Option(
+    "--repo", metavar="URL",
+    help="Read another repository's registry instead (a local path, file://, https://, "
+         "ssh:// or git@host:path; cloned once under .moma/repos); --rev is then its "
+         "revision (default: its default branch).")]
 Ref = Annotated[str, typer.Argument(
     help="Model reference: NAME, NAME:4, NAME:production or NAME@REV.")]
 

@@ -135,6 +135,12 @@ def _s3_fs(remote: RemoteConfig) -> Any:
     }
     if opts.get("profile"):
         kwargs["profile"] = str(opts["profile"])
+    # From .moma.local.yaml or MOMA_REMOTE_<NAME>__<OPTION> only (config refuses them in
+    # the committed file); otherwise s3fs asks the AWS credential chain.
+    for option, name in (("access_key_id", "key"), ("secret_access_key", "secret"),
+                         ("session_token", "token")):
+        if opts.get(option):
+            kwargs[name] = str(opts[option])
     fs = s3fs.S3FileSystem(**kwargs)
     fs.retries = S3FS_RETRIES
     _quiet_abandoned_requests()
