@@ -3,35 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import Moma, git, write
+from conftest import Moma, git
 from moma_cli.core import experiments
 from moma_cli.errors import ConfigError, PathError
-
-# One stage: model.txt and metrics.json from params.yaml; train.fail makes it exit 1.
-TRAIN = """
-import json, sys, yaml
-p = yaml.safe_load(open("params.yaml"))["train"]
-if p.get("fail"):
-    sys.exit("asked to fail")
-open("model.txt", "w").write(f"lr={p['lr']} depth={p['depth']}\\n")
-json.dump({"score": p["lr"] * p["depth"]}, open("metrics.json", "w"))
-"""
-
-
-@pytest.fixture
-def pipe(repo: Moma) -> Moma:
-    write(repo.root / "params.yaml", "train:\n  lr: 0.1\n  depth: 2\n  fail: false\n")
-    write(repo.root / "train.py", TRAIN)
-    repo("run", "-n", "train", "-d", "train.py", "-p", "params.yaml:train", "-o", "model.txt",
-         "-M", "metrics.json", "--", f"{sys.executable} train.py")
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "pipeline")
-    return repo
 
 
 def _state(repo: Moma) -> tuple[str, str, str]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Json
+from moma_cli.cli.options import Executor, Json
 
 if TYPE_CHECKING:
     from moma_cli.services.pipeline.lineage_query import LineageResult
@@ -106,10 +106,7 @@ def repro(
         "--jobs", "-j", min=1,
         help="Run up to N independent stages at once (default: 1; with a Dask executor, "
              "as many as its workers take).")] = None,
-    executor: Annotated[str | None, typer.Option(
-        "--executor", metavar="WHERE",
-        help="Where commands run: local, dask-local (a cluster started for the run) or "
-             "dask://HOST:PORT (workers must see the repository at the same path).")] = None,
+    executor: Executor = None,
     json_out: Json = False,
 ) -> None:
     """Re-run the stages whose dependencies, params or command changed (by hash).
