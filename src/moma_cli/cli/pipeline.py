@@ -130,12 +130,12 @@ def repro(
         checked = verifying.verify(repo, verify)
         if json_out:
             render.print_json({"stage": checked.stage, "ok": checked.ok,
-                               "outputs": [vars(o) | {"match": o.match} for o in checked.outputs],
+                               "outputs": [vars(o) for o in checked.outputs],
                                "env_changes": checked.env_changes})
         else:
             render.table(["Output", "Locked", "Re-run", "Match"],
                          [(o.path, o.expected[:12], (o.actual or "(missing)")[:12],
-                           "yes" if o.match else "NO") for o in checked.outputs])
+                           _verdict(o.match, o.rule)) for o in checked.outputs])
             for key, (then, now) in checked.env_changes.items():
                 render.line(f"Environment differs from the lock: {key} {then} -> {now}")
             render.line(f"Stage {checked.stage}: " + ("reproducible." if checked.ok
@@ -157,6 +157,12 @@ def repro(
         _render_repro(result)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _verdict(match: bool, rule: str) -> str:
+    """`yes`, `NO`, or for an executed notebook `yes (notebook)`: equal once its run
+    timings, ids and execution counts are left out (docs/pipelines.md)."""
+    return ("yes" if match else "NO") + ("" if rule == "hash" else f" ({rule})")
 
 
 def _render_repro(result: ReproResult) -> None:
