@@ -111,11 +111,15 @@ def test_a_run_left_by_a_dead_runner_is_queued_again(pipe: Moma) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     entry = json.loads((qdir / "queued/orphan.json").read_text())
-    entry["worker"] = f"{os.uname().nodename}:{dead.pid}"
-    (qdir / "running").mkdir()
-    write(qdir / "running/orphan.json", json.dumps(entry))
     (qdir / "queued/orphan.json").unlink()
+    (qdir / "running").mkdir()
+    entry["worker"] = f"{os.uname().nodename}:{os.getpid()}"  # a live runner: this process
+    write(qdir / "running/orphan.json", json.dumps(entry))
     assert "is running" in pipe("exp", "queue", "remove", "orphan", ok=False).stderr
+    refused = pipe("gc", "--workspace", "--force", ok=False)  # outputs not on a ref yet
+    assert "experiments are running (orphan): gc would take outputs" in refused.stderr
+    entry["worker"] = f"{os.uname().nodename}:{dead.pid}"
+    write(qdir / "running/orphan.json", json.dumps(entry))
     res = json.loads(pipe("exp", "queue", "start", "--json").stdout)
     assert res["requeued"] == ["orphan"]
     assert [r["name"] for r in res["runs"] if r["ok"]] == ["orphan"]

@@ -8,6 +8,11 @@ entry is created only if its name is free (`atomic_create`), and a runner claims
 renaming it from `queued/` to `running/`, which only one of several concurrent runners can
 do. Each entry is written by one process at a time: whoever renamed it there.
 
+Locking: only claiming an entry takes the repository lock, for a moment (waiting as long as
+another command holds it): `moma gc`, which holds it, refuses while an entry is running,
+so it never moves outputs a run has cached but not yet recorded on its ref. The runs
+themselves need no lock (running.py says why).
+
 Failure policy: a failed run (a stage's command, a missing output, a lost worker) moves its
 entry to `failed/` with the error and the command's exit status, and the others go on. A
 run that succeeded leaves the queue: its record is the experiment's ref. An entry left in
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -113,6 +119,11 @@ def remove(repo: Repo, names: list[str]) -> list[QueueEntry]:
     return chosen
 
 
+def running_entries(repo: Repo) -> list[QueueEntry]:
+    """Entries being run now: in `running/`, and not left there by a runner known dead."""
+    return [e for e in _scan(queue_dir(repo), RUNNING) if not _abandoned(e)]
+
+
 def clear(repo: Repo) -> list[QueueEntry]:
     """Take every queued and failed entry out; running ones stay."""
     return remove(repo, [e.name for e in entries(repo) if e.state != RUNNING])
@@ -132,7 +143,8 @@ def start(repo: Repo, jobs: int | None = None, executor: str | None = None, *,
         active: dict[Future[ExpRun], QueueEntry] = {}
         while True:
             while limit is None or len(active) < limit:
-                entry = _claim(qdir, me)
+                with repo.lock(wait=math.inf):
+                    entry = _claim(qdir, me)
                 if entry is None:
                     break
                 if on_start is not None:
@@ -194,18 +206,21 @@ def _settle(qdir: Path, run: ExpRun) -> None:
 
 def _requeue_abandoned(qdir: Path) -> list[str]:
     """Entries in `running/` whose runner was a process of this host that is gone."""
-    host = os.uname().nodename
     moved = []
-    for entry in _scan(qdir, RUNNING):
+    for entry in filter(_abandoned, _scan(qdir, RUNNING)):
         path = _path(qdir, RUNNING, entry.name)
-        worker_host, _, pid = (entry.worker or "").rpartition(":")
-        if worker_host == host and pid.isdigit() and not _alive(int(pid)):
-            entry.state, entry.worker = QUEUED, None
-            atomic_write_bytes(path, _encode(entry))
-            with contextlib.suppress(FileNotFoundError):
-                os.rename(path, _path(qdir, QUEUED, entry.name))
-                moved.append(entry.name)
+        entry.state, entry.worker = QUEUED, None
+        atomic_write_bytes(path, _encode(entry))
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path, _path(qdir, QUEUED, entry.name))
+            moved.append(entry.name)
     return moved
+
+
+def _abandoned(entry: QueueEntry) -> bool:
+    """Claimed by a runner of this host that is gone (another host's cannot be checked)."""
+    host, _, pid = (entry.worker or "").rpartition(":")
+    return host == os.uname().nodename and pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:
