@@ -280,3 +280,38 @@ def any_remote(request: pytest.FixtureRequest, tmp_path: Path,
     s3_bucket(endpoint, monkeypatch, bucket)
     return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": endpoint,
                                                     "region": "us-east-1"})
+
+
+# The pipeline of the experiment tests (test_exp, test_exp_queue): one stage making model.txt
+# and metrics.json from params.yaml; train.fail makes it exit 1. With $BARRIER set, each run
+# marks itself there, then waits until two runs have: a run alone never gets past it, so
+# runs that all finish ran two at a time (no timing bound, a generous deadline).
+EXP_TRAIN = """
+import json, os, sys, time, uuid, yaml
+barrier = os.environ.get("BARRIER")
+if barrier:
+    os.makedirs(barrier, exist_ok=True)
+    open(os.path.join(barrier, uuid.uuid4().hex), "w").close()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(barrier)) < 2:
+        if time.monotonic() > deadline:
+            sys.exit(9)
+        time.sleep(0.02)
+p = yaml.safe_load(open("params.yaml"))["train"]
+if p.get("fail"):
+    sys.exit("asked to fail")
+open("model.txt", "w").write(f"lr={p['lr']} depth={p['depth']}\\n")
+json.dump({"score": p["lr"] * p["depth"]}, open("metrics.json", "w"))
+"""
+
+
+@pytest.fixture
+def pipe(repo: Moma) -> Moma:
+    """A committed one-stage pipeline (EXP_TRAIN), run once."""
+    write(repo.root / "params.yaml", "train:\n  lr: 0.1\n  depth: 2\n  fail: false\n")
+    write(repo.root / "train.py", EXP_TRAIN)
+    repo("run", "-n", "train", "-d", "train.py", "-p", "params.yaml:train", "-o", "model.txt",
+         "-M", "metrics.json", "--", f"{sys.executable} train.py")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+    return repo

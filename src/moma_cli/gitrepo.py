@@ -423,6 +423,12 @@ class Git:
         return out.decode().split()
 
     # -- experiments: throwaway work trees and hidden refs ------------------------------------
+    def common_dir(self) -> Path:
+        """The .git directory every work tree of this repository shares."""
+        out = self.run("rev-parse", "--git-common-dir").decode().strip()
+        path = Path(out)
+        return path if path.is_absolute() else self.root / path
+
     def worktree_add(self, path: Path, rev: str) -> None:
         """A detached work tree of `rev` at `path`, with its own index and HEAD."""
         self.run("worktree", "add", "--detach", "--quiet", str(path), rev)

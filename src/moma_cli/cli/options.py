@@ -11,6 +11,10 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.
 Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Parallel workers (default: from config, "
                                                   "else sized to the machine).")]
+Executor = Annotated[str | None, typer.Option(
+    "--executor", metavar="WHERE",
+    help="Where commands run: local, dask-local (a cluster started for the run) or "
+         "dask://HOST:PORT (workers must see the repository at the same path).")]
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Limit to these tracked paths (default: every pointer in the workspace).")]
 RemoteName = Annotated[str | None, typer.Option(
