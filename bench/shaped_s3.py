@@ -16,6 +16,8 @@ Model (per accepted connection, each direction independently)
     paces the writes, so one connection never carries more than the cap and N connections
     carry up to N times it: concurrency matters as against real S3. Chunks are at most 64 KiB
     so the pacing is smooth (1.3 ms per chunk at 50 MB/s).
+  The server is moto under uvicorn (keep-alive, as S3; `serve_moto`), ranged GETs answered
+  from the range only (`_ranged_reads`).
   Not modelled: TCP slow start and window limits (window/RTT), loss, DNS, TLS hand-shakes.
   Aggregate throughput is also bounded by moto (one Python process) and by this proxy (one
   event loop): measure it with `selfcheck -c N` and compare clients against the boto3 limit
@@ -49,6 +51,7 @@ import sys
 import time
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 CHUNK = 64 * 1024
 BURST = 256 * 1024
@@ -194,8 +197,48 @@ def serve_moto(port: int, threads: int = 32) -> None:
     from uvicorn.middleware.wsgi import WSGIMiddleware
 
     os.environ.setdefault("MOTO_PORT", str(port))
-    app = WSGIMiddleware(DomainDispatcherApplication(create_backend_app), workers=threads)
+    moto = DomainDispatcherApplication(create_backend_app)
+    app = WSGIMiddleware(_ranged_reads(moto), workers=threads)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", backlog=1024)
+
+
+def _ranged_reads(app: Any) -> Any:
+    """Answer a ranged GET of an object with only that range, as S3 does.
+
+    moto reads the whole object for every GET and then slices it, under the object's lock:
+    pulling 1 GiB in 16 MiB parts cost 64 reads of 1 GiB, one at a time. Other requests,
+    and ranges moto would refuse or S3 would answer whole (several ranges), go to moto."""
+    from urllib.parse import unquote
+
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    def ranged(environ: dict[str, Any], start_response: Any) -> Any:
+        spec = environ.get("HTTP_RANGE", "")
+        first, _, last = spec.removeprefix("bytes=").partition("-")
+        if (environ["REQUEST_METHOD"] == "GET" and spec.startswith("bytes=")
+                and first.isdigit() and (last.isdigit() or not last)
+                and not environ.get("QUERY_STRING")):
+            bucket, _, key = unquote(environ["PATH_INFO"]).lstrip("/").partition("/")
+            try:
+                obj = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key)
+            except Exception:  # noqa: BLE001 - moto answers (and words the error) itself
+                obj = None
+            start = int(first)
+            if obj is not None and start < obj.size:
+                end = min(int(last), obj.size - 1) if last else obj.size - 1
+                with obj.lock:
+                    obj._value_buffer.seek(start)
+                    data = obj._value_buffer.read(end - start + 1)
+                start_response("206 Partial Content", [
+                    ("Content-Type", "binary/octet-stream"), ("Content-Length", str(len(data))),
+                    ("Content-Range", f"bytes {start}-{end}/{obj.size}"),
+                    ("ETag", obj.etag), ("Last-Modified", obj.last_modified_RFC1123),
+                    ("Accept-Ranges", "bytes")])
+                return [data]
+        return app(environ, start_response)
+
+    return ranged
 
 
 def start_moto(port: int) -> subprocess.Popen[bytes]:
