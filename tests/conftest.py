@@ -275,10 +275,15 @@ def any_remote(request: pytest.FixtureRequest, tmp_path: Path,
     """The same tests run against a local-directory remote and the S3 server."""
     if request.param == "local":
         return RemoteSpec("local", str(tmp_path / "remote"), {})
-    endpoint = request.getfixturevalue("moto_endpoint")
+    return request.getfixturevalue("s3_remote")
+
+
+@pytest.fixture
+def s3_remote(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteSpec:
+    """A fresh bucket on the S3 server, for what only S3 does (ranged parts, multipart)."""
     bucket = f"b-{tmp_path.name.lower().replace('_', '-')[-40:]}-{os.getpid()}"
-    s3_bucket(endpoint, monkeypatch, bucket)
-    return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": endpoint,
+    s3_bucket(moto_endpoint, monkeypatch, bucket)
+    return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": moto_endpoint,
                                                     "region": "us-east-1"})
 
 
