@@ -62,14 +62,14 @@ class Moma:
         self.root = root
 
     def __call__(self, *args: str, ok: bool | None = True, cwd: Path | None = None) -> Result:
-        from moma_cli.cli.app import app
+        from moma_cli.cli.app import full_app
         from moma_cli.cli.context import OPTIONS
 
         OPTIONS.verbose, OPTIONS.wait = False, 0.0
         old = os.getcwd()
         os.chdir(cwd or self.root)
         try:
-            res = CliRunner().invoke(app, list(args), catch_exceptions=False)
+            res = CliRunner().invoke(full_app(), list(args), catch_exceptions=False)
         finally:
             os.chdir(old)
         result = Result(res.exit_code, res.stdout, res.stderr)

@@ -115,15 +115,29 @@ def json_error(message: str, hint: str | None = None) -> None:
 
 def error(message: str, hint: str | None = None, detail: str = "") -> None:
     """`detail`: lines quoted under the message (a remote command's stderr)."""
-    err().print(f"[bold red]error:[/] {escape(message)}")
+    _say("error:", "bold red", message)
     for text in detail.rstrip("\n").splitlines():
-        err().print(f"    {escape(text)}")
+        _say("   ", None, text)
     if hint:
-        err().print(f"[yellow]hint:[/] {escape(hint)}")
+        _say("hint:", "yellow", hint)
 
 
 def warn(message: str) -> None:
-    err().print(f"[yellow]warning:[/] {escape(message)}")
+    _say("warning:", "yellow", message)
+
+
+def _say(label: str, style: str | None, text: str) -> None:
+    """One line on stderr. Not a terminal (git hooks, pre-commit, CI), it has no colours:
+    plain text then, without importing rich, which cost a failing `moma hook pointers`
+    0.03 s of start-up."""
+    if not sys.stderr.isatty():
+        from moma_cli.config import redact
+
+        sys.stderr.write(f"{label} {redact(text)}\n")
+    elif style is None:
+        err().print(f"{label} {escape(text)}")
+    else:
+        err().print(f"[{style}]{label}[/] {escape(text)}")
 
 
 def escape(text: str) -> str:
