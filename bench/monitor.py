@@ -24,23 +24,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from serve import child_env, git  # bench/serve.py, beside this script: the same set-up
+
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
 
 
 def moma(cwd: Path, *args: str) -> str:
     return subprocess.run([sys.executable, "-m", "moma_cli", *args], cwd=cwd, check=True,
                           capture_output=True, text=True, env=child_env()).stdout
-
-
-def child_env() -> dict[str, str]:
-    return os.environ | {"PYTHONPATH": str(SRC), "GIT_AUTHOR_NAME": "bench",
-                         "GIT_AUTHOR_EMAIL": "bench@example.com", "GIT_COMMITTER_NAME": "bench",
-                         "GIT_COMMITTER_EMAIL": "bench@example.com"}
 
 
 def make_repo(root: Path) -> str:
