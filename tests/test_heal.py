@@ -51,7 +51,7 @@ def test_heal_keeps_a_retrained_version_that_passes(repo: Moma) -> None:
     assert heal["healed"] is True and heal["stage"] == "train"
     ptr = open_repo(repo.root).load_pointer("model.pkl.moma")
     assert ptr.oid != old_oid and heal["oid"] == ptr.oid
-    assert ptr.model is not None and ptr.model["metrics"] == {"latency_ms": 30.0}
+    assert ptr.model is not None and ptr.model.metrics == {"latency_ms": 30.0}
     [model] = doc["models"]  # re-checked after healing
     assert (model["needs_retrain"], model["conditions"][0]["actual"]) == (False, 30.0)
     assert repo.git("log", "-1", "--format=%H %s").split(" ", 1) == [
@@ -67,7 +67,7 @@ def test_heal_keeps_a_retrained_version_that_passes(repo: Moma) -> None:
 
 def reference_of(moma: Moma) -> dict[str, Any]:
     ptr = open_repo(moma.root).load_pointer("model.pkl.moma")
-    return dict((ptr.model or {}).get("reference") or {})
+    return dict(ptr.model.reference or {}) if ptr.model is not None else {}
 
 
 def test_the_healed_version_gets_the_reference_profile_of_its_training_data(

@@ -34,6 +34,9 @@ class PointerError(MomaError):
     pass
 
 
+POINTER_HINT = "restore it with 'git checkout -- <pointer>' or re-run 'moma add' on the data"
+
+
 class PathError(MomaError):
     pass
 

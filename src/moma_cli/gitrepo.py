@@ -132,20 +132,42 @@ class Git:
                            hint="check the URL and that you can 'git clone' it") from None
         return cls(dest)
 
-    def fetch_source(self, rev: str | None) -> str:
+    def fetch_source(self, rev: str | None, *, tags: bool = False) -> str:
         """Fetch `rev` (None: the source's default branch) from `origin` of a source clone,
         one commit deep unless the whole history is already here; the commit it names.
+        With `tags`, a clone with its whole history also takes the source's tags as they
+        are now (the registry's stages move, and GTO deletes tags): a shallow one gets
+        them when the registry deepens it (`unshallow`).
         The git binary, not GitPython: `run` drops a GIT_DIR leaked from a hook, which
         GitPython would pass on (and fetch into that repository)."""
-        depth = ["--depth=1"] if self.is_shallow() else []
+        shallow = self.is_shallow()
+        depth = ["--depth=1"] if shallow else []
         try:
             self.run("fetch", "--quiet", *depth, "origin", rev or "HEAD", env=_SOURCE_ENV)
+            commit = self.rev_parse("FETCH_HEAD")
+            if tags and not shallow:
+                self.run("fetch", "--quiet", "--prune", "--prune-tags", "--tags", "origin",
+                         env=_SOURCE_ENV)
         except GitError as exc:
             what = f"revision {rev!r}" if rev else "the default branch"
             raise GitError(f"{exc.message} (fetching {what} of the source)",
                            hint="check that the source repository has it" if rev else
                            "pass --rev with a branch or tag of the source") from None
-        return self.rev_parse("FETCH_HEAD")
+        return commit
+
+    def follow_origin(self) -> None:
+        """Bring a source clone's branches and tags to what `origin` has now: a tag moved
+        there is moved here (`--force`), one deleted there is deleted here (`--prune-tags`);
+        a plain `git fetch` keeps both as they were, so a server would go on serving a
+        stage its authors moved away (`moma serve --repo`). A shallow clone gets the whole
+        history too: version numbers count it."""
+        deepen = ["--unshallow"] if self.is_shallow() else []
+        try:
+            self.run("fetch", "--quiet", *deepen, "--force", "--prune", "--prune-tags",
+                     "origin", env=_SOURCE_ENV)
+        except GitError as exc:
+            raise GitError(f"{exc.message} (fetching the tags of the source)",
+                           hint="check that the source repository is reachable") from None
 
     # -- work tree and index --------------------------------------------------------------
     def tracked(self, paths: Sequence[str]) -> list[str]:
@@ -401,6 +423,12 @@ class Git:
         return out.decode().split()
 
     # -- experiments: throwaway work trees and hidden refs ------------------------------------
+    def common_dir(self) -> Path:
+        """The .git directory every work tree of this repository shares."""
+        out = self.run("rev-parse", "--git-common-dir").decode().strip()
+        path = Path(out)
+        return path if path.is_absolute() else self.root / path
+
     def worktree_add(self, path: Path, rev: str) -> None:
         """A detached work tree of `rev` at `path`, with its own index and HEAD."""
         self.run("worktree", "add", "--detach", "--quiet", str(path), rev)

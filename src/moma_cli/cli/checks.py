@@ -97,11 +97,12 @@ def _run(repo: Repo, refs: list[str] | None, metrics: Path | None, heal: bool,
     from moma_cli.cli.context import OPTIONS
     from moma_cli.errors import ConfigError
     from moma_cli.services import checks
-    from moma_cli.services import heal as heal_mod
 
     if not heal:
         return checks.check(repo, refs, metrics_file=metrics, live_log=live,
                             window=window, feedback=feedback), []
+    from moma_cli.services import heal as heal_mod  # the pipeline machinery: only to heal
+
     if metrics is not None or live is not None or feedback is not None:
         raise ConfigError("--heal re-checks the retrained model's own metrics",
                           hint="drop --metrics, --live and --feedback")

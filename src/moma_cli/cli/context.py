@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
 from moma_cli.errors import ExitCode, MomaError
+
+if TYPE_CHECKING:
+    from moma_cli.services.repo import Repo
 
 
 @dataclass
@@ -19,6 +24,20 @@ class Options:
 
 
 OPTIONS = Options()
+
+
+@contextlib.contextmanager
+def here_locked() -> Iterator[Repo | None]:
+    """The repository around the current directory, locked (reading another repository
+    writes its `.moma/repos` clone and cache), or None: those commands work outside one."""
+    from moma_cli.services.crossrepo.clones import current_repo
+
+    repo = current_repo()
+    if repo is None:
+        yield None
+        return
+    with repo.lock(OPTIONS.wait):
+        yield repo
 
 
 class ErrorFunnel(TyperGroup):

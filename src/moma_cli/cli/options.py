@@ -11,12 +11,21 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.
 Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Parallel workers (default: from config, "
                                                   "else sized to the machine).")]
+Executor = Annotated[str | None, typer.Option(
+    "--executor", metavar="WHERE",
+    help="Where commands run: local, dask-local (a cluster started for the run) or "
+         "dask://HOST:PORT (workers must see the repository at the same path).")]
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Limit to these tracked paths (default: every pointer in the workspace).")]
 RemoteName = Annotated[str | None, typer.Option(
     "--remote", "-r", help="Remote name (default: core.remote).")]
 Rev = Annotated[str | None, typer.Option(
     "--rev", help="Read history from this git revision instead of the current branch.")]
+SourceRepo = Annotated[str | None, typer.Option(
+    "--repo", metavar="URL",
+    help="Read another repository's registry instead (a local path, file://, https://, "
+         "ssh:// or git@host:path; cloned once under .moma/repos); --rev is then its "
+         "revision (default: its default branch).")]
 Ref = Annotated[str, typer.Argument(
     help="Model reference: NAME, NAME:4, NAME:production or NAME@REV.")]
 Reference = Annotated[str | None, typer.Option(

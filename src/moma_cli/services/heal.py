@@ -19,6 +19,7 @@ from moma_cli.core import checks as checks_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.hashing import short_oid
+from moma_cli.core.lineage import Lineage
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
 from moma_cli.services import checks, data_checkout, lockfile
@@ -83,7 +84,7 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     committed = repo.git.tracked(touched)  # clean, so the index holds what HEAD holds
     model_pointer = pointer_mod.pointer_path_of(model.path)
     before = repo.load_pointer(model_pointer)  # what HEAD has, as the tree is clean
-    previous, old_reference = before.oid, (before.model or {}).get("reference")
+    previous, old_reference = before.oid, before.model.reference if before.model else None
     try:
         reproducing.repro(repo, [stage], force=True).check()
         if after != [stage]:
@@ -124,15 +125,14 @@ def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any],
     those the stage ran with (its lineage), else the ones recorded before; the reference
     profile that of its training data, so `moma monitor` can watch the new version too."""
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(path))
-    lineage = ptr.extra.get("lineage")
-    ran_with = lineage.get("params") if isinstance(lineage, dict) else None
-    params = ran_with or (ptr.model or {}).get("params") or {}
-    reference = _reference(repo, old_reference, lineage)
+    ran_with = ptr.lineage.params if ptr.lineage is not None else None
+    params = ran_with or (ptr.model.params if ptr.model is not None else None) or {}
+    reference = _reference(repo, old_reference, ptr.lineage)
     return registering.add(repo, name, path, metrics=metrics, params=params, stage=False,
                            extra_model={"reference": reference} if reference else None)
 
 
-def _reference(repo: Repo, old: Any, lineage: Any) -> dict[str, Any] | None:
+def _reference(repo: Repo, old: Any, lineage: Lineage | None) -> dict[str, Any] | None:
     """The profile of the data the stage trained on: the file the previous version's
     reference came from (with its --target), else the one CSV or JSON-lines input in the
     stage's lineage; None when neither is known (the version is then not monitorable, as

@@ -272,7 +272,7 @@ _PERCENTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 
 
 def _reference_bins(version: ModelVersion) -> dict[str, drift.LiveBins] | None:
-    section = version.meta.get("reference")
+    section = version.meta.reference
     if section is None:
         return None
     where = f"{version.pointer.pointer_path}: model.reference"
@@ -292,7 +292,7 @@ def _reference_bins(version: ModelVersion) -> dict[str, drift.LiveBins] | None:
 def _positional(version: ModelVersion) -> dict[str, str]:
     """A model fitted on plain arrays logs its features as x0, x1, ...: those are the
     reference's columns in their order."""
-    section = version.meta.get("reference")
+    section = version.meta.reference
     columns = section.get("columns") if isinstance(section, dict) else None
     if not isinstance(columns, list):
         return {}
@@ -301,7 +301,7 @@ def _positional(version: ModelVersion) -> dict[str, str]:
 
 def _prediction_bins(version: ModelVersion) -> drift.LiveBins | None:
     """Bins of the training labels' profile (`models:add --target`), None without one."""
-    section = version.meta.get("reference")
+    section = version.meta.reference
     doc = section.get("prediction") if isinstance(section, dict) else None
     if doc is None:
         return None

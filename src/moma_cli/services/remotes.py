@@ -54,7 +54,11 @@ def add(repo: Repo, name: str, url: str, *, default: bool = False, local: bool =
 
 
 def modify(repo: Repo, name: str, key: str, value: str | None, *, local: bool = False) -> None:
-    if key not in config_mod.REMOTE_OPTIONS:
+    if key in config_mod.LOCAL_CREDENTIALS and not local:
+        raise ConfigError(f"'{key}' must not be stored in the committed {config_mod.CONFIG_FILE}",
+                          hint=f"add --local to write it to the git-ignored "
+                               f"{config_mod.LOCAL_CONFIG_FILE}, or set it in the environment")
+    if key not in config_mod.REMOTE_OPTIONS and key not in config_mod.LOCAL_CREDENTIALS:
         if key.lower() in config_mod.SECRET_OPTIONS:
             raise ConfigError(f"'{key}' must not be stored in a config file",
                               hint="set credentials in the environment or an AWS profile")
@@ -101,5 +105,7 @@ def set_default(repo: Repo, name: str | None, *, local: bool = False) -> None:
 
 def listing(repo: Repo) -> list[RemoteInfo]:
     default = repo.config.default_remote
-    return [RemoteInfo(r.name, redact_url(r.url), r.name == default, dict(r.options))
+    return [RemoteInfo(r.name, redact_url(r.url), r.name == default,
+                       {k: "****" if k in config_mod.LOCAL_CREDENTIALS else v
+                        for k, v in r.options.items()})
             for r in sorted(repo.config.remotes.values(), key=lambda r: r.name)]
