@@ -418,3 +418,21 @@ def test_a_live_condition_does_not_keep_an_unserved_version_out_of_its_stage(
     registered("models:add", "iris", "iris.joblib", "--metric", "accuracy=0.97")
     registered.git("commit", "-qam", "measured")
     registered("models:tag", "iris:1", "production")  # live figures: for check --live
+
+
+def test_the_training_data_named_as_lineage_is_profiled(repo: Moma) -> None:
+    write(repo.root / "train.csv", "a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(60)))
+    write(repo.root / "train.py", "print('trained')\n")
+    write(repo.root / "model.bin", b"weights")
+    repo("add", "model.bin", "--model", "clf", "--from", "train.csv", "--from", "train.py",
+         "--target", "label")
+    reference = yaml.safe_load((repo.root / "model.bin.moma").read_text())["model"]["reference"]
+    assert (reference["source"], reference["columns"], reference["target"]) == (
+        "train.csv", ["a"], "label")
+    assert reference["prediction"]["categories"] == ["0", "1"]
+    res = repo("add", "train.py", "--target", "label", ok=False)
+    assert res.exit_code == 2 and "add --model NAME" in res.stderr
+    write(repo.root / "other.bin", b"more weights")
+    res = repo("models:add", "other", "other.bin", "--from", "train.py", "--target", "label",
+               ok=False)
+    assert res.exit_code == 1 and "--target names a column of the training data" in res.stderr

@@ -10,7 +10,7 @@ import typer
 
 from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS, here_locked
-from moma_cli.cli.options import Json, Ref, Rev, SourceRepo, key_values
+from moma_cli.cli.options import Json, Ref, Reference, Rev, SourceRepo, Target, key_values
 
 if TYPE_CHECKING:
     from moma_cli.services.registry.comparing import DiffResult
@@ -41,15 +41,8 @@ def add(
     params_files: Annotated[list[str] | None, typer.Option(
         "--params", "-p", help="Record parameters as lineage: params.yaml or params.yaml:key,key.")
     ] = None,
-    reference: Annotated[str | None, typer.Option(
-        "--reference", metavar="DATA",
-        help="The training inputs (CSV with a header, or JSON lines): their profile is "
-             "what 'moma monitor' measures drift against.")] = None,
-    target: Annotated[str | None, typer.Option(
-        "--target", metavar="COLUMN",
-        help="The column of the --reference data holding the training labels: profiled as "
-             "the distribution live predictions are compared with, not as a feature.")
-    ] = None,
+    reference: Reference = None,
+    target: Target = None,
     json_out: Json = False,
 ) -> None:
     """Register a model file: track it like 'moma add' and record its metadata.

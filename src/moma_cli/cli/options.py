@@ -28,6 +28,14 @@ SourceRepo = Annotated[str | None, typer.Option(
          "revision (default: its default branch).")]
 Ref = Annotated[str, typer.Argument(
     help="Model reference: NAME, NAME:4, NAME:production or NAME@REV.")]
+Reference = Annotated[str | None, typer.Option(
+    "--reference", metavar="DATA",
+    help="The training inputs (CSV with a header, or JSON lines): their profile is what "
+         "'moma monitor' measures drift against (default: the one CSV/JSON-lines --from).")]
+Target = Annotated[str | None, typer.Option(
+    "--target", metavar="COLUMN",
+    help="The column of the training data holding the labels: profiled as the "
+         "distribution live predictions are compared with, not as a feature.")]
 
 
 def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:

@@ -132,9 +132,6 @@ def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any],
                            extra_model={"reference": reference} if reference else None)
 
 
-_DATA_SUFFIXES = (".csv", ".jsonl", ".ndjson")
-
-
 def _reference(repo: Repo, old: Any, lineage: Lineage | None) -> dict[str, Any] | None:
     """The profile of the data the stage trained on: the file the previous version's
     reference came from (with its --target), else the one CSV or JSON-lines input in the
@@ -143,11 +140,9 @@ def _reference(repo: Repo, old: Any, lineage: Lineage | None) -> dict[str, Any] 
     source = old.get("source") if isinstance(old, dict) else None
     target = old.get("target") if isinstance(old, dict) else None
     if not isinstance(source, str):
-        deps = lineage.deps if lineage is not None else ()
-        data = [d["path"] for d in deps if d["path"].lower().endswith(_DATA_SUFFIXES)]
-        if len(data) != 1:
+        source, target = registering.training_data(lineage), None
+        if source is None:
             return None
-        source, target = data[0], None
     try:
         return registering.reference_section(repo, repo.relpath(source, repo.root),
                                              target if isinstance(target, str) else None)

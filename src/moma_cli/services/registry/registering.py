@@ -106,16 +106,26 @@ def add_file(
 ) -> ModelVersion:
     """`models:add` and `add --model`: the metrics of `metrics_file`, overridden by the
     given ones, lineage captured from `froms` and `params_files` when any are named, and
-    the profile of the training inputs in `reference` (what `moma monitor` measures drift
-    against), its column `labels` holding the training labels (`--target`)."""
+    the profile of the training inputs in `reference`, else in the one CSV or JSON-lines
+    file among `froms` (what `moma monitor` measures drift against), its column `labels`
+    holding the training labels (`--target`)."""
     recorded = read_metrics_file(repo, metrics_file) if metrics_file else {}
     recorded.update(metrics or {})
     traced = lineage.capture(repo, froms, params_files) if froms or params_files else None
-    if labels is not None and reference is None:
-        raise ModelError("--target names a column of the --reference data",
-                         hint="e.g. --reference train.csv --target label")
-    profile = reference_section(repo, repo.relpath(reference), labels, reference) \
-        if reference else None
+    source = training_data(traced)
+    if labels is not None and reference is None and source is None:
+        raise ModelError("--target names a column of the training data",
+                         hint="name the data with --reference DATA (or --from DATA.csv)")
+    profile = None
+    if reference:
+        profile = reference_section(repo, repo.relpath(reference), labels, reference)
+    elif source is not None:
+        try:
+            profile = reference_section(repo, source, labels)
+        except (PathError, monitor.MonitorError):
+            if labels is not None:
+                raise  # asked for: say why there is none
+            # the input is not checked out here, or no table: registered without a profile
     return add(repo, name, target,
                metrics=recorded if metrics_file or metrics is not None else None,
                metrics_file=metrics_file, params=params, description=description,
@@ -128,6 +138,17 @@ def reference_section(repo: Repo, rel: str, target: str | None,
     (`source`, `target`): what `check --heal` profiles again for a retrained version."""
     section = monitor.reference_profile(repo.abspath(rel), shown or rel, target)
     return {"source": rel} | section
+
+
+DATA_SUFFIXES = (".csv", ".jsonl", ".ndjson")  # the training data reference_profile reads
+
+
+def training_data(lineage: Lineage | None) -> str | None:
+    """The path of the one CSV or JSON-lines input a lineage section records, what the
+    model was trained on; None when it records none, or several (which one is unknown)."""
+    deps = lineage.deps if lineage is not None else ()
+    data = [d["path"] for d in deps if d["path"].lower().endswith(DATA_SUFFIXES)]
+    return data[0] if len(data) == 1 else None
 
 
 def _signature(path: Path, encoding: str) -> dict[str, Any] | None:
