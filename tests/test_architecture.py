@@ -14,14 +14,15 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 # layer -> layers it may import from
 ALLOWED = {
     "api": {"services", "core", "storage", "atomic", "errors"},
-    "cli": {"cli", "services", "errors", "core", "config"},
+    "cli": {"cli", "services", "errors", "core", "config", "credentials"},
     "services": {"services", "core", "storage", "gitrepo", "config", "atomic", "yamlio",
-                 "errors"},
-    "storage": {"storage", "core", "config", "atomic", "yamlio", "errors"},
+                 "credentials", "errors"},
+    "storage": {"storage", "core", "config", "atomic", "yamlio", "credentials", "errors"},
     "gitrepo": {"errors"},
-    "config": {"core", "atomic", "yamlio", "errors"},
+    "config": {"core", "atomic", "yamlio", "credentials", "errors"},
     "core": {"core", "yamlio", "errors"},
     "atomic": set(),
+    "credentials": set(),
     "yamlio": {"errors"},
     "errors": set(),
 }

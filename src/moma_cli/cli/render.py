@@ -105,7 +105,7 @@ def escape(text: str) -> str:
     """Rich-escaped and with secrets redacted: every error and warning goes through here."""
     from rich.markup import escape as rich_escape
 
-    from moma_cli.config import redact
+    from moma_cli.credentials import redact
 
     return str(rich_escape(redact(text)))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moma_cli import config as config_mod
-from moma_cli.config import CREDENTIALS_IN_URL, redact_url
+from moma_cli.credentials import CREDENTIALS_IN_URL, SECRET_OPTIONS, redact_url
 from moma_cli.errors import ConfigError
 from moma_cli.services.repo import Repo
 
@@ -55,7 +55,7 @@ def add(repo: Repo, name: str, url: str, *, default: bool = False, local: bool =
 
 def modify(repo: Repo, name: str, key: str, value: str | None, *, local: bool = False) -> None:
     if key not in config_mod.REMOTE_OPTIONS:
-        if key.lower() in config_mod.SECRET_OPTIONS:
+        if key.lower() in SECRET_OPTIONS:
             raise ConfigError(f"'{key}' must not be stored in a config file",
                               hint="set credentials in the environment or an AWS profile")
         raise ConfigError(f"unknown remote option {key!r}",

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moma_cli.config import RemoteConfig, redact
+from moma_cli.config import RemoteConfig
+from moma_cli.credentials import redact
 from moma_cli.errors import RemoteError
 
 # Bounded waits: a closed port or a dead endpoint must fail within seconds, not minutes.
