@@ -26,7 +26,7 @@ ALLOWED = {
     "yamlio": {"errors"},
     "errors": set(),
 }
-ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo.py", "s3fs": "storage/fs.py",
+ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo/clone.py", "s3fs": "storage/fs.py",
                  "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
                  "skops": "services/model_loading.py",
                  "onnxruntime": "services/model_loading.py",
