@@ -8,11 +8,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from servetools import Registry, Running
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -320,3 +323,42 @@ def pipe(repo: Moma) -> Moma:
     repo.git("add", "-A")
     repo.git("commit", "-qm", "pipeline")
     return repo
+
+
+# -- serving: a registry of real estimators and servers on free ports (tests/servetools.py) --
+
+
+@pytest.fixture
+def registry(repo: Moma) -> Registry:
+    """iris v1 (a logistic regression, in production) and v2 (a tree fitted with names)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from servetools import Registry, fitted
+
+    reg = Registry(repo)
+    reg.register("iris", fitted(LogisticRegression(max_iter=300)))
+    reg.register("iris", fitted(DecisionTreeClassifier(max_depth=2, random_state=0), names=True))
+    reg.tag("iris:1", "production")
+    return reg
+
+
+@pytest.fixture
+def start(registry: Registry) -> Iterator[Any]:
+    """start(refs, **options) -> a server running in this process on a free port. Whatever
+    host it binds (`host="0.0.0.0"`), its clients connect to 127.0.0.1."""
+    import contextlib
+
+    from moma_cli.services import serve
+    from moma_cli.services.serving.app import create_app
+    from realtools import free_port, uvicorn_running
+    from servetools import Running
+
+    with contextlib.ExitStack() as running:
+        def _start(*refs: str, **options: Any) -> Running:
+            port = free_port()
+            server, _ = serve.prepare(registry.repo, refs, port=port, **options)
+            running.enter_context(uvicorn_running(create_app(server), port, server.host))
+            return Running(server, port)
+
+        yield _start

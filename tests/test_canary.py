@@ -16,7 +16,7 @@ from helpers import assert_one_error
 from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.serving import traffic
-from test_serve import Client, Registry, X, metric, registry, start  # noqa: F401
+from servetools import Client, Registry, X, metric
 
 ROW = [[5.1, 3.5, 1.4, 0.2]]
 

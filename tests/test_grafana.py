@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from test_serve import Client, Registry, X, registry, start  # noqa: F401
+from servetools import Registry, X
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "docs/grafana/moma-serving.json"
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+")

@@ -15,7 +15,7 @@ import pytest
 from conftest import Moma, RemoteSpec, clone_of, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
-from moma_cli.storage.fs import redact
+from moma_cli.credentials import redact
 from realtools import free_port
 
 

@@ -131,7 +131,7 @@ def _say(label: str, style: str | None, text: str) -> None:
     plain text then, without importing rich, which cost a failing `moma hook pointers`
     0.03 s of start-up."""
     if not sys.stderr.isatty():
-        from moma_cli.config import redact
+        from moma_cli.credentials import redact
 
         sys.stderr.write(f"{label} {redact(text)}\n")
     elif style is None:
@@ -144,7 +144,7 @@ def escape(text: str) -> str:
     """Rich-escaped and with secrets redacted: every error and warning goes through here."""
     from rich.markup import escape as rich_escape
 
-    from moma_cli.config import redact
+    from moma_cli.credentials import redact
 
     return str(rich_escape(redact(text)))
 

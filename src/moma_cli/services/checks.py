@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from moma_cli import yamlio
 from moma_cli.core import checks as checks_mod
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import refs as refs_mod
 from moma_cli.core.checks import ModelPolicy, Outcome
 from moma_cli.errors import ConfigError, MomaError
@@ -107,7 +107,8 @@ def check(
     if metrics_file is not None and len(chosen) != 1:
         raise ConfigError("--metrics applies to one model; name it",
                           hint="e.g. moma check credit-risk --metrics metrics.json")
-    fresh = _read_metrics(metrics_file) if metrics_file is not None else None
+    fresh = (metrics_mod.read_file(metrics_file, str(metrics_file))
+             if metrics_file is not None else None)
     resolver = resolving.Resolver(repo)
     when = time.time() if now is None else now
     report = CheckReport()
@@ -142,16 +143,6 @@ def _chosen(repo: Repo, parsed: list[refs_mod.ModelRef]
                 hint=f"add 'models: {{{ref.name}: {{checks: [...]}}}}' to .moma.yaml")
         chosen.append((configured[ref.name], ref))
     return chosen
-
-
-def _read_metrics(path: Path) -> Mapping[str, Any]:
-    try:
-        doc = yamlio.load_file(path)  # JSON is YAML: one reader for both
-    except FileNotFoundError:
-        raise MomaError(f"{path}: metrics file not found") from None
-    if not isinstance(doc, Mapping):
-        raise MomaError(f"{path}: metrics file must hold a mapping of metric -> value")
-    return doc
 
 
 @dataclass(frozen=True)

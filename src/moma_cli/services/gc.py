@@ -125,7 +125,7 @@ def _history_pointers(
         commits |= git.commit_trees(*stash, walk=False)
     commits |= revisions.commits(repo, revisions.Scope(all_branches, all_tags, all_commits))
     result.commits = len(commits)
-    read = revisions.pointers_at(repo, commits, found)
+    read = revisions.pointers_in(repo, commits, found)
     if read.errors:
         where, exc = read.errors[0]
         raise _aborted(where, exc)

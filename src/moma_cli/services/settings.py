@@ -16,6 +16,7 @@ from typing import Any
 from moma_cli import config as config_mod
 from moma_cli import yamlio
 from moma_cli.core.stages import parse_stages
+from moma_cli.credentials import SECRET_OPTIONS, is_secret_key
 from moma_cli.errors import ConfigError, MomaError
 
 REDACTED = "****"
@@ -50,7 +51,7 @@ def get(root: Path, key: str, *, local: bool = False) -> Setting:
 
 def set_(root: Path, key: str, text: str, *, local: bool = False) -> Setting:
     keys, kind = config_mod.setting_key(key)
-    if not local and (kind == "secret" or config_mod.is_secret_key(keys[-1])):
+    if not local and (kind == "secret" or is_secret_key(keys[-1])):
         raise ConfigError(f"{key}: a credential must not be written to the committed "
                           f"{config_mod.CONFIG_FILE}",
                           hint=f"write it to the git-ignored {config_mod.LOCAL_CONFIG_FILE}: "
@@ -83,7 +84,7 @@ def listing(root: Path) -> list[Setting]:
     for layer in (False, True):
         for keys, value in _leaves(config_mod.read_layer(root, layer), ()):
             key = ".".join(keys)
-            secret = any(config_mod.is_secret_key(k) or str(k) in config_mod.SECRET_OPTIONS
+            secret = any(is_secret_key(k) or str(k) in SECRET_OPTIONS
                          for k in keys)
             shown[key] = Setting(key, REDACTED if secret else value, _file(layer))
     return sorted(shown.values(), key=lambda s: s.key)
@@ -156,4 +157,4 @@ def _leaves(doc: Any, keys: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], 
 
 
 def _shown(keys: tuple[str, ...], kind: str, value: Any) -> Any:
-    return REDACTED if kind == "secret" or config_mod.is_secret_key(keys[-1]) else value
+    return REDACTED if kind == "secret" or is_secret_key(keys[-1]) else value

@@ -20,7 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from moma_cli.config import RemoteConfig, redact
+from moma_cli.config import RemoteConfig
+from moma_cli.credentials import redact
 from moma_cli.errors import RemoteError
 
 T = TypeVar("T")

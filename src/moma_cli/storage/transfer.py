@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-from moma_cli.config import redact
+from moma_cli.credentials import redact
 from moma_cli.errors import MomaError, RemoteError
 
 R = TypeVar("R")

@@ -17,7 +17,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.core.sources import Source, source_of
 from moma_cli.errors import CheckoutConflictError, ObjectMissingError, PathError
-from moma_cli.services import access, data, data_checkout
+from moma_cli.services import access, data, data_checkout, revisions
 from moma_cli.services.crossrepo.clones import Opened, current_repo, open_source
 from moma_cli.services.registry.model_files import unsaved
 from moma_cli.services.repo import Repo, add_gitignore_entries
@@ -125,9 +125,9 @@ def source_pointer(src: Opened, path: str) -> pointer_mod.Pointer:
     """The pointer tracking `path` at the source's commit; a file inside a tracked
     directory becomes a file pointer of its own."""
     rel = check_repo_relpath(path.strip("/"))
-    raw = src.repo.git.show(src.commit, pointer_mod.pointer_path_of(rel))
-    if raw is not None:
-        return pointer_mod.parse(raw.decode("utf-8", "replace"), pointer_mod.pointer_path_of(rel))
+    ptr = revisions.pointer_at(src.repo, rel, src.commit)
+    if ptr is not None:
+        return ptr
     located = access.locate(src.repo, rel, src.commit)
     algo = located.pointer.algo
     return pointer_mod.Pointer(rel, algo, located.oid, located.size)

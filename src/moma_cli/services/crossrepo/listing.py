@@ -51,7 +51,7 @@ def ls(here: Repo | None, url: str, path: str | None = None, *, rev: str | None 
        cwd: Path | None = None) -> ListResult:
     """What `url` tracks at `rev` (default: its default branch), under `path` when given."""
     src = open_source(here, url, rev, cwd=cwd)
-    found = revisions.pointers_at(src.repo, src.repo.git.commit_trees(src.commit, walk=False))
+    found = revisions.pointers_at(src.repo, src.commit)
     prefix = path.strip("/") if path else None
     result = ListResult(src.url, rev, src.commit,
                         invalid=[f"{where}: {exc.message}" for where, exc in found.errors])

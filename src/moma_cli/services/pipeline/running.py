@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from moma_cli import config as config_mod
-from moma_cli import yamlio
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.stages import PipelineError, Stage, parse_stages, to_mapping
-from moma_cli.errors import MomaError, PathError
+from moma_cli.errors import PathError
 from moma_cli.services import data, lockfile
 from moma_cli.services import lineage as lineage_mod
 from moma_cli.services.pipeline import notebook
@@ -177,7 +177,4 @@ def command_failed(stage: Stage, returncode: int) -> StageFailedError:
 
 
 def _read_metrics(path: Path, rel: str) -> dict[str, Any]:
-    try:
-        return params_mod.numeric_leaves(yamlio.load_file(path, rel))
-    except MomaError as exc:
-        raise PipelineError(f"metrics file {exc.message}", hint="write JSON or YAML") from None
+    return params_mod.numeric_leaves(metrics_mod.read_file(path, rel))

@@ -3,13 +3,13 @@ section (metrics bound to the bytes they were measured on) and stage it."""
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import Lineage
@@ -109,7 +109,8 @@ def add_file(
     the profile of the training inputs in `reference`, else in the one CSV or JSON-lines
     file among `froms` (what `moma monitor` measures drift against), its column `labels`
     holding the training labels (`--target`)."""
-    recorded = read_metrics_file(repo, metrics_file) if metrics_file else {}
+    recorded = (metrics_mod.read_file(repo.abspath(repo.relpath(metrics_file)), metrics_file)
+                if metrics_file else {})
     recorded.update(metrics or {})
     traced = lineage.capture(repo, froms, params_files) if froms or params_files else None
     source = training_data(traced)
@@ -192,19 +193,3 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
             result[str(key)] = repr(value)
     return result
 
-
-def read_metrics_file(repo: Repo, path: str, cwd: Path | None = None) -> dict[str, Any]:
-    rel = repo.relpath(path, cwd)
-    try:
-        doc = json.loads(repo.abspath(rel).read_text())
-    except FileNotFoundError:
-        raise PathError(f"{path}: no such file") from None
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        raise ModelError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ModelError(f"{path}: metrics must be a JSON object of name: value")
-    try:  # a "\ud800" escape parses, then fails every write and print of the pointer
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ModelError(f"{path}: holds a string that is not valid UTF-8") from None
-    return {str(k): v for k, v in doc.items()}
