@@ -146,3 +146,103 @@ def test_table_cells_are_shown_verbatim(capsys: Any) -> None:
     render.out.cache_clear()
     render.table(["name"], [["[production] [bold]x[/bold]"]])
     assert "[production] [bold]x[/bold]" in capsys.readouterr().out
+
+
+COMMANDS_MD = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+
+
+def test_docs_commands_md_matches_help() -> None:
+    """Every command and every option --help shows is in docs/commands.md (by one of its
+    spellings), and every `moma NAME` the page names is a command."""
+    import re
+
+    doc = COMMANDS_MD.read_text()
+
+    def mentioned(text: str) -> bool:
+        return re.search(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", doc) is not None
+
+    missing, commands = [], set()
+    for path, command in walk(typer.main.get_command(app)):
+        if getattr(command, "commands", None):
+            continue
+        commands.add(path.split()[1])
+        if not mentioned(path) and not mentioned(path.split()[-1]):
+            missing.append(path)
+        for param in command.params:
+            spellings = [*param.opts, *param.secondary_opts]
+            if param.param_type_name != "option" or {"--help", "--json"} & set(spellings):
+                continue
+            if not any(mentioned(s) for s in spellings):
+                missing.append(f"{path} {spellings[0]}")
+    assert missing == []
+    named = set(re.findall(r"`moma ([a-z][\w:-]*)", doc))
+    assert sorted(named - commands) == []
+
+
+@pytest.mark.parametrize("args, upgraded, warned", [
+    (["status", "--remote"], ["status", "--cloud"], 1),
+    (["status", "--remote", "--json"], ["status", "--cloud", "--json"], 1),
+    (["status", "--remote", "-r", "b"], ["status", "--cloud", "-r", "b"], 1),
+    (["--wait", "5", "fsck", "--remote-name", "b"], ["--wait", "5", "fsck", "--remote", "b"], 1),
+    (["fsck", "--remote-name=b", "--remote"], ["fsck", "--remote=b", "--cloud"], 2),
+    (["status", "-r", "b"], ["status", "-r", "b"], 0),
+    (["status", "--", "--remote"], ["status", "--", "--remote"], 0),
+    (["push", "--remote"], ["push", "--remote"], 0),  # never a flag there: click says so
+])
+def test_old_remote_spellings_are_rewritten(args: list[str], upgraded: list[str],
+                                            warned: int) -> None:
+    from moma_cli.cli.options import upgrade_legacy_options
+
+    got, warnings = upgrade_legacy_options(args)
+    assert got == upgraded and len(warnings) == warned
+    assert all("deprecated" in w and "-r/--remote NAME" in w for w in warnings)
+
+
+def test_r_names_a_remote_on_every_command(repo: Moma, tmp_path: Path) -> None:
+    repo("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    repo("remote", "add", "backup", str(tmp_path / "backup"))
+    (repo.root / "data.csv").write_text("a,b\n1,2\n")
+    repo("add", "data.csv")
+    repo.git("commit", "-qm", "data")
+    for command in (("push",), ("fetch",), ("pull",), ("status",), ("fsck",),
+                    ("gc", "--workspace")):
+        res = repo(*command, "-r", "nope", ok=False)
+        assert "unknown remote 'nope'" in res.stderr, command
+        res = repo(*command, "--remote", "nope", ok=False)
+        assert "unknown remote 'nope'" in res.stderr, command
+    repo("push", "-r", "storage")
+    assert repo("status", "-c").exit_code == 0
+    assert repo("status", "-r", "storage").exit_code == 0
+    res = repo("status", "-r", "backup", "--json", ok=False)
+    assert [e["state"] for e in json.loads(res.stdout)["entries"]] == ["not-pushed"]
+    assert res.stderr == ""
+    repo("push", "--remote", "backup")
+    assert json.loads(repo("fsck", "-r", "backup", "--json").stdout)["ok"]
+    assert json.loads(repo("fsck", "-c", "--json").stdout)["ok"]
+
+
+@pytest.mark.parametrize("args, ok", [
+    (("status", "--remote"), True),
+    (("status", "--remote", "--json"), True),
+    (("status", "--remote-name", "backup"), False),
+    (("status", "--remote", "-r", "backup"), False),
+    (("status", "--remote", "data.csv"), True),
+    (("fsck", "--remote"), True),
+    (("fsck", "--remote-name", "storage", "--json"), True),
+])
+def test_the_old_remote_spellings_still_work_with_a_warning(repo: Moma, tmp_path: Path,
+                                                            args: tuple[str, ...],
+                                                            ok: bool) -> None:
+    repo("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    repo("remote", "add", "backup", str(tmp_path / "backup"))
+    (repo.root / "data.csv").write_text("a,b\n1,2\n")
+    repo("add", "data.csv")
+    repo("push")
+    res = repo(*args, ok=ok)
+    assert res.stderr.startswith("warning: ") and "deprecated" in res.stderr
+    if ok:
+        assert "not-pushed" not in res.stdout
+    else:  # backup lacks it: the old spelling chose backup, as the new -r does
+        assert "not-pushed" in res.stdout
+    if "--json" in args:
+        json.loads(res.stdout)
