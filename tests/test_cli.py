@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -246,3 +247,61 @@ def test_the_old_remote_spellings_still_work_with_a_warning(repo: Moma, tmp_path
         assert "not-pushed" in res.stdout
     if "--json" in args:
         json.loads(res.stdout)
+
+
+def _hint_after_every_error(stderr: str) -> bool:
+    """Each run of `error:` lines ends in a `hint:` line (a list of damaged pointers gives
+    the fix once, after the last)."""
+    lines = [line for line in stderr.splitlines() if not line.startswith("    ")]
+    for i, line in enumerate(lines):
+        if line.startswith("error: "):
+            rest = lines[i + 1:]
+            after = next((r for r in rest if not r.startswith("error: ")), "")
+            if not after.startswith("hint: "):
+                return False
+    return "error: " in stderr
+
+
+def test_every_error_has_its_hint_line(tmp_path: Path) -> None:
+    """The refusals a new user meets first, each with what to do next."""
+    from conftest import git, make_repo
+
+    outside = tmp_path / "not-git"
+    outside.mkdir()
+    bare_git = tmp_path / "git-only"
+    bare_git.mkdir()
+    git(bare_git, "init", "-q")
+    repo = make_repo(tmp_path / "repo")
+    (repo.root / "link").symlink_to("/etc/hostname")
+    (repo.root / "data.csv").write_text("a,b\n1,2\n")
+    (repo.root / "model.bin").write_bytes(b"weights")
+    repo("add", "data.csv")
+    repo("models:add", "clf", "model.bin")
+    repo.git("commit", "-qm", "data and model")
+    shutil.rmtree(repo.root / ".moma" / "cache")
+    (repo.root / "model.bin").unlink()
+    cases: list[tuple[Moma, tuple[str, ...]]] = [
+        (Moma(outside), ("add", "x.csv")),
+        (Moma(bare_git), ("add", "x.csv")),
+        (repo, ("add", "missing.csv")),
+        (repo, ("add", "link")),
+        (repo, ("models:get", "clf", "-o", "out.bin")),  # no object, no remote
+        (repo, ("pull",)),
+        (repo, ("push", "-r", "nope")),
+        (repo, ("status", "-r", "nope")),
+        (repo, ("config", "core.jobs", "lots")),
+        (repo, ("models:show", "nope")),
+    ]
+    for moma, args in cases:
+        res = moma(*args, ok=False)
+        assert res.exit_code == 1 and _hint_after_every_error(res.stderr), (args, res.stderr)
+    res = repo("models:get", "clf", "-o", "out.bin", ok=False)
+    assert "remote=" not in res.stderr and "moma remote add" in res.stderr
+    (tmp_path / "storage").mkdir()
+    repo("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    (repo.root / "data.csv.moma").write_text("moma: [\n")  # a corrupt pointer
+    for args in (("status",), ("checkout",), ("pull",), ("fsck",), ("push",), ("add",
+                                                                              "data.csv")):
+        res = repo(*args, ok=False)
+        assert "data.csv.moma" in res.stderr, args
+        assert res.exit_code == 1 and _hint_after_every_error(res.stderr), (args, res.stderr)

@@ -153,10 +153,7 @@ def status(
         render.line("Data and pointers are up to date.")
     else:
         for entry in result.entries:
-            if entry.state == "ok":
-                continue
-            if entry.state == "invalid":  # an error, not a state of the data: say so on stderr
-                render.error(entry.message or f"{entry.path}: invalid")
+            if entry.state in ("ok", "invalid"):
                 continue
             render.line(f"{entry.state + ':':<14}{entry.path}"
                         + (f"  ({entry.message})" if entry.message else ""))
@@ -164,6 +161,9 @@ def status(
                 render.line(f"    {change}: {rel}")
             if len(entry.changes) > 50:
                 render.line(f"    ... and {len(entry.changes) - 50} more")
+        # an error, not a state of the data: said on stderr
+        views.render_invalid([e.message or f"{e.path}: invalid" for e in result.entries
+                              if e.state == "invalid"])
         for gap in gaps or []:
             render.warn(f"{gap.ref} (v{gap.version}) points at data remote '{gap.remote}' "
                         f"lacks ({gap.lacking} object(s) of {gap.path}); run 'moma push'")

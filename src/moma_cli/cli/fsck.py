@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS
 
 if TYPE_CHECKING:
@@ -77,8 +78,7 @@ def _render(r: FsckResult) -> None:
     for gone in r.missing:
         render.error(f"{gone.path}: object {gone.oid[:8]} is not in the cache",
                      "run 'moma pull' to download it, or 'moma add' it again")
-    for message in r.invalid:
-        render.error(message)
+    views.render_invalid(r.invalid)
 
 
 def _remote_fsck(remote: str | None, sample: int | None, jobs: int | None,
@@ -103,8 +103,7 @@ def _remote_fsck(remote: str | None, sample: int | None, jobs: int | None,
                          f"{bad.oid[:8]} is corrupt ({bad.reason})")
         for gone in r.missing:
             render.error(f"{gone.path}: no object {gone.oid[:8]} on remote '{r.remote}'")
-        for message in r.invalid:
-            render.error(message)
+        views.render_invalid(r.invalid)
         if r.hint:
             render.error("the remote was not changed", r.hint)
     if not r.ok:

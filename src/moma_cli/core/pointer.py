@@ -88,20 +88,22 @@ def parse(text: str, pointer_path: str) -> Pointer:
     except PointerError:
         raise
     except MomaError as exc:
-        raise PointerError(exc.message, hint=_FIX_HINT) from None
+        raise PointerError(exc.message, hint=FIX_HINT) from None
     if not isinstance(doc, dict):
         got = type(doc).__name__ if doc is not None else "an empty file"
         raise PointerError(f"{pointer_path}:1: not a moma pointer (expected a mapping, got {got})",
-                           _FIX_HINT)
+                           FIX_HINT)
     return _from_mapping(doc, data_path, pointer_path)
 
 
-_FIX_HINT = "restore it with 'git checkout -- <pointer>' or re-run 'moma add' on the data"
+# The hint of every pointer moma cannot use, raised or listed with others in a result.
+FIX_HINT = ("restore the pointer with 'git checkout -- PATH.moma', or run 'moma add PATH' "
+            "to write it again")
 
 
 def _from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
     def bad(msg: str) -> PointerError:
-        return PointerError(f"{source}: {msg}", hint=_FIX_HINT)
+        return PointerError(f"{source}: {msg}", hint=FIX_HINT)
 
     version = doc.get("moma")
     # `type() is int`: 1.0 and true compare equal to 1, but no moma ever wrote them
