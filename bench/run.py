@@ -113,11 +113,13 @@ class Moma(Tool):
     exe = [sys.executable, "-m", "moma_cli"]
     ptr_suffix = ".moma"
 
-    def __init__(self) -> None:
+    def __init__(self, src: Path = SRC, name: str = "moma") -> None:
         # Run a snapshot of src/, so editing the tree during a long run cannot mix versions.
-        snapshot = WORK / "moma-src"
+        # Another tree (`src`, e.g. main's) is timed as another tool, for a before/after.
+        self.name = name
+        snapshot = WORK / f"{name}-src"
         _rm(snapshot)
-        shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(src, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
         # Byte-compile as pip install does: with PYTHONDONTWRITEBYTECODE set, every run
         # would otherwise compile moma from source while DVC's .pyc files exist.
         sh([sys.executable, "-m", "compileall", "-q", str(snapshot)], HERE)

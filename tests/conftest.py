@@ -62,14 +62,14 @@ class Moma:
         self.root = root
 
     def __call__(self, *args: str, ok: bool | None = True, cwd: Path | None = None) -> Result:
-        from moma_cli.cli.app import app
+        from moma_cli.cli.app import full_app
         from moma_cli.cli.context import OPTIONS
 
         OPTIONS.verbose, OPTIONS.wait = False, 0.0
         old = os.getcwd()
         os.chdir(cwd or self.root)
         try:
-            res = CliRunner().invoke(app, list(args), catch_exceptions=False)
+            res = CliRunner().invoke(full_app(), list(args), catch_exceptions=False)
         finally:
             os.chdir(old)
         result = Result(res.exit_code, res.stdout, res.stderr)
@@ -275,8 +275,48 @@ def any_remote(request: pytest.FixtureRequest, tmp_path: Path,
     """The same tests run against a local-directory remote and the S3 server."""
     if request.param == "local":
         return RemoteSpec("local", str(tmp_path / "remote"), {})
-    endpoint = request.getfixturevalue("moto_endpoint")
+    return request.getfixturevalue("s3_remote")
+
+
+@pytest.fixture
+def s3_remote(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteSpec:
+    """A fresh bucket on the S3 server, for what only S3 does (ranged parts, multipart)."""
     bucket = f"b-{tmp_path.name.lower().replace('_', '-')[-40:]}-{os.getpid()}"
-    s3_bucket(endpoint, monkeypatch, bucket)
-    return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": endpoint,
+    s3_bucket(moto_endpoint, monkeypatch, bucket)
+    return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": moto_endpoint,
                                                     "region": "us-east-1"})
+
+
+# The pipeline of the experiment tests (test_exp, test_exp_queue): one stage making model.txt
+# and metrics.json from params.yaml; train.fail makes it exit 1. With $BARRIER set, each run
+# marks itself there, then waits until two runs have: a run alone never gets past it, so
+# runs that all finish ran two at a time (no timing bound, a generous deadline).
+EXP_TRAIN = """
+import json, os, sys, time, uuid, yaml
+barrier = os.environ.get("BARRIER")
+if barrier:
+    os.makedirs(barrier, exist_ok=True)
+    open(os.path.join(barrier, uuid.uuid4().hex), "w").close()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(barrier)) < 2:
+        if time.monotonic() > deadline:
+            sys.exit(9)
+        time.sleep(0.02)
+p = yaml.safe_load(open("params.yaml"))["train"]
+if p.get("fail"):
+    sys.exit("asked to fail")
+open("model.txt", "w").write(f"lr={p['lr']} depth={p['depth']}\\n")
+json.dump({"score": p["lr"] * p["depth"]}, open("metrics.json", "w"))
+"""
+
+
+@pytest.fixture
+def pipe(repo: Moma) -> Moma:
+    """A committed one-stage pipeline (EXP_TRAIN), run once."""
+    write(repo.root / "params.yaml", "train:\n  lr: 0.1\n  depth: 2\n  fail: false\n")
+    write(repo.root / "train.py", EXP_TRAIN)
+    repo("run", "-n", "train", "-d", "train.py", "-p", "params.yaml:train", "-o", "model.txt",
+         "-M", "metrics.json", "--", f"{sys.executable} train.py")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+    return repo

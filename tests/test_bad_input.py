@@ -268,9 +268,9 @@ def test_huge_pointer_is_refused_without_reading_it_whole(tracked: Moma) -> None
 # probe reads the kernel's high-water mark of its own fresh address space: VmHWM.
 _RSS_PROBE = """
 import sys
-from moma_cli.cli.app import app
+from moma_cli.cli.app import full_app
 try:
-    app(sys.argv[1:], prog_name="moma")
+    full_app()(sys.argv[1:], prog_name="moma")
 except SystemExit as exc:
     code = exc.code
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]

@@ -16,7 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import Moma
-from moma_cli.cli.app import app
+from moma_cli.cli.app import COMMANDS, full_app
 from moma_cli.cli.context import ErrorFunnel
 from moma_cli.errors import MomaError
 
@@ -29,13 +29,28 @@ def walk(command: Any, path: str = "moma") -> Iterator[tuple[str, Any]]:
 
 def test_every_command_and_option_has_help() -> None:
     missing = []
-    for path, command in walk(typer.main.get_command(app)):
+    for path, command in walk(typer.main.get_command(full_app())):
         if not (command.help or "").strip():
             missing.append(path)
         for param in command.params:
             if param.param_type_name == "option" and not (param.help or "").strip():
                 missing.append(f"{path} {param.opts[0]}")
     assert missing == []
+
+
+def test_each_command_is_routed_to_the_module_that_registers_it() -> None:
+    """`moma NAME` imports only COMMANDS' module for NAME: the table must say what each
+    module's register() adds, in full, and `--help` must list them all."""
+    from importlib import import_module
+
+    for module, names in COMMANDS.items():
+        one = typer.Typer()
+        import_module(f"moma_cli.cli.{module}").register(one)
+        registered = [c.name for c in one.registered_commands]
+        registered += [g.name for g in one.registered_groups]
+        assert tuple(registered) == names, module
+    listed = typer.main.get_command(full_app()).commands  # type: ignore[attr-defined]
+    assert sorted(listed) == sorted(n for names in COMMANDS.values() for n in names)
 
 
 def test_help_runs_in_a_fresh_process() -> None:
@@ -163,7 +178,7 @@ def test_docs_commands_md_matches_help() -> None:
         return re.search(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", doc) is not None
 
     missing, commands = [], set()
-    for path, command in walk(typer.main.get_command(app)):
+    for path, command in walk(typer.main.get_command(full_app())):
         if getattr(command, "commands", None):
             continue
         commands.add(path.split()[1])

@@ -236,7 +236,7 @@ def test_pointer_parse_returns_a_valid_pointer_or_a_moma_error(text: str) -> Non
     ptr = bounded(pointer.parse, text, "x.bin.moma")
     if isinstance(ptr, pointer.Pointer):
         assert type(ptr.size) is int and ptr.size >= 0 and ptr.oid == OID
-        assert ptr.model is None or refs.check_name(ptr.model["name"])
+        assert ptr.model is None or refs.check_name(ptr.model.name)
         assert pointer.parse(pointer.dumps(ptr), "x.bin.moma") == ptr  # round trip
 
 

@@ -325,9 +325,11 @@ def test_prediction_log_is_sampled_json_lines(tmp_path: Path, start: Any) -> Non
     log = tmp_path / "logs" / "predictions.jsonl"
     client = start("iris:2", log_predictions=log, sample_rate=1.0).client()
     assert client.predict("iris:2", X[:2].tolist())[0] == 200
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    *entries, request = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["features"] for e in entries] == [dict(zip(FEATURES, row, strict=True))
                                                 for row in X[:2].tolist()]
+    assert (request["status"], request["rows"], request["request"]) == (
+        200, 2, entries[0]["request"])  # how it went: tests/test_monitor.py reads it
     assert {(e["model"], e["version"], e["format"]) for e in entries} == {("iris", 2, 1)}
     assert entries[0]["ts"].endswith("Z") and len(entries[0]["probabilities"]) == 3
 
@@ -612,6 +614,45 @@ def test_moma_serve_workers_share_the_port_and_sum_their_metrics(registry: Regis
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert list(tmp.iterdir()) == []
+
+
+def workers_serving(port: int, version: int) -> float:
+    """How many live workers serve `version` of iris, by moma_model_info."""
+    text = Client(port).request("GET", "/metrics")[1]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("moma_model_info{") and f'version="{version}"' in line)
+
+
+def test_admin_reload_reaches_every_worker(registry: Registry, tmp_path: Path) -> None:
+    """`--workers 2 --poll 0`: one POST /v1/admin/reload, answered by one worker, switches
+    both (the other sees its signal), and every request afterwards gets the new version."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moma_cli", "serve", "--port", str(port), "--workers", "2",
+         "--poll", "0"], cwd=registry.moma.root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=container_env())
+    try:
+        wait_until_up(port, proc)
+        deadline = time.monotonic() + 30
+        while workers_serving(port, 1) < 2:  # both have loaded version 1
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.05)
+        registry.tag("iris:2", "production")
+        status, report = Client(port).request("POST", "/v1/admin/reload")
+        assert status == 200
+        assert report["switched"] == [{"spec": "iris:production", "old_version": 1,
+                                       "new_version": 2}]
+        deadline = time.monotonic() + 30
+        while workers_serving(port, 2) < 2 or workers_serving(port, 1) > 0:
+            assert time.monotonic() < deadline, "a worker kept serving version 1"
+            time.sleep(0.05)
+        for _ in range(20):  # a new connection each time: the kernel picks the worker
+            status, body = Client(port).predict("iris", X[:1].tolist())
+            assert (status, body["version"]) == (200, 2)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
 
 
 def test_the_app_factory_serves_from_moma_serve_variables(registry: Registry, tmp_path: Path,

@@ -482,6 +482,79 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     assert not any((other.root / ".moma/cache/tmp").iterdir())
 
 
+def _pushed_big(repo: Moma, remote: RemoteSpec, size: int) -> bytes:
+    big = os.urandom(size)
+    write(repo.root / "big.bin", big)
+    repo("add", "big.bin")
+    remote.add_to(repo)
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "big")
+    repo("push")
+    return big
+
+
+def test_large_s3_object_pulled_in_ranged_parts_is_byte_identical(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from moma_cli.storage import fs
+
+    # 17 MiB + 3 bytes in 3 MiB parts: six whole parts and a short last one, 2 at a time.
+    monkeypatch.setattr(fs, "PART_SIZE", 3 << 20)
+    monkeypatch.setattr(fs, "PARTS_IN_FLIGHT", 2)
+    big = _pushed_big(repo, s3_remote, (17 << 20) + 3)
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    assert (clone.root / "big.bin").read_bytes() == big
+    assert not any((clone.root / ".moma/cache/tmp").iterdir())
+
+
+def test_a_corrupt_part_of_a_large_s3_object_is_detected_and_nothing_stored(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from moma_cli.storage import fs
+
+    monkeypatch.setattr(fs, "PART_SIZE", 4 << 20)
+    big = _pushed_big(repo, s3_remote, 17 << 20)
+    oid = _oid(repo, "big.bin")
+    middle = 9 << 20  # in the third of five parts
+    s3_remote.write(oid, big[:middle] + bytes([big[middle] ^ 1]) + big[middle + 1:])
+    clone = clone_of(repo, tmp_path)
+    res = clone("pull", ok=False)
+    assert f"big.bin: object {oid[:8]}" in res.stderr and "corrupt" in res.stderr
+    assert not (clone.root / "big.bin").exists()
+    assert not any((clone.root / ".moma/cache/blake3").rglob("*"))
+    assert not any((clone.root / ".moma/cache/tmp").iterdir())
+    [kept] = (clone.root / ".moma/cache/quarantine/corrupt").iterdir()
+    assert kept.name.startswith(oid) and kept.stat().st_size == len(big)
+
+
+def test_a_large_push_is_a_multipart_upload_of_the_exact_bytes(
+        repo: Moma, s3_remote: RemoteSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+
+    from moma_cli.storage import fs
+
+    monkeypatch.setattr(fs, "PART_SIZE", 5 << 20)  # S3's smallest part: 17 MiB is 4 parts
+    big = _pushed_big(repo, s3_remote, (17 << 20) + 5)
+    oid = _oid(repo, "big.bin")
+    assert s3_remote.read(oid) == big
+    client = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={
+        "endpoint_url": s3_remote.options["endpointurl"]})
+    bucket = s3_remote.url.removeprefix("s3://").split("/")[0]
+    etag = client.info(s3_remote.object_key(oid))["ETag"]
+    assert etag.strip('"').endswith("-4")  # assembled from 4 parts
+    assert not client.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads")
+
+
+def test_a_large_s3_object_gone_from_the_remote_is_named(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path) -> None:
+    _pushed_big(repo, s3_remote, (16 << 20) + 1)
+    oid = _oid(repo, "big.bin")
+    s3_remote.delete(oid)
+    res = clone_of(repo, tmp_path)("pull", ok=False)
+    assert f"no object {oid[:8]}" in res.stderr and "big.bin" in res.stderr
+
+
 # -- what push sends: the work tree, the registry's versions, and revisions asked for ----------
 
 

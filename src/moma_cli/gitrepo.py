@@ -155,6 +155,20 @@ class Git:
                            "pass --rev with a branch or tag of the source") from None
         return commit
 
+    def follow_origin(self) -> None:
+        """Bring a source clone's branches and tags to what `origin` has now: a tag moved
+        there is moved here (`--force`), one deleted there is deleted here (`--prune-tags`);
+        a plain `git fetch` keeps both as they were, so a server would go on serving a
+        stage its authors moved away (`moma serve --repo`). A shallow clone gets the whole
+        history too: version numbers count it."""
+        deepen = ["--unshallow"] if self.is_shallow() else []
+        try:
+            self.run("fetch", "--quiet", *deepen, "--force", "--prune", "--prune-tags",
+                     "origin", env=_SOURCE_ENV)
+        except GitError as exc:
+            raise GitError(f"{exc.message} (fetching the tags of the source)",
+                           hint="check that the source repository is reachable") from None
+
     # -- work tree and index --------------------------------------------------------------
     def tracked(self, paths: Sequence[str]) -> list[str]:
         if not paths:
@@ -409,6 +423,12 @@ class Git:
         return out.decode().split()
 
     # -- experiments: throwaway work trees and hidden refs ------------------------------------
+    def common_dir(self) -> Path:
+        """The .git directory every work tree of this repository shares."""
+        out = self.run("rev-parse", "--git-common-dir").decode().strip()
+        path = Path(out)
+        return path if path.is_absolute() else self.root / path
+
     def worktree_add(self, path: Path, rev: str) -> None:
         """A detached work tree of `rev` at `path`, with its own index and HEAD."""
         self.run("worktree", "add", "--detach", "--quiet", str(path), rev)

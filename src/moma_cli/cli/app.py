@@ -1,8 +1,10 @@
 """The `moma` command: global options, then the command groups registered below.
 
-Command modules import their services inside the command functions, so `moma --help`
-loads Typer and nothing heavy. Help is plain text (`rich_markup_mode=None`): Typer's rich
-help formatter alone cost 0.08 s of the 0.16 s `moma --help` took (docs/performance.md).
+Only the module that owns the invoked command is imported and registered (COMMANDS), so
+`moma status` or a git hook loads Typer, that module and the services it calls; `--help`
+and unknown names build the whole app. Command modules import their services inside the
+command functions. Help is plain text (`rich_markup_mode=None`): Typer's rich help
+formatter alone cost 0.08 s of the 0.16 s `moma --help` took (docs/performance.md).
 Multi-line examples in a docstring need a line holding only `\b` before them, which
 keeps their line breaks.
 """
@@ -11,31 +13,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from functools import cache
+from importlib import import_module
 from typing import Annotated, Any
 
 import typer
 
 from moma_cli import __version__
-from moma_cli.cli import (
-    checks,
-    compare,
-    crossrepo,
-    data,
-    doctor,
-    experiments,
-    fsck,
-    gc,
-    hooks,
-    lifecycle,
-    migrate,
-    models,
-    pipeline,
-    plots,
-    remote,
-    serve,
-    settings,
-    sync,
-)
 from moma_cli.cli.context import OPTIONS, ErrorFunnel
 from moma_cli.cli.options import command_index
 
@@ -77,18 +61,48 @@ def main_options(
     NOTICES.show = render.warn
 
 
-MODULES = (data, migrate, sync, crossrepo, remote, settings, models, lifecycle, pipeline, compare,
-           experiments, plots, checks, hooks, serve, gc, fsck, doctor)
+# Module of moma_cli.cli -> the commands (and command groups) its register() adds, in the
+# order `--help` lists them. Importing all the modules costs 0.02-0.04 s, so a command
+# imports only its own; tests/test_cli.py checks this table against register().
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "data": ("init", "add", "status", "checkout", "remove", "move"),
+    "migrate": ("import-lfs", "import-dvc"),
+    "sync": ("push", "fetch", "pull"),
+    "crossrepo": ("ls", "get", "import", "update"),
+    "remote": ("remote",),
+    "settings": ("config",),
+    "models": ("models:add", "models:list", "models:log", "models:show", "models:diff",
+               "models:get"),
+    "lifecycle": ("models:tag", "models:untag", "models:register", "models:deprecate",
+                  "models:history", "models:check-ref"),
+    "pipeline": ("run", "repro", "dag", "lineage"),
+    "compare": ("diff", "params", "metrics"),
+    "experiments": ("exp",),
+    "plots": ("plots",),
+    "checks": ("check", "monitor"),
+    "hooks": ("install", "uninstall", "hook"),
+    "serve": ("serve",),
+    "gc": ("gc",),
+    "fsck": ("fsck",),
+    "doctor": ("doctor",),
+}
 
 
-def build(app: typer.Typer) -> typer.Typer:
+def build(app: typer.Typer, modules: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
     app.callback()(main_options)
-    for module in MODULES:
-        module.register(app)
+    for module in modules:
+        import_module(f"moma_cli.cli.{module}").register(app)
     return app
 
 
-app = build(typer.Typer(**SETTINGS))
+@cache
+def full_app() -> typer.Typer:
+    """`moma` with every command: for `--help`, unknown names and in-process callers."""
+    return build(typer.Typer(**SETTINGS))
+
+
+def module_of(command: str) -> str | None:
+    return next((module for module, names in COMMANDS.items() if command in names), None)
 
 
 class OneCommand(typer.Typer):
@@ -97,18 +111,16 @@ class OneCommand(typer.Typer):
 
     def __init__(self, only: str, **settings: Any) -> None:
         super().__init__(**settings)
-        self.only, self.kept = only, 0
+        self.only = only
 
     def command(self, name: str | None = None, *args: Any,
                 **kwargs: Any) -> Callable[[Any], Any]:
         if name != self.only:
             return lambda fn: fn
-        self.kept += 1
         return super().command(name, *args, **kwargs)
 
     def add_typer(self, typer_instance: typer.Typer, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("name") == self.only:
-            self.kept += 1
             super().add_typer(typer_instance, *args, **kwargs)
 
 
@@ -116,10 +128,11 @@ def main() -> None:
     """Unknown names get the whole app, so click's "No such command" and its suggestions
     stay intact."""
     at = command_index(sys.argv[1:])
-    name = None if at is None else sys.argv[1:][at]
-    if name is None:
-        app()
+    name = sys.argv[1:][at] if at is not None else None
+    module = module_of(name) if name is not None else None
+    if name is None or module is None:
+        full_app()()
         return
     one = OneCommand(name, **SETTINGS)
-    build(one)
-    (one if one.kept else app)()
+    build(one, (module,))
+    one()

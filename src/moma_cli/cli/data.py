@@ -9,7 +9,7 @@ import typer
 
 from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Jobs, Json
+from moma_cli.cli.options import Jobs, Json, Reference, Target
 
 if TYPE_CHECKING:
     from moma_cli.services.data_status import StatusResult
@@ -57,6 +57,8 @@ def add(
     jobs: Jobs = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Also register the file as this model (see 'moma models:add').")] = None,
+    reference: Reference = None,
+    target: Target = None,
     json_out: Json = False,
 ) -> None:
     """Track files or directories: hash them into the cache and write PATH.moma pointers.
@@ -69,6 +71,7 @@ def add(
       moma add model.pkl data/
       moma add model.pkl --from data/train.csv --from train.py -p params.yaml
       moma add model.joblib --model credit-risk
+      moma add model.joblib --model credit-risk --from data/train.csv --target default
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
@@ -78,11 +81,14 @@ def add(
 
     if model is not None and (len(targets) != 1 or no_stage):
         raise typer.BadParameter("--model registers exactly one file and stages it")
+    if model is None and (reference is not None or target is not None):
+        raise typer.BadParameter("--reference and --target describe a model: add --model NAME")
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         if model is not None:
             version = registering.add_file(repo, model, targets[0], froms=froms or (),
-                                           params_files=params or ())
+                                           params_files=params or (), reference=reference,
+                                           labels=target)
         else:
             result = lineage.add_traced(repo, targets, froms or (), params or (),
                                         stage=not no_stage, jobs=jobs,

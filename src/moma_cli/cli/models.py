@@ -10,7 +10,7 @@ import typer
 
 from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS, here_locked
-from moma_cli.cli.options import Json, Ref, Rev, SourceRepo, key_values
+from moma_cli.cli.options import Json, Ref, Reference, Rev, SourceRepo, Target, key_values
 
 if TYPE_CHECKING:
     from moma_cli.services.registry.comparing import DiffResult
@@ -41,10 +41,8 @@ def add(
     params_files: Annotated[list[str] | None, typer.Option(
         "--params", "-p", help="Record parameters as lineage: params.yaml or params.yaml:key,key.")
     ] = None,
-    reference: Annotated[str | None, typer.Option(
-        "--reference", metavar="DATA",
-        help="The training inputs (CSV with a header, or JSON lines): their profile is "
-             "what 'moma monitor' measures drift against.")] = None,
+    reference: Reference = None,
+    target: Target = None,
     json_out: Json = False,
 ) -> None:
     """Register a model file: track it like 'moma add' and record its metadata.
@@ -57,6 +55,7 @@ def add(
     Examples:
       moma models:add credit-risk model.joblib --metric accuracy=0.85 --param max_depth=4
       moma models:add credit-risk model.joblib --from data/train.moma --from train.py -p params.yaml
+      moma models:add credit-risk model.joblib --reference train.csv --target default
     """
     from moma_cli.services.registry import registering
     from moma_cli.services.repo import open_repo
@@ -68,7 +67,8 @@ def add(
         version = registering.add_file(repo, name, path, metrics_file=metrics_file,
                                        metrics=metrics, params=params, froms=froms or (),
                                        params_files=params_files or (),
-                                       description=description, reference=reference)
+                                       description=description, reference=reference,
+                                       labels=target)
     views.print_version(version, json_out, views.registered(version))
 
 

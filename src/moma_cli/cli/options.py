@@ -11,6 +11,10 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.
 Jobs = Annotated[int | None, typer.Option("--jobs", "-j", min=1,
                                              help="Parallel workers (default: from config, "
                                                   "else sized to the machine).")]
+Executor = Annotated[str | None, typer.Option(
+    "--executor", metavar="WHERE",
+    help="Where commands run: local, dask-local (a cluster started for the run) or "
+         "dask://HOST:PORT (workers must see the repository at the same path).")]
 Targets = Annotated[list[str] | None, typer.Argument(
     help="Limit to these tracked paths (default: every pointer in the workspace).")]
 RemoteName = Annotated[str | None, typer.Option(
@@ -24,6 +28,14 @@ SourceRepo = Annotated[str | None, typer.Option(
          "revision (default: its default branch).")]
 Ref = Annotated[str, typer.Argument(
     help="Model reference: NAME, NAME:4, NAME:production or NAME@REV.")]
+Reference = Annotated[str | None, typer.Option(
+    "--reference", metavar="DATA",
+    help="The training inputs (CSV with a header, or JSON lines): their profile is what "
+         "'moma monitor' measures drift against (default: the one CSV/JSON-lines --from).")]
+Target = Annotated[str | None, typer.Option(
+    "--target", metavar="COLUMN",
+    help="The column of the training data holding the labels: profiled as the "
+         "distribution live predictions are compared with, not as a feature.")]
 
 
 def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:

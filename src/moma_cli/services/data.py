@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core import manifest, modelmeta
+from moma_cli.core import manifest
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import hash_bytes
+from moma_cli.core.lineage import Lineage
 from moma_cli.core.paths import is_within
 from moma_cli.errors import PathError
 from moma_cli.services import workspace
@@ -43,7 +44,7 @@ def add(
     stage: bool = True,
     jobs: int | None = None,
     cwd: Path | None = None,
-    lineage: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
     progress: Progress = SILENT,
 ) -> AddResult:
     rels = [repo.relpath(t, cwd) for t in targets]
@@ -56,7 +57,7 @@ def save(
     *,
     stage: bool = True,
     jobs: int | None = None,
-    lineage: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
     progress: Progress = SILENT,
 ) -> AddResult:
     """Cache repo-relative paths, write their pointers (with `lineage` when given) and
@@ -68,7 +69,7 @@ def save(
         skipped = workspace.Skipped()
         ptr = track(repo, rel, jobs=jobs, progress=progress, skipped=skipped)
         if lineage is not None:
-            ptr = ptr.with_extra(lineage=lineage)
+            ptr = replace(ptr, lineage=lineage)
         parent, name = posixpath.split(rel)
         # .gitignore first: if it cannot be written, no pointer is left behind.
         add_gitignore_entries(repo.root, parent, ["/" + name])
@@ -115,11 +116,11 @@ def track(
         if not store:
             oid = hash_bytes(listing, algo)
             return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries),
-                                       _kept_extra(existing, oid))
+                                       **_kept(existing, oid))
         oid = repo.cache.add_bytes(listing)
         repo.state.put_listing(top, oid)
         ptr = pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries),
-                                  _kept_extra(existing, oid))
+                                  **_kept(existing, oid))
         # Every file is in the cache now: `status` and the next `add` of the same walk can
         # answer from the stamp (the cache's is taken after the objects were stored).
         repo.state.put_clean(top, workspace.clean_stamp(ptr, walked, repo.cache.stamp()))
@@ -127,18 +128,18 @@ def track(
     info = workspace.file_info(str(path))
     oid = workspace.oids_of(repo, [info], store=store, progress=progress)[info.path]
     return pointer_mod.Pointer(rel, algo, oid, info.key.size, "file", None,
-                               _kept_extra(existing, oid))
+                               **_kept(existing, oid))
 
 
-def _kept_extra(existing: pointer_mod.Pointer | None, oid: str) -> dict[str, Any]:
+def _kept(existing: pointer_mod.Pointer | None, oid: str) -> dict[str, Any]:
     """The sections a re-add keeps. Metrics describe the bytes they were measured on, so
     new bytes drop them (a retrained model must not pass its gates on the old numbers)."""
     if existing is None:
         return {}
-    extra = dict(existing.extra)
-    if existing.model is not None and existing.oid != oid:
-        extra["model"] = modelmeta.without_metrics(existing.model)
-    return extra
+    model = existing.model
+    if model is not None and existing.oid != oid:
+        model = model.without_metrics()
+    return {"extra": dict(existing.extra), "model": model, "lineage": existing.lineage}
 
 
 def _existing_pointer(repo: Repo, rel: str) -> pointer_mod.Pointer | None:

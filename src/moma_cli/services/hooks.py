@@ -5,6 +5,10 @@ right after the shebang of an existing shell hook (not appended: hooks often end
 `exit 0`, which would skip anything after it), and a hook in another language is moved to
 `<hook>.moma-chained` and exec'd from a small shell hook. `moma uninstall` removes only the
 marked block, and puts a moved hook back.
+
+The checks run from pre-commit on every commit: the transfer machinery (remotes, packs,
+threads) is imported only when a check needs a remote, so `moma hook pointers` starts
+about as fast as `moma status` (docs/performance.md, Start-up).
 """
 
 from __future__ import annotations
@@ -16,15 +20,15 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moma_cli.atomic import atomic_write_bytes
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import MomaError
 from moma_cli.services.repo import Repo
-from moma_cli.services.sync.planning import registry_pointers
-from moma_cli.services.sync.pushing import push_pointers
-from moma_cli.services.sync.remote_status import on_remote
-from moma_cli.services.sync.results import TransferResult
+
+if TYPE_CHECKING:
+    from moma_cli.services.sync.results import TransferResult
 
 HOOKS = ("pre-push", "post-checkout", "post-merge")
 BEGIN = "# >>> moma >>>"
@@ -200,6 +204,10 @@ def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> TransferR
     wrote and of every version the registry points at, so git never points at data nobody
     can download: a stage tag pushed for an old commit writes no pointer, yet
     `NAME:production` must be downloadable wherever the tag goes."""
+    from moma_cli.services.sync.planning import registry_pointers
+    from moma_cli.services.sync.pushing import push_pointers
+    from moma_cli.services.sync.results import TransferResult
+
     pointers, bad = pushed_pointers(repo, git_remote, ref_lines)
     labelled = [("", ptr) for ptr in pointers]
     if repo.config.default_remote is not None:  # without one, only pushed pointers need it
@@ -236,7 +244,11 @@ def check_pointers(repo: Repo, files: Sequence[str]) -> list[Problem]:
         if not repo.cache.exists(ptr.oid):
             unsaved.append(ptr)
     remote = repo.config.default_remote
-    pushed = on_remote(repo, {p.oid for p in unsaved}) if unsaved and remote else set()
+    pushed: set[str] = set()
+    if unsaved and remote:
+        from moma_cli.services.sync.remote_status import on_remote
+
+        pushed = on_remote(repo, {p.oid for p in unsaved})
     where = f"neither in the cache nor on remote '{remote}'" if remote else "not in the cache"
     problems += [Problem(p.pointer_path, f"object {p.oid[:12]} of {p.path} is {where}",
                          f"run 'moma add {p.path}' or 'moma pull'")

@@ -137,15 +137,17 @@ def download(src: Repo, ptr: pointer_mod.Pointer,
              remote: str | None = None) -> list[tuple[str, str]]:
     """Fetch what the cache lacks of `ptr` from the source's remote (default: its default
     remote), each object verified on arrival; (relative path, oid) of every file it holds."""
-    _fetched(src, [ptr.oid], remote)
+    fetch_missing(src, [ptr.oid], remote)
     if not ptr.is_dir:
         return [("", ptr.oid)]
     files = [(check_repo_relpath(e.relpath), e.oid) for e in src.cache.iter_manifest(ptr.oid)]
-    _fetched(src, {oid for _, oid in files}, remote)
+    fetch_missing(src, {oid for _, oid in files}, remote)
     return files
 
 
-def _fetched(src: Repo, oids: Iterable[str], remote: str | None) -> None:
+def fetch_missing(src: Repo, oids: Iterable[str], remote: str | None = None) -> None:
+    """Download the `oids` the cache lacks from the source's `remote` (default: its default
+    remote), each verified on arrival; the first failure is raised."""
     wanted = [oid for oid in oids if not src.cache.exists(oid)]
     if not wanted:
         return

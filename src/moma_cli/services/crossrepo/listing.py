@@ -58,7 +58,7 @@ def ls(here: Repo | None, url: str, path: str | None = None, *, rev: str | None 
     for _, ptr in sorted(found.pointers, key=lambda item: item[1].path):
         if prefix and not (is_within(ptr.path, prefix) or is_within(prefix, ptr.path)):
             continue
-        name = ptr.model.get("name") if ptr.model else None
+        name = ptr.model.name if ptr.model else None
         result.data.append(DataEntry(ptr.path, ptr.kind, ptr.size, ptr.nfiles, ptr.oid,
                                      str(name) if name else None))
     if any(d.model for d in result.data):  # numbering versions needs the whole history

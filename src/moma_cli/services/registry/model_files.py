@@ -80,5 +80,5 @@ def load(repo: Repo, ref: str, *, trust_pickle: bool, rev: str | None = None,
     what = f"{version.name} {version.label} ({version.model_id})"
     if version.pointer.is_dir:
         raise ModelError(f"{what} is a directory; load_model reads single-file models")
-    return load_estimator(path, version.meta.get("encoding"), what,
+    return load_estimator(path, version.meta.encoding, what,
                           trust_pickle=trust_pickle, trusted_types=trusted_types)

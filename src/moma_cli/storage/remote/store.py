@@ -98,8 +98,9 @@ class Store:
         """A small loose object's content; ObjectMissingError when it is not there."""
         raise NotImplementedError
 
-    def _loose_to_file(self, oid: str, dest: Path) -> None:
-        """Write a loose object to a new local file; ObjectMissingError when not there."""
+    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
+        """Write a loose object of `size` bytes to a new local file; ObjectMissingError
+        when not there."""
         raise NotImplementedError
 
     def _pack_files(self) -> dict[str, PackFile]:
@@ -253,7 +254,7 @@ class Store:
                     sink.stream(oid, self._gone(oid, exc))
                     return
             if size > _IN_MEMORY:
-                sink.fill(oid, partial(self._loose_to_file, oid))
+                sink.fill(oid, partial(self._loose_to_file, oid, size))
             else:
                 sink.stream(oid, self._loose_chunks(oid))
 
