@@ -88,18 +88,18 @@ def test_pull_at_a_commit_older_than_the_remote_uses_the_one_this_clone_knows(
 
 def test_push_targets_and_status_remote(repo: Moma, any_remote: RemoteSpec) -> None:
     _project(repo, any_remote)
-    res = repo("status", "--remote", "--json", ok=False)
+    res = repo("status", "-c", "--json", ok=False)
     states = {e["path"]: e["state"] for e in json.loads(res.stdout)["entries"]}
     assert states == {"data": "not-pushed", "model.pkl": "not-pushed"}
 
     repo("push", "model.pkl")
     assert any_remote.oids() == {_oid(repo, "model.pkl")}
-    res = repo("status", "--remote", ok=False)
+    res = repo("status", "-c", ok=False)
     assert "not-pushed:" in res.stdout and "data" in res.stdout
     assert "model.pkl" not in res.stdout
 
     repo("push")
-    assert "up to date" in repo("status", "--remote").stdout
+    assert "up to date" in repo("status", "-c").stdout
 
 
 def test_manifest_is_pushed_only_after_its_files(repo: Moma, any_remote: RemoteSpec) -> None:
@@ -465,14 +465,14 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     repo.git("add", "-A")
     repo.git("commit", "-qm", "big")
     repo("push")
-    assert json.loads(repo("fsck", "--remote", "--json").stdout)["ok"]
+    assert json.loads(repo("fsck", "-c", "--json").stdout)["ok"]
     clone = clone_of(repo, tmp_path)
     clone("pull")
     assert (clone.root / "big.bin").read_bytes() == big
 
     oid = _oid(repo, "big.bin")
     any_remote.write(oid, big[:-1] + b"\0")
-    report = json.loads(repo("fsck", "--remote", "--json", ok=False).stdout)
+    report = json.loads(repo("fsck", "-c", "--json", ok=False).stdout)
     assert [c["oid"] for c in report["corrupt"]] == [oid]
     other = clone_of(repo, tmp_path, "other")
     res = other("pull", ok=False)
@@ -577,18 +577,18 @@ def test_push_sends_every_version_the_registry_points_at(repo: Moma, any_remote:
     any_remote.add_to(repo)
     repo.git("commit", "-qam", "remote")
 
-    res = repo("status", "--remote", ok=False)
+    res = repo("status", "-c", ok=False)
     assert res.stderr.count("warning:") == 2  # one line per stage or semver lacking its data
     assert "credit-risk:production (v3) points at data remote 'storage' lacks" in res.stderr
     assert "credit-risk@v1.0.0 (v2) points at data remote 'storage' lacks" in res.stderr
-    report = json.loads(repo("status", "--remote", "--json", ok=False).stdout)
+    report = json.loads(repo("status", "-c", "--json", ok=False).stdout)
     assert sorted((r["ref"], r["version"]) for r in report["registry"]) == [
         ("credit-risk:production", 3), ("credit-risk@v1.0.0", 2)]
 
     res = repo("push")
     assert "3 files pushed" in res.stdout
     assert any_remote.oids() == {oids[1], oids[2], oids[3]}  # v1 holds nothing: not sent
-    assert "warning:" not in repo("status", "--remote").stderr
+    assert "warning:" not in repo("status", "-c").stderr
 
     clone = clone_of(repo, tmp_path)
     clone("pull")

@@ -34,7 +34,8 @@ class PointerError(MomaError):
     pass
 
 
-POINTER_HINT = "restore it with 'git checkout -- <pointer>' or re-run 'moma add' on the data"
+POINTER_HINT = ("restore the pointer with 'git checkout -- PATH.moma', or run 'moma add PATH' "
+                "to write it again")
 
 
 class PathError(MomaError):

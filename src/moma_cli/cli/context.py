@@ -45,6 +45,17 @@ class ErrorFunnel(TyperGroup):
     with one clear line, an OSError -> 1 naming its file, Ctrl-C -> 130, anything else -> 3
     ('a bug'), with a traceback only under --verbose. Usage errors stay click's (exit 2)."""
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from moma_cli.cli.options import upgrade_legacy_options
+
+        upgraded, warnings = upgrade_legacy_options(args)
+        if warnings:
+            from moma_cli.cli import render
+
+            for warning in warnings:
+                render.warn(warning)
+        return list(super().parse_args(ctx, upgraded))
+
     def invoke(self, ctx: Any) -> Any:
         from moma_cli.cli import render
 

@@ -62,8 +62,8 @@ def ls(
         render.table(["model", "latest", "stages", "path"],
                      [(m.name, f"v{m.version}" if m.version else "-", ", ".join(m.stages),
                        m.path) for m in result.models])
-    for message in result.invalid:
-        render.error(message)
+    views.render_invalid(result.invalid, hint="ask the source's authors to fix those "
+                                              "pointers")
 
 
 def get(url: Url, path: SourcePath, out: Out = None, rev: SourceRev = None,

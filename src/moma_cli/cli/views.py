@@ -32,8 +32,16 @@ def render_checkout(r: CheckoutResult) -> None:
     for path in r.corrupt:
         render.error(f"{path}: cache object was corrupt and was moved aside",
                      "run 'moma pull' to download a good copy")
-    for message in r.invalid:
-        render.error(message)
+    render_invalid(r.invalid)
+
+
+def render_invalid(messages: list[str], hint: str | None = None) -> None:
+    """Pointers a command could not use, one error each; the fix once, after the last."""
+    from moma_cli.cli import render
+    from moma_cli.errors import POINTER_HINT
+
+    for i, message in enumerate(messages):
+        render.error(message, (hint or POINTER_HINT) if i == len(messages) - 1 else None)
 
 
 def registered(version: ModelVersion) -> str:
@@ -74,8 +82,7 @@ def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> No
         render.error(message)
     if len(r.failed) > _SHOWN_FAILURES:
         render.error(f"... and {len(r.failed) - _SHOWN_FAILURES:,} more")
-    for message in r.invalid:
-        render.error(message)
+    render_invalid(r.invalid)
     if r.hint and r.failed:
         render.error(f"{len(r.failed):,} object(s) could not be transferred", r.hint)
     if r.cleaned:

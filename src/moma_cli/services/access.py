@@ -70,7 +70,7 @@ def _fetch(repo: Repo, oid: str, remote: str | None) -> None:
     if remote is None and repo.config.default_remote is None:
         raise ObjectMissingError(
             f"object {hashing.short_oid(oid)} is not in the cache and no remote is configured",
-            hint="add one with 'moma remote add NAME URL --default', or pass remote=",
+            hint="add one with 'moma remote add NAME URL --default', then run the command again",
         )
     result = fetch_oids(repo, [oid], remote=remote)
     if oid in result.failed:

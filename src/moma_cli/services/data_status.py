@@ -18,7 +18,7 @@ from moma_cli.services.repo import Repo
 @dataclass
 class StatusEntry:
     path: str
-    state: str  # ok | modified | missing | not-in-cache | invalid | not-pushed (status --remote)
+    state: str  # ok | modified | missing | not-in-cache | invalid | not-pushed (status -r)
     changes: list[tuple[str, str]] = field(default_factory=list)  # (added|modified|deleted, rel)
     message: str | None = None
 

@@ -1,6 +1,6 @@
 """The `Store` base every remote shares: existence asked in batches, pack reads and writes
 on top of a few primitives each backend supplies, and what maintenance (`moma gc --remote`,
-`fsck --remote`, `remote clean`) needs: listing, delete, replace, clean_stale."""
+`fsck -r`, `remote clean`) needs: listing, delete, replace, clean_stale."""
 
 from __future__ import annotations
 
