@@ -19,7 +19,7 @@ Show: a base commit and 1,000 experiment refs on it, made in one `git fast-impor
 (each commit's message carries 2 params and 2 metrics as trailers, as `moma exp run`
 writes them), then `moma exp show`, `--json` and `--csv` as processes (median of 5).
 
-    python bench/exp.py [--only sweep,show] [--experiments 1000] [--keep DIR]
+    python bench/exp.py [--only sweep,show] [--tools moma,dvc] [--experiments 1000] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def moma_project(root: Path) -> None:
 def dvc_project(root: Path, dvc: str) -> None:
     """The same pipeline as DVC stages, run once and committed."""
     _sources(root)
-    run([dvc, "init", "-q"], root)
+    run([dvc, "init", "-q"], root, dvc_env(dvc))
     stages = {
         "prepare": {"cmd": f"{PY} prepare.py", "deps": ["prepare.py"],
                     "params": ["prepare"], "outs": ["data.npz"]},
@@ -141,7 +141,7 @@ def dvc_project(root: Path, dvc: str) -> None:
                      "metrics": [{"metrics.json": {"cache": False}}]},
     }
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
-    run([dvc, "repro", "-q"], root)
+    run([dvc, "repro", "-q"], root, dvc_env(dvc))
     git(root, "add", "-A")
     git(root, "commit", "-qm", "pipeline")
 
@@ -161,8 +161,12 @@ def timed(label: str, steps: list[tuple[list[str], dict[str, str] | None]], cwd:
 def _drain_dvc_queue(status: list[str], cwd: Path) -> None:
     """`dvc queue start` returns at once; its workers run in the background."""
     deadline = time.monotonic() + 1800
+    idle = 0  # polls in a row with work queued and no worker (a worker that died at start)
     while time.monotonic() < deadline:
-        out = run(status, cwd)
+        out = run(status, cwd, dvc_env(status[0]))
+        idle = idle + 1 if "0 active, 0 idle" in out and "Queued" in out else 0
+        if idle > 20:
+            raise RuntimeError(f"dvc queue: no worker is running:\n{out}")
         if not any(word in out for word in ("Queued", "Running")):
             if "Failed" in out:
                 raise RuntimeError(f"dvc queue: a run failed:\n{out}")
@@ -171,8 +175,23 @@ def _drain_dvc_queue(status: list[str], cwd: Path) -> None:
     raise RuntimeError("dvc queue did not drain in 30 minutes")
 
 
-def sweep(work: Path, dvc: str | None) -> dict[str, float]:
+def dvc_env(dvc: str) -> dict[str, str]:
+    """`dvc queue start` spawns its workers as `dvc` from PATH; no analytics daemon."""
+    return {**os.environ, "PATH": f"{Path(dvc).parent}:{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1"}
+
+
+def sweep(work: Path, tools: list[str]) -> dict[str, float]:
     print("Sweep: 16 runs of a 3-stage scikit-learn pipeline", flush=True)
+    figures: dict[str, float] = {}
+    if "moma" in tools:
+        figures.update(_moma_sweep(work))
+    if "dvc" in tools:
+        figures.update(_dvc_sweep(work, dvc_bin()))
+    return figures
+
+
+def _moma_sweep(work: Path) -> dict[str, float]:
     template = work / "moma-template"
     moma_project(template)
     figures: dict[str, float] = {}
@@ -192,19 +211,23 @@ def sweep(work: Path, dvc: str | None) -> dict[str, float]:
         figures[label] = timed(label, steps, copy)
         shown = json.loads(moma(copy, "exp", "show", "--json"))
         assert len(shown) == 16 and all(e["metrics"] for e in shown), label
-    if dvc is not None:
-        dvc_template = work / "dvc-template"
-        dvc_project(dvc_template, dvc)
-        copy = work / "dvc_queue"
-        shutil.copytree(dvc_template, copy, symlinks=True)
-        figures["dvc queue -j 2"] = timed(
-            "dvc queue -j 2", [([dvc, "exp", "run", "--queue", *GRID], None),
-                               ([dvc, "queue", "start", "-j", "2"], None)], copy,
-            wait=[dvc, "queue", "status"])
-        shown = json.loads(run([dvc, "exp", "show", "--json"], copy))
-        count = sum(len(rev.get("experiments") or []) for rev in shown)
-        assert count == 16, f"dvc recorded {count} experiments"
-        run([dvc, "queue", "stop"], copy)
+    return figures
+
+
+def _dvc_sweep(work: Path, dvc: str) -> dict[str, float]:
+    env = dvc_env(dvc)
+    template = work / "dvc-template"
+    dvc_project(template, dvc)
+    copy = work / "dvc_queue"
+    shutil.copytree(template, copy, symlinks=True)
+    figures = {"dvc queue -j 2": timed(
+        "dvc queue -j 2", [([dvc, "exp", "run", "--queue", *GRID], env),
+                           ([dvc, "queue", "start", "-j", "2"], env)], copy,
+        wait=[dvc, "queue", "status"])}
+    shown = json.loads(run([dvc, "exp", "show", "--json"], copy, env))
+    count = sum(len(rev.get("experiments") or []) for rev in shown)
+    assert count == 16, f"dvc recorded {count} experiments"
+    run([dvc, "queue", "stop"], copy, env)
     return figures
 
 
@@ -265,7 +288,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="sweep,show")
     parser.add_argument("--experiments", type=int, default=1000)
-    parser.add_argument("--no-dvc", action="store_true", help="moma only")
+    parser.add_argument("--tools", default="moma,dvc", help="for the sweep")
     parser.add_argument("--keep", type=Path, help="build under DIR and keep it")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="moma-bench-exp-"))
@@ -273,7 +296,7 @@ def main() -> None:
     try:
         only = args.only.split(",")
         if "sweep" in only:
-            sweep(work, None if args.no_dvc else dvc_bin())
+            sweep(work, args.tools.split(","))
         if "show" in only:
             show(work, args.experiments)
     finally:
