@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -164,6 +165,8 @@ def main() -> None:
         tools.append(run.Dvc())
     if "limit" in wanted:
         tools.append(Limit())
+    # Killed: exit through atexit, which stops moto and the proxy.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: dict[str, Row] = {}
     run.RUNS.mkdir(parents=True, exist_ok=True)
     with shaped_s3.ShapedS3(args.rtt_ms, args.mb_per_s) as s3:

@@ -501,10 +501,14 @@ def test_large_s3_object_pulled_in_ranged_parts_is_byte_identical(
     # 17 MiB + 3 bytes in 3 MiB parts: six whole parts and a short last one, 2 at a time.
     monkeypatch.setattr(fs, "PART_SIZE", 3 << 20)
     monkeypatch.setattr(fs, "PARTS_IN_FLIGHT", 2)
+    mid = os.urandom(3 << 20)  # over what S3 reads into memory: one part, streamed
+    write(repo.root / "mid.bin", mid)
+    repo("add", "mid.bin")
     big = _pushed_big(repo, s3_remote, (17 << 20) + 3)
     clone = clone_of(repo, tmp_path)
     clone("pull")
     assert (clone.root / "big.bin").read_bytes() == big
+    assert (clone.root / "mid.bin").read_bytes() == mid
     assert not any((clone.root / ".moma/cache/tmp").iterdir())
 
 
