@@ -538,7 +538,7 @@ def test_a_large_push_is_a_multipart_upload_of_the_exact_bytes(
 
     from moma_cli.storage import fs
 
-    monkeypatch.setattr(fs, "PART_SIZE", 5 << 20)  # S3's smallest part: 17 MiB is 4 parts
+    monkeypatch.setattr(fs, "UPLOAD_PART_SIZE", 5 << 20)  # S3's smallest: 17 MiB is 4 parts
     big = _pushed_big(repo, s3_remote, (17 << 20) + 5)
     oid = _oid(repo, "big.bin")
     assert s3_remote.read(oid) == big

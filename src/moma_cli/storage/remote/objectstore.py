@@ -91,8 +91,8 @@ class FsspecRemote(Store):
             # One PUT for an object up to two parts (atomic); a multipart upload, aborted
             # if any part fails, for larger ones.
             size = os.stat(src).st_size
-            if self.is_s3 and size > 2 * fs.PART_SIZE:
-                with self._budget.held(fs.UPLOAD_PARTS_IN_FLIGHT * fs.PART_SIZE):
+            if self.is_s3 and size > 2 * fs.UPLOAD_PART_SIZE:
+                with self._budget.held(fs.UPLOAD_PARTS_IN_FLIGHT * fs.UPLOAD_PART_SIZE):
                     fs.put_in_parts(self.location, src, self.oid_to_path(oid), size)
             else:
                 with self._budget.held(size):
