@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class Limit(run.Tool):
 class Row:
     seconds: dict[str, list[float]] = field(default_factory=dict)
     rss_kib: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)  # tool -> failed runs
 
     def add(self, tool: str, seconds: float, rss: int) -> None:
         self.seconds.setdefault(tool, []).append(seconds)
@@ -95,7 +97,13 @@ def measure(key: str, tools: list[run.Tool], reps: int, s3: shaped_s3.ShapedS3,
                            else tool.clone_and_pull(repos[tool.name], dest))
                 run.os.sync()
                 run.settle_disk()
-                seconds, rss = run.timed(cmd, cwd, tool.env)
+                try:
+                    seconds, rss = run.timed(cmd, cwd, tool.env)
+                except RuntimeError as exc:  # noted in the table; the other tools go on
+                    row.failed[tool.name] = row.failed.get(tool.name, 0) + 1
+                    print(f"{key} {direction} {tool.name} rep {rep} failed: {exc}"[:3000],
+                          file=sys.stderr, flush=True)
+                    continue
                 row.add(tool.name, seconds, rss)
                 print(f"{key} {direction} {tool.name:5} rep {rep}: {seconds:7.2f} s "
                       f"{rss / 1024:6.0f} MiB", file=sys.stderr, flush=True)
@@ -109,15 +117,16 @@ def table(rows: dict[str, Row], shaping: str) -> str:
             + " | moma/dvc | moma/limit | peak RSS " + " / ".join(names) + " |")
     lines = [head, "|" + "---|" * (head.splitlines()[-1].count("|") - 1)]
     for title, row in rows.items():
-        if not row.seconds:
+        if not row.seconds and not row.failed:
             continue
         med = {n: statistics.median(row.seconds[n]) for n in names if n in row.seconds}
         ratio = {n: f"{med['moma'] / med[n]:.2f}" if "moma" in med and n in med else "-"
                  for n in ("dvc", "limit")}
         key = title.split()[0]
         lines.append(
-            f"| {title} ({SETS[key][1]}) | {len(next(iter(row.seconds.values())))} | "
+            f"| {title} ({SETS[key][1]}) | {max(map(len, row.seconds.values()), default=0)} | "
             + " | ".join(f"{med[n]:.2f}" if n in med else "-" for n in names)
+            + "".join(f" ({n}: {k} failed)" for n, k in row.failed.items())
             + f" | {ratio['dvc']} | {ratio['limit']} | "
             + " / ".join(f"{row.rss_kib[n] / 1024:.0f}" if n in row.rss_kib else "-"
                          for n in names) + " MiB |")
@@ -126,12 +135,14 @@ def table(rows: dict[str, Row], shaping: str) -> str:
 
 def _save(rows: dict[str, Row], shaping: str) -> None:
     RESULTS.write_text(json.dumps({"shaping": shaping, "rows": {
-        t: {"seconds": r.seconds, "rss_kib": r.rss_kib} for t, r in rows.items()}}, indent=1))
+        t: {"seconds": r.seconds, "rss_kib": r.rss_kib, "failed": r.failed}
+        for t, r in rows.items()}}, indent=1))
 
 
 def _load() -> tuple[dict[str, Row], str]:
     doc = json.loads(RESULTS.read_text())
-    return {t: Row(r["seconds"], r["rss_kib"]) for t, r in doc["rows"].items()}, doc["shaping"]
+    return ({t: Row(r["seconds"], r["rss_kib"], r.get("failed", {}))
+             for t, r in doc["rows"].items()}, doc["shaping"])
 
 
 def main() -> None:
@@ -164,6 +175,8 @@ def main() -> None:
         tools.append(run.Dvc())
     if "limit" in wanted:
         tools.append(Limit())
+    # Killed: exit through atexit, which stops moto and the proxy.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows: dict[str, Row] = {}
     run.RUNS.mkdir(parents=True, exist_ok=True)
     with shaped_s3.ShapedS3(args.rtt_ms, args.mb_per_s) as s3:

@@ -501,10 +501,14 @@ def test_large_s3_object_pulled_in_ranged_parts_is_byte_identical(
     # 17 MiB + 3 bytes in 3 MiB parts: six whole parts and a short last one, 2 at a time.
     monkeypatch.setattr(fs, "PART_SIZE", 3 << 20)
     monkeypatch.setattr(fs, "PARTS_IN_FLIGHT", 2)
+    mid = os.urandom(3 << 20)  # over what S3 reads into memory: one part, streamed
+    write(repo.root / "mid.bin", mid)
+    repo("add", "mid.bin")
     big = _pushed_big(repo, s3_remote, (17 << 20) + 3)
     clone = clone_of(repo, tmp_path)
     clone("pull")
     assert (clone.root / "big.bin").read_bytes() == big
+    assert (clone.root / "mid.bin").read_bytes() == mid
     assert not any((clone.root / ".moma/cache/tmp").iterdir())
 
 
@@ -534,7 +538,7 @@ def test_a_large_push_is_a_multipart_upload_of_the_exact_bytes(
 
     from moma_cli.storage import fs
 
-    monkeypatch.setattr(fs, "PART_SIZE", 5 << 20)  # S3's smallest part: 17 MiB is 4 parts
+    monkeypatch.setattr(fs, "UPLOAD_PART_SIZE", 5 << 20)  # S3's smallest: 17 MiB is 4 parts
     big = _pushed_big(repo, s3_remote, (17 << 20) + 5)
     oid = _oid(repo, "big.bin")
     assert s3_remote.read(oid) == big

@@ -16,7 +16,6 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,12 +36,14 @@ _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
 # A large S3 object is read in ranged GETs of PART_SIZE, PARTS_IN_FLIGHT at once, each
 # streamed to its place in the file in reads of _PART_READ: memory stays at about
 # PARTS_IN_FLIGHT x _PART_READ whatever the size. One GET moves at one connection's speed
-# (50 MB/s through bench/shaped_s3.py, 40 ms away): 1 GiB took 26 s in one stream and 7 s
-# in 16 MiB parts, 16 at once (docs/performance.md).
+# (50 MB/s through bench/shaped_s3.py, 40 ms away): 256 MiB took 6.1-6.3 s in one stream
+# (s3fs's get_file) and 1.2 s in 16 MiB parts, 16 at once (docs/performance.md).
 PART_SIZE = 16 << 20
 PARTS_IN_FLIGHT = 16
 _PART_READ = 256 << 10
-# An upload holds each of its parts in memory while it is sent: 8 x 16 MiB at most.
+# An upload holds each of its parts in memory while it is sent, and the HTTP stack a copy:
+# 8 parts of 16 MiB peaked at 342 MiB of RSS pushing 1 GiB; 8 of 8 MiB hold half that.
+UPLOAD_PART_SIZE = 8 << 20
 UPLOAD_PARTS_IN_FLIGHT = 8
 _MAX_PARTS = 10_000  # S3's limits on the parts of one upload
 _MIN_PART = 5 << 20
@@ -259,7 +260,7 @@ def get_in_parts(location: Location, path: str, dest: Path, size: int,
                     raise
 
     async def every_part() -> None:
-        await _all_or_nothing([partial(part, start, min(start + PART_SIZE, size))
+        await _all_or_nothing([functools.partial(part, start, min(start + PART_SIZE, size))
                                for start in range(0, size, PART_SIZE)], parts_in_flight)
 
     try:
@@ -322,7 +323,7 @@ def put_in_parts(location: Location, src: Path, path: str, size: int,
 
     fs = location.fs
     bucket, key, _ = fs.split_path(path)
-    part_size = max(PART_SIZE, _MIN_PART, -(-size // _MAX_PARTS))
+    part_size = max(UPLOAD_PART_SIZE, _MIN_PART, -(-size // _MAX_PARTS))
 
     async def upload() -> None:
         upload_id = (await fs._call_s3("create_multipart_upload", Bucket=bucket,
@@ -339,7 +340,7 @@ def put_in_parts(location: Location, src: Path, path: str, size: int,
             with open(src, "rb", buffering=0) as fh:
                 count = max(1, -(-size // part_size))
                 parts = await _all_or_nothing(
-                    [partial(part, n, fh.fileno()) for n in range(1, count + 1)],
+                    [functools.partial(part, n, fh.fileno()) for n in range(1, count + 1)],
                     parts_in_flight)
             await fs._call_s3("complete_multipart_upload", Bucket=bucket, Key=key,
                               UploadId=upload_id, MultipartUpload={"Parts": parts})

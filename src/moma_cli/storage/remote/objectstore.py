@@ -1,5 +1,6 @@
-"""A remote on S3 or another fsspec store: a single PUT is atomic, and s3fs aborts a
-multipart upload that fails, so objects are uploaded right away, without temps."""
+"""A remote on S3 or another fsspec store: a single PUT is atomic, and a multipart upload
+is aborted when it fails (fs.put_in_parts), so objects are uploaded right away, without
+temps. Large S3 objects move in parallel parts both ways (fs.get_in_parts)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ from moma_cli.storage.remote.store import PackFile, Store, Uploader, by_prefix
 # A large S3 object is downloaded by fs.get_in_parts (parallel ranged GETs streamed to
 # disk), not by s3fs's get_file: s3fs holds each part whole in memory, twice over (pulling
 # 1 GiB in 256 MiB parts peaked at 1.35 GiB of RSS; DVC, with s3fs's 50 MiB x 10, at
-# 0.9 GiB). Other fsspec stores stream it through get_file.
+# 0.9 GiB). Other fsspec stores stream it through get_file. From S3, objects over 1 MiB
+# are streamed too: 32 transfer threads reading 10 MiB objects whole would hold 320 MiB.
+_S3_IN_MEMORY = 1 << 20
+# Uploads read what they send into memory (a PUT's body, the parts in flight): the bytes
+# held at once by all threads are bounded by this budget (one upload may exceed it alone).
+_UPLOAD_BUDGET = 192 << 20
 _LIST_PAGE = 1000  # keys per S3 list request
 
 
@@ -29,6 +35,10 @@ class FsspecRemote(Store):
         self.fs = location.fs
         self.objects_dir = f"{location.root}/{algo}"
         self.packs_dir = f"{self.objects_dir}/{packs.DIR}"
+        self.is_s3 = location.protocol in ("s3", "s3a")
+        if self.is_s3:
+            self.in_memory_max = _S3_IN_MEMORY
+        self._budget = transfer.Budget(_UPLOAD_BUDGET)
 
     def oid_to_path(self, oid: str) -> str:
         return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"
@@ -81,10 +91,12 @@ class FsspecRemote(Store):
             # One PUT for an object up to two parts (atomic); a multipart upload, aborted
             # if any part fails, for larger ones.
             size = os.stat(src).st_size
-            if self.location.protocol in ("s3", "s3a") and size > 2 * fs.PART_SIZE:
-                fs.put_in_parts(self.location, src, self.oid_to_path(oid), size)
+            if self.is_s3 and size > 2 * fs.UPLOAD_PART_SIZE:
+                with self._budget.held(fs.UPLOAD_PARTS_IN_FLIGHT * fs.UPLOAD_PART_SIZE):
+                    fs.put_in_parts(self.location, src, self.oid_to_path(oid), size)
             else:
-                self.fs.put_file(str(src), self.oid_to_path(oid))
+                with self._budget.held(size):
+                    self.fs.put_file(str(src), self.oid_to_path(oid))
 
     @contextlib.contextmanager
     def _object(self, oid: str) -> Iterator[str]:
@@ -105,7 +117,7 @@ class FsspecRemote(Store):
 
     def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
         with self._object(oid) as path:
-            if self.location.protocol in ("s3", "s3a"):
+            if self.is_s3:
                 fs.get_in_parts(self.location, path, dest, size,
                                 min(fs.PARTS_IN_FLIGHT, self.jobs))
             else:

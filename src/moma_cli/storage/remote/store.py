@@ -21,6 +21,7 @@ from moma_cli.storage.packs import Slot
 
 # Loose objects up to this size are read whole into memory (one GET); larger ones are
 # written straight to a local file (a kernel copy from a local remote, a streamed download).
+# A store may lower it (`in_memory_max`): S3 streams objects over 1 MiB to disk.
 _IN_MEMORY = 16 << 20
 # Packs built and sent at once: each is held in memory while it is sent.
 _PACKS_IN_FLIGHT = 4
@@ -61,6 +62,7 @@ class Store:
     """What every remote offers; subclasses supply the loose-object and packs-dir primitives."""
 
     location: Location
+    in_memory_max = _IN_MEMORY
 
     def __init__(self, location: Location, algo: str, index_dir: Path, jobs: int,
                  reread: bool) -> None:
@@ -253,7 +255,7 @@ class Store:
                 except ObjectMissingError as exc:
                     sink.stream(oid, self._gone(oid, exc))
                     return
-            if size > _IN_MEMORY:
+            if size > self.in_memory_max:
                 sink.fill(oid, partial(self._loose_to_file, oid, size))
             else:
                 sink.stream(oid, self._loose_chunks(oid))
