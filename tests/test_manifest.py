@@ -58,11 +58,11 @@ def test_changes_decode_only_the_lines_that_differ() -> None:
     new = [Entry("a", "cd" * 32, 1), Entry('quo"te\n', oid, 2), Entry("same", oid, 3),
            Entry("zz-new", oid, 5), Entry("é", oid, 6)]
     found = manifest.changes(io.BytesIO(manifest.encode(old, "blake3")),
-                             manifest.encode(new, "blake3"), "test")
+                             manifest.encode_lines(new, "blake3"), "test")
     assert found == [("modified", "a"), ("deleted", "gone"), ("added", "zz-new"),
                      ("added", "é")]
     assert manifest.changes(io.BytesIO(manifest.encode(new, "blake3")),
-                            manifest.encode(new, "blake3"), "test") == []
+                            manifest.encode_lines(new, "blake3"), "test") == []
     damaged = manifest.encode(old, "blake3").replace(b'["gone"', b'["../gone"')
     with pytest.raises(PointerError, match="manifest test: line"):
-        manifest.changes(io.BytesIO(damaged), manifest.encode(new, "blake3"), "test")
+        manifest.changes(io.BytesIO(damaged), manifest.encode_lines(new, "blake3"), "test")
