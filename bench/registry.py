@@ -141,7 +141,7 @@ def main() -> None:
                              "alternating with this one, to compare before and after")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="moma-bench-registry-"))
-    trees = {"": SRC} | ({"baseline ": args.baseline} if args.baseline else {})
+    trees = {"": SRC} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
     name = "model-0"
     try:
         if not (root / ".git").exists():

@@ -109,7 +109,7 @@ def main() -> None:
             return
         envs = {"": env}
         if args.baseline:  # the same commands run by another source tree, alternating
-            envs["baseline "] = dict(env, PYTHONPATH=str(args.baseline))
+            envs["baseline "] = dict(env, PYTHONPATH=str(args.baseline.resolve()))
             for command in COMMANDS.values():  # compile its bytecode before timing
                 run(command, root, envs["baseline "])
         runs: dict[str, list[tuple[float, float]]] = {}
