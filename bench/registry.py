@@ -1,12 +1,15 @@
 """Benchmark the model registry on a big history.
 
-Builds (with one `git fast-import` stream, in seconds) a repository of 5,000 first-parent
-commits in which 1,000 change the model `credit-risk`, plus 2,000 annotated GTO tags
-(1,000 semver registrations and 1,000 stage assignments), then times `moma models:log`,
-`models:list` and `models:show` as real processes, cold (no registry index) and warm.
-With GTO_BIN=/path/to/venv/bin/gto it also times `gto show` on the same repository.
+Builds (with one `git fast-import` stream and `git pack-refs`, in seconds) a repository of
+20,000 first-parent commits in which 10,000 change one of 10 models (`model-0` ...
+`model-9`, 1,000 versions each), plus 30,000 annotated GTO tags (a semver registration of
+every version, then stage assignments), then times `moma models:list`, `models:show
+NAME:stage` and `models:log -n 20` as real processes, with a cold registry index (deleted
+before the run) and warm, alternating, medians of --repeat runs. With
+GTO_BIN=/path/to/venv/bin/gto it also times `gto show` on the same repository.
 
-    python bench/registry.py [--commits 5000] [--versions 1000] [--tags 2000] [--keep DIR]
+    python bench/registry.py [--commits 20000] [--versions 10000] [--models 10]
+                             [--tags 30000] [--repeat 5] [--keep DIR] [--baseline SRC]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import hashlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,10 +30,10 @@ EPOCH = 1_756_700_000  # 2025-09-01
 STAGES = ("production", "staging", "canary")
 
 
-def pointer(version: int) -> bytes:
-    oid = hashlib.sha256(f"model {version}".encode()).hexdigest()
+def pointer(name: str, version: int) -> bytes:
+    oid = hashlib.sha256(f"{name} {version}".encode()).hexdigest()
     return (f"moma: 1\nhash: sha256\noid: {oid}\nsize: {1000 + version}\nkind: file\n"
-            f"model:\n  name: credit-risk\n  encoding: joblib\n  algo: DecisionTreeClassifier\n"
+            f"model:\n  name: {name}\n  encoding: joblib\n  algo: DecisionTreeClassifier\n"
             f"  params:\n    max_depth: {version % 12 + 1}\n"
             f"  metrics:\n    accuracy: {0.5 + version / 4000:.4f}\n").encode()
 
@@ -38,10 +42,12 @@ def blob(path: str, data: bytes) -> bytes:
     return f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
 
 
-def fast_import_stream(commits: int, versions: int, tags: int) -> bytes:
+def fast_import_stream(commits: int, versions: int, models: int, tags: int) -> bytes:
     every = max(1, commits // versions)
     out = bytearray()
-    model_commits: list[int] = []
+    # per model: the marks of the commits that made its versions 1, 2, ...
+    made: list[list[int]] = [[] for _ in range(models)]
+    made_total = 0
     for i in range(1, commits + 1):
         when = EPOCH + i * 60
         message = f"Commit {i}\n".encode()
@@ -54,32 +60,37 @@ def fast_import_stream(commits: int, versions: int, tags: int) -> bytes:
         if i == 1:
             out += blob(".moma.yaml", b"core:\n  hash: sha256\n")
             out += blob(".gitignore", b"/.moma/\n/.moma.local.yaml\n")
-        if i % every == 0 and len(model_commits) < versions:
-            model_commits.append(i)
-            out += blob("models/credit-risk.joblib.moma", pointer(len(model_commits)))
+        if i % every == 0 and made_total < versions:
+            model = made_total % models
+            made[model].append(i)
+            made_total += 1
+            name = f"model-{model}"
+            out += blob(f"models/{name}.joblib.moma", pointer(name, len(made[model])))
         else:
             out += blob("src/train.py", f"# revision {i}\n".encode())
         out += b"\n"
+    when = EPOCH + commits * 60
     for t in range(tags):
-        number = t // 2 % len(model_commits)
-        mark = model_commits[number]
-        when = EPOCH + commits * 60 + t
-        if t % 2 == 0:
-            name, text = f"credit-risk@v0.{number + 1}.0", "Registering artifact"
+        # first a semver for every version, oldest first; then stages, cycling over them
+        model, number = t % models, t // models % len(made[0])
+        mark = made[model][number]
+        name = f"model-{model}"
+        if t < versions:
+            tag, text = f"{name}@v0.{number + 1}.0", "Registering artifact"
         else:
-            name = f"credit-risk#{STAGES[t % 3]}#{t + 1}"
-            text = "Assigning stage"
-        message = f"{text} 'credit-risk'\n".encode()
-        out += (f"tag {name}\nfrom :{mark}\ntagger Bench <bench@example.com> {when} +0000\n"
+            stage = STAGES[t // models % len(STAGES)]
+            tag, text = f"{name}#{stage}#{t // models + 1}", "Assigning stage"
+        message = f"{text} '{name}'\n".encode()
+        out += (f"tag {tag}\nfrom :{mark}\ntagger Bench <bench@example.com> {when + t} +0000\n"
                 f"data {len(message)}\n").encode() + message + b"\n"
     return bytes(out)
 
 
-def build(root: Path, commits: int, versions: int, tags: int) -> float:
+def build(root: Path, commits: int, versions: int, models: int, tags: int) -> float:
     start = time.perf_counter()
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
     subprocess.run(["git", "fast-import", "--quiet"], cwd=root, check=True,
-                   input=fast_import_stream(commits, versions, tags))
+                   input=fast_import_stream(commits, versions, models, tags))
     subprocess.run(["git", "pack-refs", "--all"], cwd=root, check=True)
     subprocess.run(["git", "checkout", "-q", "main"], cwd=root, check=True)
     (root / ".moma").mkdir(exist_ok=True)
@@ -95,54 +106,73 @@ def timed(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
-def in_process(root: Path) -> None:
+def in_process(root: Path, name: str) -> None:
     """The registry work alone, without interpreter start-up and imports."""
     sys.path.insert(0, str(SRC))
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
     repo = open_repo(root)
-    (root / ".moma" / "registry-index.json").unlink(missing_ok=True)
-    for label, call in (("log, cold index", lambda: resolving.log(repo, "credit-risk")),
-                        ("log", lambda: resolving.log(repo, "credit-risk")),
+    (root / ".moma" / INDEX).unlink(missing_ok=True)
+    for label, call in (("log, cold index", lambda: resolving.log(repo, name)),
+                        ("log", lambda: resolving.log(repo, name)),
                         ("list", lambda: resolving.list_models(repo)),
-                        ("resolve credit-risk:production",
-                         lambda: resolving.resolve(repo, "credit-risk:production"))):
+                        (f"resolve {name}:production",
+                         lambda: resolving.resolve(repo, f"{name}:production"))):
         start = time.perf_counter()
         call()
         print(f"in-process {label:<36} {time.perf_counter() - start:6.3f} s")
 
 
+INDEX = "registry-index.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commits", type=int, default=5000)
-    parser.add_argument("--versions", type=int, default=1000)
-    parser.add_argument("--tags", type=int, default=2000)
-    parser.add_argument("--keep", type=Path, help="build the repository here and keep it")
+    parser.add_argument("--commits", type=int, default=20_000)
+    parser.add_argument("--versions", type=int, default=10_000)
+    parser.add_argument("--models", type=int, default=10)
+    parser.add_argument("--tags", type=int, default=30_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="build the repository here (or reuse the "
+                                                   "one built there) and keep it")
+    parser.add_argument("--baseline", type=Path, metavar="SRC",
+                        help="also time this moma source tree (another checkout's src/), "
+                             "alternating with this one, to compare before and after")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="moma-bench-registry-"))
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    trees = {"": SRC} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
+    name = "model-0"
     try:
-        print(f"build: {build(root, args.commits, args.versions, args.tags):.2f} s "
-              f"({args.commits} commits, {args.versions} versions, {args.tags} tags)")
+        if not (root / ".git").exists():
+            seconds = build(root, args.commits, args.versions, args.models, args.tags)
+            print(f"build: {seconds:.2f} s ({args.commits} commits, {args.versions} versions "
+                  f"of {args.models} models, {args.tags} tags)")
         moma = [sys.executable, "-m", "moma_cli"]
-        baseline, _ = timed([sys.executable, "-c", "import moma_cli.cli.app"], root, env)
-        print(f"python + moma import (floor for every command): {baseline:.3f} s")
-        (root / ".moma" / "registry-index.json").unlink(missing_ok=True)
-        for label, cmd in (("models:log (cold index)", ["models:log", "credit-risk"]),
-                           ("models:log", ["models:log", "credit-risk"]),
-                           ("models:log --json", ["models:log", "credit-risk", "--json"]),
-                           ("models:list", ["models:list"]),
-                           ("models:show credit-risk:production",
-                            ["models:show", "credit-risk:production"]),
-                           ("models:history", ["models:history", "credit-risk", "--json"])):
-            elapsed, out = timed(moma + cmd, root, env)
-            print(f"moma {label:<38} {elapsed:6.3f} s  ({out.count(chr(10))} lines)")
-        in_process(root)
-        gto_bin = os.environ.get("GTO_BIN")
-        if gto_bin:
-            elapsed, _ = timed([gto_bin, "show"], root, env)
-            print(f"gto show {'':<34} {elapsed:6.3f} s")
+        commands = {"models:list": [*moma, "models:list"],
+                    f"models:show {name}:production":
+                        [*moma, "models:show", f"{name}:production"],
+                    "models:log -n 20": [*moma, "models:log", "-n", "20"],
+                    f"models:log {name} -n 20": [*moma, "models:log", name, "-n", "20"]}
+        others = {"python -c pass": [sys.executable, "-c", "pass"]}
+        if os.environ.get("GTO_BIN"):
+            others["gto show"] = [os.environ["GTO_BIN"], "show"]
+        runs: dict[str, list[float]] = {}
+        for _ in range(args.repeat):  # alternating: machine noise hits every command alike
+            for label, cmd in others.items():
+                runs.setdefault(label, []).append(timed(cmd, root, dict(os.environ))[0])
+            for label, cmd in commands.items():
+                for tree, src in trees.items():
+                    env = dict(os.environ, PYTHONPATH=str(src))
+                    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it
+                    (root / ".moma" / INDEX).unlink(missing_ok=True)
+                    runs.setdefault(f"{tree}{label} (cold index)", []).append(
+                        timed(cmd, root, env)[0])
+                    runs.setdefault(f"{tree}{label}", []).append(timed(cmd, root, env)[0])
+        print(f"medians of {args.repeat} alternating runs")
+        for label, values in runs.items():
+            print(f"{label:<52} {statistics.median(values):6.3f} s")
+        in_process(root, name)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -5,7 +5,7 @@ hooks installed), then runs every command below N times, alternating (one of eac
 round, so machine noise hits all alike), and prints whole-process wall-clock medians and
 the margin over the interpreter alone. The goal (issue 17) is a margin under 50 ms.
 
-    python bench/startup.py [-n 20] [--importtime COMMAND]
+    python bench/startup.py [-n 20] [--baseline OTHER/src] [--importtime COMMAND]
 
 `--importtime status` prints the 25 slowest imports of `python -X importtime -m moma_cli
 status` in that repository instead.
@@ -92,6 +92,9 @@ def importtime(root: Path, env: dict[str, str], command: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=20, help="rounds (default 20)")
+    parser.add_argument("--baseline", type=Path, metavar="SRC",
+                        help="also time this moma source tree (another checkout's src/), "
+                             "alternating, to compare before and after")
     parser.add_argument("--importtime", metavar="COMMAND",
                         help="profile the imports of one moma command instead")
     args = parser.parse_args()
@@ -104,18 +107,24 @@ def main() -> None:
         if args.importtime:
             importtime(root, env, args.importtime)
             return
-        runs: dict[str, list[tuple[float, float]]] = {label: [] for label in COMMANDS}
+        envs = {"": env}
+        if args.baseline:  # the same commands run by another source tree, alternating
+            envs["baseline "] = dict(env, PYTHONPATH=str(args.baseline.resolve()))
+            for command in COMMANDS.values():  # compile its bytecode before timing
+                run(command, root, envs["baseline "])
+        runs: dict[str, list[tuple[float, float]]] = {}
         for _ in range(args.n):
             for label, cmd in COMMANDS.items():
-                runs[label].append(timed(cmd, root, env))
+                for tree, tree_env in envs.items() if cmd[:3] == MOMA else [("", env)]:
+                    runs.setdefault(tree + label, []).append(timed(cmd, root, tree_env))
         medians = {label: (statistics.median(w for w, _ in values),
                            statistics.median(c for _, c in values))
                    for label, values in runs.items()}
         wall0, cpu0 = medians["python -c pass"]
         print(f"medians of {args.n} alternating runs, in ms")
-        print(f"{'command':<38} {'wall':>7} {'+python':>8} {'cpu':>7} {'+python':>8}")
+        print(f"{'command':<47} {'wall':>7} {'+python':>8} {'cpu':>7} {'+python':>8}")
         for label, (wall, cpu) in medians.items():
-            print(f"{label:<38} {wall * 1000:7.1f} {(wall - wall0) * 1000:+8.1f} "
+            print(f"{label:<47} {wall * 1000:7.1f} {(wall - wall0) * 1000:+8.1f} "
                   f"{cpu * 1000:7.1f} {(cpu - cpu0) * 1000:+8.1f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -40,6 +40,7 @@ from moma_cli import config, yamlio
 from moma_cli.core import checks, manifest, params, pointer, refs, stages
 from moma_cli.errors import MomaError
 from moma_cli.services import lockfile
+from moma_cli.services.registry.index import INDEX_VERSION
 from moma_cli.services.repo import Repo
 from moma_cli.storage.state import StateDB, StatKey
 
@@ -543,9 +544,14 @@ def test_cli_survives_any_registry_tags(tracked: Moma, tmp_path: Path,
         st.one_of(st.none(), st.integers(), st.text(max_size=4), st.just(OID)),
         lambda inner: st.one_of(st.lists(inner, max_size=4),
                                 st.dictionaries(st.text(max_size=4), inner, max_size=4)),
-        max_leaves=12).map(lambda d: {"version": 1, "chains": d, "blobs": d}))))
-@example(state=b"", index=b'{"version": 1}')  # found by this test: KeyError 'chains', exit 3
-@example(state=b"", index=b'{"version": 1, "chains": {}, "blobs": {"x": 1}}')
+        max_leaves=12).map(lambda d: {"version": INDEX_VERSION, "chains": d, "blobs": d,
+                                      "tags": d}))))
+# found by this test: KeyError 'chains', exit 3
+@example(state=b"", index=json.dumps({"version": INDEX_VERSION}).encode())
+@example(state=b"", index=json.dumps({"version": INDEX_VERSION, "chains": {}, "blobs": {"x": 1},
+                                      "tags": {}}).encode())
+@example(state=b"", index=json.dumps({"version": INDEX_VERSION, "chains": {}, "blobs": {},
+                                      "tags": {"x": ["c", "a", "e", "d", "s", [[1, 2]]]}}).encode())
 def test_cli_rebuilds_corrupt_state_files(tracked: Moma, tmp_path: Path, state: bytes,
                                           index: bytes) -> None:
     moma_dir = tracked.root / ".moma"

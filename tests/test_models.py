@@ -72,6 +72,13 @@ def test_versions_come_from_content_changes(two_versions: Moma) -> None:
     assert show(repo, "credit-risk:2")["model_id"] == latest["oid"][:8]
 
 
+def test_log_max_count_keeps_the_newest(two_versions: Moma) -> None:
+    repo = two_versions
+    assert [v["version"] for v in log(repo, "credit-risk", "-n", "1")] == [2]
+    assert [v["version"] for v in log(repo, "--max-count", "5")] == [2, 1]
+    assert repo("models:log", "-n", "0", ok=False).exit_code == 2
+
+
 def test_uncommitted_change_is_next_version(two_versions: Moma) -> None:
     repo = two_versions
     save_model(repo.root / "model.joblib", 6)
@@ -209,6 +216,20 @@ def test_corrupt_index_is_rebuilt(two_versions: Moma) -> None:
     log(repo, "credit-risk")
     (repo.root / ".moma/registry-index.json").write_text("{not json")
     assert [v["version"] for v in log(repo, "credit-risk")] == [2, 1]
+
+
+def test_index_remembers_tag_objects_and_rereads_a_damaged_entry(two_versions: Moma) -> None:
+    repo = two_versions
+    repo("models:tag", "credit-risk:1", "production")
+    assert show(repo, "credit-risk:production")["version"] == 1
+    index_file = repo.root / ".moma/registry-index.json"
+    index = json.loads(index_file.read_text())
+    oid = repo.git("rev-parse", "credit-risk#production#1").strip()
+    assert index["tags"][oid][0] == show(repo, "credit-risk:1")["commit"]
+    index["tags"][oid][3] = 20260101  # a date that is not a string: the index is rebuilt
+    index_file.write_text(json.dumps(index))
+    assert show(repo, "credit-risk:production")["version"] == 1
+    assert json.loads(index_file.read_text())["tags"][oid][3].startswith("20")
 
 
 def test_semver_registration(two_versions: Moma) -> None:

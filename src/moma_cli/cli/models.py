@@ -128,17 +128,22 @@ def _holder(listing: ModelList, name: str, stage: str) -> str:
 def log(
     name: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
     rev: Rev = None,
+    max_count: Annotated[int | None, typer.Option(
+        "--max-count", "-n", min=1, metavar="N", help="Only the N newest versions.")] = None,
     json_out: Json = False,
 ) -> None:
     """Show model versions, newest first, with their commit messages.
 
-    Example: moma models:log credit-risk
+    \b
+    Examples:
+      moma models:log credit-risk
+      moma models:log -n 20
     """
     from moma_cli.cli import render
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    versions = resolving.log(open_repo(), name, rev=rev)
+    versions = resolving.log(open_repo(), name, rev=rev)[:max_count]
     if json_out:
         render.print_json({"versions": [v.to_json() for v in versions]})
         return

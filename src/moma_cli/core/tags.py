@@ -111,6 +111,8 @@ def one_line(text: str) -> str:
 
 def parse_override(trailers: tuple[tuple[str, str], ...]) -> Override | None:
     """The override a tag message's trailers record; None unless it names who and why."""
+    if not trailers:  # most tags: no need to look
+        return None
     by = [value for key, value in trailers if key == _FORCED_BY]
     reason = [value for key, value in trailers if key == _REASON]
     if not by or not reason:

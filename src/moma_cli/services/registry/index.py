@@ -7,9 +7,12 @@
   is a new key, so there is nothing to invalidate.
 - `blobs[sha]`: the parsed pointer of a model (or null for other pointers). Keyed by the
   git blob id, so always valid.
-Tags are not cached here: one `git for-each-ref` reads all of them (milliseconds for
-thousands), so a tag moved or deleted with plain git is seen at once. Their parsed form
-is memoized by the tag object id, which changes whenever a tag is re-created.
+- `tags[tag object id]`: what the tag object says (commit, tagger, date, subject,
+  trailers), or null for a tag that is not an annotated tag of a commit. Tag objects are
+  immutable, so the id is the key. Which tags exist is asked of git every time, from the
+  refs alone (`git for-each-ref` of names and ids: 0.05 s for 30,000 packed tags, where
+  reading every tag object took 0.3-0.7 s), so a tag moved or deleted with plain git is
+  seen at once; a new id sends one full read of the tags.
 A corrupt or foreign index file is ignored and rebuilt.
 
 A shallow clone's history stops at its boundary, so numbering versions there would
@@ -26,13 +29,14 @@ from typing import Any
 from moma_cli.atomic import atomic_open
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import GitError, MomaError
+from moma_cli.gitrepo import AnnotatedTag
 from moma_cli.services.progress import NOTICES
 from moma_cli.services.repo import MOMA_DIR, Repo
 
 INDEX_FILE = "registry-index.json"
 # 2: no chain is computed in a shallow clone; a version-1 index may hold one that was,
-# under a tip that deepening does not change
-INDEX_VERSION = 2
+# under a tip that deepening does not change. 3: tags.
+INDEX_VERSION = 3
 MAX_CHAINS = 4
 _LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
 UNSHALLOW_HINT = ("run 'git fetch --unshallow' (in CI check out the whole history: "
@@ -97,7 +101,7 @@ class RegistryIndex:
             data = None
         if _valid_index(data):
             return data  # type: ignore[no-any-return]
-        return {"version": INDEX_VERSION, "chains": {}, "blobs": {}}
+        return {"version": INDEX_VERSION, "chains": {}, "blobs": {}, "tags": {}}
 
     def save(self) -> None:
         """Write the index back, best effort: it is only a cache, so a read-only `.moma/`
@@ -160,6 +164,24 @@ class RegistryIndex:
         out = self.repo.git.run("rev-list", "--first-parent", "--reverse", tip)
         return out.decode().split()
 
+    # -- tags -------------------------------------------------------------------------------
+    def tags(self) -> list[AnnotatedTag]:
+        """Every annotated tag of a commit under refs/tags, sorted by name: the tag
+        objects are read (all at once) only when an id is new."""
+        listing = self.repo.git.tag_ids()
+        known: dict[str, Any] = self.data["tags"]
+        if any(oid not in known for _name, oid in listing):
+            read = self.repo.git.tag_objects()
+            listing = [(name, oid) for name, oid, _tag in read]  # a tag may have moved since
+            known = {oid: None if t is None else [t.commit, t.author, t.email, t.date,
+                                                  t.subject, [list(p) for p in t.trailers]]
+                     for _name, oid, t in read}
+            self.data["tags"] = known
+            self.dirty = True
+        return [AnnotatedTag(name, f[0], f[1], f[2], f[3], f[4],
+                             tuple((k, v) for k, v in f[5]) if f[5] else ())
+                for name, oid in listing if (f := known[oid])]
+
     # -- pointer blobs ----------------------------------------------------------------------
     def pointers(self, shas: set[str], paths: dict[str, str]) -> dict[str, pointer_mod.Pointer]:
         """blob sha -> model Pointer for those blobs that hold a model pointer."""
@@ -183,8 +205,9 @@ def _valid_index(data: Any) -> bool:
     if not isinstance(data, dict) or type(data.get("version")) is not int \
             or data["version"] != INDEX_VERSION:
         return False
-    chains, blobs = data.get("chains"), data.get("blobs")
-    if not isinstance(chains, dict) or not isinstance(blobs, dict):
+    chains, blobs, tags = data.get("chains"), data.get("blobs"), data.get("tags")
+    if not isinstance(chains, dict) or not isinstance(blobs, dict) \
+            or not isinstance(tags, dict) or not all(map(_valid_tag, tags.values())):
         return False
     if not all(doc is None or isinstance(doc, dict) for doc in blobs.values()):
         return False
@@ -204,6 +227,20 @@ def _valid_index(data: Any) -> bool:
                         or not (change[1] is None or isinstance(change[1], str)):
                     return False
     return True
+
+
+def _valid_tag(fields: Any) -> bool:
+    """Plain checks, no generators: an index holds one entry per tag, 30,000 in the
+    benchmark, and this runs on every read."""
+    if fields is None:
+        return True
+    if type(fields) is not list or len(fields) != 6:
+        return False
+    commit, author, email, date, subject, trailers = fields
+    return (type(commit) is str and type(author) is str and type(email) is str
+            and type(date) is str and type(subject) is str and type(trailers) is list
+            and (not trailers or all(type(p) is list and len(p) == 2 and type(p[0]) is str
+                                     and type(p[1]) is str for p in trailers)))
 
 
 def _model_pointer(doc: Any, pointer_path: str) -> pointer_mod.Pointer | None:

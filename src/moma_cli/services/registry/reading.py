@@ -39,7 +39,7 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
         broken = _add_workspace(repo, versions, present)
-    events = _tag_events(repo, chain, versions)
+    events = _tag_events(repo, index, chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
         (v.name, v.version): v for history in versions.values() for v in history
@@ -54,7 +54,7 @@ def tagged(repo: Repo, name: str) -> Registry:
     A version is its content oid (the commits that hold the same bytes are one version);
     the metadata is HEAD's when HEAD holds those bytes, as in the full registry."""
     index = RegistryIndex(repo)
-    events = {name: read_tags(repo).get(name, [])}
+    events = {name: read_tags(index).get(name, [])}
     tagged = {e.commit for e in events[name]}
     head = repo.git.head()
     commits = [c for c in sorted(tagged | {head or ""}) if c and repo.git.has_commit(c)]
@@ -142,10 +142,10 @@ def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
     return bad
 
 
-def _tag_events(repo: Repo, chain: Chain | None,
+def _tag_events(repo: Repo, index: RegistryIndex, chain: Chain | None,
                 versions: dict[str, list[ModelVersion]]) -> dict[str, list[TagEvent]]:
     """Every registry tag, placed on the version in force at its commit."""
-    events = read_tags(repo)
+    events = read_tags(index)
     for name, evs in events.items():
         placer = _Placer(chain, versions.get(name, []))
         for event in evs:
@@ -154,10 +154,10 @@ def _tag_events(repo: Repo, chain: Chain | None,
     return events
 
 
-def read_tags(repo: Repo) -> dict[str, list[TagEvent]]:
+def read_tags(index: RegistryIndex) -> dict[str, list[TagEvent]]:
     """Every GTO-grammar annotated tag, oldest first."""
     events: dict[str, list[TagEvent]] = {}
-    for found in repo.git.annotated_tags():
+    for found in index.tags():
         parsed = tags.parse(found.name)
         if parsed is None:
             continue  # tags outside the grammar are not registry events

@@ -9,6 +9,7 @@ from typing import Any
 from moma_cli.core import refs, tags
 from moma_cli.core.tags import Override
 from moma_cli.errors import MomaError
+from moma_cli.services.registry.index import RegistryIndex
 from moma_cli.services.registry.model_version import ModelError, ModelVersion, Registry, TagEvent
 from moma_cli.services.registry.reading import load, read_tags, tagged
 from moma_cli.services.repo import Repo
@@ -122,7 +123,10 @@ def pinned(repo: Repo) -> list[ModelVersion]:
     """Committed versions the registry points at: those holding a stage or a semver
     registration (what `push` must keep downloadable)."""
     if repo.git.is_shallow():  # the tags name the commits: no history needed, none fetched
-        registries = [tagged(repo, name) for name in read_tags(repo)]
+        index = RegistryIndex(repo)
+        names = list(read_tags(index))
+        index.save()
+        registries = [tagged(repo, name) for name in names]
     else:
         registries = [load(repo, workspace=False)]
     return [v for registry in registries for history in registry.versions.values()
