@@ -13,7 +13,6 @@ import argparse
 import atexit
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import shaped_s3
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -99,6 +99,10 @@ class Tool:
     def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
         raise NotImplementedError
 
+    def commit_hardlinks(self, repo: Path) -> None:
+        """cache.type hardlink,copy in the committed configuration, so clones use it too."""
+        raise NotImplementedError
+
     def push(self) -> list[str]:
         return [*self.exe, "push"]
 
@@ -113,11 +117,14 @@ class Moma(Tool):
     exe = [sys.executable, "-m", "moma_cli"]
     ptr_suffix = ".moma"
 
-    def __init__(self) -> None:
+    def __init__(self, src: Path = SRC, name: str = "moma") -> None:
         # Run a snapshot of src/, so editing the tree during a long run cannot mix versions.
-        snapshot = WORK / "moma-src"
+        # Another tree (`src`, e.g. main's) is timed as another tool, for a before/after.
+        self.name = name
+        snapshot = RUNS / f".{name}-src"  # per --runs: two runs side by side keep theirs
         _rm(snapshot)
-        shutil.copytree(SRC, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src, snapshot, ignore=shutil.ignore_patterns("__pycache__"))
         # Byte-compile as pip install does: with PYTHONDONTWRITEBYTECODE set, every run
         # would otherwise compile moma from source while DVC's .pyc files exist.
         sh([sys.executable, "-m", "compileall", "-q", str(snapshot)], HERE)
@@ -133,6 +140,15 @@ class Moma(Tool):
 
     def prefer_hardlinks(self, repo: Path) -> None:
         (repo / ".moma.local.yaml").write_text("cache:\n  type: hardlink,copy\n")
+
+    def commit_hardlinks(self, repo: Path) -> None:
+        import yaml
+
+        config = repo / ".moma.yaml"
+        doc = yaml.safe_load(config.read_text()) or {}
+        doc.setdefault("cache", {})["type"] = "hardlink,copy"
+        config.write_text(yaml.safe_dump(doc, sort_keys=False))
+        sh(["git", "commit", "-qam", "hardlinks"], repo)
 
     def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
         sh([*self.exe, "remote", "add", "bench", url, "--default"], repo, self.env)
@@ -167,6 +183,10 @@ class Dvc(Tool):
 
     def prefer_hardlinks(self, repo: Path) -> None:
         sh([*self.exe, "config", "cache.type", "hardlink,copy"], repo, self.env)
+
+    def commit_hardlinks(self, repo: Path) -> None:
+        self.prefer_hardlinks(repo)  # .dvc/config is committed
+        sh(["git", "commit", "-qam", "hardlinks"], repo)
 
     def add_remote(self, repo: Path, url: str, endpoint: str | None) -> None:
         sh([*self.exe, "remote", "add", "-f", "-d", "bench", url], repo, self.env)
@@ -253,24 +273,13 @@ def s3_endpoint() -> str:
     return f"http://127.0.0.1:{S3_PORT}"
 
 
-def _answers(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def s3_start() -> None:
     """Start moto's S3 server on loopback (once; stopped when the run ends), and the bucket."""
     global _s3_server
     if _s3_server is None:
-        _s3_server = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", S3_PORT],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        atexit.register(_s3_server.terminate)
-        deadline = time.monotonic() + 30
-        while not _answers(int(S3_PORT)):
-            if time.monotonic() > deadline or _s3_server.poll() is not None:
-                raise RuntimeError(f"moto's S3 server did not start on port {S3_PORT}")
-            time.sleep(0.1)
+        # moto under uvicorn, answering ranged GETs from the range as S3 does (plain moto
+        # reads the whole object for each), unshaped: bench/shaped_s3.py.
+        _s3_server = shaped_s3.start_moto(int(S3_PORT))
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=s3_endpoint())
@@ -372,6 +381,16 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
             return repo
         return make
 
+    def hardlinked_remote(key: str, targets: tuple[str, ...]) -> Callable[[Tool], Path]:
+        """remote_repo with hardlinks preferred, committed: clones check out by hardlink."""
+        def make(tool: Tool) -> Path:
+            fresh = (tool.name, key) not in repos
+            repo = remote_repo(key, targets, False)(tool)
+            if fresh:
+                tool.commit_hardlinks(repo)
+            return repo
+        return make
+
     def empty_remote(s3: bool) -> Callable[[Tool, Path, int], None]:
         def before(tool: Tool, repo: Path, rep: int) -> None:
             if s3:
@@ -400,6 +419,9 @@ def scenarios(data: dict[str, Path], reps: int) -> list[Scenario]:
                  empty_remote(False)),
         Scenario("S6", "fresh clone + pull 1 GiB + 10k files (local remote)", min(reps, 3),
                  pushed(remote_repo("xfer", (big, s10k), False)), pull("xfer"), fresh_clone),
+        Scenario("S6h", "S6 with cache.type hardlink,copy (both tools): one write per byte",
+                 min(reps, 3), pushed(hardlinked_remote("xfer-hl", (big, s10k))),
+                 pull("xfer-hl"), fresh_clone),
         Scenario("S5s", "push the 10k dir to S3 (moto)", min(reps, 3),
                  remote_repo("s3small", (s10k,), True), lambda t: t.push(), empty_remote(True)),
         Scenario("S6s", "fresh clone + pull the 10k dir from S3 (moto)", min(reps, 3),

@@ -8,11 +8,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from servetools import Registry, Running
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -275,8 +278,87 @@ def any_remote(request: pytest.FixtureRequest, tmp_path: Path,
     """The same tests run against a local-directory remote and the S3 server."""
     if request.param == "local":
         return RemoteSpec("local", str(tmp_path / "remote"), {})
-    endpoint = request.getfixturevalue("moto_endpoint")
+    return request.getfixturevalue("s3_remote")
+
+
+@pytest.fixture
+def s3_remote(moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RemoteSpec:
+    """A fresh bucket on the S3 server, for what only S3 does (ranged parts, multipart)."""
     bucket = f"b-{tmp_path.name.lower().replace('_', '-')[-40:]}-{os.getpid()}"
-    s3_bucket(endpoint, monkeypatch, bucket)
-    return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": endpoint,
+    s3_bucket(moto_endpoint, monkeypatch, bucket)
+    return RemoteSpec("s3", f"s3://{bucket}/moma", {"endpointurl": moto_endpoint,
                                                     "region": "us-east-1"})
+
+
+# The pipeline of the experiment tests (test_exp, test_exp_queue): one stage making model.txt
+# and metrics.json from params.yaml; train.fail makes it exit 1. With $BARRIER set, each run
+# marks itself there, then waits until two runs have: a run alone never gets past it, so
+# runs that all finish ran two at a time (no timing bound, a generous deadline).
+EXP_TRAIN = """
+import json, os, sys, time, uuid, yaml
+barrier = os.environ.get("BARRIER")
+if barrier:
+    os.makedirs(barrier, exist_ok=True)
+    open(os.path.join(barrier, uuid.uuid4().hex), "w").close()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(barrier)) < 2:
+        if time.monotonic() > deadline:
+            sys.exit(9)
+        time.sleep(0.02)
+p = yaml.safe_load(open("params.yaml"))["train"]
+if p.get("fail"):
+    sys.exit("asked to fail")
+open("model.txt", "w").write(f"lr={p['lr']} depth={p['depth']}\\n")
+json.dump({"score": p["lr"] * p["depth"]}, open("metrics.json", "w"))
+"""
+
+
+@pytest.fixture
+def pipe(repo: Moma) -> Moma:
+    """A committed one-stage pipeline (EXP_TRAIN), run once."""
+    write(repo.root / "params.yaml", "train:\n  lr: 0.1\n  depth: 2\n  fail: false\n")
+    write(repo.root / "train.py", EXP_TRAIN)
+    repo("run", "-n", "train", "-d", "train.py", "-p", "params.yaml:train", "-o", "model.txt",
+         "-M", "metrics.json", "--", f"{sys.executable} train.py")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "pipeline")
+    return repo
+
+
+# -- serving: a registry of real estimators and servers on free ports (tests/servetools.py) --
+
+
+@pytest.fixture
+def registry(repo: Moma) -> Registry:
+    """iris v1 (a logistic regression, in production) and v2 (a tree fitted with names)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    from servetools import Registry, fitted
+
+    reg = Registry(repo)
+    reg.register("iris", fitted(LogisticRegression(max_iter=300)))
+    reg.register("iris", fitted(DecisionTreeClassifier(max_depth=2, random_state=0), names=True))
+    reg.tag("iris:1", "production")
+    return reg
+
+
+@pytest.fixture
+def start(registry: Registry) -> Iterator[Any]:
+    """start(refs, **options) -> a server running in this process on a free port. Whatever
+    host it binds (`host="0.0.0.0"`), its clients connect to 127.0.0.1."""
+    import contextlib
+
+    from moma_cli.services import serve
+    from moma_cli.services.serving.app import create_app
+    from realtools import free_port, uvicorn_running
+    from servetools import Running
+
+    with contextlib.ExitStack() as running:
+        def _start(*refs: str, **options: Any) -> Running:
+            port = free_port()
+            server, _ = serve.prepare(registry.repo, refs, port=port, **options)
+            running.enter_context(uvicorn_running(create_app(server), port, server.host))
+            return Running(server, port)
+
+        yield _start

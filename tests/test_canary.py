@@ -16,7 +16,7 @@ from helpers import assert_one_error
 from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.serving import traffic
-from test_serve import Client, Registry, X, metric, registry, start  # noqa: F401
+from servetools import Client, Registry, X, metric
 
 ROW = [[5.1, 3.5, 1.4, 0.2]]
 
@@ -127,7 +127,10 @@ def test_shadow_answers_are_logged_beside_the_primary_and_counted(
     assert metric(text, "moma_requests_total", **shadow, code="200") == 0  # not client requests
 
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    by_role = {role: [e for e in entries if e["role"] == role] for role in ("primary", "shadow")}
+    rows_logged = [e for e in entries if "features" in e]  # besides one status line a request
+    assert sorted(e["status"] for e in entries if "status" in e) == [200] * 5
+    by_role = {role: [e for e in rows_logged if e["role"] == role]
+               for role in ("primary", "shadow")}
     assert {(e["version"], e["stage"]) for e in by_role["shadow"]} == {(2, "candidate")}
     assert {e["version"] for e in by_role["primary"]} == {1}
     for role, model in (("primary", v1), ("shadow", v2)):

@@ -277,7 +277,8 @@ def test_metrics_in_a_pointer_for_other_bytes_fail_the_gate(repo: Moma, carried:
     write(repo.root / "credit-risk.pkl", "retrained weights")
     repo("add", "credit-risk.pkl")
     r = open_repo(repo.root)
-    model = dict(first.model or {}) | ({"metrics_oid": first.oid} if carried == "bound" else {})
+    assert first.model is not None
+    model = first.model.to_mapping() | ({"metrics_oid": first.oid} if carried == "bound" else {})
     r.write_pointer(r.load_pointer("credit-risk.pkl.moma").with_extra(model=model))
     repo.git("commit", "-qam", "retrain")
     out = repo("check", "--json", ok=False)
@@ -300,7 +301,7 @@ def test_moma_add_of_new_bytes_drops_the_old_metrics(repo: Moma) -> None:
     write(repo.root / "model.bin", "weights 2")
     repo("add", "model.bin")
     model = open_repo(repo.root).load_pointer("model.bin.moma").model
-    assert model is not None and "metrics" not in model and model["description"] == "scorer"
+    assert model is not None and model.metrics is None and model.description == "scorer"
     # same bytes again: the metrics recorded for them stay
     repo("models:add", "credit-risk", "model.bin", "--metric", "accuracy=0.7")
     repo("add", "model.bin")

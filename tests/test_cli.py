@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,3 +162,161 @@ def test_table_cells_are_shown_verbatim(capsys: Any) -> None:
     render.out.cache_clear()
     render.table(["name"], [["[production] [bold]x[/bold]"]])
     assert "[production] [bold]x[/bold]" in capsys.readouterr().out
+
+
+COMMANDS_MD = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+
+
+def test_docs_commands_md_matches_help() -> None:
+    """Every command and every option --help shows is in docs/commands.md (by one of its
+    spellings), and every `moma NAME` the page names is a command."""
+    import re
+
+    doc = COMMANDS_MD.read_text()
+
+    def mentioned(text: str) -> bool:
+        return re.search(r"(?<![\w-])" + re.escape(text) + r"(?![\w-])", doc) is not None
+
+    missing, commands = [], set()
+    for path, command in walk(typer.main.get_command(full_app())):
+        if getattr(command, "commands", None):
+            continue
+        commands.add(path.split()[1])
+        if not mentioned(path) and not mentioned(path.split()[-1]):
+            missing.append(path)
+        for param in command.params:
+            spellings = [*param.opts, *param.secondary_opts]
+            if param.param_type_name != "option" or {"--help", "--json"} & set(spellings):
+                continue
+            if not any(mentioned(s) for s in spellings):
+                missing.append(f"{path} {spellings[0]}")
+    assert missing == []
+    named = set(re.findall(r"`moma ([a-z][\w:-]*)", doc))
+    assert sorted(named - commands) == []
+
+
+@pytest.mark.parametrize("args, upgraded, warned", [
+    (["status", "--remote"], ["status", "--cloud"], 1),
+    (["status", "--remote", "--json"], ["status", "--cloud", "--json"], 1),
+    (["status", "--remote", "-r", "b"], ["status", "--cloud", "-r", "b"], 1),
+    (["--wait", "5", "fsck", "--remote-name", "b"], ["--wait", "5", "fsck", "--remote", "b"], 1),
+    (["fsck", "--remote-name=b", "--remote"], ["fsck", "--remote=b", "--cloud"], 2),
+    (["status", "-r", "b"], ["status", "-r", "b"], 0),
+    (["status", "--", "--remote"], ["status", "--", "--remote"], 0),
+    (["push", "--remote"], ["push", "--remote"], 0),  # never a flag there: click says so
+])
+def test_old_remote_spellings_are_rewritten(args: list[str], upgraded: list[str],
+                                            warned: int) -> None:
+    from moma_cli.cli.options import upgrade_legacy_options
+
+    got, warnings = upgrade_legacy_options(args)
+    assert got == upgraded and len(warnings) == warned
+    assert all("deprecated" in w and "-r/--remote NAME" in w for w in warnings)
+
+
+def test_r_names_a_remote_on_every_command(repo: Moma, tmp_path: Path) -> None:
+    repo("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    repo("remote", "add", "backup", str(tmp_path / "backup"))
+    (repo.root / "data.csv").write_text("a,b\n1,2\n")
+    repo("add", "data.csv")
+    repo.git("commit", "-qm", "data")
+    for command in (("push",), ("fetch",), ("pull",), ("status",), ("fsck",),
+                    ("gc", "--workspace")):
+        res = repo(*command, "-r", "nope", ok=False)
+        assert "unknown remote 'nope'" in res.stderr, command
+        res = repo(*command, "--remote", "nope", ok=False)
+        assert "unknown remote 'nope'" in res.stderr, command
+    repo("push", "-r", "storage")
+    assert repo("status", "-c").exit_code == 0
+    assert repo("status", "-r", "storage").exit_code == 0
+    res = repo("status", "-r", "backup", "--json", ok=False)
+    assert [e["state"] for e in json.loads(res.stdout)["entries"]] == ["not-pushed"]
+    assert res.stderr == ""
+    repo("push", "--remote", "backup")
+    assert json.loads(repo("fsck", "-r", "backup", "--json").stdout)["ok"]
+    assert json.loads(repo("fsck", "-c", "--json").stdout)["ok"]
+
+
+@pytest.mark.parametrize("args, ok", [
+    (("status", "--remote"), True),
+    (("status", "--remote", "--json"), True),
+    (("status", "--remote-name", "backup"), False),
+    (("status", "--remote", "-r", "backup"), False),
+    (("status", "--remote", "data.csv"), True),
+    (("fsck", "--remote"), True),
+    (("fsck", "--remote-name", "storage", "--json"), True),
+])
+def test_the_old_remote_spellings_still_work_with_a_warning(repo: Moma, tmp_path: Path,
+                                                            args: tuple[str, ...],
+                                                            ok: bool) -> None:
+    repo("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    repo("remote", "add", "backup", str(tmp_path / "backup"))
+    (repo.root / "data.csv").write_text("a,b\n1,2\n")
+    repo("add", "data.csv")
+    repo("push")
+    res = repo(*args, ok=ok)
+    assert res.stderr.startswith("warning: ") and "deprecated" in res.stderr
+    if ok:
+        assert "not-pushed" not in res.stdout
+    else:  # backup lacks it: the old spelling chose backup, as the new -r does
+        assert "not-pushed" in res.stdout
+    if "--json" in args:
+        json.loads(res.stdout)
+
+
+def _hint_after_every_error(stderr: str) -> bool:
+    """Each run of `error:` lines ends in a `hint:` line (a list of damaged pointers gives
+    the fix once, after the last)."""
+    lines = [line for line in stderr.splitlines() if not line.startswith("    ")]
+    for i, line in enumerate(lines):
+        if line.startswith("error: "):
+            rest = lines[i + 1:]
+            after = next((r for r in rest if not r.startswith("error: ")), "")
+            if not after.startswith("hint: "):
+                return False
+    return "error: " in stderr
+
+
+def test_every_error_has_its_hint_line(tmp_path: Path) -> None:
+    """The refusals a new user meets first, each with what to do next."""
+    from conftest import git, make_repo
+
+    outside = tmp_path / "not-git"
+    outside.mkdir()
+    bare_git = tmp_path / "git-only"
+    bare_git.mkdir()
+    git(bare_git, "init", "-q")
+    repo = make_repo(tmp_path / "repo")
+    (repo.root / "link").symlink_to("/etc/hostname")
+    (repo.root / "data.csv").write_text("a,b\n1,2\n")
+    (repo.root / "model.bin").write_bytes(b"weights")
+    repo("add", "data.csv")
+    repo("models:add", "clf", "model.bin")
+    repo.git("commit", "-qm", "data and model")
+    shutil.rmtree(repo.root / ".moma" / "cache")
+    (repo.root / "model.bin").unlink()
+    cases: list[tuple[Moma, tuple[str, ...]]] = [
+        (Moma(outside), ("add", "x.csv")),
+        (Moma(bare_git), ("add", "x.csv")),
+        (repo, ("add", "missing.csv")),
+        (repo, ("add", "link")),
+        (repo, ("models:get", "clf", "-o", "out.bin")),  # no object, no remote
+        (repo, ("pull",)),
+        (repo, ("push", "-r", "nope")),
+        (repo, ("status", "-r", "nope")),
+        (repo, ("config", "core.jobs", "lots")),
+        (repo, ("models:show", "nope")),
+    ]
+    for moma, args in cases:
+        res = moma(*args, ok=False)
+        assert res.exit_code == 1 and _hint_after_every_error(res.stderr), (args, res.stderr)
+    res = repo("models:get", "clf", "-o", "out.bin", ok=False)
+    assert "remote=" not in res.stderr and "moma remote add" in res.stderr
+    (tmp_path / "storage").mkdir()
+    repo("remote", "add", "storage", str(tmp_path / "storage"), "--default")
+    (repo.root / "data.csv.moma").write_text("moma: [\n")  # a corrupt pointer
+    for args in (("status",), ("checkout",), ("pull",), ("fsck",), ("push",), ("add",
+                                                                              "data.csv")):
+        res = repo(*args, ok=False)
+        assert "data.csv.moma" in res.stderr, args
+        assert res.exit_code == 1 and _hint_after_every_error(res.stderr), (args, res.stderr)

@@ -133,3 +133,33 @@ def test_full_disk_during_add_loses_nothing(repo: Moma) -> None:
     repo.proc("add", "big.bin")
     oid = hash_bytes(data, "blake3")
     assert (repo.root / ".moma/cache/blake3" / oid[:2] / oid[2:]).read_bytes() == data
+
+
+def test_transfer_budget_holds_back_what_does_not_fit_and_lets_one_large_holder_through(
+        ) -> None:
+    import threading
+
+    from moma_cli.storage.transfer import Budget
+
+    budget = Budget(100)
+    with budget.held(250):  # larger than the budget, alone: proceeds
+        assert budget.used == 250
+    first_in, release, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def hold(event: threading.Event, wait: threading.Event | None) -> None:
+        with budget.held(60):
+            event.set()
+            if wait is not None:
+                assert wait.wait(30)
+
+    first = threading.Thread(target=hold, args=(first_in, release))
+    first.start()
+    assert first_in.wait(30)
+    second = threading.Thread(target=hold, args=(second_in, None))
+    second.start()
+    assert not second_in.wait(0.3)  # 60 + 60 > 100: waits for the first
+    release.set()
+    assert second_in.wait(30)
+    first.join(30)
+    second.join(30)
+    assert budget.used == 0

@@ -209,3 +209,100 @@ def test_api_reads_another_repository(repo: Moma, source: Source,
     assert api.read("data.csv", repo=str(source.bare)) == b"a,b\n1,2\n"
     with api.open("images/sub/dog.png", repo=f"file://{source.bare}") as fh:
         assert fh.read() == b"\x89PNG dog"
+
+
+def _register_joblib(source: Source, name: str, obj: object, message: str) -> bytes:
+    import joblib
+
+    path = source.moma.root / f"{name}.joblib"
+    joblib.dump(obj, path)
+    source.moma("models:add", name, path.name, "--metric", "auc=0.8")
+    source.publish(message)
+    return path.read_bytes()
+
+
+def test_models_of_another_repository(repo: Moma, source: Source,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import moma_cli.api as api
+    from moma_cli.services.model_loading import ModelLoadError
+
+    url = str(source.bare)
+    first = _register_joblib(source, "net", {"weights": [1, 2, 3]}, "net v1")
+    source.moma("models:tag", "net:1", "production")
+    source.moma.git("push", "-q", "origin", "--tags")
+    listed = json.loads(repo("models:list", "--repo", url, "--json").stdout)
+    assert {m["name"]: m["latest"] for m in listed["models"]} == {"clf": 1, "net": 1}
+    assert {m["name"]: m["stage"] for m in listed["models"]}["net"] == {"production": 1}
+    assert "net" in repo("models:list", "--repo", url).stdout
+    shown = json.loads(repo("models:show", "net:production", "--repo", url, "--json").stdout)
+    assert (shown["name"], shown["version"], shown["metrics"]) == ("net", 1, {"auc": 0.8})
+    repo("models:get", "net:production", "-o", "got.joblib", "--repo", url)
+    assert (repo.root / "got.joblib").read_bytes() == first
+    assert not (repo.root / "got.joblib.moma").exists()  # read, not tracked
+
+    # A new version and a stage moved to it reach the cached clone on the next command.
+    second = _register_joblib(source, "net", {"weights": [4]}, "net v2")
+    source.moma("models:tag", "net:2", "production")
+    source.moma.git("push", "-q", "origin", "--tags")
+    listed = json.loads(repo("models:list", "--repo", url, "--json").stdout)
+    assert {m["name"]: (m["latest"], m["stage"]) for m in listed["models"]}["net"] == \
+        (2, {"production": 2})
+    repo("models:get", "net:production", "-o", "got.joblib", "--repo", url, "--force")
+    assert (repo.root / "got.joblib").read_bytes() == second
+    source.moma.git("tag", "before-v2", "HEAD~1")
+    source.moma.git("push", "-q", "origin", "before-v2")
+    old = json.loads(repo("models:show", "net", "--repo", url, "--rev", "before-v2",
+                          "--json").stdout)
+    assert old["version"] == 1
+
+    monkeypatch.chdir(repo.root)
+    assert api.load_model("net:production", trust=True, repo=url) == {"weights": [4]}
+    assert api.load_model("net", trust=True, repo=url, rev="before-v2") == \
+        {"weights": [1, 2, 3]}
+    assert api.model_path("net:1", repo=f"file://{source.bare}").read_bytes() == first
+    with pytest.raises(ModelLoadError, match="unpickling a model runs code"):
+        api.load_model("net:production", repo=url)
+    res = repo("models:show", "nothere", "--repo", url, ok=False)
+    assert res.exit_code == 1 and "hint: " in res.stderr
+
+
+def test_data_and_models_through_an_s3_remote(repo: Moma, tmp_path: Path,
+                                              moto_endpoint: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The source's remote is S3 (moto's server): ls, get, import, models:get --repo, the
+    API, and a clone of the importer pulling the import through the source's remote."""
+    import moma_cli.api as api
+    from conftest import RemoteSpec, s3_bucket
+
+    s3_bucket(moto_endpoint, monkeypatch, "crossrepo-s3")
+    spec = RemoteSpec("s3", "s3://crossrepo-s3/moma", {"endpointurl": moto_endpoint,
+                                                      "region": "us-east-1"})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    git(tmp_path, "init", "-q", "--bare", "s3source.git")
+    src = Source(make_repo(tmp_path / "s3source"), tmp_path / "s3source.git", tmp_path)
+    spec.add_to(src.moma)
+    src.moma.git("remote", "add", "origin", str(src.bare))
+    write(src.moma.root / "table.csv", "x,y\n1,2\n")
+    write(src.moma.root / "shards/a.bin", b"\x00a")
+    write(src.moma.root / "shards/b.bin", b"\x00b")
+    src.moma("add", "table.csv", "shards")
+    src.publish("data")
+    model = _register_joblib(src, "ranker", {"k": 7}, "ranker v1")
+    assert len(spec.oids()) == 5  # the table, the shards manifest and files, the model
+    url = str(src.bare)
+
+    listed = json.loads(repo("ls", url, "--json").stdout)
+    assert [d["path"] for d in listed["data"]] == ["ranker.joblib", "shards", "table.csv"]
+    repo("get", url, "shards", "-o", "got-shards")
+    assert tree_bytes(repo.root / "got-shards") == tree_bytes(src.moma.root / "shards")
+    repo("import", url, "table.csv")
+    repo.git("commit", "-qm", "import table")
+    repo("models:get", "ranker", "-o", "ranker.joblib", "--repo", url)
+    assert (repo.root / "ranker.joblib").read_bytes() == model
+    monkeypatch.chdir(repo.root)
+    assert api.read("shards/b.bin", repo=url) == b"\x00b"
+    assert api.load_model("ranker", trust=True, repo=url) == {"k": 7}
+
+    clone = clone_of(repo, tmp_path, "consumer-clone")
+    clone("pull")
+    assert (clone.root / "table.csv").read_bytes() == b"x,y\n1,2\n"

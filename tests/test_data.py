@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+
+import pytest
 
 from conftest import Moma, git, tree_bytes, write
 from moma_cli.core import pointer
@@ -201,3 +204,28 @@ def test_corrupt_pointer_is_reported_while_good_ones_work(repo: Moma) -> None:
     res = repo("checkout", ok=False)
     assert "bad.bin.moma:4: invalid YAML" in res.stderr
     assert (repo.root / "good.bin").read_text() == "good"
+
+
+def test_directory_spanning_several_windows_is_listed_in_path_order(
+    repo: Moma, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Directories are walked and hashed a window at a time (a million files are never held
+    # at once): names around '/' must still come out in full-path order ('a-b' < 'a/c'),
+    # and a change in any window must be seen.
+    from moma_cli.services import workspace
+
+    monkeypatch.setattr(workspace, "_WINDOW", 3)
+    names = ["a-b", "a/c", "a/d/e", "a.txt", "a0", "b", "a/c0", "z/y/x", "Z"]
+    for name in names:
+        write(repo.root / "data" / name, name)
+    repo("add", "data")
+    ptr = pointer.parse((repo.root / "data.moma").read_text(), "data.moma")
+    listing = repo.root / ".moma/cache/blake3" / ptr.oid[:2] / ptr.oid[2:]
+    listed = [json.loads(line)[0] for line in listing.read_text().splitlines()[1:]]
+    assert listed == sorted(names) and ptr.nfiles == len(names)
+    assert "up to date" in repo("status").stdout
+    write(repo.root / "data/z/y/x", "changed")
+    (repo.root / "data/a-b").unlink()
+    write(repo.root / "data/a/new", "new")
+    out = repo("status", ok=False).stdout
+    assert "modified: z/y/x" in out and "deleted: a-b" in out and "added: a/new" in out

@@ -113,13 +113,13 @@ def test_move_a_directory_keeps_the_pointers_other_sections(repo: Moma) -> None:
     added_and_committed(repo, "data")
     r = open_repo(repo.root)
     ptr = r.load_pointer("data.moma")
-    r.write_pointer(ptr.with_extra(model={"name": "ds"}, lineage={"code": "abc"},
-                                   meta={"owner": "me"}))
+    ptr = ptr.with_extra(model={"name": "ds"}, lineage={"code": "abc"}, meta={"owner": "me"})
+    r.write_pointer(ptr)
     repo("move", "data", "datasets/train")
     moved = open_repo(repo.root).load_pointer("datasets/train.moma")
     assert (moved.oid, moved.nfiles) == (ptr.oid, ptr.nfiles)
-    assert moved.extra == {"model": {"name": "ds"}, "lineage": {"code": "abc"},
-                           "meta": {"owner": "me"}}
+    assert (moved.model, moved.lineage, moved.extra) == (ptr.model, ptr.lineage,
+                                                         {"meta": {"owner": "me"}})
     assert (repo.root / "datasets" / "train" / "b" / "c.txt").read_text() == "c"
     assert (repo.root / "datasets" / ".gitignore").read_text() == "/train\n"
     assert "up to date" in repo("status").stdout

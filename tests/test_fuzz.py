@@ -237,7 +237,7 @@ def test_pointer_parse_returns_a_valid_pointer_or_a_moma_error(text: str) -> Non
     ptr = bounded(pointer.parse, text, "x.bin.moma")
     if isinstance(ptr, pointer.Pointer):
         assert type(ptr.size) is int and ptr.size >= 0 and ptr.oid == OID
-        assert ptr.model is None or refs.check_name(ptr.model["name"])
+        assert ptr.model is None or refs.check_name(ptr.model.name)
         assert pointer.parse(pointer.dumps(ptr), "x.bin.moma") == ptr  # round trip
 
 
@@ -407,10 +407,10 @@ def test_a_lone_surrogate_escape_is_invalid_yaml(repo: Moma) -> None:
     """Found by the metrics fuzzing: with an '&' anywhere the pure-Python scanner reads the
     file and took `"\\ud800"`; printing it was exit 3."""
     write(repo.root / ".moma.yaml", "stages:\n  train:\n    cmd: 'true'\n"
-                                    "    metrics: [metrics.json]\n")
-    write(repo.root / "metrics.json", '{"\\ud800 &": 1}')
+                                    "    metrics: [metrics.yaml]\n")
+    write(repo.root / "metrics.yaml", '{"\\ud800 &": 1, auc: 0.5}')
     assert_one_error(repo("metrics", "show", ok=False),
-                     "metrics.json:1: invalid YAML: unpaired surrogate")
+                     "metrics.yaml:1: invalid YAML: unpaired surrogate")
 
 
 def test_files_read_from_git_or_as_metrics_fail_cleanly(repo: Moma) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pytest
 
@@ -17,14 +18,15 @@ EVALUATE = "import json, pathlib; k = float(pathlib.Path('model.pkl').read_text(
            "pathlib.Path('metrics.json').write_text(json.dumps({'latency_ms': k}))"
 
 
-def pipeline(moma: Moma, knob: str) -> None:
-    """train writes model.pkl from knob.txt; evaluate measures it into metrics.json."""
+def pipeline(moma: Moma, knob: str, *deps: str) -> None:
+    """train writes model.pkl from knob.txt (and `deps`); evaluate measures it into
+    metrics.json."""
     write(moma.root / "knob.txt", knob)
     write(moma.root / "train.py", TRAIN)
     write(moma.root / "evaluate.py", EVALUATE)
-    moma.git("add", "knob.txt", "train.py", "evaluate.py")
-    moma("run", "-n", "train", "-d", "train.py", "-o", "model.pkl", "--",
-         sys.executable, "train.py")
+    moma.git("add", "knob.txt", "train.py", "evaluate.py", *deps)
+    moma("run", "-n", "train", "-d", "train.py", *(a for d in deps for a in ("-d", d)),
+         "-o", "model.pkl", "--", sys.executable, "train.py")
     moma("run", "-n", "evaluate", "-d", "model.pkl", "-d", "evaluate.py", "-M", "metrics.json",
          "--", sys.executable, "evaluate.py")
     repo = open_repo(moma.root)
@@ -49,7 +51,7 @@ def test_heal_keeps_a_retrained_version_that_passes(repo: Moma) -> None:
     assert heal["healed"] is True and heal["stage"] == "train"
     ptr = open_repo(repo.root).load_pointer("model.pkl.moma")
     assert ptr.oid != old_oid and heal["oid"] == ptr.oid
-    assert ptr.model is not None and ptr.model["metrics"] == {"latency_ms": 30.0}
+    assert ptr.model is not None and ptr.model.metrics == {"latency_ms": 30.0}
     [model] = doc["models"]  # re-checked after healing
     assert (model["needs_retrain"], model["conditions"][0]["actual"]) == (False, 30.0)
     assert repo.git("log", "-1", "--format=%H %s").split(" ", 1) == [
@@ -61,6 +63,44 @@ def test_heal_keeps_a_retrained_version_that_passes(repo: Moma) -> None:
     assert (heal["version"], model["version"], shown["version"]) == (2, 2, 2)
     assert shown["metrics"] == {"latency_ms": 30.0} and shown["encoding"] is not None
     assert shown["commit"] == heal["commit"]
+
+
+def reference_of(moma: Moma) -> dict[str, Any]:
+    ptr = open_repo(moma.root).load_pointer("model.pkl.moma")
+    return dict(ptr.model.reference or {}) if ptr.model is not None else {}
+
+
+def test_the_healed_version_gets_the_reference_profile_of_its_training_data(
+        repo: Moma) -> None:
+    write(repo.root / "train.csv", "a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(100)))
+    pipeline(repo, "80")
+    repo("models:add", "credit-risk", "model.pkl", "--reference", "train.csv", "--target", "y")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "with its reference")
+    old = reference_of(repo)
+    write(repo.root / "knob.txt", "30")
+    write(repo.root / "train.csv", "a,y\n" + "".join(f"{i * 10},{i % 3}\n" for i in range(100)))
+    repo.git("commit", "-qam", "new data")
+    assert json.loads(repo("check", "--heal", "--json").stdout)["heals"][0]["version"] == 2
+    new = reference_of(repo)
+    assert (new["source"], new["target"], new["columns"]) == ("train.csv", "y", ["a"])
+    assert new["features"]["a"]["edges"] == [e * 10 for e in old["features"]["a"]["edges"]]
+    assert new["prediction"]["categories"] == ["0", "1", "2"]
+    log = write(repo.root / "preds.jsonl", "")
+    assert "has no reference profile" not in repo("monitor", "credit-risk", "--log",
+                                                  str(log)).stderr
+
+
+def test_without_a_previous_reference_the_stages_data_input_is_profiled(repo: Moma) -> None:
+    write(repo.root / "rows.csv", "a,b\n" + "".join(f"{i},{-i}\n" for i in range(50)))
+    pipeline(repo, "80", "rows.csv")
+    assert reference_of(repo) == {}
+    write(repo.root / "knob.txt", "30")
+    repo.git("commit", "-qam", "new data")
+    repo("check", "--heal")
+    new = reference_of(repo)
+    assert (new["source"], new["columns"], new["rows"]) == ("rows.csv", ["a", "b"], 50)
+    assert "target" not in new and "prediction" not in new
 
 
 def test_heal_that_cannot_pass_leaves_everything_untouched(repo: Moma) -> None:

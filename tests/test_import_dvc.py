@@ -206,6 +206,41 @@ def test_copy_remote_with_an_empty_dvc_cache(project: Moma) -> None:
     clone_pulls_and_repro_is_up_to_date(project, expected)
 
 
+def test_copy_remote_from_an_s3_dvc_remote(project: Moma, moto_endpoint: str,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """DVC's remote on S3 (moto's server): the objects `dvc push` wrote, in DVC's layout,
+    read from S3 and copied into the moma remote the import makes of it, then pulled by a
+    clone from S3. (The DVC venv has no dvc-s3; its pushed tree is uploaded as it is.)"""
+    import s3fs
+
+    from conftest import s3_bucket
+
+    expected = data_bytes(project.root)
+    s3_bucket(moto_endpoint, monkeypatch, "dvc-s3")
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={
+        "endpoint_url": moto_endpoint, "region_name": "us-east-1"})
+    store = project.root.parent / "dvcstore"
+    for path in sorted(p for p in store.rglob("*") if p.is_file()):
+        fs.put_file(str(path), f"dvc-s3/dvcstore/{path.relative_to(store).as_posix()}")
+    shutil.rmtree(store)
+    (project.root / ".dvc" / "config").write_text(
+        "[core]\n    remote = storage\n['remote \"storage\"']\n    url = s3://dvc-s3/dvcstore\n"
+        f"    endpointurl = {moto_endpoint}\n    region = us-east-1\n    jobs = 4\n")
+    project.git("commit", "-qam", "DVC remote on S3")
+    shutil.rmtree(project.root / ".dvc" / "cache")
+    for rel in DATA_PATHS:
+        path = project.root / rel
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    res = project("import-dvc", "--copy-remote")
+    assert "Copied 6 object(s) from DVC's remote to remote 'storage'" in res.stdout
+    doc = yamlio.load_file(project.root / ".moma.yaml")
+    assert doc["remotes"] == {"storage": {"url": "s3://dvc-s3/dvcstore", "jobs": 4,
+                                          "endpointurl": moto_endpoint,
+                                          "region": "us-east-1"}}
+    assert len(fs.find("dvc-s3/dvcstore/blake3")) == 6  # beside DVC's files/
+    clone_pulls_and_repro_is_up_to_date(project, expected)
+
+
 def test_a_mismatching_md5_is_refused_by_name(project: Moma) -> None:
     write(project.root / "data.csv", b"edited after dvc add\n")
     (project.root / "model.bin").unlink()

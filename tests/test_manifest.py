@@ -58,11 +58,28 @@ def test_changes_decode_only_the_lines_that_differ() -> None:
     new = [Entry("a", "cd" * 32, 1), Entry('quo"te\n', oid, 2), Entry("same", oid, 3),
            Entry("zz-new", oid, 5), Entry("é", oid, 6)]
     found = manifest.changes(io.BytesIO(manifest.encode(old, "blake3")),
-                             manifest.encode(new, "blake3"), "test")
+                             manifest.encode_lines(new, "blake3"), "test")
     assert found == [("modified", "a"), ("deleted", "gone"), ("added", "zz-new"),
                      ("added", "é")]
     assert manifest.changes(io.BytesIO(manifest.encode(new, "blake3")),
-                            manifest.encode(new, "blake3"), "test") == []
+                            manifest.encode_lines(new, "blake3"), "test") == []
     damaged = manifest.encode(old, "blake3").replace(b'["gone"', b'["../gone"')
     with pytest.raises(PointerError, match="manifest test: line"):
-        manifest.changes(io.BytesIO(damaged), manifest.encode(new, "blake3"), "test")
+        manifest.changes(io.BytesIO(damaged), manifest.encode_lines(new, "blake3"), "test")
+
+
+def test_changes_walks_both_listings_side_by_side() -> None:
+    # Insertions and deletions shift every later line: the side-by-side walk must
+    # resynchronise by path, as a comparison by dictionaries would.
+    Entry = manifest.Entry
+    old = [Entry(f"f{i:03d}", f"{i:064x}", i) for i in range(0, 200, 2)]
+    new = [Entry(f"f{i:03d}", f"{i + (i % 10 == 0):064x}", i) for i in range(0, 200, 3)]
+    found = manifest.changes(io.BytesIO(manifest.encode(old, "blake3")),
+                             manifest.encode_lines(new, "blake3"), "test")
+    before = {e.relpath: e.oid for e in old}
+    after = {e.relpath: e.oid for e in new}
+    expected = sorted([("deleted", r) for r in before if r not in after]
+                      + [("added", r) for r in after if r not in before]
+                      + [("modified", r) for r in after if r in before and after[r] != before[r]],
+                      key=lambda change: change[1])
+    assert found == expected and len(found) > 50

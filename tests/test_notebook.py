@@ -11,6 +11,7 @@ import pytest
 
 from conftest import Moma, write
 from moma_cli import yamlio
+from moma_cli.core import notebooks
 from moma_cli.core import params as params_mod
 from moma_cli.core.stages import PipelineError, parse_stage
 from moma_cli.errors import ConfigError
@@ -72,6 +73,10 @@ def test_notebook_stage_runs_with_params_and_repro_follows_changes(repo: Moma) -
 
     out = repo("repro").stdout
     assert "Unchanged stage explore" in out and "Pipeline is up to date." in out
+    verified = json.loads(repo("repro", "--verify", "explore", "--json").stdout)
+    [report_out] = verified["outputs"]  # re-executed: other timings, the same cells
+    assert verified["ok"] and report_out["rule"] == "notebook"
+    assert report_out["actual"] != report_out["expected"]
     write(repo.root / "params.yaml", "train:\n  max_depth: 3\n  seed: 7\nother: 2\n")
     assert "Pipeline is up to date." in repo("repro").stdout  # a key the stage does not use
 
@@ -118,6 +123,29 @@ def test_notebook_stage_definitions_are_checked(repo: Moma) -> None:
     with pytest.raises(PipelineError, match="is the notebook itself"):
         parse_stage("x", {"notebook": "a.ipynb", "output": "a.ipynb"})
     assert not (repo.root / "moma.lock").exists()
+
+
+def test_verify_compares_notebooks_without_run_timings_ids_and_counts() -> None:
+    def executed(started: str, text: str, count: int) -> bytes:
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["papermill"] = {"start_time": started, "output_path": f"/tmp/{started}"}
+        cell = nbformat.v4.new_code_cell("print(1)", execution_count=count, metadata={
+            "papermill": {"duration": count}, "execution": {"iopub.status.busy": started},
+            "tags": ["t"]})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text),
+                        nbformat.v4.new_output("execute_result", {"text/plain": "1"},
+                                               execution_count=count)]
+        nb.cells = [cell]
+        return nbformat.writes(nb).encode()
+
+    first = executed("2026-01-01T00:00:00", "1\n", 1)
+    again = executed("2026-01-02T00:00:00", "1\n", 7)  # another run: new id too
+    assert first != again
+    assert notebooks.normalized(first) == notebooks.normalized(again)
+    assert notebooks.normalized(first) != notebooks.normalized(
+        executed("2026-01-01T00:00:00", "2\n", 1))  # an output differs: a difference
+    assert notebooks.normalized(b"{not json") is None
+    assert notebooks.normalized(b'{"cells": 3}') is None
 
 
 def test_params_become_notebook_variables() -> None:

@@ -137,7 +137,7 @@ def test_many_small_files_travel_in_packs(repo: Moma, any_remote: RemoteSpec,
     objects = any_remote.objects()
     assert len(objects) == N_FILES + 2
     assert all(hash_bytes(blob, "blake3") == oid for oid, blob in objects.items())
-    assert "up to date" in repo("status", "--remote").stdout
+    assert "up to date" in repo("status", "-c").stdout
     assert f"0 files pushed, {N_FILES + 2} up to date" in repo("push").stdout
 
     clone = clone_of(repo, tmp_path)
@@ -145,7 +145,7 @@ def test_many_small_files_travel_in_packs(repo: Moma, any_remote: RemoteSpec,
     assert f"{N_FILES + 2} files fetched" in res.stdout
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
     assert (clone.root / "big.bin").read_bytes() == (repo.root / "big.bin").read_bytes()
-    assert json.loads(clone("fsck", "--remote", "--json").stdout)["ok"]
+    assert json.loads(clone("fsck", "-c", "--json").stdout)["ok"]
 
 
 def test_few_small_files_stay_loose(repo: Moma, any_remote: RemoteSpec) -> None:
@@ -176,7 +176,7 @@ def test_corrupt_object_in_a_pack_is_refused_then_repaired(
     assert (clone.root / "data/d0/f008.txt").read_bytes() == _content(8)  # the rest arrived
     assert len(list((clone.root / ".moma/cache/quarantine/corrupt").iterdir())) == 1
 
-    report = json.loads(clone("fsck", "--remote", "--json", ok=False).stdout)
+    report = json.loads(clone("fsck", "-c", "--json", ok=False).stdout)
     assert [c["oid"] for c in report["corrupt"]] == [_oid(victim)]
 
     res = repo("push", "--verify")
@@ -210,7 +210,7 @@ def test_damaged_index_is_reported_and_healed_by_push(repo: Moma, any_remote: Re
     repo("push")
     index = next(n for n in any_remote.packs() if n.endswith(".idx"))
     any_remote.write_pack(index, any_remote.read_pack(index) + b"junk\n")
-    report = json.loads(repo("fsck", "--remote", "--json", ok=False).stdout)
+    report = json.loads(repo("fsck", "-c", "--json", ok=False).stdout)
     assert index.removesuffix(".idx") in [c["oid"] for c in report["corrupt"]]
     assert len(report["missing"]) == N_FILES  # what the pack holds can no longer be found
     assert f"{N_FILES} files pushed" in repo("push", "--verify").stdout
@@ -268,7 +268,7 @@ def test_remote_clean_removes_old_packs_without_an_index(
     assert res["removed"] == [f"packs/{old.name}"]
     assert not old.exists() and young.exists()
     repo("push")  # a push cleans up too, and the complete packs stay
-    assert json.loads(repo("fsck", "--remote", "--json").stdout)["ok"]
+    assert json.loads(repo("fsck", "-c", "--json").stdout)["ok"]
 
 
 # -- indexes come from whoever can write to the remote ---------------------------------------
@@ -317,7 +317,7 @@ def test_malformed_indexes_are_reported_by_name_and_the_other_packs_serve(
     for name, reason in planted.items():
         assert re.search(rf"warning: ignored pack index {name} on remote 'storage' \(.*?\): "
                          rf"{re.escape(reason)}", stderr)
-    report = json.loads(clone("fsck", "--remote", "--json", ok=False).stdout)
+    report = json.loads(clone("fsck", "-c", "--json", ok=False).stdout)
     assert sorted(c["oid"] for c in report["corrupt"]) == sorted(n[6:-4] for n in planted)
     assert report["missing"] == []
 
@@ -332,14 +332,14 @@ def test_index_whose_pack_cannot_back_it_does_not_count_as_pushed(
     real = b"".join(contents)
     name = _plant(any_remote, packs.encode_index([(_oid(c), len(c)) for c in contents],
                                                  "blake3"), real[:-1])
-    res = repo("status", "--remote", ok=False)
+    res = repo("status", "-c", ok=False)
     assert re.search(r"not-pushed:\s+data\s", res.stdout)
     res = repo("push")
     assert f"{N_FILES + 2} files pushed, 0 up to date" in res.stdout
     assert re.search(rf"warning: ignored pack index {name} on remote 'storage' \(.*\): describes "
                      rf"{len(real)} bytes, the pack has {len(real) - 1}",
                      " ".join(res.stderr.split()))
-    assert "up to date" in repo("status", "--remote").stdout
+    assert "up to date" in repo("status", "-c").stdout
     clone = clone_of(repo, tmp_path)
     clone("pull")
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")

@@ -181,11 +181,12 @@ def test_model_output_gets_lineage_section(pipeline: Moma) -> None:
     (pipeline.root / "model.pkl.moma").write_text(pointer.dumps(model))
     pipeline("repro", "--force", "train")
     written = _ptr(pipeline, "model.pkl")
-    assert written.model == {"name": "tree", "encoding": "joblib"}
-    lineage = written.extra["lineage"]
-    assert lineage["params"] == {"train.max_depth": 2, "train.seed": 42}
-    assert lineage["deps"] == _lock(pipeline)["train"]["deps"]
-    assert lineage["code"] == pipeline.git("rev-parse", "HEAD").strip()
+    assert written.model is not None and written.lineage is not None
+    assert written.model.to_mapping() == {"name": "tree", "encoding": "joblib"}
+    lineage = written.lineage
+    assert lineage.params == {"train.max_depth": 2, "train.seed": 42}
+    assert list(lineage.deps) == _lock(pipeline)["train"]["deps"]
+    assert lineage.code == pipeline.git("rev-parse", "HEAD").strip()
     assert written.oid == ptr.oid  # same seed, same data: the same bytes
     staged = pipeline.git("show", ":model.pkl.moma")
     assert "lineage:" in staged and "name: tree" in staged

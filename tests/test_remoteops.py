@@ -103,7 +103,7 @@ def test_fsck_remote_reports_corrupt_empty_and_missing(
     any_remote.delete(b)
     snapshot = {o: any_remote.read(o) for o in any_remote.oids()}
 
-    res = shared("fsck", "--remote", "--json", ok=False)
+    res = shared("fsck", "-c", "--json", ok=False)
     report = json.loads(res.stdout)
     assert report["remote"] == "storage" and not report["ok"]
     assert report["checked"] == len(snapshot)  # every object, used or not (v1, v2)
@@ -114,14 +114,14 @@ def test_fsck_remote_reports_corrupt_empty_and_missing(
     assert report["missing"] == [{"path": "data/b.csv", "oid": b}]
     assert {o: any_remote.read(o) for o in any_remote.oids()} == snapshot, "fsck wrote"
 
-    res = shared("fsck", "--remote", "-r", "storage", ok=False)
+    res = shared("fsck", "-r", "storage", ok=False)
     assert res.exit_code == 1 and "moma push --verify" in res.stderr
     assert "data/a.csv: remote object" in res.stderr and "Traceback" not in res.stderr
-    sample = json.loads(shared("fsck", "--remote", "--sample", "2", "--json", ok=False).stdout)
+    sample = json.loads(shared("fsck", "-c", "--sample", "2", "--json", ok=False).stdout)
     assert sample["checked"] == 2 and sample["sampled"]
 
     shared("push", "--verify")
-    assert json.loads(shared("fsck", "--remote", "--json").stdout)["ok"]
+    assert json.loads(shared("fsck", "-c", "--json").stdout)["ok"]
     assert any_remote.read(a) == b"a\n"
 
 

@@ -35,11 +35,27 @@ def test_remote_urls_with_credentials_are_refused(repo: Moma, url: str) -> None:
 
 def test_secret_options_are_refused_by_remote_modify(repo: Moma) -> None:
     repo("remote", "add", "storage", "s3://bucket")
-    for key in ("secret_access_key", "password", "session_token"):
-        res = repo("remote", "modify", "storage", key, SECRET, "--local", ok=False)
-        assert_one_error(res, f"'{key}' must not be stored in a config file")
+    res = repo("remote", "modify", "storage", "password", SECRET, "--local", ok=False)
+    assert_one_error(res, "'password' must not be stored in a config file")
+    for key in ("secret_access_key", "session_token"):
+        res = repo("remote", "modify", "storage", key, SECRET, ok=False)
+        assert_one_error(res, f"'{key}' must not be stored in the committed .moma.yaml")
+        assert "add --local" in res.stderr
         assert SECRET not in outputs(res)
     assert not (repo.root / ".moma.local.yaml").exists()
+    assert SECRET not in (repo.root / ".moma.yaml").read_text()
+
+
+def test_s3_credentials_live_in_the_local_file_only_and_are_never_shown(repo: Moma) -> None:
+    repo("remote", "add", "storage", "s3://bucket")
+    repo("remote", "modify", "storage", "secret_access_key", SECRET, "--local")
+    local = repo.root / ".moma.local.yaml"
+    assert SECRET in local.read_text()
+    assert local.stat().st_mode & 0o077 == 0  # this user's only
+    assert SECRET not in outputs(repo("remote", "list"))
+    assert SECRET not in outputs(repo("remote", "list", "--json"))
+    assert SECRET not in outputs(repo("config", "--list", "--json"))
+    assert repo.git("check-ignore", ".moma.local.yaml").strip() == ".moma.local.yaml"
 
 
 @pytest.mark.parametrize("yaml_text, expected", [

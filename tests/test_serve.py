@@ -3,8 +3,6 @@ from a real repository's cache."""
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
 import select
@@ -14,123 +12,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from conftest import Moma, make_repo
+from conftest import make_repo
 from moma_cli.errors import MomaError
 from moma_cli.services import serve
-from moma_cli.services.registry import resolving
-from moma_cli.services.repo import Repo, open_repo
 from moma_cli.services.serving import factory, settings
-from moma_cli.services.serving.app import create_app
 from realtools import free_port, uvicorn_running
-
-FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-X, Y = load_iris(return_X_y=True)
-
-
-@dataclass
-class Registry:
-    """Registers real joblib-dumped estimators with `moma models:add` and moves stages with
-    `moma models:tag`, remembering each version's estimator to compare predictions."""
-
-    moma: Moma
-    estimators: dict[tuple[str, int], Any] = field(default_factory=dict)
-
-    @property
-    def repo(self) -> Repo:
-        return open_repo(self.moma.root)
-
-    def register(self, name: str, estimator: Any) -> int:
-        rel = f"models/{name}.joblib"
-        path = self.moma.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            path.chmod(0o644)
-        joblib.dump(estimator, path)
-        self.moma("models:add", name, rel)
-        self.moma.git("commit", "-qm", f"{name}: new version")
-        version = resolving.resolve(self.repo, name).version
-        assert version is not None
-        self.estimators[(name, version)] = estimator
-        return version
-
-    def tag(self, ref: str, stage: str) -> None:
-        self.moma("models:tag", ref, stage)
-
-    def oid(self, ref: str) -> str:
-        return resolving.resolve(self.repo, ref).oid
-
-
-def fitted(estimator: Any, names: bool = False) -> Any:
-    estimator.fit(X, Y)
-    if names:
-        # What fitting on a DataFrame records; pandas is not a test dependency.
-        estimator.feature_names_in_ = np.array(FEATURES, dtype=object)
-    return estimator
-
-
-@pytest.fixture
-def registry(repo: Moma) -> Registry:
-    reg = Registry(repo)
-    reg.register("iris", fitted(LogisticRegression(max_iter=300)))
-    reg.register("iris", fitted(DecisionTreeClassifier(max_depth=2, random_state=0), names=True))
-    reg.tag("iris:1", "production")
-    return reg
-
-
-class Client:
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        self.conn.request(method, path, body=data, headers=(
-            {"Content-Type": "application/json"} if data else {}) | (headers or {}))
-        resp = self.conn.getresponse()
-        text = resp.read().decode()
-        if resp.getheader("Content-Type", "").startswith("application/json"):
-            return resp.status, json.loads(text)
-        return resp.status, text
-
-    def predict(self, target: str, inputs: Any) -> tuple[int, Any]:
-        return self.request("POST", f"/v1/models/{target}/predict", {"inputs": inputs})
-
-
-@dataclass
-class Running:
-    server: Any
-    port: int
-
-    def client(self) -> Client:
-        return Client(self.port)
-
-
-@pytest.fixture
-def start(registry: Registry) -> Iterator[Any]:
-    """start(refs, **options) -> a server running in this process on a free port. Whatever
-    host it binds (`host="0.0.0.0"`), its clients connect to 127.0.0.1."""
-    with contextlib.ExitStack() as running:
-        def _start(*refs: str, **options: Any) -> Running:
-            port = free_port()
-            server, _ = serve.prepare(registry.repo, refs, port=port, **options)
-            running.enter_context(uvicorn_running(create_app(server), port, server.host))
-            return Running(server, port)
-
-        yield _start
-
+from servetools import FEATURES, Client, Registry, X, fitted, metric
 
 # -- predictions ---------------------------------------------------------------------------
 
@@ -296,14 +193,6 @@ def test_fuzz_admin_authorization_headers(start: Any, monkeypatch: pytest.Monkey
 
 # -- monitoring ------------------------------------------------------------------------------
 
-def metric(text: str, name: str, **labels: str) -> float:
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    for line in text.splitlines():
-        if line.startswith(f"{name}{{{want}}} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_metrics_counters_move(start: Any) -> None:
     client = start("iris:production").client()
     for _ in range(3):
@@ -325,9 +214,11 @@ def test_prediction_log_is_sampled_json_lines(tmp_path: Path, start: Any) -> Non
     log = tmp_path / "logs" / "predictions.jsonl"
     client = start("iris:2", log_predictions=log, sample_rate=1.0).client()
     assert client.predict("iris:2", X[:2].tolist())[0] == 200
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    *entries, request = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["features"] for e in entries] == [dict(zip(FEATURES, row, strict=True))
                                                 for row in X[:2].tolist()]
+    assert (request["status"], request["rows"], request["request"]) == (
+        200, 2, entries[0]["request"])  # how it went: tests/test_monitor.py reads it
     assert {(e["model"], e["version"], e["format"]) for e in entries} == {("iris", 2, 1)}
     assert entries[0]["ts"].endswith("Z") and len(entries[0]["probabilities"]) == 3
 
@@ -612,6 +503,45 @@ def test_moma_serve_workers_share_the_port_and_sum_their_metrics(registry: Regis
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert list(tmp.iterdir()) == []
+
+
+def workers_serving(port: int, version: int) -> float:
+    """How many live workers serve `version` of iris, by moma_model_info."""
+    text = Client(port).request("GET", "/metrics")[1]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("moma_model_info{") and f'version="{version}"' in line)
+
+
+def test_admin_reload_reaches_every_worker(registry: Registry, tmp_path: Path) -> None:
+    """`--workers 2 --poll 0`: one POST /v1/admin/reload, answered by one worker, switches
+    both (the other sees its signal), and every request afterwards gets the new version."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moma_cli", "serve", "--port", str(port), "--workers", "2",
+         "--poll", "0"], cwd=registry.moma.root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=container_env())
+    try:
+        wait_until_up(port, proc)
+        deadline = time.monotonic() + 30
+        while workers_serving(port, 1) < 2:  # both have loaded version 1
+            assert time.monotonic() < deadline, "the second worker never started"
+            time.sleep(0.05)
+        registry.tag("iris:2", "production")
+        status, report = Client(port).request("POST", "/v1/admin/reload")
+        assert status == 200
+        assert report["switched"] == [{"spec": "iris:production", "old_version": 1,
+                                       "new_version": 2}]
+        deadline = time.monotonic() + 30
+        while workers_serving(port, 2) < 2 or workers_serving(port, 1) > 0:
+            assert time.monotonic() < deadline, "a worker kept serving version 1"
+            time.sleep(0.05)
+        for _ in range(20):  # a new connection each time: the kernel picks the worker
+            status, body = Client(port).predict("iris", X[:1].tolist())
+            assert (status, body["version"]) == (200, 2)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
 
 
 def test_the_app_factory_serves_from_moma_serve_variables(registry: Registry, tmp_path: Path,

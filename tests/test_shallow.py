@@ -182,7 +182,7 @@ def test_push_from_a_shallow_clone_sends_the_staged_versions_it_has(origin: Moma
     clone("pull")
     clone("remote", "add", "fresh", str(tmp_path / "fresh"), "--local")
     clone("push", "-r", "fresh")
-    assert clone("status", "--remote", "-r", "fresh").exit_code == 0
+    assert clone("status", "-r", "fresh").exit_code == 0
     oid = open_repo(origin.root).load_pointer("clf.joblib.moma").oid
     assert (tmp_path / "fresh" / "blake3" / oid[:2] / oid[2:]).exists()
     assert is_shallow(clone)

@@ -154,12 +154,13 @@ def test_add_from_records_lineage_without_a_pipeline(repo: Moma) -> None:
          "-p", "params.yaml:depth")
     ptr = pointer.parse((repo.root / "model.bin.moma").read_text(), "model.bin.moma")
     data = pointer.parse((repo.root / "data/train.csv.moma").read_text(), "x.moma")
-    lineage = ptr.extra["lineage"]
-    assert lineage["deps"][0] == {"path": "data/train.csv", "oid": data.oid}
-    assert lineage["deps"][1]["path"] == "train.py"
-    assert lineage["params"] == {"depth": 3}
-    assert lineage["code"] == repo.git("rev-parse", "HEAD").strip()
-    assert lineage["env"]["packages"].startswith("sha256:")
+    lineage = ptr.lineage
+    assert lineage is not None
+    assert lineage.deps[0] == {"path": "data/train.csv", "oid": data.oid}
+    assert lineage.deps[1]["path"] == "train.py"
+    assert lineage.params == {"depth": 3}
+    assert lineage.code == repo.git("rev-parse", "HEAD").strip()
+    assert lineage.env["packages"].startswith("sha256:")
     report = json.loads(repo("lineage", "model.bin", "--json").stdout)
     assert report["stages"][0]["name"] == "(moma add)"
     upstream = {n["path"]: n for n in report["upstream"]}

@@ -15,7 +15,7 @@ import pytest
 from conftest import Moma, RemoteSpec, clone_of, s3_bucket, tree_bytes, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
-from moma_cli.storage.fs import redact
+from moma_cli.credentials import redact
 from realtools import free_port
 
 
@@ -88,18 +88,18 @@ def test_pull_at_a_commit_older_than_the_remote_uses_the_one_this_clone_knows(
 
 def test_push_targets_and_status_remote(repo: Moma, any_remote: RemoteSpec) -> None:
     _project(repo, any_remote)
-    res = repo("status", "--remote", "--json", ok=False)
+    res = repo("status", "-c", "--json", ok=False)
     states = {e["path"]: e["state"] for e in json.loads(res.stdout)["entries"]}
     assert states == {"data": "not-pushed", "model.pkl": "not-pushed"}
 
     repo("push", "model.pkl")
     assert any_remote.oids() == {_oid(repo, "model.pkl")}
-    res = repo("status", "--remote", ok=False)
+    res = repo("status", "-c", ok=False)
     assert "not-pushed:" in res.stdout and "data" in res.stdout
     assert "model.pkl" not in res.stdout
 
     repo("push")
-    assert "up to date" in repo("status", "--remote").stdout
+    assert "up to date" in repo("status", "-c").stdout
 
 
 def test_manifest_is_pushed_only_after_its_files(repo: Moma, any_remote: RemoteSpec) -> None:
@@ -465,14 +465,14 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     repo.git("add", "-A")
     repo.git("commit", "-qm", "big")
     repo("push")
-    assert json.loads(repo("fsck", "--remote", "--json").stdout)["ok"]
+    assert json.loads(repo("fsck", "-c", "--json").stdout)["ok"]
     clone = clone_of(repo, tmp_path)
     clone("pull")
     assert (clone.root / "big.bin").read_bytes() == big
 
     oid = _oid(repo, "big.bin")
     any_remote.write(oid, big[:-1] + b"\0")
-    report = json.loads(repo("fsck", "--remote", "--json", ok=False).stdout)
+    report = json.loads(repo("fsck", "-c", "--json", ok=False).stdout)
     assert [c["oid"] for c in report["corrupt"]] == [oid]
     other = clone_of(repo, tmp_path, "other")
     res = other("pull", ok=False)
@@ -480,6 +480,83 @@ def test_large_object_is_downloaded_to_a_file_and_verified(
     assert not (other.root / "big.bin").exists()
     assert not any((other.root / ".moma/cache/blake3").rglob("*"))
     assert not any((other.root / ".moma/cache/tmp").iterdir())
+
+
+def _pushed_big(repo: Moma, remote: RemoteSpec, size: int) -> bytes:
+    big = os.urandom(size)
+    write(repo.root / "big.bin", big)
+    repo("add", "big.bin")
+    remote.add_to(repo)
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "big")
+    repo("push")
+    return big
+
+
+def test_large_s3_object_pulled_in_ranged_parts_is_byte_identical(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from moma_cli.storage import fs
+
+    # 17 MiB + 3 bytes in 3 MiB parts: six whole parts and a short last one, 2 at a time.
+    monkeypatch.setattr(fs, "PART_SIZE", 3 << 20)
+    monkeypatch.setattr(fs, "PARTS_IN_FLIGHT", 2)
+    mid = os.urandom(3 << 20)  # over what S3 reads into memory: one part, streamed
+    write(repo.root / "mid.bin", mid)
+    repo("add", "mid.bin")
+    big = _pushed_big(repo, s3_remote, (17 << 20) + 3)
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    assert (clone.root / "big.bin").read_bytes() == big
+    assert (clone.root / "mid.bin").read_bytes() == mid
+    assert not any((clone.root / ".moma/cache/tmp").iterdir())
+
+
+def test_a_corrupt_part_of_a_large_s3_object_is_detected_and_nothing_stored(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from moma_cli.storage import fs
+
+    monkeypatch.setattr(fs, "PART_SIZE", 4 << 20)
+    big = _pushed_big(repo, s3_remote, 17 << 20)
+    oid = _oid(repo, "big.bin")
+    middle = 9 << 20  # in the third of five parts
+    s3_remote.write(oid, big[:middle] + bytes([big[middle] ^ 1]) + big[middle + 1:])
+    clone = clone_of(repo, tmp_path)
+    res = clone("pull", ok=False)
+    assert f"big.bin: object {oid[:8]}" in res.stderr and "corrupt" in res.stderr
+    assert not (clone.root / "big.bin").exists()
+    assert not any((clone.root / ".moma/cache/blake3").rglob("*"))
+    assert not any((clone.root / ".moma/cache/tmp").iterdir())
+    [kept] = (clone.root / ".moma/cache/quarantine/corrupt").iterdir()
+    assert kept.name.startswith(oid) and kept.stat().st_size == len(big)
+
+
+def test_a_large_push_is_a_multipart_upload_of_the_exact_bytes(
+        repo: Moma, s3_remote: RemoteSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    import s3fs
+
+    from moma_cli.storage import fs
+
+    monkeypatch.setattr(fs, "UPLOAD_PART_SIZE", 5 << 20)  # S3's smallest: 17 MiB is 4 parts
+    big = _pushed_big(repo, s3_remote, (17 << 20) + 5)
+    oid = _oid(repo, "big.bin")
+    assert s3_remote.read(oid) == big
+    client = s3fs.S3FileSystem(skip_instance_cache=True, client_kwargs={
+        "endpoint_url": s3_remote.options["endpointurl"]})
+    bucket = s3_remote.url.removeprefix("s3://").split("/")[0]
+    etag = client.info(s3_remote.object_key(oid))["ETag"]
+    assert etag.strip('"').endswith("-4")  # assembled from 4 parts
+    assert not client.call_s3("list_multipart_uploads", Bucket=bucket).get("Uploads")
+
+
+def test_a_large_s3_object_gone_from_the_remote_is_named(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path) -> None:
+    _pushed_big(repo, s3_remote, (16 << 20) + 1)
+    oid = _oid(repo, "big.bin")
+    s3_remote.delete(oid)
+    res = clone_of(repo, tmp_path)("pull", ok=False)
+    assert f"no object {oid[:8]}" in res.stderr and "big.bin" in res.stderr
 
 
 # -- what push sends: the work tree, the registry's versions, and revisions asked for ----------
@@ -504,18 +581,18 @@ def test_push_sends_every_version_the_registry_points_at(repo: Moma, any_remote:
     any_remote.add_to(repo)
     repo.git("commit", "-qam", "remote")
 
-    res = repo("status", "--remote", ok=False)
+    res = repo("status", "-c", ok=False)
     assert res.stderr.count("warning:") == 2  # one line per stage or semver lacking its data
     assert "credit-risk:production (v3) points at data remote 'storage' lacks" in res.stderr
     assert "credit-risk@v1.0.0 (v2) points at data remote 'storage' lacks" in res.stderr
-    report = json.loads(repo("status", "--remote", "--json", ok=False).stdout)
+    report = json.loads(repo("status", "-c", "--json", ok=False).stdout)
     assert sorted((r["ref"], r["version"]) for r in report["registry"]) == [
         ("credit-risk:production", 3), ("credit-risk@v1.0.0", 2)]
 
     res = repo("push")
     assert "3 files pushed" in res.stdout
     assert any_remote.oids() == {oids[1], oids[2], oids[3]}  # v1 holds nothing: not sent
-    assert "warning:" not in repo("status", "--remote").stderr
+    assert "warning:" not in repo("status", "-c").stderr
 
     clone = clone_of(repo, tmp_path)
     clone("pull")

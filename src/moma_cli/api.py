@@ -28,7 +28,7 @@ from typing import IO, Any
 from moma_cli.core.sources import is_local_path
 from moma_cli.errors import NotARepoError
 from moma_cli.services import access
-from moma_cli.services.repo import open_repo
+from moma_cli.services.repo import Repo, open_repo
 
 
 def open(  # noqa: A001 - mirrors builtins.open on purpose
@@ -79,7 +79,7 @@ def _object_path(path: str, rev: str | None, remote: str | None,
         from moma_cli.services.crossrepo import getting
 
         return getting.object_of(url, path, rev, remote=remote)
-    context = open_repo(Path(repo) if repo is not None else None)
+    context = _context(repo, None)
     located = access.locate(context, path, rev, remote=remote)
     return access.object_path(context, located.oid, remote=remote)
 
@@ -98,22 +98,51 @@ def _source_url(repo: str | Path | None) -> str | None:
     return None
 
 
-def model_path(ref: str, *, cwd: Path | None = None) -> Path:
-    """A read-only path to the bytes of `ref` (e.g. 'credit-risk:4') in the cache."""
+def model_path(ref: str, *, rev: str | None = None, repo: str | Path | None = None,
+               cwd: Path | None = None) -> Path:
+    """A read-only path to the verified bytes of `ref` (e.g. 'credit-risk:4') in the
+    cache: of this repository's registry at `rev`, or of another repository's (`repo`, as
+    in `open`), whose remote supplies the bytes."""
     from moma_cli.services.registry import model_files
 
-    return model_files.model_file(open_repo(cwd), ref)[1]
+    url = _source_url(repo)
+    if url is not None:
+        from moma_cli.services.crossrepo import registry
+
+        return registry.model_file(url, ref, rev=rev, cwd=cwd)[1]
+    return model_files.model_file(_context(repo, cwd), ref, rev)[1]
 
 
 def load_model(ref: str, trust: bool = False, *, trusted_types: Sequence[str] = (),
+               rev: str | None = None, repo: str | Path | None = None,
                cwd: Path | None = None) -> Any:
     """Load a registered model by its format. skops (with `trusted_types` for the types
     skops does not trust by itself) and ONNX models run no code from the file; a joblib or
-    pickle model needs `trust=True`, because unpickling executes code."""
+    pickle model needs `trust=True`, because unpickling executes code.
+
+    `repo` reads another repository's registry (a URL or a path outside any moma work
+    tree, as in `open`) at `rev` (default: its default branch), the bytes fetched from its
+    default remote and verified; so does `moma models:get REF --repo URL`.
+
+    Example:
+        >>> clf = moma_cli.api.load_model("credit-risk:production",
+        ...                               repo="https://github.com/acme/registry")
+    """
+    url = _source_url(repo)
+    if url is not None:
+        from moma_cli.services.crossrepo import registry
+
+        return registry.load(url, ref, rev=rev, trust_pickle=trust,
+                             trusted_types=trusted_types, cwd=cwd)
     from moma_cli.services.registry import model_files
 
-    return model_files.load(open_repo(cwd), ref, trust_pickle=trust,
+    return model_files.load(_context(repo, cwd), ref, rev=rev, trust_pickle=trust,
                             trusted_types=trusted_types)
+
+
+def _context(repo: str | Path | None, cwd: Path | None) -> Repo:
+    """This repository: the directory `repo` names (inside it), else `cwd`'s."""
+    return open_repo(Path(repo) if repo is not None else cwd)
 
 
 def log_model(

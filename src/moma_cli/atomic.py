@@ -101,3 +101,24 @@ def write_if_changed(path: Path, data: bytes, mode: int = 0o644) -> bool:
         pass
     atomic_write_bytes(path, data, mode)
     return True
+
+
+def atomic_create(path: Path, data: bytes, mode: int = 0o644) -> bool:
+    """Write `data` to `path` only if nothing is there: False, and nothing written, when a
+    file exists (or another writer got there first). The complete file appears at once:
+    the temp is hard-linked to `path`, which fails rather than replace."""
+    tmp = tmp_sibling(path)
+    try:
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moma_cli import yamlio
+from moma_cli.credentials import (
+    CREDENTIALS_IN_URL,
+    LOCAL_CREDENTIALS,
+    SECRET_OPTIONS,
+    is_secret_key,
+    redact_url,
+)
 from moma_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,19 +39,6 @@ REMOTE_OPTIONS = (
     "jobs",
     "verify_ssl",
 )
-# Keys that would put a secret in a file; credentials come from the environment or the
-# AWS credential chain instead.
-SECRET_OPTIONS = ("access_key_id", "secret_access_key", "session_token", "password", "key",
-                  "secret")
-# Words that mark a key anywhere in the committed .moma.yaml as a credential. Whole words of
-# the key only ('max_tokens' is a hyperparameter, 'token' is a secret).
-_SECRET_WORDS = {"secret", "password", "passwd", "token", "apikey", "credentials", "credential"}
-_SECRET_KEY_RE = re.compile(r"(access|private|api|secret)[_-]?key(_id)?", re.IGNORECASE)
-CREDENTIALS_IN_URL = re.compile(r"^[a-z0-9+.-]+://[^/@]*:[^/@]*@", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"(://)[^/@\s]*@")
-# Environment variables whose values must never be printed, even inside a library's error.
-_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
-               "AWS_ACCESS_KEY_ID", "MOMA_SERVE_ADMIN_TOKEN")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -101,27 +95,6 @@ def check_name(name: str, what: str = "name") -> str:
             hint="use letters, digits, '_', '.', '-' (start with a letter or digit, max 64)",
         )
     return name
-
-
-def is_secret_key(key: object) -> bool:
-    text = str(key).lower()
-    words = set(re.split(r"[_.\-]", text))
-    return bool(words & _SECRET_WORDS) or _SECRET_KEY_RE.fullmatch(text) is not None
-
-
-def redact(text: str, environ: Mapping[str, str] | None = None) -> str:
-    """`text` with URL credentials and the values of secret environment variables as ****."""
-    env = os.environ if environ is None else environ
-    text = redact_url(text)
-    for var in _SECRET_ENV:
-        value = env.get(var)
-        if value and len(value) >= 4:
-            text = text.replace(value, "****")
-    return text
-
-
-def redact_url(url: str) -> str:
-    return _URL_USERINFO.sub(r"\1****@", url)
 
 
 def _refuse_secrets(doc: Any, where: str) -> None:
@@ -191,18 +164,35 @@ def read_layer(root: Path, local: bool = False) -> dict[str, Any]:
 
 
 def write_layer(root: Path, doc: Mapping[str, Any], local: bool = False) -> None:
+    write_layer_text(root, yamlio.dumps(dict(doc)), local)
+
+
+def write_layer_text(root: Path, text: str, local: bool = False) -> None:
+    """The layer as `text`, written as given (an edit that kept the user's comments)."""
     from moma_cli.atomic import atomic_write_bytes
 
     path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
-    atomic_write_bytes(path, yamlio.dumps(dict(doc)).encode())
+    # The local layer may hold S3 credentials: readable by this user only.
+    atomic_write_bytes(path, text.encode(), 0o600 if local else 0o644)
+
+
+def read_layer_text(root: Path, local: bool = False) -> str:
+    """The layer's text, checked by `read_layer` first ("" when there is no file)."""
+    read_layer(root, local)
+    path = root / (LOCAL_CONFIG_FILE if local else CONFIG_FILE)
+    return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
 def load(root: Path, environ: Mapping[str, str] | None = None) -> Config:
+    return from_layers(root, read_layer(root), read_layer(root, local=True), environ)
+
+
+def from_layers(root: Path, committed: dict[str, Any], local: dict[str, Any],
+                environ: Mapping[str, str] | None = None) -> Config:
+    """The configuration these two documents (`.moma.yaml`, `.moma.local.yaml`) make."""
     env = os.environ if environ is None else environ
-    committed = read_layer(root)
     _refuse_secrets(committed, "")
     _refuse_outside_cache(committed, root)
-    local = read_layer(root, local=True)
     local_cache = local.get("cache")
     cache_is_local = bool(env.get("MOMA_CACHE_DIR")) or (
         isinstance(local_cache, Mapping) and local_cache.get("dir") is not None)
@@ -344,7 +334,10 @@ def _remote(name: str, opts: Any) -> RemoteConfig:
         raise ConfigError(f"remotes.{name}: needs a 'url'")
     if opts.get("jobs") is not None:
         opts = {**opts, "jobs": _jobs(opts["jobs"], f"remotes.{name}.jobs")}
-    secrets = [k for k in opts if str(k).lower() in SECRET_OPTIONS]
+    # S3 credentials reach here only from .moma.local.yaml or the environment: a committed
+    # file with them was refused whole by _refuse_secrets.
+    secrets = [k for k in opts if str(k).lower() in SECRET_OPTIONS
+               and str(k) not in LOCAL_CREDENTIALS]
     if secrets:
         raise ConfigError(
             f"remotes.{name}: '{secrets[0]}' must not be stored in a config file",
@@ -359,3 +352,69 @@ def _remote(name: str, opts: Any) -> RemoteConfig:
             "set them in the environment or an AWS profile",
         )
     return RemoteConfig(name, str(opts["url"]), {k: v for k, v in opts.items() if k != "url"})
+
+
+# `moma config` keys: those .moma.example.yaml documents. '*' is a name the user chose (a
+# remote, a model, a stage; it may hold dots). Kinds: str, int, bool, list (a YAML flow
+# list or comma-separated), items (a YAML flow list or one item: the items hold commas),
+# secret (a str that only the git-ignored .moma.local.yaml may hold).
+SETTINGS: dict[str, str] = {
+    "core.hash": "str", "core.remote": "str", "core.jobs": "int",
+    "cache.dir": "str", "cache.type": "str",
+    **{f"remotes.*.{opt}": "str" for opt in ("url", "endpointurl", "region", "profile")},
+    "remotes.*.jobs": "int", "remotes.*.verify_ssl": "bool",
+    **{f"remotes.*.{opt}": "secret" for opt in LOCAL_CREDENTIALS},
+    "models.*.checks": "items", "models.*.retrain.every": "str",
+    "models.*.retrain.stage": "str",
+    "alerts.webhook": "str",
+    "registry.stages": "list",
+    "stages.*.cmd": "str", "stages.*.deps": "list", "stages.*.outs": "list",
+    "stages.*.params": "items", "stages.*.metrics": "list",
+}
+
+
+def setting_key(key: str) -> tuple[tuple[str, ...], str]:
+    """`key` (e.g. remotes.s3.eu.url) as its path of mapping keys and its kind."""
+    for pattern, kind in SETTINGS.items():
+        head, star, tail = pattern.partition("*")
+        if not star:
+            if key == pattern:
+                return tuple(key.split(".")), kind
+            continue
+        name = key[len(head):len(key) - len(tail)]
+        if key.startswith(head) and key.endswith(tail) and len(key) > len(pattern) - 1 \
+                and name.strip():
+            return (*head.rstrip(".").split("."), name, *tail.lstrip(".").split(".")), kind
+    raise ConfigError(f"unknown configuration key {key!r}",
+                      hint="keys: " + ", ".join(k.replace("*", "NAME") for k in SETTINGS))
+
+
+def setting_value(key: str, kind: str, text: str) -> Any:
+    """The command line's `text` as the value `key` holds: one-line error naming the key."""
+    if kind == "int":
+        if not (text.isascii() and text.isdigit()):
+            raise ConfigError(f"{key}: expected a whole number, got {text!r}",
+                              hint=f"e.g. moma config {key} 4")
+        return int(text)
+    if kind == "bool":
+        lowered = text.lower()
+        if lowered not in ("true", "false", "yes", "no", "1", "0"):
+            raise ConfigError(f"{key}: expected true or false, got {text!r}",
+                              hint=f"e.g. moma config {key} true")
+        return lowered in ("true", "yes", "1")
+    if kind in ("list", "items"):
+        if text.lstrip().startswith("["):
+            try:
+                items = yamlio.loads(text, key)
+            except yamlio.YamlError as exc:
+                raise ConfigError(exc.message, hint="write a list as [a, b, c]") from None
+            if not isinstance(items, list) or any(isinstance(i, (dict, list)) for i in items):
+                raise ConfigError(f"{key}: expected a list of values like [a, b, c]",
+                                  hint=f"e.g. moma config {key} \"[a, b]\"")
+            return items
+        parts = text.split(",") if kind == "list" else [text]
+        return [p.strip() for p in parts if p.strip()]
+    if not text.strip():
+        raise ConfigError(f"{key}: the value is empty", hint=f"to remove it: moma config "
+                          f"--unset {key}")
+    return text

@@ -21,6 +21,7 @@ import typer
 
 from moma_cli import __version__
 from moma_cli.cli.context import OPTIONS, ErrorFunnel
+from moma_cli.cli.options import command_index
 
 SETTINGS: dict[str, Any] = dict(
     name="moma",
@@ -61,7 +62,7 @@ def main_options(
 
 
 # Module of moma_cli.cli -> the commands (and command groups) its register() adds, in the
-# order `--help` lists them. Importing all seventeen modules cost 0.02-0.04 s, so a command
+# order `--help` lists them. Importing all the modules costs 0.02-0.04 s, so a command
 # imports only its own; tests/test_cli.py checks this table against register().
 COMMANDS: dict[str, tuple[str, ...]] = {
     "data": ("init", "add", "status", "checkout", "remove", "move"),
@@ -69,6 +70,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "sync": ("push", "fetch", "pull"),
     "crossrepo": ("ls", "get", "import", "update"),
     "remote": ("remote",),
+    "settings": ("config",),
     "models": ("models:add", "models:list", "models:log", "models:show", "models:diff",
                "models:get"),
     "lifecycle": ("models:tag", "models:untag", "models:register", "models:deprecate",
@@ -122,27 +124,11 @@ class OneCommand(typer.Typer):
             super().add_typer(typer_instance, *args, **kwargs)
 
 
-# Global options that take a value: the token after them is not the command name.
-_VALUED_OPTIONS = ("--wait",)
-
-
-def invoked_command(args: list[str]) -> str | None:
-    """The command (or group) name in `args`, skipping the global options before it."""
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in _VALUED_OPTIONS:
-            skip = True
-        elif not arg.startswith("-"):
-            return arg
-    return None
-
-
 def main() -> None:
     """Unknown names get the whole app, so click's "No such command" and its suggestions
     stay intact."""
-    name = invoked_command(sys.argv[1:])
+    at = command_index(sys.argv[1:])
+    name = sys.argv[1:][at] if at is not None else None
     module = module_of(name) if name is not None else None
     if name is None or module is None:
         full_app()()

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 Window = Annotated[str | None, typer.Option(
     "--window", metavar="DURATION",
     help="Only log lines of the last DURATION (e.g. 30m, 1h, 7d).")]
+Feedback = Annotated[Path | None, typer.Option(
+    "--feedback", metavar="FILE",
+    help="True labels of served requests (CSV or JSON lines: request_id, label[, row]): "
+         "gives live.accuracy.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -45,9 +49,11 @@ def check(
                            "stage back to the newest earlier version that passes.")] = False,
     live: Annotated[Path | None, typer.Option(
         "--live", metavar="LOG",
-        help="Also evaluate live metrics (drift.psi.max, live.rows, ...) from this "
-             "prediction log of 'moma serve --log-predictions'.")] = None,
+        help="Also evaluate live metrics (drift.psi.max, live.error_rate, "
+             "live.latency.p99, ...) from this prediction log of 'moma serve "
+             "--log-predictions'.")] = None,
     window: Window = None,
+    feedback: Feedback = None,
     json_out: Json = False,
 ) -> None:
     """Evaluate the quality conditions of models; exit 1 when a 'block' condition fails.
@@ -63,6 +69,7 @@ def check(
       moma check --heal
       moma check credit-risk:production --live preds.jsonl --window 1h
       moma check credit-risk:production --live preds.jsonl --window 1h --rollback
+      moma check credit-risk:production --live preds.jsonl --feedback labels.csv
     """
     from moma_cli.cli import render
     from moma_cli.services.repo import open_repo
@@ -71,9 +78,9 @@ def check(
         raise typer.BadParameter("--rollback goes with the recorded and --live metrics "
                                  "only", param_hint="--rollback")
     if rollback:
-        _check_and_roll_back(open_repo(), refs, live, _seconds(window), json_out)
+        _check_and_roll_back(open_repo(), refs, live, _seconds(window), feedback, json_out)
         return
-    report, heals = _run(open_repo(), refs, metrics, heal, live, _seconds(window))
+    report, heals = _run(open_repo(), refs, metrics, heal, live, _seconds(window), feedback)
     if json_out:
         render.print_json({"ok": report.ok, "models": [
             asdict(m) | {"blocked": m.blocked, "needs_retrain": m.needs_retrain}
@@ -85,32 +92,34 @@ def check(
 
 
 def _run(repo: Repo, refs: list[str] | None, metrics: Path | None, heal: bool,
-         live: Path | None, window: int | None) -> tuple[CheckReport, list[HealResult]]:
+         live: Path | None, window: int | None, feedback: Path | None
+         ) -> tuple[CheckReport, list[HealResult]]:
     from moma_cli.cli.context import OPTIONS
     from moma_cli.errors import ConfigError
     from moma_cli.services import checks
 
     if not heal:
         return checks.check(repo, refs, metrics_file=metrics, live_log=live,
-                            window=window), []
+                            window=window, feedback=feedback), []
     from moma_cli.services import heal as heal_mod  # the pipeline machinery: only to heal
 
-    if metrics is not None or live is not None:
+    if metrics is not None or live is not None or feedback is not None:
         raise ConfigError("--heal re-checks the retrained model's own metrics",
-                          hint="drop --metrics and --live")
+                          hint="drop --metrics, --live and --feedback")
     with repo.lock(OPTIONS.wait):
         healed = heal_mod.check_and_heal(repo, refs)
     return healed.report, healed.heals
 
 
 def _check_and_roll_back(repo: Repo, refs: list[str] | None, live: Path | None,
-                         window: int | None, json_out: bool) -> None:
+                         window: int | None, feedback: Path | None, json_out: bool) -> None:
     from moma_cli.cli import render
     from moma_cli.cli.context import OPTIONS
     from moma_cli.services import rollback
 
     with repo.lock(OPTIONS.wait):
-        result = rollback.check_and_roll_back(repo, refs, live_log=live, window=window)
+        result = rollback.check_and_roll_back(repo, refs, live_log=live, window=window,
+                                              feedback=feedback)
     if json_out:
         render.print_json({"ok": result.report.ok, "models": [
             asdict(m) | {"blocked": m.blocked} for m in result.report.models],
@@ -178,6 +187,7 @@ def monitor(
         "--log", metavar="FILE", help="The prediction log of 'moma serve "
                                       "--log-predictions FILE'.")],
     window: Window = None,
+    feedback: Feedback = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", metavar="FILE",
         help="Also write the metrics as JSON, for 'moma check --metrics' or a "
@@ -185,23 +195,27 @@ def monitor(
     json_out: Json = False,
 ) -> None:
     """Live metrics of a served model: input drift per feature against the profile of its
-    training inputs (PSI, and KS for numbers), the rows predicted and their classes.
+    training inputs (PSI, and KS for numbers), prediction drift against the training
+    labels, the rows predicted and their classes, request error rate and latency
+    percentiles, and accuracy on labelled feedback.
 
-    The profile comes from 'moma models:add NAME FILE --reference TRAIN.csv'. Only log
-    lines answered by this very version count. PSI under 0.1 is stable, over 0.25 a large
-    shift. Conditions can use the figures: 'drift.psi.max < 0.2' with 'moma check --live'.
+    The profile comes from 'moma models:add NAME FILE --reference TRAIN.csv [--target
+    LABEL]'. Only log lines answered by this very version count. PSI under 0.1 is stable,
+    over 0.25 a large shift. Conditions can use the figures: 'drift.psi.max < 0.2',
+    'live.accuracy >= 0.8', 'live.latency.p99 < 50' with 'moma check --live'.
 
     \b
     Examples:
       moma monitor credit-risk:production --log preds.jsonl --window 1h
       moma monitor credit-risk:4 --log preds.jsonl -o live.json --json
+      moma monitor credit-risk:production --log preds.jsonl --feedback labels.csv
     """
     from moma_cli.cli import render
     from moma_cli.services import monitor as monitor_service
     from moma_cli.services.repo import open_repo
 
     result = monitor_service.monitor(open_repo(), ref, log, window=_seconds(window),
-                                     output=output)
+                                     feedback=feedback, output=output)
     if json_out:
         render.print_json({"model": result.model, "version": result.version,
                            "oid": result.oid, "skipped_lines": result.skipped_lines,
@@ -224,6 +238,20 @@ def _render_monitor(result: MonitorResult) -> None:
     if result.predictions:
         render.line("Predictions: " + ", ".join(f"{label} {share:.1%}" for label, share
                                                 in sorted(result.predictions.items())))
+    if result.prediction_drift is not None:
+        p = result.prediction_drift
+        render.line(f"Prediction drift against the training labels: psi {p.psi:.3f} "
+                    f"({_verdict(p.psi)})" + ("" if p.ks is None else f", ks {p.ks:.3f}"))
+    if result.requests:
+        latency = result.latency_ms
+        render.line(f"Requests: {result.requests:,}, errors {result.errors:,} "
+                    f"({result.errors / result.requests:.2%}); latency p50 "
+                    f"{latency['p50']:g} ms, p95 {latency['p95']:g} ms, p99 "
+                    f"{latency['p99']:g} ms")
+    if result.feedback is not None:
+        render.line(f"Feedback: {result.labelled:,} predicted rows labelled"
+                    + (f", accuracy {result.correct / result.labelled:.1%}"
+                       if result.labelled else ""))
     if not result.has_reference:
         render.warn(f"{result.model} v{result.version} has no reference profile: register "
                     "it with --reference TRAIN.csv to measure drift")

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
 from moma_cli.errors import ExitCode, MomaError
+
+if TYPE_CHECKING:
+    from moma_cli.services.repo import Repo
 
 
 @dataclass
@@ -21,10 +26,35 @@ class Options:
 OPTIONS = Options()
 
 
+@contextlib.contextmanager
+def here_locked() -> Iterator[Repo | None]:
+    """The repository around the current directory, locked (reading another repository
+    writes its `.moma/repos` clone and cache), or None: those commands work outside one."""
+    from moma_cli.services.crossrepo.clones import current_repo
+
+    repo = current_repo()
+    if repo is None:
+        yield None
+        return
+    with repo.lock(OPTIONS.wait):
+        yield repo
+
+
 class ErrorFunnel(TyperGroup):
     """The root command: maps every outcome of any command to an exit code. MomaError -> 1
     with one clear line, an OSError -> 1 naming its file, Ctrl-C -> 130, anything else -> 3
     ('a bug'), with a traceback only under --verbose. Usage errors stay click's (exit 2)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from moma_cli.cli.options import upgrade_legacy_options
+
+        upgraded, warnings = upgrade_legacy_options(args)
+        if warnings:
+            from moma_cli.cli import render
+
+            for warning in warnings:
+                render.warn(warning)
+        return list(super().parse_args(ctx, upgraded))
 
     def invoke(self, ctx: Any) -> Any:
         from moma_cli.cli import render

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from moma_cli.cli import views
-from moma_cli.cli.context import OPTIONS
+from moma_cli.cli.context import OPTIONS, here_locked
 from moma_cli.cli.options import Json, Targets
 
 if TYPE_CHECKING:
     from moma_cli.services.crossrepo.getting import ImportResult
-    from moma_cli.services.repo import Repo
 
 Url = Annotated[str, typer.Argument(
     help="The source repository: a local path, file://, https://, ssh:// or git@host:path.")]
@@ -35,19 +32,6 @@ def register(app: typer.Typer) -> None:
     app.command("update")(update)
 
 
-@contextlib.contextmanager
-def _here() -> Iterator[Repo | None]:
-    """This repository, locked (its `.moma/repos` and cache are written), or None."""
-    from moma_cli.services.crossrepo.clones import current_repo
-
-    repo = current_repo()
-    if repo is None:
-        yield None
-        return
-    with repo.lock(OPTIONS.wait):
-        yield repo
-
-
 def ls(
     url: Url,
     path: Annotated[str | None, typer.Argument(help="Only what is at or under this path.")]
@@ -66,7 +50,7 @@ def ls(
     from moma_cli.cli import render
     from moma_cli.services.crossrepo import listing
 
-    with _here() as here:
+    with here_locked() as here:
         result = listing.ls(here, url, path, rev=rev)
     if json_out:
         render.print_json(result.to_json())
@@ -78,8 +62,8 @@ def ls(
         render.table(["model", "latest", "stages", "path"],
                      [(m.name, f"v{m.version}" if m.version else "-", ", ".join(m.stages),
                        m.path) for m in result.models])
-    for message in result.invalid:
-        render.error(message)
+    views.render_invalid(result.invalid, hint="ask the source's authors to fix those "
+                                              "pointers")
 
 
 def get(url: Url, path: SourcePath, out: Out = None, rev: SourceRev = None,
@@ -95,7 +79,7 @@ def get(url: Url, path: SourcePath, out: Out = None, rev: SourceRev = None,
     from moma_cli.cli import render
     from moma_cli.services.crossrepo import getting
 
-    with _here() as here:
+    with here_locked() as here:
         result = getting.get(here, url, path, out, rev=rev, force=force)
     if json_out:
         render.print_json({"url": result.url, "commit": result.commit, "path": result.path,

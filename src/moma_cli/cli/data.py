@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Jobs, Json
+from moma_cli.cli.options import Jobs, Json, Reference, Target
 
 if TYPE_CHECKING:
     from moma_cli.services.data_status import StatusResult
@@ -56,6 +57,8 @@ def add(
     jobs: Jobs = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="Also register the file as this model (see 'moma models:add').")] = None,
+    reference: Reference = None,
+    target: Target = None,
     json_out: Json = False,
 ) -> None:
     """Track files or directories: hash them into the cache and write PATH.moma pointers.
@@ -68,6 +71,7 @@ def add(
       moma add model.pkl data/
       moma add model.pkl --from data/train.csv --from train.py -p params.yaml
       moma add model.joblib --model credit-risk
+      moma add model.joblib --model credit-risk --from data/train.csv --target default
       git commit -m "Train on August data"
     """
     from moma_cli.cli import render
@@ -77,11 +81,14 @@ def add(
 
     if model is not None and (len(targets) != 1 or no_stage):
         raise typer.BadParameter("--model registers exactly one file and stages it")
+    if model is None and (reference is not None or target is not None):
+        raise typer.BadParameter("--reference and --target describe a model: add --model NAME")
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         if model is not None:
             version = registering.add_file(repo, model, targets[0], froms=froms or (),
-                                           params_files=params or ())
+                                           params_files=params or (), reference=reference,
+                                           labels=target)
         else:
             result = lineage.add_traced(repo, targets, froms or (), params or (),
                                         stage=not no_stage, jobs=jobs,
@@ -107,10 +114,12 @@ def status(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Limit to these tracked paths.")] = None,
     jobs: Jobs = None,
-    remote: Annotated[bool, typer.Option(
-        "--remote", help="Also report data the remote lacks (not-pushed).")] = False,
-    remote_name: Annotated[str | None, typer.Option(
-        "-r", "--remote-name", help="Remote for --remote (default: core.remote).")] = None,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", metavar="NAME",
+        help="Also report data this remote lacks (not-pushed).")] = None,
+    cloud: Annotated[bool, typer.Option(
+        "--cloud", "-c", help="Also report data the default remote lacks (not-pushed), as "
+                              "'dvc status -c'.")] = False,
     json_out: Json = False,
 ) -> None:
     """Show tracked data that differs from its pointer, or is missing from the cache.
@@ -120,21 +129,29 @@ def status(
     \b
     Examples:
       moma status --json
-      moma status --remote -r backup
+      moma status -c
+      moma status -r backup
     """
     from moma_cli.cli import render
     from moma_cli.services import data_status
     from moma_cli.services.repo import open_repo
 
     result: StatusResult
-    gaps: list[RegistryGap] | None = None  # with --remote: stages whose data it lacks
-    if remote or remote_name:
+    gaps: list[RegistryGap] | None = None  # with a remote: stages whose data it lacks
+    repo = open_repo()
+    if remote is not None and remote not in repo.config.remotes and (
+            os.path.lexists(remote) or os.path.lexists(remote + ".moma")):
+        # `status --remote data.csv`, the flag of before -r/--remote NAME: for one release
+        render.warn(f"'--remote {remote}' is read as a path this once; '--remote' takes a "
+                    f"remote name now (deprecated): use 'moma status -c {remote}'")
+        targets, remote, cloud = [remote, *(targets or [])], None, True
+    if remote or cloud:
         from moma_cli.services.sync import remote_status
 
-        result = remote_status.status(open_repo(), targets, remote=remote_name, jobs=jobs)
+        result = remote_status.status(repo, targets, remote=remote, jobs=jobs)
         gaps = result.registry
     else:
-        result = data_status.status(open_repo(), targets, jobs=jobs)
+        result = data_status.status(repo, targets, jobs=jobs)
     if json_out:
         render.print_json({"clean": result.clean, "entries": [vars(e) for e in result.entries]}
                           | ({} if gaps is None else {"registry": [vars(g) for g in gaps]}))
@@ -142,10 +159,7 @@ def status(
         render.line("Data and pointers are up to date.")
     else:
         for entry in result.entries:
-            if entry.state == "ok":
-                continue
-            if entry.state == "invalid":  # an error, not a state of the data: say so on stderr
-                render.error(entry.message or f"{entry.path}: invalid")
+            if entry.state in ("ok", "invalid"):
                 continue
             render.line(f"{entry.state + ':':<14}{entry.path}"
                         + (f"  ({entry.message})" if entry.message else ""))
@@ -153,6 +167,9 @@ def status(
                 render.line(f"    {change}: {rel}")
             if len(entry.changes) > 50:
                 render.line(f"    ... and {len(entry.changes) - 50} more")
+        # an error, not a state of the data: said on stderr
+        views.render_invalid([e.message or f"{e.path}: invalid" for e in result.entries
+                              if e.state == "invalid"])
         for gap in gaps or []:
             render.warn(f"{gap.ref} (v{gap.version}) points at data remote '{gap.remote}' "
                         f"lacks ({gap.lacking} object(s) of {gap.path}); run 'moma push'")

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS
 
 if TYPE_CHECKING:
@@ -19,27 +20,31 @@ def register(app: typer.Typer) -> None:
 def fsck(
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", min=1, help="Parallel hashing workers.")] = None,
-    remote: Annotated[bool, typer.Option(
-        "--remote", help="Check the remote instead of the cache (download and re-hash; "
-                         "changes nothing).")] = False,
-    remote_name: Annotated[str | None, typer.Option(
-        "-r", "--remote-name", help="Remote for --remote (default: core.remote).")] = None,
+    remote: Annotated[str | None, typer.Option(
+        "--remote", "-r", metavar="NAME",
+        help="Check this remote instead of the cache (download and re-hash; changes "
+             "nothing).")] = None,
+    cloud: Annotated[bool, typer.Option(
+        "--cloud", "-c", help="Check the default remote instead of the cache.")] = False,
     sample: Annotated[int | None, typer.Option(
         "--sample", min=1, metavar="N",
-        help="With --remote: check N random objects the work tree uses, not all.")] = None,
+        help="Check N random objects the work tree uses on the remote, not all (implies "
+             "--cloud when no --remote is given).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Re-hash every cache object and check the work tree's pointers have their objects.
 
     Corrupt objects are moved to .moma/cache/quarantine/corrupt/ (never used, never
     deleted); temp files over an hour old are removed. Exit code 1 when anything is wrong.
-    With --remote: download and re-hash the remote's objects (all, or --sample N), report
-    corrupt and missing ones; the remote is not changed ('moma push --verify' repairs it).
+    With -r NAME (or -c, the default remote): download and re-hash the remote's objects
+    (all, or --sample N), report corrupt and missing ones; the remote is not changed
+    ('moma push --verify' repairs it).
 
     \b
     Examples:
       moma fsck --json
-      moma fsck --remote -r storage --sample 100
+      moma fsck -c
+      moma fsck -r storage --sample 100
     """
     from dataclasses import asdict
 
@@ -47,8 +52,8 @@ def fsck(
     from moma_cli.services import fsck as fsck_service
     from moma_cli.services.repo import open_repo
 
-    if remote or remote_name or sample:
-        _remote_fsck(remote_name, sample, jobs, json_out)
+    if remote or cloud or sample:
+        _remote_fsck(remote, sample, jobs, json_out)
         return
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
@@ -73,8 +78,7 @@ def _render(r: FsckResult) -> None:
     for gone in r.missing:
         render.error(f"{gone.path}: object {gone.oid[:8]} is not in the cache",
                      "run 'moma pull' to download it, or 'moma add' it again")
-    for message in r.invalid:
-        render.error(message)
+    views.render_invalid(r.invalid)
 
 
 def _remote_fsck(remote: str | None, sample: int | None, jobs: int | None,
@@ -99,8 +103,7 @@ def _remote_fsck(remote: str | None, sample: int | None, jobs: int | None,
                          f"{bad.oid[:8]} is corrupt ({bad.reason})")
         for gone in r.missing:
             render.error(f"{gone.path}: no object {gone.oid[:8]} on remote '{r.remote}'")
-        for message in r.invalid:
-            render.error(message)
+        views.render_invalid(r.invalid)
         if r.hint:
             render.error("the remote was not changed", r.hint)
     if not r.ok:

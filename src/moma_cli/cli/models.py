@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli import views
-from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Json, Ref, Rev, key_values
+from moma_cli.cli.context import OPTIONS, here_locked
+from moma_cli.cli.options import Json, Ref, Reference, Rev, SourceRepo, Target, key_values
 
 if TYPE_CHECKING:
     from moma_cli.services.registry.comparing import DiffResult
@@ -41,10 +41,8 @@ def add(
     params_files: Annotated[list[str] | None, typer.Option(
         "--params", "-p", help="Record parameters as lineage: params.yaml or params.yaml:key,key.")
     ] = None,
-    reference: Annotated[str | None, typer.Option(
-        "--reference", metavar="DATA",
-        help="The training inputs (CSV with a header, or JSON lines): their profile is "
-             "what 'moma monitor' measures drift against.")] = None,
+    reference: Reference = None,
+    target: Target = None,
     json_out: Json = False,
 ) -> None:
     """Register a model file: track it like 'moma add' and record its metadata.
@@ -57,6 +55,7 @@ def add(
     Examples:
       moma models:add credit-risk model.joblib --metric accuracy=0.85 --param max_depth=4
       moma models:add credit-risk model.joblib --from data/train.moma --from train.py -p params.yaml
+      moma models:add credit-risk model.joblib --reference train.csv --target default
     """
     from moma_cli.services.registry import registering
     from moma_cli.services.repo import open_repo
@@ -68,7 +67,8 @@ def add(
         version = registering.add_file(repo, name, path, metrics_file=metrics_file,
                                        metrics=metrics, params=params, froms=froms or (),
                                        params_files=params_files or (),
-                                       description=description, reference=reference)
+                                       description=description, reference=reference,
+                                       labels=target)
     views.print_version(version, json_out, views.registered(version))
 
 
@@ -76,17 +76,26 @@ def list_(
     rev: Rev = None,
     all_models: Annotated[bool, typer.Option(
         "--all", help="Include models deprecated with GTO (tag NAME@deprecated).")] = False,
+    source: SourceRepo = None,
     json_out: Json = False,
 ) -> None:
     """List models with their latest version and the version in each stage, as 'gto show'.
 
-    Example: moma models:list --json
+    \b
+    Examples:
+      moma models:list --json
+      moma models:list --repo https://github.com/acme/registry --rev v2
     """
     from moma_cli.cli import render
+    from moma_cli.services.crossrepo import registry
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    listing = resolving.list_models(open_repo(), rev=rev, deprecated=all_models)
+    if source is not None:
+        with here_locked() as here:
+            listing = registry.list_models(here, source, rev=rev, deprecated=all_models)
+    else:
+        listing = resolving.list_models(open_repo(), rev=rev, deprecated=all_models)
     found = listing.models
     if json_out:
         render.print_json({"models": [_listed(v, listing) for v in found]})
@@ -143,17 +152,26 @@ def log(
                    v.message or "(uncommitted)") for v in versions)
 
 
-def show(ref: Ref, rev: Rev = None, json_out: Json = False) -> None:
+def show(ref: Ref, rev: Rev = None, source: SourceRepo = None, json_out: Json = False) -> None:
     """Show one model version: id, date, encoding, algorithm, metrics and parameters.
 
     Metadata is read from the pointer; the model file is never loaded.
 
-    Example: moma models:show credit-risk:production
+    \b
+    Examples:
+      moma models:show credit-risk:production
+      moma models:show credit-risk:production --repo ../registry --json
     """
+    from moma_cli.services.crossrepo import registry
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    views.print_version(resolving.resolve(open_repo(), ref, rev=rev), json_out)
+    if source is not None:
+        with here_locked() as here:
+            version = registry.resolve(here, source, ref, rev=rev)
+    else:
+        version = resolving.resolve(open_repo(), ref, rev=rev)
+    views.print_version(version, json_out)
 
 
 def diff(
@@ -198,18 +216,29 @@ def get(
     force: Annotated[bool, typer.Option(
         "--force", "-f", help="Overwrite a file there that is modified and not in the cache.")
     ] = False,
+    rev: Rev = None,
+    source: SourceRepo = None,
     json_out: Json = False,
 ) -> None:
     """Write a model version's file, without touching git. A file already there whose bytes
-    are not in the cache (unsaved work) is never overwritten without --force.
+    are not in the cache (unsaved work) is never overwritten without --force. With --repo,
+    the bytes come from that repository's default remote, verified.
 
-    Example: moma models:get credit-risk:production -o /srv/model.joblib
+    \b
+    Examples:
+      moma models:get credit-risk:production -o /srv/model.joblib
+      moma models:get credit-risk:production -o model.joblib --repo git@github.com:acme/registry
     """
     from moma_cli.cli import render
+    from moma_cli.services.crossrepo import registry
     from moma_cli.services.registry import model_files
     from moma_cli.services.repo import open_repo
 
-    result = model_files.get(open_repo(), ref, output, force=force)
+    if source is not None:
+        with here_locked() as here:
+            result = registry.get(here, source, ref, output, rev=rev, force=force)
+    else:
+        result = model_files.get(open_repo(), ref, output, rev=rev, force=force)
     if json_out:
         render.print_json({"path": str(result.path), "fetched": result.fetched,
                            "replaced": result.replaced, "version": result.version.to_json()})

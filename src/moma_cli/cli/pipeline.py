@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Json
+from moma_cli.cli.options import Executor, Json
 
 if TYPE_CHECKING:
     from moma_cli.services.pipeline.lineage_query import LineageResult
@@ -106,10 +106,7 @@ def repro(
         "--jobs", "-j", min=1,
         help="Run up to N independent stages at once (default: 1; with a Dask executor, "
              "as many as its workers take).")] = None,
-    executor: Annotated[str | None, typer.Option(
-        "--executor", metavar="WHERE",
-        help="Where commands run: local, dask-local (a cluster started for the run) or "
-             "dask://HOST:PORT (workers must see the repository at the same path).")] = None,
+    executor: Executor = None,
     json_out: Json = False,
 ) -> None:
     """Re-run the stages whose dependencies, params or command changed (by hash).
@@ -133,12 +130,12 @@ def repro(
         checked = verifying.verify(repo, verify)
         if json_out:
             render.print_json({"stage": checked.stage, "ok": checked.ok,
-                               "outputs": [vars(o) | {"match": o.match} for o in checked.outputs],
+                               "outputs": [vars(o) for o in checked.outputs],
                                "env_changes": checked.env_changes})
         else:
             render.table(["Output", "Locked", "Re-run", "Match"],
                          [(o.path, o.expected[:12], (o.actual or "(missing)")[:12],
-                           "yes" if o.match else "NO") for o in checked.outputs])
+                           _verdict(o.match, o.rule)) for o in checked.outputs])
             for key, (then, now) in checked.env_changes.items():
                 render.line(f"Environment differs from the lock: {key} {then} -> {now}")
             render.line(f"Stage {checked.stage}: " + ("reproducible." if checked.ok
@@ -160,6 +157,12 @@ def repro(
         _render_repro(result)
     if result.failed:
         raise typer.Exit(1)
+
+
+def _verdict(match: bool, rule: str) -> str:
+    """`yes`, `NO`, or for an executed notebook `yes (notebook)`: equal once its run
+    timings, ids and execution counts are left out (docs/pipelines.md)."""
+    return ("yes" if match else "NO") + ("" if rule == "hash" else f" ({rule})")
 
 
 def _render_repro(result: ReproResult) -> None:

@@ -18,6 +18,14 @@ from moma_cli.services.progress import Progress
 # Piped or redirected, a table is read by a script or grep: one row per line, never a value
 # (a tag ref, a hash) folded at a terminal width that is not there.
 _PIPED_WIDTH = 100_000
+# Above this many rows a table is laid out here, not by rich: rich measured, wrapped and
+# cropped every cell, 0.7 s of CPU for the 1,000 rows of `moma exp show` (bench/exp.py),
+# against 0.01 s for this layout. A long row then wraps at the terminal instead of folding.
+_RICH_ROWS_MAX = 200
+# Terminal control characters in a table cell are dropped: values are user data (params of
+# an experiment pulled from anyone), and an ESC sequence could rewrite the screen. rich's
+# Text keeps ESC. Newlines and tabs stay (a rich cell can hold several lines).
+_CONTROLS = dict.fromkeys([*range(0x09), *range(0x0b, 0x20), 0x7f, *range(0x80, 0xa0)])
 
 
 @cache
@@ -55,16 +63,33 @@ def print_json(data: Any) -> None:
 
 
 def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | None = None) -> None:
+    cells = [["" if v is None else str(v).translate(_CONTROLS) for v in row] for row in rows]
+    if len(cells) > _RICH_ROWS_MAX:
+        _long_table(list(columns), cells, title)
+        return
     from rich.table import Table
     from rich.text import Text
 
     t = Table(title=title, header_style="bold", box=None, pad_edge=False)
     for column in columns:
         t.add_column(column, overflow="fold")
-    for row in rows:
+    for row in cells:
         # Text, not str: values are user data, and '[production]' must not parse as markup.
-        t.add_row(*(Text("" if v is None else str(v)) for v in row))
+        t.add_row(*(Text(v) for v in row))
     out().print(t)
+
+
+def _long_table(columns: list[str], rows: list[list[str]], title: str | None) -> None:
+    """The layout rich gives a table without borders (columns two spaces apart), built
+    directly, one line per row."""
+    from rich.cells import cell_len
+
+    table = [[v.replace("\n", " ").replace("\t", " ") for v in row] for row in [columns, *rows]]
+    widths = [max(cell_len(row[i]) for row in table) for i in range(len(columns))]
+    text = [title] if title else []
+    text += ["  ".join(v + " " * (w - cell_len(v)) for v, w in zip(row, widths, strict=True))
+             .rstrip() for row in table]
+    sys.stdout.write("\n".join(text) + "\n")
 
 
 def block(pairs: Iterable[tuple[str, Any]], body: str | None = None) -> None:
@@ -106,7 +131,7 @@ def _say(label: str, style: str | None, text: str) -> None:
     plain text then, without importing rich, which cost a failing `moma hook pointers`
     0.03 s of start-up."""
     if not sys.stderr.isatty():
-        from moma_cli.config import redact
+        from moma_cli.credentials import redact
 
         sys.stderr.write(f"{label} {redact(text)}\n")
     elif style is None:
@@ -119,7 +144,7 @@ def escape(text: str) -> str:
     """Rich-escaped and with secrets redacted: every error and warning goes through here."""
     from rich.markup import escape as rich_escape
 
-    from moma_cli.config import redact
+    from moma_cli.credentials import redact
 
     return str(rich_escape(redact(text)))
 

@@ -43,6 +43,17 @@ def serve(
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes sharing the port, each loading the models and polling "
                     "the stages itself; /metrics sums them all.")] = 1,
+    repo_url: Annotated[str | None, typer.Option(
+        "--repo", metavar="GIT_URL",
+        help="Serve the registry of this git repository instead of the current one: cloned "
+             "under --workdir, its tags fetched on every poll, its models downloaded from "
+             "its default remote and verified.")] = None,
+    workdir: Annotated[Path | None, typer.Option(
+        metavar="DIR", help="Where --repo keeps its clone and its objects "
+                            "(default: ~/.cache/moma, or $XDG_CACHE_HOME/moma).")] = None,
+    trust: Annotated[bool, typer.Option(
+        "--trust", help="With --repo: load its joblib and pickle models, which runs code "
+                        "from their files; without it only skops and ONNX models serve.")] = False,
 ) -> None:
     """Serve registered models over HTTP (needs the 'serve' extra of moma-cli).
 
@@ -63,6 +74,8 @@ def serve(
     Example: moma serve iris:production --canary iris:staging=10% --shadow iris:candidate
 
     Example: moma serve --workers 4 --host 0.0.0.0
+
+    Example: moma serve --repo https://git.example.com/ml/models.git iris:production --trust
     """
     from moma_cli.cli import render
     from moma_cli.services import serve as serve_service
@@ -70,12 +83,16 @@ def serve(
     from moma_cli.services.serving.admin import TOKEN_ENV
 
     render.line_buffered()
-    server, report = serve_service.prepare(open_repo(), refs or (), host=host, port=port,
+    server, report = serve_service.prepare(open_repo() if repo_url is None else None,
+                                           refs or (), host=host, port=port,
                                            poll=poll, log_predictions=log_predictions,
                                            sample_rate=sample_rate,
                                            trusted_types=trust_types or (),
                                            canaries=[_canary(text) for text in canary or ()],
-                                           shadows=shadow or (), workers=workers)
+                                           shadows=shadow or (), workers=workers,
+                                           git_url=repo_url, workdir=workdir, trust=trust)
+    if repo_url is not None:
+        render.line(f"Following {repo_url}: its tags are fetched on every reload")
     for message in report.errors:
         render.warn(f"not served: {message}")
     for slot in server.table.slots:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
+    from moma_cli.core.lineage import Lineage
     from moma_cli.services.data_checkout import CheckoutResult
     from moma_cli.services.registry.model_version import ModelVersion
     from moma_cli.services.sync.results import TransferResult
@@ -31,8 +32,16 @@ def render_checkout(r: CheckoutResult) -> None:
     for path in r.corrupt:
         render.error(f"{path}: cache object was corrupt and was moved aside",
                      "run 'moma pull' to download a good copy")
-    for message in r.invalid:
-        render.error(message)
+    render_invalid(r.invalid)
+
+
+def render_invalid(messages: list[str], hint: str | None = None) -> None:
+    """Pointers a command could not use, one error each; the fix once, after the last."""
+    from moma_cli.cli import render
+    from moma_cli.errors import POINTER_HINT
+
+    for i, message in enumerate(messages):
+        render.error(message, (hint or POINTER_HINT) if i == len(messages) - 1 else None)
 
 
 def registered(version: ModelVersion) -> str:
@@ -73,8 +82,7 @@ def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> No
         render.error(message)
     if len(r.failed) > _SHOWN_FAILURES:
         render.error(f"... and {len(r.failed) - _SHOWN_FAILURES:,} more")
-    for message in r.invalid:
-        render.error(message)
+    render_invalid(r.invalid)
     if r.hint and r.failed:
         render.error(f"{len(r.failed):,} object(s) could not be transferred", r.hint)
     if r.cleaned:
@@ -94,40 +102,38 @@ def print_version(v: ModelVersion, json_out: bool, footer: str | None = None) ->
     pairs: list[tuple[str, object]] = [
         ("Model-ID", v.model_id), ("Model-Name", v.name),
         ("Model-Version", v.label[1:] if v.number else "unknown (shallow clone)"),
-        ("Date", iso_date(v.date)), ("Content-Encoding", meta.get("encoding")),
-        ("Algo", meta.get("algo"))]
+        ("Date", iso_date(v.date)), ("Content-Encoding", meta.encoding),
+        ("Algo", meta.algo)]
     pairs += [(str(k).replace("_", " ").title().replace(" ", "-"), val)
               for k, val in v.metrics.items()]
-    params = meta.get("params") or {}
+    params = meta.params or {}
     pairs.append(("Parameters", ";".join(f"{k}={val}" for k, val in params.items())))
-    if meta.get("signature"):
-        pairs.append(("Signature", _signature_text(meta["signature"])))
-    pairs += _lineage_pairs(v.lineage or {})
+    if meta.signature:
+        pairs.append(("Signature", _signature_text(meta.signature)))
+    pairs += _lineage_pairs(v.lineage)
     if v.stages:
         pairs.append(("Stages", ", ".join(v.stages)))
     if v.semvers:
         pairs.append(("Registered", ", ".join(v.semvers)))
     pairs += [("Path", v.pointer.path), ("Commit", v.commit or "(uncommitted)")]
-    render.block(pairs, meta.get("description"))
+    render.block(pairs, meta.description)
     if footer:
         render.line(footer)
 
 
-def _lineage_pairs(lineage: dict[str, Any]) -> list[tuple[str, object]]:
+def _lineage_pairs(lineage: Lineage | None) -> list[tuple[str, object]]:
     """Data (one line per input), Code, Params and Environment, from `lineage:`."""
     from moma_cli.core.hashing import short_oid
 
-    if not lineage:
+    if lineage is None:
         return []
     pairs: list[tuple[str, object]] = [
-        ("Data", f"{dep.get('path')} {short_oid(str(dep.get('oid', '')))}")
-        for dep in lineage.get("deps") or [] if isinstance(dep, dict)]
-    code = lineage.get("code")
-    pairs.append(("Code", short_oid(code) if isinstance(code, str) else "(no commit)"))
-    params = lineage.get("params") or {}
-    if params:
-        pairs.append(("Params", ";".join(f"{k}={val}" for k, val in params.items())))
-    env = lineage.get("env") or {}
+        ("Data", f"{dep['path']} {short_oid(dep['oid'])}") for dep in lineage.deps]
+    code = lineage.code
+    pairs.append(("Code", short_oid(code) if code is not None else "(no commit)"))
+    if lineage.params:
+        pairs.append(("Params", ";".join(f"{k}={val}" for k, val in lineage.params.items())))
+    env = lineage.env
     if env:
         packages = str(env.get("packages", "")).split(":")[-1]
         pairs.append(("Environment", f"python {env.get('python')}; {env.get('platform')}; "

@@ -11,7 +11,7 @@ from moma_cli.core.dvc import DvcError
 _SECTION = re.compile(r"\[\s*(?:'([^']*)'|\"([^\"]*)\"|([^\]'\"]*))\s*\]")
 _REMOTE = re.compile(r'remote\s+"([^"]+)"')
 _OPTION = re.compile(r"([A-Za-z0-9_.-]+)\s*=\s*(.*)")
-# Options whose values are credentials, besides what config.is_secret_key recognises.
+# Options whose values are credentials, besides what credentials.is_secret_key recognises.
 DVC_SECRETS = frozenset({"access_key_id", "secret_access_key", "session_token", "password",
                          "gdrive_client_secret", "sas_token", "account_key",
                          "connection_string", "client_secret", "key", "passphrase"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import re
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from moma_cli.errors import PointerError
@@ -50,6 +51,29 @@ def hash_bytes(data: bytes, algo: str) -> str:
     hasher = new_hasher(algo, len(data))
     hasher.update(data)
     return hasher.hexdigest()
+
+
+def hash_chunks(chunks: Iterable[bytes], algo: str) -> str:
+    """`hash_bytes` of the concatenated `chunks`, without concatenating them."""
+    hasher = new_hasher(algo)
+    for chunk in coalesce(chunks):
+        hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def coalesce(chunks: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Small chunks (a manifest's lines) joined into pieces of about `size` bytes: one
+    hasher update or write per MiB instead of per line."""
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(pending)
+            pending, held = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 _MMAP_WINDOW = 32 << 20

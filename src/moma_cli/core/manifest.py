@@ -29,14 +29,24 @@ class Entry(NamedTuple):
 
 
 def encode(entries: Iterable[Entry], algo: str) -> bytes:
+    return b"".join(encode_lines(sorted(entries, key=lambda e: e.relpath), algo))
+
+
+def encode_lines(entries: Iterable[Entry], algo: str) -> Iterator[bytes]:
+    """The listing one line at a time (the header first), for `entries` already sorted by
+    path: a million files then never exist as one list, string and bytes at once (three
+    copies of ~95 MB)."""
     header = json.dumps({"moma-manifest": FORMAT_VERSION, "hash": algo}, sort_keys=True)
-    lines = [header]
-    lines.extend(
-        f'["{e.relpath}","{e.oid}",{e.size}]' if _PLAIN.fullmatch(e.relpath)
-        else json.dumps([e.relpath, e.oid, e.size], ensure_ascii=False, separators=(",", ":"))
-        for e in sorted(entries, key=lambda e: e.relpath)
-    )
-    return ("\n".join(lines) + "\n").encode("utf-8")
+    yield (header + "\n").encode("utf-8")
+    previous = None
+    for e in entries:
+        if previous is not None and e.relpath <= previous:
+            raise ValueError(f"manifest entries out of order: {e.relpath!r}")
+        previous = e.relpath
+        line = (f'["{e.relpath}","{e.oid}",{e.size}]\n' if _PLAIN.fullmatch(e.relpath)
+                else json.dumps([e.relpath, e.oid, e.size], ensure_ascii=False,
+                                separators=(",", ":")) + "\n")
+        yield line.encode("utf-8")
 
 
 # Names json.dumps(ensure_ascii=False) would print unchanged between quotes: the f-string
@@ -77,28 +87,55 @@ def iter_decode(stream: IO[bytes], source: str) -> Iterator[Entry]:
         yield Entry(relpath, oid, size)
 
 
-def changes(recorded: IO[bytes], current: bytes, source: str) -> list[tuple[str, str]]:
+def changes(recorded: IO[bytes], current: Iterable[bytes], source: str
+            ) -> list[tuple[str, str]]:
     """(added|modified|deleted, relpath) for each file that differs between a recorded
-    listing (a stream, as stored) and the `current` one (as `encode` gives it), by path.
+    listing (a stream, as stored) and the `current` one (its lines, as `encode_lines`
+    gives them), by path.
 
-    Lines byte-identical in both are never decoded: with 1 file changed out of 10,000, two
-    lines are (decoding the whole recorded listing was a third of `moma status`). The
-    recorded listing is streamed, so memory is bounded by the current one and what differs.
+    Both are sorted by path, so they are walked side by side: lines byte-identical in both
+    are never decoded (with 1 file changed out of a million, two lines are), and memory
+    is bounded by what differs, not by the size of the listings.
     """
-    pending = set(current.splitlines(keepends=True)[1:])
     header = recorded.readline()
-    gone = []
-    for line in recorded:
-        if line in pending:
-            pending.remove(line)
-        else:
-            gone.append(line)
+    mine = iter(current)
+    next(mine, None)  # the current header
+    gone: list[bytes] = []
+    pending: list[tuple[str, str]] = []
+    old, new = recorded.readline(), next(mine, b"")
+    while old or new:
+        if old == new:
+            old, new = recorded.readline(), next(mine, b"")
+            continue
+        old_rel = _relpath_of(old) if old else None
+        new_rel, new_oid = _row_of(new) if new else (None, "")
+        if new_rel is None or (old_rel is not None and old_rel <= new_rel):
+            gone.append(old)
+            old = recorded.readline()
+        if new_rel is not None and (old_rel is None or new_rel <= old_rel):
+            pending.append((new_rel, new_oid))
+            new = next(mine, b"")
     before = {e.relpath: e.oid for e in iter_decode(io.BytesIO(header + b"".join(gone)), source)}
-    after = {relpath: oid for relpath, oid, _ in map(json.loads, pending)}
+    after = dict(pending)
     found = [("deleted" if rel not in after else "modified", rel) for rel in before
              if after.get(rel) != before[rel]]
     found += [("added", rel) for rel in after if rel not in before]
     return sorted(found, key=lambda change: change[1])
+
+
+def _relpath_of(line: bytes) -> str | None:
+    """The path of a recorded line, or None when the line does not parse (it is then
+    reported by `iter_decode`, which names it)."""
+    try:
+        row = json.loads(line)
+    except _UNREADABLE:
+        return None
+    return row[0] if type(row) is list and row and type(row[0]) is str else None
+
+
+def _row_of(line: bytes) -> tuple[str, str]:
+    relpath, oid, _ = json.loads(line)
+    return relpath, oid
 
 
 def _rows(stream: IO[bytes], bad: Callable[[str], MomaError]) -> Iterator[tuple[int, list[Any]]]:

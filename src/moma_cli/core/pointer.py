@@ -8,21 +8,22 @@ fields without older ones dropping them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from moma_cli import yamlio
-from moma_cli.core import hashing, refs
+from moma_cli.core import hashing
+from moma_cli.core.lineage import Lineage
+from moma_cli.core.modelmeta import ModelSection
 from moma_cli.core.paths import check_repo_relpath
-from moma_cli.errors import MomaError, PointerError
+from moma_cli.errors import POINTER_HINT, MomaError, PointerError
 
 SUFFIX = ".moma"
 SCHEMA_VERSION = 1
 MAX_POINTER_BYTES = 256 * 1024
 KINDS = ("file", "dir")
 _CORE_KEYS = ("moma", "hash", "oid", "size", "kind", "nfiles")
-_EXTRA_ORDER = ("model", "lineage", "meta", "source")
+_EXTRA_ORDER = ("meta", "source")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,9 @@ class Pointer:
     size: int
     kind: str = "file"
     nfiles: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # model, lineage, meta, unknown keys
+    extra: dict[str, Any] = field(default_factory=dict)  # meta, source, unknown keys
+    model: ModelSection | None = None  # the registry's section
+    lineage: Lineage | None = None
 
     @property
     def pointer_path(self) -> str:
@@ -43,19 +46,24 @@ class Pointer:
     def is_dir(self) -> bool:
         return self.kind == "dir"
 
-    @property
-    def model(self) -> dict[str, Any] | None:
-        model = self.extra.get("model")
-        return model if isinstance(model, dict) else None
-
     def with_extra(self, **sections: Any) -> Pointer:
+        """This pointer with the given sections, as plain mappings (None removes one);
+        `model` and `lineage` are validated like those of a pointer read from a file."""
         extra = dict(self.extra)
+        model, lineage = self.model, self.lineage
         for key, value in sections.items():
-            if value is None:
+            if key == "model":
+                model = None if value is None else ModelSection.from_mapping(value,
+                                                                             self.pointer_path)
+            elif key == "lineage":
+                lineage = None if value is None else Lineage.from_mapping(value,
+                                                                          self.pointer_path)
+            elif value is None:
                 extra.pop(key, None)
             else:
                 extra[key] = value
-        return replace(self, extra=extra)
+        return replace(self, extra=extra, model=model, lineage=lineage)
+
 
 
 def totals_mismatch(ptr: Pointer, nfiles: int, size: int) -> str:
@@ -88,20 +96,17 @@ def parse(text: str, pointer_path: str) -> Pointer:
     except PointerError:
         raise
     except MomaError as exc:
-        raise PointerError(exc.message, hint=_FIX_HINT) from None
+        raise PointerError(exc.message, hint=POINTER_HINT) from None
     if not isinstance(doc, dict):
         got = type(doc).__name__ if doc is not None else "an empty file"
         raise PointerError(f"{pointer_path}:1: not a moma pointer (expected a mapping, got {got})",
-                           _FIX_HINT)
+                           POINTER_HINT)
     return _from_mapping(doc, data_path, pointer_path)
-
-
-_FIX_HINT = "restore it with 'git checkout -- <pointer>' or re-run 'moma add' on the data"
 
 
 def _from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
     def bad(msg: str) -> PointerError:
-        return PointerError(f"{source}: {msg}", hint=_FIX_HINT)
+        return PointerError(f"{source}: {msg}", hint=POINTER_HINT)
 
     version = doc.get("moma")
     # `type() is int`: 1.0 and true compare equal to 1, but no moma ever wrote them
@@ -130,27 +135,14 @@ def _from_mapping(doc: dict[Any, Any], data_path: str, source: str) -> Pointer:
             raise bad("'nfiles' must be a non-negative integer for a directory")
     elif nfiles is not None:
         raise bad("'nfiles' is only valid for a directory")
-    extra = {k: v for k, v in doc.items() if k not in _CORE_KEYS}
+    extra = {k: v for k, v in doc.items() if k not in _CORE_KEYS + ("model", "lineage")}
     for key in extra:
         if not isinstance(key, str):
             raise bad(f"key {key!r} is not a string")
-    if "model" in extra:
-        _check_model(extra["model"], bad)
-    return Pointer(data_path, algo, oid, size, kind, nfiles, extra)  # type: ignore[arg-type]
-
-
-def _check_model(model: Any, bad: Callable[[str], PointerError]) -> None:
-    """The registry section: its name ends up in git tag names and in paths, so it follows
-    the registry's name rules (no `../../x`)."""
-    if not isinstance(model, dict):
-        raise bad("'model' must be a mapping")
-    name = model.get("name")
-    if not isinstance(name, str):
-        raise bad("'model.name' must be a string")
-    try:
-        refs.check_name(name)
-    except MomaError as exc:
-        raise bad(f"'model.name': {exc.message}") from None
+    model = ModelSection.from_mapping(doc["model"], source) if "model" in doc else None
+    lineage = Lineage.from_mapping(doc["lineage"], source) if "lineage" in doc else None
+    return Pointer(data_path, algo, oid, size, kind, nfiles, extra,  # type: ignore[arg-type]
+                   model, lineage)
 
 
 def to_mapping(pointer: Pointer) -> dict[str, Any]:
@@ -163,6 +155,10 @@ def to_mapping(pointer: Pointer) -> dict[str, Any]:
     }
     if pointer.is_dir:
         doc["nfiles"] = pointer.nfiles
+    if pointer.model is not None:
+        doc["model"] = pointer.model.to_mapping()
+    if pointer.lineage is not None:
+        doc["lineage"] = pointer.lineage.to_mapping()
     for key in _EXTRA_ORDER:
         if key in pointer.extra:
             doc[key] = pointer.extra[key]

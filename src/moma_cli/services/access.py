@@ -12,7 +12,8 @@ from pathlib import Path
 
 from moma_cli.core import hashing
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.errors import ObjectMissingError, PathError, PointerError
+from moma_cli.errors import ObjectMissingError, PathError
+from moma_cli.services import revisions
 from moma_cli.services.repo import Repo
 
 
@@ -36,7 +37,7 @@ def locate(repo: Repo, path: str, rev: str | None = None, *,
     parts = rel.split("/")
     for depth in range(len(parts), 0, -1):
         tracked = "/".join(parts[:depth])
-        ptr = _pointer_at(repo, tracked, commit)
+        ptr = revisions.pointer_at(repo, tracked, commit)
         if ptr is None:
             continue
         inner = "/".join(parts[depth:])
@@ -56,22 +57,6 @@ def locate(repo: Repo, path: str, rev: str | None = None, *,
                     hint="see 'git ls-files \"*.moma\"' for tracked paths")
 
 
-def _pointer_at(repo: Repo, tracked: str, commit: str | None) -> pointer_mod.Pointer | None:
-    pointer_rel = pointer_mod.pointer_path_of(tracked)
-    if commit is None:
-        if not (repo.root / pointer_rel).is_file():
-            return None
-        return repo.load_pointer(pointer_rel)
-    raw = repo.git.show(commit, pointer_rel)
-    if raw is None:
-        return None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PointerError(f"{pointer_rel} at {commit[:10]}: not UTF-8 text") from None
-    return pointer_mod.parse(text, pointer_rel)
-
-
 def object_path(repo: Repo, oid: str, *, remote: str | None = None) -> Path:
     """The verified cache path of `oid`, fetched from the remote first if it is missing."""
     if not repo.cache.exists(oid):
@@ -85,7 +70,7 @@ def _fetch(repo: Repo, oid: str, remote: str | None) -> None:
     if remote is None and repo.config.default_remote is None:
         raise ObjectMissingError(
             f"object {hashing.short_oid(oid)} is not in the cache and no remote is configured",
-            hint="add one with 'moma remote add NAME URL --default', or pass remote=",
+            hint="add one with 'moma remote add NAME URL --default', then run the command again",
         )
     result = fetch_oids(repo, [oid], remote=remote)
     if oid in result.failed:

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from moma_cli import yamlio
 from moma_cli.core import checks as checks_mod
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import refs as refs_mod
 from moma_cli.core.checks import ModelPolicy, Outcome
 from moma_cli.errors import ConfigError, MomaError
@@ -94,23 +94,28 @@ def check(
     metrics_file: Path | None = None,
     live_log: Path | None = None,
     window: int | None = None,
+    feedback: Path | None = None,
     send_alerts: bool = True,
     now: float | None = None,
 ) -> CheckReport:
     """Check each reference (default: every model under `models:` at its latest version).
     `live_log`: also the live metrics of each version from this prediction log
-    (services/monitor.py: `drift.psi.max`, `live.rows`, ...), over the last `window`
-    seconds when given."""
+    (services/monitor.py: `drift.psi.max`, `live.error_rate`, ...), over the last `window`
+    seconds when given, with `live.accuracy` when `feedback` labels its requests."""
     parsed = [refs_mod.parse(ref) for ref in dict.fromkeys(model_refs or [])]  # before git
     chosen = _chosen(repo, parsed)
     if metrics_file is not None and len(chosen) != 1:
         raise ConfigError("--metrics applies to one model; name it",
                           hint="e.g. moma check credit-risk --metrics metrics.json")
-    fresh = _read_metrics(metrics_file) if metrics_file is not None else None
+    fresh = (metrics_mod.read_file(metrics_file, str(metrics_file))
+             if metrics_file is not None else None)
     resolver = resolving.Resolver(repo)
     when = time.time() if now is None else now
     report = CheckReport()
-    live = None if live_log is None else _Live(live_log, window, when)
+    if feedback is not None and live_log is None:
+        raise ConfigError("--feedback labels the requests of a prediction log",
+                          hint="add --live LOG")
+    live = None if live_log is None else _Live(live_log, window, when, feedback)
     for policy, ref in chosen:
         model = _evaluate(policy, ref, resolver, fresh, metrics_file, when, live)
         if send_alerts:
@@ -140,27 +145,18 @@ def _chosen(repo: Repo, parsed: list[refs_mod.ModelRef]
     return chosen
 
 
-def _read_metrics(path: Path) -> Mapping[str, Any]:
-    try:
-        doc = yamlio.load_file(path)  # JSON is YAML: one reader for both
-    except FileNotFoundError:
-        raise MomaError(f"{path}: metrics file not found") from None
-    if not isinstance(doc, Mapping):
-        raise MomaError(f"{path}: metrics file must hold a mapping of metric -> value")
-    return doc
-
-
 @dataclass(frozen=True)
 class _Live:
     log: Path
     window: int | None
     now: float
+    feedback: Path | None = None
 
     def metrics(self, version: ModelVersion) -> dict[str, Any]:
         from moma_cli.services import monitor
 
         return monitor.live_metrics(version, self.log, window=self.window,
-                                    now=self.now).metrics()
+                                    feedback=self.feedback, now=self.now).metrics()
 
 
 def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.Resolver,
@@ -195,13 +191,27 @@ def _evaluate(policy: ModelPolicy, ref: refs_mod.ModelRef, resolver: resolving.R
 def gate(repo: Repo, version: ModelVersion) -> list[ConditionResult]:
     """The `block` conditions of the model's `models:` policy that `version` fails on its
     own recorded metrics, as `moma check NAME:N` evaluates them; [] for a model with no
-    policy (what `models:tag` guards a stage with)."""
+    policy (what `models:tag` guards a stage with). A condition on a live figure
+    (`live.error_rate`, `drift.psi.max`) that is not recorded is left to `check --live`:
+    a version not served yet has none, and must still be able to enter its stage."""
     policy = repo.config.models.get(version.name)
     if policy is None:
         return []
     metrics = version.metrics
     results = _conditions(policy, metrics, None if metrics else _no_metrics(version))
-    return [c for c in results if c.on_fail == "block" and not c.passed]
+    return [c for c in results if c.on_fail == "block" and not c.passed
+            and not (c.metric.startswith(LIVE_METRICS) and _unrecorded(metrics, c.metric))]
+
+
+LIVE_METRICS = ("live.", "drift.")  # what services/monitor.py measures from the log
+
+
+def _unrecorded(metrics: Mapping[str, Any], metric: str) -> bool:
+    try:
+        checks_mod.lookup_metric(metrics, metric)
+    except KeyError:
+        return True
+    return False
 
 
 def _conditions(policy: ModelPolicy, metrics: Mapping[str, Any],

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core import manifest, modelmeta
+from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.core.hashing import hash_bytes
+from moma_cli.core.lineage import Lineage
 from moma_cli.core.paths import is_within
 from moma_cli.errors import PathError
 from moma_cli.services import workspace
@@ -43,7 +43,7 @@ def add(
     stage: bool = True,
     jobs: int | None = None,
     cwd: Path | None = None,
-    lineage: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
     progress: Progress = SILENT,
 ) -> AddResult:
     rels = [repo.relpath(t, cwd) for t in targets]
@@ -56,7 +56,7 @@ def save(
     *,
     stage: bool = True,
     jobs: int | None = None,
-    lineage: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
     progress: Progress = SILENT,
 ) -> AddResult:
     """Cache repo-relative paths, write their pointers (with `lineage` when given) and
@@ -68,7 +68,7 @@ def save(
         skipped = workspace.Skipped()
         ptr = track(repo, rel, jobs=jobs, progress=progress, skipped=skipped)
         if lineage is not None:
-            ptr = ptr.with_extra(lineage=lineage)
+            ptr = replace(ptr, lineage=lineage)
         parent, name = posixpath.split(rel)
         # .gitignore first: if it cannot be written, no pointer is left behind.
         add_gitignore_entries(repo.root, parent, ["/" + name])
@@ -98,47 +98,63 @@ def track(
     existing = _existing_pointer(repo, rel)
     algo = repo.cache.algo
     if path.is_dir() and not path.is_symlink():
-        top = str(path)
-        skipped = skipped or workspace.Skipped()
-        files = workspace.walk_dir(top, skipped)
-        if store:
-            workspace.remove_tmps(repo, rel, skipped.tmps)
-        walked = workspace.walk_stamp(files)
-        if store and existing is not None and existing.is_dir and existing.algo == algo:
-            stamp = workspace.clean_stamp(existing, walked, repo.cache.stamp())
-            if repo.state.is_clean(top, stamp):
-                return existing  # unchanged since its listing was made: nothing to hash or store
-        entries = workspace.dir_entries(repo, top, store=store, jobs=jobs,
-                                        progress=progress, files=files)
-        listing = manifest.encode(entries, algo)
-        size = sum(e.size for e in entries)
-        if not store:
-            oid = hash_bytes(listing, algo)
-            return pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries),
-                                       _kept_extra(existing, oid))
-        oid = repo.cache.add_bytes(listing)
-        repo.state.put_listing(top, oid)
-        ptr = pointer_mod.Pointer(rel, algo, oid, size, "dir", len(entries),
-                                  _kept_extra(existing, oid))
-        # Every file is in the cache now: `status` and the next `add` of the same walk can
-        # answer from the stamp (the cache's is taken after the objects were stored).
-        repo.state.put_clean(top, workspace.clean_stamp(ptr, walked, repo.cache.stamp()))
-        return ptr
+        return _track_dir(repo, rel, str(path), existing, store=store, jobs=jobs,
+                          progress=progress, skipped=skipped or workspace.Skipped())
     info = workspace.file_info(str(path))
     oid = workspace.oids_of(repo, [info], store=store, progress=progress)[info.path]
     return pointer_mod.Pointer(rel, algo, oid, info.key.size, "file", None,
-                               _kept_extra(existing, oid))
+                               **_kept(existing, oid))
 
 
-def _kept_extra(existing: pointer_mod.Pointer | None, oid: str) -> dict[str, Any]:
+def _track_dir(
+    repo: Repo, rel: str, top: str, existing: pointer_mod.Pointer | None, *, store: bool,
+    jobs: int | None, progress: Progress, skipped: workspace.Skipped,
+) -> pointer_mod.Pointer:
+    algo = repo.cache.algo
+    stamper: workspace.WalkStamp | None = None
+    if store and existing is not None and existing.is_dir and existing.algo == algo:
+        # A first walk for the stamp: unchanged since its listing was made, nothing to hash
+        # or store. Otherwise a second walk feeds the hashing (a million files are never
+        # held at once).
+        walked = workspace.walk_stamp(workspace.iter_walk(top, skipped))
+        workspace.remove_tmps(repo, rel, skipped.tmps)
+        stamp = workspace.clean_stamp(existing, walked, repo.cache.stamp())
+        if repo.state.is_clean(top, stamp):
+            return existing
+        files = workspace.iter_walk(top)
+    else:
+        stamper = workspace.WalkStamp()
+        files = stamper.feed(workspace.iter_walk(top, skipped))
+    totals = workspace.Totals()
+    entries = totals.count(workspace.iter_entries(repo, top, files, store=store, jobs=jobs,
+                                                  progress=progress))
+    lines = manifest.encode_lines(entries, algo)
+    if not store:
+        oid = hashing.hash_chunks(lines, algo)
+        return pointer_mod.Pointer(rel, algo, oid, totals.size, "dir", totals.nfiles,
+                                   **_kept(existing, oid))
+    oid = repo.cache.add_chunks(lines)
+    if stamper is not None:  # one walk: its temps are known now
+        walked = stamper.hexdigest()
+        workspace.remove_tmps(repo, rel, skipped.tmps)
+    repo.state.put_listing(top, oid)
+    ptr = pointer_mod.Pointer(rel, algo, oid, totals.size, "dir", totals.nfiles,
+                              **_kept(existing, oid))
+    # Every file is in the cache now: `status` and the next `add` of the same walk can
+    # answer from the stamp (the cache's is taken after the objects were stored).
+    repo.state.put_clean(top, workspace.clean_stamp(ptr, walked, repo.cache.stamp()))
+    return ptr
+
+
+def _kept(existing: pointer_mod.Pointer | None, oid: str) -> dict[str, Any]:
     """The sections a re-add keeps. Metrics describe the bytes they were measured on, so
     new bytes drop them (a retrained model must not pass its gates on the old numbers)."""
     if existing is None:
         return {}
-    extra = dict(existing.extra)
-    if existing.model is not None and existing.oid != oid:
-        extra["model"] = modelmeta.without_metrics(existing.model)
-    return extra
+    model = existing.model
+    if model is not None and existing.oid != oid:
+        model = model.without_metrics()
+    return {"extra": dict(existing.extra), "model": model, "lineage": existing.lineage}
 
 
 def _existing_pointer(repo: Repo, rel: str) -> pointer_mod.Pointer | None:

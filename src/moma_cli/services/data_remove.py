@@ -49,7 +49,7 @@ def remove(
         item = RemovedItem(rel, pointer_mod.pointer_path_of(rel),
                            "kept" if os.path.lexists(repo.abspath(rel)) else "absent")
         if ptr is not None and ptr.model is not None:
-            item.model = str(ptr.model.get("name"))
+            item.model = ptr.model.name
         if doomed is not None:
             item.left = _delete(repo, rel, doomed)
             item.data = "deleted"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from moma_cli.core import manifest
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.core.hashing import hash_bytes, short_oid
+from moma_cli.core.hashing import Hasher, new_hasher, short_oid
 from moma_cli.errors import MomaError
 from moma_cli.services import workspace
 from moma_cli.services.repo import Repo
@@ -18,7 +18,7 @@ from moma_cli.services.repo import Repo
 @dataclass
 class StatusEntry:
     path: str
-    state: str  # ok | modified | missing | not-in-cache | invalid | not-pushed (status --remote)
+    state: str  # ok | modified | missing | not-in-cache | invalid | not-pushed (status -r)
     changes: list[tuple[str, str]] = field(default_factory=list)  # (added|modified|deleted, rel)
     message: str | None = None
 
@@ -74,28 +74,48 @@ def _size_message(pointer_file: str, expected: int, actual: int) -> str:
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
     skipped = workspace.Skipped()
-    files = workspace.walk_dir(top, skipped)
+    walked = workspace.walk_stamp(workspace.iter_walk(top, skipped))
     workspace.remove_tmps(repo, ptr.path, skipped.tmps)  # a killed checkout's, never data
     # Same pointer, same walk, same cache objects as when last found up to date: still so.
     # Taken before the comparison, so anything changing meanwhile only misses next time.
-    stamp = workspace.clean_stamp(ptr, workspace.walk_stamp(files), repo.cache.stamp())
+    stamp = workspace.clean_stamp(ptr, walked, repo.cache.stamp())
     if repo.state.is_clean(top, stamp):
         return StatusEntry(ptr.path, "ok")
-    entries = workspace.dir_entries(repo, top, store=False, jobs=jobs, files=files)
-    listing = manifest.encode(entries, ptr.algo)
-    if hash_bytes(listing, ptr.algo) == ptr.oid:
-        total = sum(e.size for e in entries)
-        if (len(entries), total) != (ptr.nfiles, ptr.size):
-            return StatusEntry(ptr.path, "invalid",
-                               message=pointer_mod.totals_mismatch(ptr, len(entries), total))
-        complete = repo.cache.exists(ptr.oid) and all(
-            repo.cache.exists(oid) for oid in {e.oid for e in entries})
+    # A second walk, streamed through the hashing: a million files are never held at once.
+    totals = workspace.Totals()
+    hasher = new_hasher(ptr.algo)
+    entries = totals.count(workspace.iter_entries(repo, top, workspace.iter_walk(top),
+                                                  store=False, jobs=jobs))
+    lines = _hashed(manifest.encode_lines(entries, ptr.algo), hasher)
+    recorded = repo.cache.checked_path(ptr.oid) if repo.cache.exists(ptr.oid) else None
+    if recorded is None:
+        for _ in lines:
+            pass
+    else:
+        with open(recorded, "rb") as fh:
+            changes = manifest.changes(fh, lines, short_oid(ptr.oid))
+    if hasher.hexdigest() == ptr.oid:
+        if (totals.nfiles, totals.size) != (ptr.nfiles, ptr.size):
+            return StatusEntry(ptr.path, "invalid", message=pointer_mod.totals_mismatch(
+                ptr, totals.nfiles, totals.size))
+        complete = recorded is not None and all(
+            repo.cache.exists(e.oid) for e in repo.cache.iter_manifest(ptr.oid))
         if not complete:
             return StatusEntry(ptr.path, "not-in-cache")
         repo.state.put_clean(top, stamp)
         return StatusEntry(ptr.path, "ok")
-    if not repo.cache.exists(ptr.oid):
+    if recorded is None:
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
-    with open(repo.cache.checked_path(ptr.oid), "rb") as recorded:
-        changes = manifest.changes(recorded, listing, short_oid(ptr.oid))
     return StatusEntry(ptr.path, "modified", changes)
+
+
+def _hashed(lines: Iterator[bytes], hasher: Hasher) -> Iterator[bytes]:
+    """The lines, each also fed to `hasher` (a MiB at a time) as it passes."""
+    pending: list[bytes] = []
+    for line in lines:
+        pending.append(line)
+        if len(pending) >= 8192:
+            hasher.update(b"".join(pending))
+            pending.clear()
+        yield line
+    hasher.update(b"".join(pending))

@@ -13,9 +13,8 @@ import posixpath
 from dataclasses import dataclass, field
 
 from moma_cli.core import hashing, manifest
-from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import MomaError
-from moma_cli.services import workspace
+from moma_cli.services import revisions, workspace
 from moma_cli.services.repo import Repo
 
 Listing = dict[str, tuple[str, int]]  # relpath -> (oid, size)
@@ -66,14 +65,10 @@ def diff(repo: Repo, a: str | None = None, b: str | None = None) -> DiffResult:
 
 
 def _at_rev(repo: Repo, rev: str) -> dict[str, _Version]:
-    blobs = repo.git.tree_blobs(repo.git.rev_parse(rev))
-    texts = repo.git.cat_blobs(blobs.values())
-    found = {}
-    for rel, sha in blobs.items():
-        if pointer_mod.is_pointer_path(rel) and sha in texts:
-            ptr = pointer_mod.parse(texts[sha].decode("utf-8", "replace"), rel)
-            found[ptr.path] = _Version(ptr.oid, ptr.size, ptr.is_dir)
-    return found
+    read = revisions.pointers_at(repo, repo.git.rev_parse(rev))
+    if read.errors:
+        raise read.errors[0][1]
+    return {ptr.path: _Version(ptr.oid, ptr.size, ptr.is_dir) for _, ptr in read.pointers}
 
 
 def _in_workspace(repo: Repo) -> dict[str, _Version]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moma_cli import __version__
-from moma_cli.config import RemoteConfig, redact, redact_url
+from moma_cli.config import RemoteConfig
+from moma_cli.credentials import redact, redact_url
 from moma_cli.errors import MomaError
 from moma_cli.gitrepo import git_version
 from moma_cli.services import hooks

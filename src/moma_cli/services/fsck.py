@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import posixpath
 import time
@@ -15,6 +16,7 @@ from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 
 STALE_TMP_SECONDS = 3600
+_TASK = 256  # objects per hashing task
 
 
 @dataclass
@@ -77,24 +79,31 @@ def remove_stale_tmp(repo: Repo, now: float) -> list[str]:
 
 def _verify_objects(repo: Repo, result: FsckResult, jobs: int | None,
                     progress: Progress) -> None:
-    oids = list(repo.cache.iter_oids())
+    def check(oids: list[str]) -> list[tuple[str, str]]:
+        bad = []
+        for oid in oids:
+            try:
+                actual = repo.cache.hash_file(repo.cache.oid_to_path(oid))
+            except OSError as exc:
+                bad.append((oid, f"unreadable: {exc.strerror}"))
+                continue
+            if actual != oid:
+                bad.append((oid, f"content hashes to {actual[:8]}"))
+        return bad
 
-    def check(oid: str) -> tuple[str, str | None]:
-        try:
-            actual = repo.cache.hash_file(repo.cache.oid_to_path(oid))
-        except OSError as exc:
-            return oid, f"unreadable: {exc.strerror}"
-        return oid, None if actual == oid else f"content hashes to {actual[:8]}"
-
-    progress.start("verifying cache", len(oids))
+    # Tasks of _TASK objects, submitted a window at a time: a million futures (one per
+    # object, all at once) held more memory than the rest of fsck.
+    progress.start("verifying cache", None)
     bad: list[tuple[str, str]] = []
+    oids = repo.cache.iter_oids()
     with ThreadPoolExecutor(max_workers=repo.jobs(jobs)) as pool:
-        for oid, reason in pool.map(check, oids):
-            if reason:
-                bad.append((oid, reason))
-            progress.advance()
+        while window := list(itertools.islice(oids, _TASK * 64)):
+            tasks = [window[i:i + _TASK] for i in range(0, len(window), _TASK)]
+            for found in pool.map(check, tasks):
+                bad += found
+            result.checked += len(window)
+            progress.advance(len(window))
     progress.finish()
-    result.checked = len(oids)
     for oid, reason in sorted(bad):
         result.corrupt.append(Corrupt(oid, str(repo.cache.quarantine(oid)), reason))
 

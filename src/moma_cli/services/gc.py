@@ -20,6 +20,7 @@ from moma_cli.core import experiments
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.errors import GcError, MomaError
 from moma_cli.services import revisions
+from moma_cli.services.experiments import queue as exp_queue
 from moma_cli.services.repo import Repo
 
 QUARANTINE_DAYS = 14
@@ -59,6 +60,12 @@ def plan(
     all_tags: bool = False, all_commits: bool = False,
 ) -> GcPlan:
     """Work out what gc would remove; changes nothing."""
+    running = exp_queue.running_entries(repo)
+    if running:  # their cached outputs are on no ref yet (the queue's claims wait for gc)
+        names = ", ".join(e.name for e in running)
+        raise GcError(f"experiments are running ({names}): gc would take outputs they have "
+                      "not recorded yet", hint="wait for 'moma exp queue start' to finish, "
+                                               "then run gc again")
     result = GcPlan()
     keep = referenced(repo, result, workspace=workspace, all_branches=all_branches,
                       all_tags=all_tags, all_commits=all_commits)
@@ -118,7 +125,7 @@ def _history_pointers(
         commits |= git.commit_trees(*stash, walk=False)
     commits |= revisions.commits(repo, revisions.Scope(all_branches, all_tags, all_commits))
     result.commits = len(commits)
-    read = revisions.pointers_at(repo, commits, found)
+    read = revisions.pointers_in(repo, commits, found)
     if read.errors:
         where, exc = read.errors[0]
         raise _aborted(where, exc)

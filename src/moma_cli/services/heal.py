@@ -19,6 +19,7 @@ from moma_cli.core import checks as checks_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.checks import ModelPolicy
 from moma_cli.core.hashing import short_oid
+from moma_cli.core.lineage import Lineage
 from moma_cli.core.stages import Dag
 from moma_cli.errors import MomaError
 from moma_cli.services import checks, data_checkout, lockfile
@@ -82,7 +83,8 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
                         hint="commit or stash them, then run 'moma check --heal' again")
     committed = repo.git.tracked(touched)  # clean, so the index holds what HEAD holds
     model_pointer = pointer_mod.pointer_path_of(model.path)
-    previous = repo.load_pointer(model_pointer).oid  # what HEAD has, as the tree is clean
+    before = repo.load_pointer(model_pointer)  # what HEAD has, as the tree is clean
+    previous, old_reference = before.oid, before.model.reference if before.model else None
     try:
         reproducing.repro(repo, [stage], force=True).check()
         if after != [stage]:
@@ -108,7 +110,7 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
         failed = ", ".join(r.condition for r in results if not r.passed)
         return HealResult(name, stage, False, f"retrained model still fails {failed}; "
                                               "previous version kept", conditions=results)
-    version = _register(repo, name, model.path, metrics)
+    version = _register(repo, name, model.path, metrics, old_reference)
     present = [p for p in touched if os.path.exists(repo.abspath(p))]
     repo.git.add(present)
     commit = repo.git.commit(f"Retrain {name} with stage {stage} (moma check --heal)", present)
@@ -117,14 +119,35 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
                       version.oid, version.number, commit, results)
 
 
-def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any]) -> ModelVersion:
+def _register(repo: Repo, name: str, path: str, metrics: dict[str, Any],
+              old_reference: Any) -> ModelVersion:
     """The retrained file as the model's next version, through the registry: the params are
-    those the stage ran with (its lineage), else the ones recorded before."""
+    those the stage ran with (its lineage), else the ones recorded before; the reference
+    profile that of its training data, so `moma monitor` can watch the new version too."""
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(path))
-    lineage = ptr.extra.get("lineage")
-    ran_with = lineage.get("params") if isinstance(lineage, dict) else None
-    params = ran_with or (ptr.model or {}).get("params") or {}
-    return registering.add(repo, name, path, metrics=metrics, params=params, stage=False)
+    ran_with = ptr.lineage.params if ptr.lineage is not None else None
+    params = ran_with or (ptr.model.params if ptr.model is not None else None) or {}
+    reference = _reference(repo, old_reference, ptr.lineage)
+    return registering.add(repo, name, path, metrics=metrics, params=params, stage=False,
+                           extra_model={"reference": reference} if reference else None)
+
+
+def _reference(repo: Repo, old: Any, lineage: Lineage | None) -> dict[str, Any] | None:
+    """The profile of the data the stage trained on: the file the previous version's
+    reference came from (with its --target), else the one CSV or JSON-lines input in the
+    stage's lineage; None when neither is known (the version is then not monitorable, as
+    one added without --reference)."""
+    source = old.get("source") if isinstance(old, dict) else None
+    target = old.get("target") if isinstance(old, dict) else None
+    if not isinstance(source, str):
+        source, target = registering.training_data(lineage), None
+        if source is None:
+            return None
+    try:
+        return registering.reference_section(repo, repo.relpath(source, repo.root),
+                                             target if isinstance(target, str) else None)
+    except MomaError:
+        return None  # the data moved or lost its label column: kept, without a profile
 
 
 def _downstream(dag: Dag, stage: str) -> list[str]:

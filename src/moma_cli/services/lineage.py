@@ -2,7 +2,7 @@
 
 Used by pipeline stages and by `moma add PATH --from DEP -p params.yaml` for results made
 outside a pipeline (notebooks). The section written into a pointer is
-`lineage: {deps: [{path, oid}], code, params, env}`.
+a `core.lineage.Lineage`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from moma_cli import yamlio
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
-from moma_cli.core.lineage import environment
+from moma_cli.core.lineage import Lineage, environment
 from moma_cli.errors import ConfigError, MomaError, PathError
 from moma_cli.services import data
 from moma_cli.services.progress import SILENT, Progress
@@ -58,13 +58,12 @@ def flat_params(values: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def section(repo: Repo, deps: list[dict[str, str]], params: dict[str, dict[str, Any]]
-            ) -> dict[str, Any]:
-    return {"deps": deps, "code": repo.git.head(), "params": flat_params(params),
-            "env": environment()}
+            ) -> Lineage:
+    return Lineage(tuple(deps), repo.git.head(), flat_params(params), dict(environment()))
 
 
 def capture(repo: Repo, froms: Sequence[str], params: Sequence[str],
-            cwd: Path | None = None) -> dict[str, Any]:
+            cwd: Path | None = None) -> Lineage:
     """The lineage section for `moma add --from DEP -p params.yaml`.
 
     A `--from` naming tracked data (its pointer or its path) records the pointer's oid;

@@ -11,6 +11,7 @@ from typing import Any
 from moma_cli import yamlio
 from moma_cli.atomic import write_if_changed
 from moma_cli.core import hashing
+from moma_cli.core.lineage import Lineage
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.core.stages import PipelineError
 from moma_cli.errors import MomaError
@@ -45,14 +46,14 @@ def read(repo: Repo, rev: str | None = None) -> dict[str, dict[str, Any]]:
     return entries
 
 
-def output_lineage(repo: Repo, rel: str, oid: str) -> dict[str, Any] | None:
+def output_lineage(repo: Repo, rel: str, oid: str) -> Lineage | None:
     """The lineage section of a stage output whose bytes are those the lock recorded (a
     model registered after the `moma run` that made it), else None."""
     for entry in read(repo).values():
         if any(out["path"] == rel and out["oid"] == oid for out in entry.get("outs") or []):
-            return {"deps": entry.get("deps") or [], "code": entry.get("code"),
-                    "params": lineage_mod.flat_params(entry.get("params") or {}),
-                    "env": entry.get("env") or {}}
+            return Lineage(tuple(entry.get("deps") or []), entry.get("code"),
+                           lineage_mod.flat_params(entry.get("params") or {}),
+                           dict(entry.get("env") or {}))
     return None
 
 

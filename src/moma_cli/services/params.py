@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,18 @@ def read_at(repo: Repo, rev: str | None, rel: str) -> Any:
     return yamlio.load_bytes(raw, f"{rev}:{rel}") if raw is not None else None
 
 
+def flat_at(repo: Repo, rev: str | None, rel: str) -> dict[str, Any]:
+    """The keys of a params file at `rev`, nested ones dotted; {} if it is absent."""
+    return flatten(read_at(repo, rev, rel) or {})
+
+
 def compare(repo: Repo, files: list[str], a: str | None, b: str | None,
-            leaves: Any = flatten) -> list[ValueChange]:
-    """Every key of `files` at `a` and at `b`, old and new value side by side."""
+            read: Callable[[Repo, str | None, str], dict[str, Any]] = flat_at
+            ) -> list[ValueChange]:
+    """Every key of `files` at `a` and at `b` (as `read` gives them), side by side."""
     rows = []
     for file in files:
-        old, new = leaves(read_at(repo, a, file) or {}), leaves(read_at(repo, b, file) or {})
+        old, new = read(repo, a, file), read(repo, b, file)
         rows += [ValueChange(file, key, old.get(key), new.get(key))
                  for key in sorted(set(old) | set(new))]
     return rows

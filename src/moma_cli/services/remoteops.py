@@ -1,4 +1,4 @@
-"""Looking after a remote: `moma gc --remote`, `moma fsck --remote`, `moma remote clean`.
+"""Looking after a remote: `moma gc --remote`, `moma fsck -r`, `moma remote clean`.
 
 Unlike the cache, a remote has no quarantine: what `gc --remote` deletes is gone. So the
 objects to keep come from exactly the same references as the cache's gc (`gc.referenced`),
@@ -74,7 +74,7 @@ def gc_collect(repo: Repo, plan: gc.GcPlan, *, jobs: int | None = None) -> gc.Gc
     return gc.GcResult(None, len(plan.remove), plan.size)
 
 
-# -- fsck --remote ---------------------------------------------------------------------------
+# -- fsck -r ---------------------------------------------------------------------------
 
 
 @dataclass

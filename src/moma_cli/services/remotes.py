@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from moma_cli import config as config_mod
-from moma_cli.config import CREDENTIALS_IN_URL, redact_url
+from moma_cli.credentials import (
+    CREDENTIALS_IN_URL,
+    LOCAL_CREDENTIALS,
+    SECRET_OPTIONS,
+    redact_url,
+)
 from moma_cli.errors import ConfigError
 from moma_cli.services.repo import Repo
 
@@ -54,8 +59,12 @@ def add(repo: Repo, name: str, url: str, *, default: bool = False, local: bool =
 
 
 def modify(repo: Repo, name: str, key: str, value: str | None, *, local: bool = False) -> None:
-    if key not in config_mod.REMOTE_OPTIONS:
-        if key.lower() in config_mod.SECRET_OPTIONS:
+    if key in LOCAL_CREDENTIALS and not local:
+        raise ConfigError(f"'{key}' must not be stored in the committed {config_mod.CONFIG_FILE}",
+                          hint=f"add --local to write it to the git-ignored "
+                               f"{config_mod.LOCAL_CONFIG_FILE}, or set it in the environment")
+    if key not in config_mod.REMOTE_OPTIONS and key not in LOCAL_CREDENTIALS:
+        if key.lower() in SECRET_OPTIONS:
             raise ConfigError(f"'{key}' must not be stored in a config file",
                               hint="set credentials in the environment or an AWS profile")
         raise ConfigError(f"unknown remote option {key!r}",
@@ -101,5 +110,7 @@ def set_default(repo: Repo, name: str | None, *, local: bool = False) -> None:
 
 def listing(repo: Repo) -> list[RemoteInfo]:
     default = repo.config.default_remote
-    return [RemoteInfo(r.name, redact_url(r.url), r.name == default, dict(r.options))
+    return [RemoteInfo(r.name, redact_url(r.url), r.name == default,
+                       {k: "****" if k in LOCAL_CREDENTIALS else v
+                        for k, v in r.options.items()})
             for r in sorted(repo.config.remotes.values(), key=lambda r: r.name)]

@@ -262,13 +262,20 @@ def overlapping(pointer_files: Iterable[str]) -> dict[str, PointerError]:
 
 
 def open_repo(cwd: Path | None = None) -> Repo:
+    root = repo_root(cwd)
+    return Repo(root, config_mod.load(root))
+
+
+def repo_root(cwd: Path | None = None) -> Path:
+    """The moma repository's root, its configuration not read yet (`moma config` must
+    be able to fix a configuration that does not load)."""
     root = find_root(Path(cwd or os.getcwd()))
     if not (root / config_mod.CONFIG_FILE).exists():
         raise NotARepoError(
             f"{root} is not a moma repository (no {config_mod.CONFIG_FILE})",
             hint="run 'moma init' at the top of the git work tree",
         )
-    return Repo(root, config_mod.load(root))
+    return root
 
 
 @dataclass

@@ -1,8 +1,12 @@
 """Pointers as git holds them at revisions: branch and tag tips, every commit, named ones.
 
-Read in bulk, one `git ls-tree` per distinct root tree and one `git cat-file --batch` for
-every pointer blob, so that `gc` (what to keep) and `push --all-*` / `--rev` (what to send)
-see the same pointers.
+Every reader of pointers at a revision comes here: `pointers_at(REV...)` for the trees of
+named commits (`moma diff`, `moma ls URL`, experiments), `pointers_in` for a set of commits
+(`gc` and `push --all-*` / `--rev` see the same pointers), `pointer_at` for one tracked
+path (`moma_cli.api`, `moma get URL`). Read in bulk, one `git ls-tree` per distinct root
+tree and one `git cat-file --batch` for every pointer blob. (The registry's index parses
+blobs it already has the ids of, and caches them by id; the pre-push hook reads the blobs
+the pushed commits wrote.)
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass, field
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core import refs
-from moma_cli.errors import MomaError
+from moma_cli.errors import MomaError, PointerError
 from moma_cli.services.repo import Repo
 
 
@@ -52,7 +56,29 @@ def commits(repo: Repo, scope: Scope) -> dict[str, str]:
     return found
 
 
-def pointers_at(repo: Repo, commit_trees: dict[str, str],
+def pointers_at(repo: Repo, *revs: str) -> Found:
+    """Every pointer in the trees of the commits `revs` name (their history is not walked)."""
+    return pointers_in(repo, repo.git.commit_trees(*revs, walk=False))
+
+
+def pointer_at(repo: Repo, tracked: str, commit: str | None) -> pointer_mod.Pointer | None:
+    """The pointer of the tracked path `tracked` at `commit` (None: the work tree), if any."""
+    pointer_rel = pointer_mod.pointer_path_of(tracked)
+    if commit is None:
+        if not (repo.root / pointer_rel).is_file():
+            return None
+        return repo.load_pointer(pointer_rel)
+    raw = repo.git.show(commit, pointer_rel)
+    if raw is None:
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PointerError(f"{pointer_rel} at {commit[:10]}: not UTF-8 text") from None
+    return pointer_mod.parse(text, pointer_rel)
+
+
+def pointers_in(repo: Repo, commit_trees: dict[str, str],
                 found: dict[str, tuple[str, str]] | None = None) -> Found:
     """Every pointer in these commits' trees, plus the blobs already `found`
     (sha -> (where, path)); each blob is parsed once, named by where it was first seen."""

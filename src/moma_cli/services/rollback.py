@@ -52,19 +52,29 @@ class CheckedAndRolledBack:
 
 def check_and_roll_back(repo: Repo, model_refs: Sequence[str] | None = None, *,
                         live_log: Path | None = None, window: int | None = None,
+                        feedback: Path | None = None,
                         now: float | None = None) -> CheckedAndRolledBack:
-    report = checks.check(repo, model_refs, live_log=live_log, window=window, now=now)
+    report = checks.check(repo, model_refs, live_log=live_log, window=window,
+                          feedback=feedback, now=now)
     result = CheckedAndRolledBack(report)
+    live = _LiveSource(live_log, window, feedback, now)
     for model in report.models:
         failed = [c for c in model.conditions if not c.passed and c.on_fail == "rollback"]
         if failed and model.version is not None:
-            result.rollbacks.append(_roll_back(repo, model, failed, live_log, window, now))
+            result.rollbacks.append(_roll_back(repo, model, failed, live))
     return result
 
 
+@dataclass(frozen=True)
+class _LiveSource:
+    log: Path | None
+    window: int | None
+    feedback: Path | None
+    now: float | None
+
+
 def _roll_back(repo: Repo, model: ModelReport, failed: list[ConditionResult],
-               live_log: Path | None, window: int | None, now: float | None
-               ) -> RollbackResult:
+               live: _LiveSource) -> RollbackResult:
     stage = refs_mod.parse(model.ref).stage or (PRODUCTION if PRODUCTION in model.stages
                                                 else None)
     reason = (f"rollback of v{model.version}: "
@@ -78,7 +88,7 @@ def _roll_back(repo: Repo, model: ModelReport, failed: list[ConditionResult],
     older = [v for v in reading.load(repo, workspace=False).of(model.name)
              if v.number and model.version is not None and v.number < model.version]
     for candidate in sorted(older, key=lambda v: v.number, reverse=True):
-        if _passes(policy, _known_metrics(candidate, live_log, window, now)):
+        if _passes(policy, _known_metrics(candidate, live)):
             tagged = tagging.tag(repo, f"{model.name}:{candidate.number}", stage,
                                  force=reason, reason=reason)
             result.to_version, result.tag = candidate.number, tagged.created[0]
@@ -90,13 +100,13 @@ def _roll_back(repo: Repo, model: ModelReport, failed: list[ConditionResult],
     return result
 
 
-def _known_metrics(version: ModelVersion, live_log: Path | None, window: int | None,
-                   now: float | None) -> Mapping[str, Any]:
+def _known_metrics(version: ModelVersion, live: _LiveSource) -> Mapping[str, Any]:
     metrics: dict[str, Any] = dict(version.metrics)
-    if live_log is not None:
-        live = monitor.live_metrics(version, live_log, window=window, now=now)
-        if live.rows:
-            metrics |= live.metrics()
+    if live.log is not None:
+        measured = monitor.live_metrics(version, live.log, window=live.window,
+                                        feedback=live.feedback, now=live.now)
+        if measured.rows or measured.requests:
+            metrics |= measured.metrics()
     return metrics
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import stat as stat_mod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from moma_cli.atomic import is_tmp_name, is_tmp_sibling
 from moma_cli.core import manifest
-from moma_cli.core.hashing import hash_bytes
+from moma_cli.core.hashing import new_hasher
 from moma_cli.core.paths import is_reserved_name
 from moma_cli.core.pointer import Pointer
 from moma_cli.errors import PathError
@@ -20,8 +21,16 @@ from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage.state import StatKey
 
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moma_cli.storage.cache import Batch
+
 _CHUNK_BYTES = 16 << 20
 _CHUNK_FILES = 256
+# Files per window of a directory's walk: one stat-cache range query and one cache sync
+# each (a million files: 31 syncs, ~13 MB of FileInfos at a time).
+_WINDOW = 32768
 
 
 class FileInfo(NamedTuple):
@@ -41,41 +50,61 @@ class Skipped:
 
 
 def walk_dir(top: str, skipped: Skipped | None = None) -> list[FileInfo]:
-    """Every regular file below `top`, in one scandir pass; symlinks and devices refused.
+    """Every regular file below `top`, sorted by relative path (see `iter_walk`)."""
+    return list(iter_walk(top, skipped))
 
+
+def iter_walk(top: str, skipped: Skipped | None = None) -> Iterator[FileInfo]:
+    """Every regular file below `top`, in relative-path order, one directory listed at a
+    time (a million FileInfos held at once were ~400 MB); symlinks and devices refused.
+
+    Each directory's entries are sorted with a '/' after directory names, which gives the
+    order of the full relative paths ('a-b' < 'a/c'), so no global sort is needed.
     Symlinks are refused rather than followed: following could pull in files from outside
     the repository, and a checkout could then write through them. moma's temps and names
     that are git's or moma's own (`sub/.git`) are left out, and listed in `skipped`.
     """
-    found: list[FileInfo] = []
-    is_reg = stat_mod.S_ISREG
     skipped = skipped or Skipped()
-    stack = [("", top)]
+    stack = [iter(_scan(top, "", skipped))]
     while stack:
-        prefix, directory = stack.pop()
-        with os.scandir(directory) as it:
-            for entry in it:
-                if is_tmp_name(entry.name):  # a write cut short by a crash, never user data
-                    skipped.tmps.append(entry.path)
-                    continue
-                rel = prefix + entry.name
-                if is_reserved_name(entry.name):  # a nested clone's .git: never data
-                    skipped.reserved.append(rel)
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((rel + "/", entry.path))
-                    continue
-                st = entry.stat(follow_symlinks=False)
-                if not is_reg(st.st_mode):
-                    what = "a symlink" if stat_mod.S_ISLNK(st.st_mode) else "not a regular file"
-                    raise PathError(
-                        f"{entry.path}: is {what}; moma tracks regular files only",
-                        hint="replace it with the file it points to, or move it out",
-                    )
-                found.append(FileInfo(rel, entry.path,
-                                      StatKey(st.st_ino, st.st_size, st.st_mtime_ns)))
-    found.sort()  # by relpath: it comes first and is unique
-    return found
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif type(item) is str:  # a sub-directory's relative path
+            stack.append(iter(_scan(os.path.join(top, item), item + "/", skipped)))
+        else:
+            yield item  # type: ignore[misc]
+
+
+def _scan(directory: str, prefix: str, skipped: Skipped) -> list[FileInfo | str]:
+    """One directory's files (as FileInfo) and sub-directories (as their relative
+    paths), in walk order."""
+    found: list[tuple[str, FileInfo | str]] = []
+    is_reg = stat_mod.S_ISREG
+    with os.scandir(directory) as it:
+        for entry in it:
+            name = entry.name
+            if is_tmp_name(name):  # a write cut short by a crash, never user data
+                skipped.tmps.append(entry.path)
+                continue
+            rel = prefix + name
+            if is_reserved_name(name):  # a nested clone's .git: never data
+                skipped.reserved.append(rel)
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                found.append((name + "/", rel))
+                continue
+            st = entry.stat(follow_symlinks=False)
+            if not is_reg(st.st_mode):
+                what = "a symlink" if stat_mod.S_ISLNK(st.st_mode) else "not a regular file"
+                raise PathError(
+                    f"{entry.path}: is {what}; moma tracks regular files only",
+                    hint="replace it with the file it points to, or move it out",
+                )
+            found.append((name, FileInfo(rel, entry.path,
+                                         StatKey(st.st_ino, st.st_size, st.st_mtime_ns))))
+    found.sort(key=lambda pair: pair[0])  # names are unique in a directory
+    return [item for _, item in found]
 
 
 def _find_tmps(top: str) -> list[str]:
@@ -131,12 +160,36 @@ def clean_stamp(ptr: Pointer, walked: str, cached: str) -> str:
     return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{walked}:{cached}"
 
 
-def walk_stamp(files: list[FileInfo]) -> str:
+def walk_stamp(files: Iterable[FileInfo]) -> str:
     """A digest of a walk's names and stat keys: equal stamps, same files unchanged (to the
     stat cache's standard)."""
-    text = "\n".join([f"{f.relpath}\0{f.key.ino}\0{f.key.size}\0{f.key.mtime_ns}"
-                      for f in files])
-    return hash_bytes(text.encode(errors="surrogateescape"), "blake3")
+    stamp = WalkStamp()
+    for _ in stamp.feed(files):
+        pass
+    return stamp.hexdigest()
+
+
+class WalkStamp:
+    """`walk_stamp` taken while the walk passes through `feed`, so `add` walks once."""
+
+    def __init__(self) -> None:
+        self._hasher = new_hasher("blake3")
+
+    def feed(self, files: Iterable[FileInfo]) -> Iterator[FileInfo]:
+        lines: list[str] = []
+        for f in files:
+            lines.append(f"{f.relpath}\0{f.key.ino}\0{f.key.size}\0{f.key.mtime_ns}\n")
+            if len(lines) >= _WINDOW:
+                self._update(lines)
+            yield f
+        self._update(lines)
+
+    def _update(self, lines: list[str]) -> None:
+        self._hasher.update("".join(lines).encode(errors="surrogateescape"))
+        lines.clear()
+
+    def hexdigest(self) -> str:
+        return self._hasher.hexdigest()
 
 
 def file_info(path: str) -> FileInfo:
@@ -176,59 +229,135 @@ def oids_of(
     `tree` names a directory whose stat-cache rows are loaded in one query.
     """
     files = list(files)
+    known = repo.state.get_tree(tree, repo.cache.algo) if tree else None
+    with _Resolver(repo, store=store, jobs=jobs, progress=progress, total=len(files)) as res:
+        return res.resolve(files, known)
+
+
+def iter_entries(
+    repo: Repo, top: str, files: Iterable[FileInfo], *, store: bool, jobs: int | None = None,
+    progress: Progress = SILENT,
+) -> Iterator[manifest.Entry]:
+    """The manifest entries of a directory's walk `files` (in walk order), hashed through
+    the stat cache a window of _WINDOW files at a time: one range query, one thread pool
+    and (with `store`) one cache batch per window, so memory does not grow with the
+    number of files. Every object is in the cache once the iterator is exhausted."""
     algo = repo.cache.algo
-    known = repo.state.get_tree(tree, algo) if tree else {}
-    result: dict[str, str] = {}
-    todo: list[FileInfo] = []
-    for info in files:
-        hit = known.get(info.path)
-        oid = hit[3] if hit and hit[:3] == info.key else (
-            None if tree else repo.state.get(info.path, info.key, algo))
-        if oid and (not store or repo.cache.exists(oid)):
-            result[info.path] = oid
-        else:
-            todo.append(info)
-    if not todo:
-        return result
+    with _Resolver(repo, store=store, jobs=jobs, progress=progress) as res:
+        window: list[FileInfo] = []
+        for info in itertools.chain(files, [None]):
+            if info is not None:
+                window.append(info)
+                if len(window) < _WINDOW:
+                    continue
+            if not window:
+                break
+            known = repo.state.get_between(window[0].path, window[-1].path, algo)
+            oids = res.resolve(window, known)
+            res.commit()
+            for f in window:
+                yield manifest.Entry(f.relpath, oids[f.path], f.key.size)
+            window = []
 
-    from concurrent.futures import ThreadPoolExecutor  # status of unchanged data never hashes
 
-    progress.start("hashing", len(todo))
-    rows = []
-    with contextlib.ExitStack() as stack:
-        batch = stack.enter_context(repo.cache.batch()) if store else None
+class Totals:
+    """Count and size of the entries passing through `count`."""
 
+    def __init__(self) -> None:
+        self.nfiles = 0
+        self.size = 0
+
+    def count(self, entries: Iterable[manifest.Entry]) -> Iterator[manifest.Entry]:
+        for e in entries:
+            self.nfiles += 1
+            self.size += e.size
+            yield e
+
+
+class _Resolver:
+    """Files -> oids: the stat cache first, then hashing (with `store`, copying into the
+    cache in the same read) on one lazily made thread pool and cache batch."""
+
+    def __init__(self, repo: Repo, *, store: bool, jobs: int | None, progress: Progress,
+                 total: int | None = None) -> None:
+        self.repo = repo
+        self.store = store
+        self.jobs = jobs
+        self.progress = progress
+        self.total = total
+        self.stack = contextlib.ExitStack()
+        self.pool: ThreadPoolExecutor | None = None
+        self.batch: Batch | None = None
         # Hardlink into the cache only when the user prefers hardlinks for the workspace:
         # the file then becomes read-only (docs/performance.md).
-        link = repo.config.link_types[0] == "hardlink"
+        self.link = store and repo.config.link_types[0] == "hardlink"
 
-        def work(chunk: list[FileInfo]) -> list[tuple[FileInfo, str, bool]]:
-            done = []
-            for info in chunk:
-                if batch is not None and link:
-                    linked = batch.link_file(info.path, info.key)
-                    if linked is not None:  # verified unchanged by link_file
-                        done.append((info, linked[0], True))
-                        continue
-                if batch is not None:
-                    oid = batch.add_file(info.path)[0]
-                else:
-                    oid = repo.cache.hash_file(info.path, info.key.size)
-                # Only remember the hash if the file did not change while we read it.
-                done.append((info, oid, StatKey.of(os.stat(info.path)) == info.key))
-            return done
+    def __enter__(self) -> _Resolver:
+        return self
 
-        chunks = _chunks(todo)
-        with ThreadPoolExecutor(max_workers=min(len(chunks), repo.jobs(jobs))) as pool:
-            for done in pool.map(work, chunks):
-                for info, oid, unchanged in done:
-                    result[info.path] = oid
-                    if unchanged:
-                        rows.append((info.path, info.key, algo, oid))
-                progress.advance(len(done))
-    progress.finish()
-    repo.state.put_many(rows)
-    return result
+    def __exit__(self, *exc: object) -> None:
+        # On an exception the batch renames nothing and removes its temps.
+        self.stack.__exit__(*exc)  # type: ignore[arg-type]
+        if self.pool is not None:
+            self.progress.finish()
+
+    def commit(self) -> None:
+        """Sync and rename what the batch holds so far (bounds its memory)."""
+        if self.batch is not None:
+            self.batch.commit()
+
+    def resolve(self, files: list[FileInfo],
+                known: dict[str, tuple[int, int, int, str]] | None) -> dict[str, str]:
+        repo, store, algo = self.repo, self.store, self.repo.cache.algo
+        result: dict[str, str] = {}
+        todo: list[FileInfo] = []
+        for info in files:
+            if known is not None:
+                hit = known.get(info.path)
+                oid = hit[3] if hit and hit[:3] == info.key else None
+            else:
+                oid = repo.state.get(info.path, info.key, algo)
+            if oid and (not store or repo.cache.exists(oid)):
+                result[info.path] = oid
+            else:
+                todo.append(info)
+        if todo:
+            rows = []
+            for info, oid, unchanged in self._hash(todo):
+                result[info.path] = oid
+                if unchanged:
+                    rows.append((info.path, info.key, algo, oid))
+            repo.state.put_many(rows)
+        return result
+
+    def _hash(self, todo: list[FileInfo]) -> Iterator[tuple[FileInfo, str, bool]]:
+        if self.pool is None:
+            # Imported here: status of unchanged data never hashes.
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = self.stack.enter_context(
+                ThreadPoolExecutor(max_workers=self.repo.jobs(self.jobs)))
+            if self.store:
+                self.batch = self.stack.enter_context(self.repo.cache.batch())
+            self.progress.start("hashing", self.total)
+        for done in self.pool.map(self._work, _chunks(todo)):
+            yield from done
+            self.progress.advance(len(done))
+
+    def _work(self, chunk: list[FileInfo]) -> list[tuple[FileInfo, str, bool]]:
+        batch, cache = self.batch, self.repo.cache
+        done = []
+        for info in chunk:
+            if batch is not None and self.link:
+                linked = batch.link_file(info.path, info.key)
+                if linked is not None:  # verified unchanged by link_file
+                    done.append((info, linked[0], True))
+                    continue
+            oid = batch.add_file(info.path)[0] if batch is not None else \
+                cache.hash_file(info.path, info.key.size)
+            # Only remember the hash if the file did not change while we read it.
+            done.append((info, oid, StatKey.of(os.stat(info.path)) == info.key))
+        return done
 
 
 def dir_entries(
@@ -237,10 +366,8 @@ def dir_entries(
 ) -> list[manifest.Entry]:
     """A directory's files as manifest entries, hashed through the stat cache; `files` is
     the directory's walk when the caller has it already."""
-    if files is None:
-        files = walk_dir(top)
-    oids = oids_of(repo, files, store=store, tree=top, jobs=jobs, progress=progress)
-    return [manifest.Entry(f.relpath, oids[f.path], f.key.size) for f in files]
+    return list(iter_entries(repo, top, iter_walk(top) if files is None else files,
+                             store=store, jobs=jobs, progress=progress))
 
 
 def _chunks(files: list[FileInfo]) -> list[list[FileInfo]]:

@@ -79,9 +79,18 @@ class StateDB:
         Plain tuples, not StatKeys: building 100k NamedTuples was a tenth of `status`;
         `row[:3] == key` compares equal to a StatKey all the same."""
         low, high = prefix.rstrip("/") + "/", prefix.rstrip("/") + "0"  # '0' sorts after '/'
+        return self._range("path >= ? AND path < ?", low, high, algo)
+
+    def get_between(self, first: str, last: str, algo: str
+                    ) -> dict[str, tuple[int, int, int, str]]:
+        """`get_tree` for the paths from `first` to `last` inclusive: one window of a
+        sorted walk, so a million files are looked up a window at a time."""
+        return self._range("path >= ? AND path <= ?", first, last, algo)
+
+    def _range(self, where: str, low: str, high: str, algo: str
+               ) -> dict[str, tuple[int, int, int, str]]:
         return self._run(lambda db: {r[0]: r[1:] for r in db.execute(
-            "SELECT path, ino, size, mtime_ns, oid FROM stat"
-            " WHERE path >= ? AND path < ? AND algo = ?",
+            f"SELECT path, ino, size, mtime_ns, oid FROM stat WHERE {where} AND algo = ?",
             (low, high, algo),
         )})
 

@@ -9,11 +9,13 @@ stops everything at once, since every other request would fail the same way.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any, TypeVar
 
-from moma_cli.config import redact
+from moma_cli.credentials import redact
 from moma_cli.errors import MomaError, RemoteError
 
 R = TypeVar("R")
@@ -85,3 +87,26 @@ def attempt(fn: Callable[..., object], *args: Any) -> str | None:
     except OSError as exc:
         return redact(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
     return None
+
+
+class Budget:
+    """Bytes the transfer threads may hold in memory at once: `held(n)` waits until n more
+    fit, except that one holder may always proceed (an object larger than the budget must
+    still move, alone)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextlib.contextmanager
+    def held(self, nbytes: int) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self.used == 0 or self.used + nbytes <= self.limit)
+            self.used += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= nbytes
+                self._cond.notify_all()

@@ -46,20 +46,24 @@ def normalize_url(url: str, cwd: Path | None = None) -> str:
 
 
 def open_source(here: Repo | None, url: str, rev: str | None = None, *,
-                commit: str | None = None, cwd: Path | None = None) -> Opened:
-    """Clone `url` (once) and fetch `rev`, or `commit` when given and not here yet."""
+                commit: str | None = None, cwd: Path | None = None,
+                workdir: Path | None = None, tags: bool = False) -> Opened:
+    """Clone `url` (once) and fetch `rev`, or `commit` when given and not here yet; with
+    `tags`, the source's registry tags as they are now. The clone and the cache are in
+    `here`, else under `workdir` (default: the user cache, `user_cache_dir`)."""
     url = normalize_url(url, cwd)
     if rev is not None:
         refs.check_rev(rev)
     if here is not None:
         base, cache_dir = here.moma_dir / REPOS_DIR, here.config.cache_dir
     else:
-        base, cache_dir = user_cache_dir() / REPOS_DIR, user_cache_dir() / "cache"
+        top = workdir or user_cache_dir()
+        base, cache_dir = top / REPOS_DIR, top / "cache"
     git = _clone(url, base / hashlib.sha256(url.encode()).hexdigest()[:16])
     if commit is not None and git.has_commit(commit):
         resolved = commit
     else:
-        resolved = git.fetch_source(commit or rev)
+        resolved = git.fetch_source(commit or rev, tags=tags)
     raw = git.show(resolved, config_mod.CONFIG_FILE)
     text = raw.decode("utf-8", "replace") if raw is not None else None
     config = config_mod.source_config(git.root, text, cache_dir)

@@ -17,7 +17,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.core.sources import Source, source_of
 from moma_cli.errors import CheckoutConflictError, ObjectMissingError, PathError
-from moma_cli.services import access, data, data_checkout
+from moma_cli.services import access, data, data_checkout, revisions
 from moma_cli.services.crossrepo.clones import Opened, current_repo, open_source
 from moma_cli.services.registry.model_files import unsaved
 from moma_cli.services.repo import Repo, add_gitignore_entries
@@ -125,9 +125,9 @@ def source_pointer(src: Opened, path: str) -> pointer_mod.Pointer:
     """The pointer tracking `path` at the source's commit; a file inside a tracked
     directory becomes a file pointer of its own."""
     rel = check_repo_relpath(path.strip("/"))
-    raw = src.repo.git.show(src.commit, pointer_mod.pointer_path_of(rel))
-    if raw is not None:
-        return pointer_mod.parse(raw.decode("utf-8", "replace"), pointer_mod.pointer_path_of(rel))
+    ptr = revisions.pointer_at(src.repo, rel, src.commit)
+    if ptr is not None:
+        return ptr
     located = access.locate(src.repo, rel, src.commit)
     algo = located.pointer.algo
     return pointer_mod.Pointer(rel, algo, located.oid, located.size)
@@ -137,15 +137,17 @@ def download(src: Repo, ptr: pointer_mod.Pointer,
              remote: str | None = None) -> list[tuple[str, str]]:
     """Fetch what the cache lacks of `ptr` from the source's remote (default: its default
     remote), each object verified on arrival; (relative path, oid) of every file it holds."""
-    _fetched(src, [ptr.oid], remote)
+    fetch_missing(src, [ptr.oid], remote)
     if not ptr.is_dir:
         return [("", ptr.oid)]
     files = [(check_repo_relpath(e.relpath), e.oid) for e in src.cache.iter_manifest(ptr.oid)]
-    _fetched(src, {oid for _, oid in files}, remote)
+    fetch_missing(src, {oid for _, oid in files}, remote)
     return files
 
 
-def _fetched(src: Repo, oids: Iterable[str], remote: str | None) -> None:
+def fetch_missing(src: Repo, oids: Iterable[str], remote: str | None = None) -> None:
+    """Download the `oids` the cache lacks from the source's `remote` (default: its default
+    remote), each verified on arrival; the first failure is raised."""
     wanted = [oid for oid in oids if not src.cache.exists(oid)]
     if not wanted:
         return

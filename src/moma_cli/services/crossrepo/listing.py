@@ -51,14 +51,14 @@ def ls(here: Repo | None, url: str, path: str | None = None, *, rev: str | None 
        cwd: Path | None = None) -> ListResult:
     """What `url` tracks at `rev` (default: its default branch), under `path` when given."""
     src = open_source(here, url, rev, cwd=cwd)
-    found = revisions.pointers_at(src.repo, src.repo.git.commit_trees(src.commit, walk=False))
+    found = revisions.pointers_at(src.repo, src.commit)
     prefix = path.strip("/") if path else None
     result = ListResult(src.url, rev, src.commit,
                         invalid=[f"{where}: {exc.message}" for where, exc in found.errors])
     for _, ptr in sorted(found.pointers, key=lambda item: item[1].path):
         if prefix and not (is_within(ptr.path, prefix) or is_within(prefix, ptr.path)):
             continue
-        name = ptr.model.get("name") if ptr.model else None
+        name = ptr.model.name if ptr.model else None
         result.data.append(DataEntry(ptr.path, ptr.kind, ptr.size, ptr.nfiles, ptr.oid,
                                      str(name) if name else None))
     if any(d.model for d in result.data):  # numbering versions needs the whole history

@@ -8,8 +8,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from moma_cli import yamlio
 from moma_cli.core import dvc
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.stages import Stage
@@ -72,7 +72,7 @@ def _entry(repo: Repo, stage: Stage, locked: dvc.LockedStage, base: str,
         if recorded is None:
             raise _Stale(f"dvc.lock has no hash for metrics file {rel}")
         verify_workspace(repo, recorded)
-        metrics[rel] = params_mod.numeric_leaves(yamlio.load_file(repo.abspath(rel), rel))
+        metrics[rel] = params_mod.numeric_leaves(metrics_mod.read_file(repo.abspath(rel), rel))
     return {"cmd": stage.cmd, "deps": deps, "params": params, "outs": outs,
             "metrics": metrics, "code": repo.git.last_commit(DVC_LOCK),
             "env": {}}

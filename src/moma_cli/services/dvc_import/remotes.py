@@ -11,6 +11,7 @@ from typing import Any
 from moma_cli import config as config_mod
 from moma_cli.config import RemoteConfig
 from moma_cli.core.dvc_config import DVC_SECRETS, DvcConfig, DvcRemote
+from moma_cli.credentials import CREDENTIALS_IN_URL, is_secret_key
 from moma_cli.errors import MomaError
 
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
@@ -38,9 +39,9 @@ def plan_remotes(config: DvcConfig) -> RemotePlan:
         for key, value in sorted(remote.options.items()):
             if key == "url":
                 continue
-            if key in DVC_SECRETS or config_mod.is_secret_key(key):
+            if key in DVC_SECRETS or is_secret_key(key):
                 plan.secrets.append(f"{name}.{key}")
-            elif key in _COPIED and not config_mod.CREDENTIALS_IN_URL.match(value):
+            elif key in _COPIED and not CREDENTIALS_IN_URL.match(value):
                 options[key] = int(value) if key == "jobs" and value.isdigit() else value
             else:
                 plan.unsupported.append(f"{name}.{key}")
@@ -54,7 +55,7 @@ def moma_url(remote: DvcRemote) -> str:
     url = remote.url
     if not url:
         raise MomaError(f"DVC remote {remote.name!r} has no url")
-    if config_mod.CREDENTIALS_IN_URL.match(url):
+    if CREDENTIALS_IN_URL.match(url):
         raise MomaError(f"DVC remote {remote.name!r}: its url holds credentials; not copied")
     if url.startswith("remote://"):
         raise MomaError(f"DVC remote {remote.name!r}: 'remote://' URLs are not supported")

@@ -12,7 +12,6 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.experiments import ExperimentError
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.errors import CheckoutConflictError
-from moma_cli.services import data_checkout
 from moma_cli.services.repo import Repo
 
 
@@ -108,6 +107,8 @@ def apply(repo: Repo, name: str) -> ApplyResult:
     pointers = [pointer_mod.data_path_of(p) for p in written if p.endswith(".moma")]
     result = ApplyResult(exp.name, exp.commit, [p for _, p in changes])
     if pointers:
+        from moma_cli.services import data_checkout  # 0.1 s to import: not for `exp show`
+
         checked = data_checkout.checkout(repo, pointers)
         if not checked.ok:
             problem = (checked.conflicts + checked.missing + checked.corrupt + checked.invalid)[0]

@@ -3,7 +3,14 @@ under `.moma/exps/tmp/`, sharing this repository's cache; the params set there, 
 run there, and what it staged committed onto a hidden ref. The user's work tree, index and
 HEAD are never touched, and the temporary work tree is removed whatever happens.
 
-A failed run records nothing: its error is reported and the next combination runs.
+A failed run records nothing: its error (and the failing command's exit status) is
+reported and the next combination runs.
+
+A run needs no repository lock of its own, which is what lets `moma exp queue start` run
+several at once: its work tree, index, state and lock are its own; cache objects are
+written to unique temps and renamed into place (storage/cache.py), so two runs writing the
+same output agree; git writes objects and the new ref atomically, and the ref is created
+only if absent.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,7 @@ class ExpRun:
     metrics: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
     error: str | None = None
+    exit: int | None = None  # 0, or the failing command's status (None: it did not run)
 
 
 @dataclass
@@ -61,24 +69,33 @@ def run(repo: Repo, sets: list[str], name: str | None = None, *,
     if base is None:
         raise ExperimentError("no commit to run experiments on",
                               hint="commit the pipeline first ('git commit')")
-    combos = experiments.grid([experiments.parse_override(s) for s in sets])
-    names = _names(repo, base, name, len(combos))
     result = RunResult(base)
-    for exp_name, combo in zip(names, combos, strict=True):
-        params = {f"{file}:{key}": value for (file, key), value in combo.items()}
+    for exp_name, params in plan(repo, base, sets, name):
         if on_start is not None:
             on_start(exp_name, params)
-        result.runs.append(_run_one(repo, base, exp_name, combo))
+        result.runs.append(run_one(repo, base, exp_name, params))
         if on_done is not None:
             on_done(result.runs[-1])
     return result
 
 
-def _names(repo: Repo, base: str, name: str | None, count: int) -> list[str]:
+def plan(repo: Repo, base: str, sets: list[str], name: str | None,
+         queued: Collection[str] = ()) -> list[tuple[str, dict[str, Any]]]:
+    """(name, params as FILE:KEY -> value) for each point of the grid `sets` spans, named
+    after `name` or generated, none the name of an experiment on `base` or in `queued`."""
+    combos = experiments.grid([experiments.parse_override(s) for s in sets])
+    names = _names(repo, base, name, len(combos), queued)
+    return [(exp_name, {f"{file}:{key}": value for (file, key), value in combo.items()})
+            for exp_name, combo in zip(names, combos, strict=True)]
+
+
+def _names(repo: Repo, base: str, name: str | None, count: int,
+           queued: Collection[str]) -> list[str]:
     """The given name (`NAME-1`, `NAME-2`... for a sweep) or generated ones, none taken."""
     if name is None:
         names = [experiments.generate_name() for _ in range(count)]
-        while len(set(names)) < count:  # 3 random bytes: a long sweep can draw one twice
+        # 3 random bytes: a long sweep can draw one twice
+        while len(set(names)) < count or any(n in queued for n in names):
             names = [experiments.generate_name() for _ in range(count)]
     else:
         experiments.check_exp_name(name)
@@ -89,19 +106,26 @@ def _names(repo: Repo, base: str, name: str | None, count: int) -> list[str]:
         if experiments.ref_of(base, exp_name) in taken:
             raise ExperimentError(f"experiment {exp_name!r} exists already on {base[:10]}",
                                   hint=f"pick another name, or 'moma exp remove {exp_name}'")
+        if exp_name in queued:
+            raise ExperimentError(f"experiment {exp_name!r} is queued already",
+                                  hint="pick another name, or 'moma exp queue remove "
+                                       f"{exp_name}'")
     return names
 
 
-def _run_one(repo: Repo, base: str, name: str, combo: dict[tuple[str, str], Any]) -> ExpRun:
+def run_one(repo: Repo, base: str, name: str, params: dict[str, Any]) -> ExpRun:
+    """Run the pipeline of `base` with `params` (FILE:KEY -> value) set; record it as `name`."""
     tmp = repo.moma_dir / TMP_DIR / secrets.token_hex(4)
     tmp.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    params = {f"{file}:{key}": value for (file, key), value in combo.items()}
     repo.git.worktree_add(tmp, base)
     try:
         work = _open_tree(repo, tmp)
-        _set_params(work, combo)
-        reproducing.repro(work).check()  # a failed stage: nothing is recorded
+        _set_params(work, params)
+        failed = reproducing.repro(work).failed  # a failed stage: nothing is recorded
+        if failed:
+            return ExpRun(name, False, params=params, duration=time.monotonic() - started,
+                          error=failed[0].message, exit=failed[0].returncode)
         metrics = {f"{m.file}:{m.key}": m.value for m in metrics_mod.show(work)}
         duration = time.monotonic() - started
         record = Record(params, metrics, duration, 0)
@@ -115,7 +139,7 @@ def _run_one(repo: Repo, base: str, name: str, combo: dict[tuple[str, str], Any]
     if not repo.git.create_ref(ref, commit):
         raise ExperimentError(f"experiment {name!r} was recorded by another run meanwhile",
                               hint="run it again under another name (-n)")
-    return ExpRun(name, True, ref, commit, params, metrics, duration)
+    return ExpRun(name, True, ref, commit, params, metrics, duration, exit=0)
 
 
 def _open_tree(repo: Repo, tmp: Path) -> Repo:
@@ -130,10 +154,11 @@ def _open_tree(repo: Repo, tmp: Path) -> Repo:
     return work
 
 
-def _set_params(work: Repo, combo: dict[tuple[str, str], Any]) -> None:
+def _set_params(work: Repo, params: dict[str, Any]) -> None:
     """Write the overrides into the params files of the temporary tree and stage them."""
     by_file: dict[str, list[tuple[str, Any]]] = {}
-    for (file, key), value in combo.items():
+    for target, value in params.items():
+        file, _, key = target.rpartition(":")  # keys have no colon (parse_override)
         by_file.setdefault(file, []).append((key, value))
     for file, values in by_file.items():
         path = work.abspath(file)

@@ -73,7 +73,7 @@ def pull(repo: Repo, git_remote: str, names: list[str], remote: str | None = Non
 
 def _pointers(repo: Repo, commits: list[str]) -> list[tuple[str, pointer_mod.Pointer]]:
     """The pointers in these commits, each labelled for messages; a bad one stops here."""
-    found = revisions.pointers_at(repo, repo.git.commit_trees(*commits, walk=False))
+    found = revisions.pointers_at(repo, *commits)
     if found.errors:
         where, exc = found.errors[0]
         raise ExperimentError(f"{where}: {exc.message}",

@@ -1,24 +1,30 @@
-"""Where `moma repro` runs stage commands: local threads, or a Dask distributed cluster
+"""Where `moma repro` runs stage commands and `moma exp queue start` runs experiments:
+locally (threads for commands, processes for experiments), or on a Dask distributed cluster
 whose workers see the repository at the same path. An executor only runs the shell command
-and reports its exit status; hashing, caching and `moma.lock` stay with the caller. The only
-importer of `distributed`, and only when a Dask executor is asked for.
+(or the function) and reports its exit status (or result); hashing, caching and `moma.lock`
+stay with the caller. The only importer of `distributed`, and only when a Dask executor is
+asked for.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import subprocess
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Executor as PoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from moma_cli.core.stages import PipelineError, Stage
 
 DASK_PREFIX = "dask://"
 DASK_LOCAL = "dask-local"
 _TAIL_CHARS = 2000  # enough for a traceback's last frames, small enough for a terminal
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,11 @@ class Executor:
     def submit(self, stage: Stage, cwd: Path) -> Future[CommandResult]:
         raise NotImplementedError
 
+    def call(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """`fn(*args)` in a process of its own (locally) or on a worker, which must be able
+        to import `fn`'s module: `moma` installed where the workers run."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Wait for the commands still running, then release the workers."""
 
@@ -49,13 +60,24 @@ class Executor:
 class LocalExecutor(Executor):
     def __init__(self, jobs: int) -> None:
         self.limit = jobs
-        self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="moma-stage")
+        self._threads = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="moma-stage")
+        self._processes: PoolExecutor | None = None
 
     def submit(self, stage: Stage, cwd: Path) -> Future[CommandResult]:
-        return self._pool.submit(_run_local, stage.cmd, cwd)
+        return self._threads.submit(_run_local, stage.cmd, cwd)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        if self._processes is None:
+            # spawn, not fork: forking a process that runs threads (this one's, git's
+            # readers) can copy a held lock into the child and hang it
+            self._processes = ProcessPoolExecutor(
+                max_workers=self.limit, mp_context=multiprocessing.get_context("spawn"))
+        return self._processes.submit(fn, *args)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        self._threads.shutdown(wait=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=True)
 
 
 def _run_local(cmd: str, cwd: Path) -> CommandResult:
@@ -76,15 +98,23 @@ class DaskExecutor(Executor):
         task = self._client.submit(
             subprocess.run, stage.cmd, shell=True, cwd=str(cwd), capture_output=True,
             pure=False, key=f"moma-{stage.name}-{uuid.uuid4().hex[:8]}")
-        done: Future[CommandResult] = Future()
+        return self._bridge(task, lambda proc: CommandResult(
+            proc.returncode, proc.stderr.decode("utf-8", "replace")[-_TAIL_CHARS:]))
+
+    def call(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        task = self._client.submit(fn, *args, pure=False,
+                                   key=f"moma-{fn.__name__}-{uuid.uuid4().hex[:8]}")
+        return self._bridge(task, lambda value: value)
+
+    def _bridge(self, task: Any, convert: Callable[[Any], T]) -> Future[T]:
+        """A concurrent.futures Future that completes with `convert(task's result)`."""
+        done: Future[T] = Future()
         self._running.append(task)
 
         def finished(task: Any) -> None:
             try:
-                proc = task.result()
-                tail = proc.stderr.decode("utf-8", "replace")[-_TAIL_CHARS:]
-                done.set_result(CommandResult(proc.returncode, tail))
-            except BaseException as exc:  # noqa: BLE001 - a lost worker fails the stage
+                done.set_result(convert(task.result()))
+            except BaseException as exc:  # noqa: BLE001 - a lost worker fails the task
                 done.set_exception(exc)
 
         task.add_done_callback(finished)
@@ -121,7 +151,7 @@ def open_executor(spec: str | None, jobs: int | None) -> Executor:
     address = "tcp://" + spec.removeprefix(DASK_PREFIX)
     try:
         client = Client(address, timeout="10s")
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
         raise PipelineError(f"cannot reach the Dask scheduler at {address}: {exc}",
                             hint="start one with 'dask scheduler' and 'dask worker ADDRESS', "
                                  f"or use --executor {DASK_LOCAL}") from None

@@ -57,7 +57,7 @@ def lineage(repo: Repo, target: str) -> LineageResult:
     # replaced an older version's bytes, not the one that introduced them
     commit = rev if rev is not None else _introduced(repo, ptr.path, ptr.oid, None)
     result = LineageResult(ptr.path, ptr.oid, commit,
-                           str(ptr.model.get("name")) if ptr.model else None)
+                           ptr.model.name if ptr.model else None)
     seen: set[str] = set()
 
     def visit_stage(name: str, entry: dict[str, Any]) -> None:
@@ -80,14 +80,13 @@ def lineage(repo: Repo, target: str) -> LineageResult:
             visit_stage(producer, lock[producer])
 
     producer = _producer(lock, ptr.path)
-    recorded = ptr.extra.get("lineage")
+    recorded = ptr.lineage
     if producer is not None:
         visit_stage(producer, lock[producer])
-    elif isinstance(recorded, dict):
-        result.stages.append(StageNode("(moma add)", None, list(recorded.get("deps") or []),
-                                       dict(recorded.get("params") or {}), recorded.get("code"),
-                                       dict(recorded.get("env") or {})))
-        for dep in recorded.get("deps") or []:
+    elif recorded is not None:
+        result.stages.append(StageNode("(moma add)", None, list(recorded.deps),
+                                       dict(recorded.params), recorded.code, dict(recorded.env)))
+        for dep in recorded.deps:
             visit_data(dep["path"], dep["oid"])
     return result
 

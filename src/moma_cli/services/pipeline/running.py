@@ -7,17 +7,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from moma_cli import config as config_mod
-from moma_cli import yamlio
-from moma_cli.core import modelmeta
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import params as params_mod
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.stages import PipelineError, Stage, parse_stages, to_mapping
-from moma_cli.errors import MomaError, PathError
+from moma_cli.errors import PathError
 from moma_cli.services import data, lockfile
 from moma_cli.services import lineage as lineage_mod
 from moma_cli.services.pipeline import notebook
@@ -104,7 +103,7 @@ def record(repo: Repo, stage: Stage, inputs: StageInputs, reasons: list[str]) ->
     models = [p for p in (repo.load_pointer(pointer_mod.pointer_path_of(i.path))
                           for i in saved.items) if p.model is not None]
     for ptr in models:
-        repo.write_pointer(ptr.with_extra(lineage=section))
+        repo.write_pointer(replace(ptr, lineage=section))
     measured = _record_measured(repo, deps, metrics)
     entries = lockfile.read(repo)
     entries[stage.name] = {
@@ -113,8 +112,8 @@ def record(repo: Repo, stage: Stage, inputs: StageInputs, reasons: list[str]) ->
         "params": inputs.params,
         "outs": [{"path": i.path, "oid": i.oid, "size": i.size} for i in saved.items],
         "metrics": metrics,
-        "code": section["code"],
-        "env": section["env"],
+        "code": section.code,
+        "env": section.env,
     }
     lockfile.write(repo, entries)
     repo.git.add([lockfile.LOCK_FILE, *stage.metrics, *(p.pointer_path for p in models), *measured])
@@ -134,12 +133,10 @@ def _record_measured(repo: Repo, deps: list[dict[str, str]],
             continue  # a dependency git tracks, not moma
         ptr = repo.load_pointer(path)
         model = ptr.model
-        source = model.get(modelmeta.METRICS_FILE) if model else None
-        if model is None or ptr.oid != dep["oid"] or not isinstance(source, str) \
-                or source not in metrics:
+        source = model.metrics_file if model else None
+        if model is None or ptr.oid != dep["oid"] or source is None or source not in metrics:
             continue
-        repo.write_pointer(ptr.with_extra(
-            model=modelmeta.bind_metrics(model, metrics[source], ptr.oid)))
+        repo.write_pointer(replace(ptr, model=model.bind_metrics(metrics[source], ptr.oid)))
         written.append(path)
     return written
 
@@ -180,7 +177,4 @@ def command_failed(stage: Stage, returncode: int) -> StageFailedError:
 
 
 def _read_metrics(path: Path, rel: str) -> dict[str, Any]:
-    try:
-        return params_mod.numeric_leaves(yamlio.load_file(path, rel))
-    except MomaError as exc:
-        raise PipelineError(f"metrics file {exc.message}", hint="write JSON or YAML") from None
+    return params_mod.numeric_leaves(metrics_mod.read_file(path, rel))

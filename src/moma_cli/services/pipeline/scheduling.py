@@ -35,6 +35,7 @@ class StageFailure:
     message: str
     hint: str | None = None
     stderr_tail: str = ""  # from a remote worker; a local command printed its own
+    returncode: int | None = None  # the command's exit status, when it ran and failed
 
 
 @dataclass
@@ -129,7 +130,8 @@ def _finish(repo: Repo, dag: Dag, launched: _Launched, future: Future[CommandRes
         result = future.result()
         if result.returncode != 0:
             error = command_failed(stage, result.returncode)
-            return StageFailure(stage.name, error.message, error.hint, result.stderr_tail)
+            return StageFailure(stage.name, error.message, error.hint, result.stderr_tail,
+                                result.returncode)
         outcomes[stage.name] = record(repo, stage, launched.inputs, launched.reasons)
     except MomaError as exc:
         return StageFailure(stage.name, exc.message, exc.hint)

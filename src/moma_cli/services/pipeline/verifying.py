@@ -1,5 +1,6 @@
 """`moma repro --verify`: re-run a stage in a scratch copy of its locked dependencies and
-compare its output hashes with `moma.lock`."""
+compare its output hashes with `moma.lock`; an executed notebook (`.ipynb`) whose bytes
+differ is compared without its run timings, ids and execution counts (core/notebooks.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core import hashing, manifest
+from moma_cli.core import hashing, manifest, notebooks
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import environment
 from moma_cli.core.stages import PipelineError
@@ -25,10 +26,8 @@ class VerifiedOutput:
     path: str
     expected: str
     actual: str | None  # None: the re-run did not produce it
-
-    @property
-    def match(self) -> bool:
-        return self.expected == self.actual
+    match: bool
+    rule: str = "hash"  # notebooks.RULE: two notebooks, equal once normalised
 
 
 @dataclass
@@ -70,9 +69,21 @@ def verify(repo: Repo, name: str) -> VerifyResult:
             shutil.copyfile(repo.abspath(file), scratch / file)
         run_command(stage, scratch, params)
         for out in locked.get("outs") or []:
-            actual = _hash_scratch(repo, scratch / out["path"])
-            result.outputs.append(VerifiedOutput(out["path"], out["oid"], actual))
+            result.outputs.append(_compare(repo, out["path"], out["oid"], scratch))
     return result
+
+
+def _compare(repo: Repo, rel: str, expected: str, scratch: Path) -> VerifiedOutput:
+    path = scratch / rel
+    actual = _hash_scratch(repo, path)
+    if actual in (expected, None) or not rel.endswith(".ipynb") or not path.is_file() \
+            or not repo.cache.exists(expected):
+        return VerifiedOutput(rel, expected, actual, actual == expected)
+    ours = notebooks.normalized(path.read_bytes())
+    locked = notebooks.normalized(repo.cache.read_bytes(expected))
+    if ours is None or locked is None:
+        return VerifiedOutput(rel, expected, actual, False)
+    return VerifiedOutput(rel, expected, actual, ours == locked, notebooks.RULE)
 
 
 def _materialize(repo: Repo, rel: str, oid: str, scratch: Path) -> None:

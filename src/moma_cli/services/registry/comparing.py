@@ -36,30 +36,25 @@ def diff(repo: Repo, ref_a: str, ref_b: str) -> DiffResult:
     refs.parse(ref_b)  # both refuse a bad name before any git call
     a, b = resolve(repo, ref_a), resolve(repo, ref_b)
     rows = _diff_maps("model", _model_core(a), _model_core(b))
-    rows += _diff_maps("params", a.meta.get("params") or {}, b.meta.get("params") or {})
+    rows += _diff_maps("params", a.meta.params or {}, b.meta.params or {})
     rows += _diff_maps("metrics", a.metrics, b.metrics)
     rows += _diff_maps("lineage", _flat_lineage(a.pointer), _flat_lineage(b.pointer))
     return DiffResult(a, b, rows)
 
 
 def _model_core(v: ModelVersion) -> dict[str, Any]:
-    return {"oid": v.model_id, "encoding": v.meta.get("encoding"), "algo": v.meta.get("algo"),
+    return {"oid": v.model_id, "encoding": v.meta.encoding, "algo": v.meta.algo,
             "path": v.pointer.path, "size": v.pointer.size}
 
 
 def _flat_lineage(ptr: pointer_mod.Pointer) -> dict[str, Any]:
-    lineage = ptr.extra.get("lineage")
-    if not isinstance(lineage, dict):
+    lineage = ptr.lineage
+    if lineage is None:
         return {}
-    flat: dict[str, Any] = {}
-    for dep in lineage.get("deps") or []:
-        if isinstance(dep, dict):
-            flat[f"deps.{dep.get('path')}"] = short_oid(str(dep.get("oid", "")))
-    for key in ("code",):
-        if key in lineage:
-            flat[key] = lineage[key]
-    for section in ("params", "env"):
-        for key, value in (lineage.get(section) or {}).items():
+    flat: dict[str, Any] = {f"deps.{dep['path']}": short_oid(dep["oid"]) for dep in lineage.deps}
+    flat["code"] = lineage.code
+    for section, values in (("params", lineage.params), ("env", lineage.env)):
+        for key, value in values.items():
             flat[f"{section}.{key}"] = value
     return flat
 

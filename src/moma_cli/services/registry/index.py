@@ -278,7 +278,7 @@ def _model_mapping(raw: bytes, pointer_path: str) -> dict[str, Any] | None:
         ptr = pointer_mod.parse(raw.decode("utf-8"), pointer_path)
     except (MomaError, UnicodeDecodeError):
         return None
-    if ptr.model is None or not isinstance(ptr.model.get("name"), str):
+    if ptr.model is None:
         return None
     doc = pointer_mod.to_mapping(ptr)
     return json.loads(json.dumps(doc, default=str))

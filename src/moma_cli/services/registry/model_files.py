@@ -28,12 +28,13 @@ class GetResult:
     replaced: bool = False  # modified data overwritten with --force
 
 
-def get(repo: Repo, ref: str, output: str, *, cwd: Path | None = None,
-        force: bool = False) -> GetResult:
-    """Write a version's bytes to `output` from the cache (fetching them from the remote
-    first when missing), leaving git alone. Like checkout, a file there whose bytes are
-    not in the cache (unsaved work) is only overwritten with `force`."""
-    version = resolve(repo, ref)
+def get(repo: Repo, ref: str, output: str, *, rev: str | None = None,
+        cwd: Path | None = None, force: bool = False) -> GetResult:
+    """Write a version's bytes (of the registry at `rev`) to `output` from the cache
+    (fetching them from the remote first when missing), leaving git alone. Like checkout,
+    a file there whose bytes are not in the cache (unsaved work) is only overwritten with
+    `force`."""
+    version = resolve(repo, ref, rev=rev)
     if version.pointer.is_dir:
         raise ModelError(f"{version.name} {version.label} is a directory",
                          hint="use 'moma checkout' for directory models")
@@ -64,19 +65,20 @@ def unsaved(repo: Repo, dest: Path, oid: str) -> bool:
     return current is None or (current != oid and not repo.cache.exists(current))
 
 
-def model_file(repo: Repo, ref: str) -> tuple[ModelVersion, Path]:
+def model_file(repo: Repo, ref: str, rev: str | None = None) -> tuple[ModelVersion, Path]:
     """A verified cache path holding the bytes of `ref` (for the Python API)."""
-    version = resolve(repo, ref)
+    version = resolve(repo, ref, rev=rev)
     return version, access.object_path(repo, version.oid)
 
 
-def load(repo: Repo, ref: str, *, trust_pickle: bool,
+def load(repo: Repo, ref: str, *, trust_pickle: bool, rev: str | None = None,
          trusted_types: Sequence[str] = ()) -> Any:
-    """The estimator of `ref`, loaded by its recorded format from its verified cache path
-    (services/model_loading.py says what runs code and what does not)."""
-    version, path = model_file(repo, ref)
+    """The estimator of `ref` (in the registry at `rev`), loaded by its recorded format
+    from its verified cache path (services/model_loading.py says what runs code and what
+    does not)."""
+    version, path = model_file(repo, ref, rev)
     what = f"{version.name} {version.label} ({version.model_id})"
     if version.pointer.is_dir:
         raise ModelError(f"{what} is a directory; load_model reads single-file models")
-    return load_estimator(path, version.meta.get("encoding"), what,
+    return load_estimator(path, version.meta.encoding, what,
                           trust_pickle=trust_pickle, trusted_types=trusted_types)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from moma_cli.core import modelmeta
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
+from moma_cli.core.lineage import Lineage
+from moma_cli.core.modelmeta import ModelSection
 from moma_cli.core.tags import Override
 from moma_cli.errors import MomaError
 from moma_cli.services.registry.index import Chain
@@ -54,19 +55,18 @@ class ModelVersion:
         return short_oid(self.oid)
 
     @property
-    def meta(self) -> dict[str, Any]:
-        return self.pointer.model or {}
+    def meta(self) -> ModelSection:
+        return self.pointer.model or ModelSection(self.name)
 
     @property
     def metrics(self) -> dict[str, Any]:
         """The metrics recorded for these bytes; never those of other bytes."""
-        return modelmeta.own_metrics(self.meta, self.oid, self.previous_metrics)
+        return self.meta.own_metrics(self.oid, self.previous_metrics)
 
     @property
-    def lineage(self) -> dict[str, Any] | None:
+    def lineage(self) -> Lineage | None:
         """The pointer's `lineage:` section (`moma run`, or `models:add --from/-p`)."""
-        section = self.pointer.extra.get("lineage")
-        return section if isinstance(section, dict) else None
+        return self.pointer.lineage
 
     def to_json(self) -> dict[str, Any]:
         meta = self.meta
@@ -76,10 +76,11 @@ class ModelVersion:
             "hash": self.pointer.algo, "size": self.pointer.size, "path": self.pointer.path,
             "commit": self.commit, "date": self.date, "author": self.author,
             "message": self.message, "stages": self.stages, "semvers": self.semvers,
-            "encoding": meta.get("encoding"), "algo": meta.get("algo"),
-            "params": meta.get("params") or {}, "metrics": self.metrics,
-            "description": meta.get("description"), "lineage": self.lineage,
-            "signature": meta.get("signature"),
+            "encoding": meta.encoding, "algo": meta.algo,
+            "params": meta.params or {}, "metrics": self.metrics,
+            "description": meta.description,
+            "lineage": self.lineage.to_mapping() if self.lineage else None,
+            "signature": meta.signature,
         }
 
 

@@ -80,7 +80,7 @@ def _model_at(repo: Repo, index: RegistryIndex, commit: str,
     """The pointer of model `name` in the tree of `commit`, if it has one."""
     paths = {blob: path for path, blob in repo.git.tree_blobs(commit).items()}
     for ptr in index.pointers(set(paths), paths).values():
-        if ptr.model is not None and ptr.model.get("name") == name:
+        if ptr.model is not None and ptr.model.name == name:
             return ptr
     return None
 
@@ -101,27 +101,26 @@ def _replay(index: RegistryIndex, chain: Chain, versions: dict[str, list[ModelVe
                     del present[old]
                     by_name.pop(old, None)
             ptr = pointers.get(blob) if blob else None
-            if ptr is not None:
-                name = ptr.model["name"]  # type: ignore[index]
+            if ptr is not None and ptr.model is not None:  # the index holds models only
+                name = ptr.model.name
                 path_model[path] = name
                 present[name] = path
                 by_name[name] = ptr
                 touched.add(name)
         for name in touched:
             if name in by_name:
-                _record(versions, by_name[name], commit.sha, commit.date, commit.author,
+                _record(versions, name, by_name[name], commit.sha, commit.date, commit.author,
                         commit.message)
 
 
-def _record(versions: dict[str, list[ModelVersion]], ptr: pointer_mod.Pointer,
+def _record(versions: dict[str, list[ModelVersion]], name: str, ptr: pointer_mod.Pointer,
             commit: str | None, date: str | None, author: str | None, message: str) -> None:
-    name = ptr.model["name"]  # type: ignore[index]
     history = versions.setdefault(name, [])
     if history and history[-1].oid == ptr.oid:
         history[-1].pointer = ptr  # a metadata-only edit: same version, newer metadata
         return
     number = len(history) + 1
-    previous = history[-1].meta.get("metrics") if history else None
+    previous = history[-1].meta.metrics if history else None
     history.append(ModelVersion(name, number if commit else None, ptr.oid, ptr, commit,
                                 number=number, date=date, author=author, message=message,
                                 previous_metrics=previous))
@@ -136,11 +135,10 @@ def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
                  if not (repo.root / path).exists()]:
         del present[name]  # deleted in the workspace, not yet committed
     for ptr in pointers:
-        model = ptr.model
-        if model is None or not isinstance(model.get("name"), str):
+        if ptr.model is None:
             continue
-        present[model["name"]] = ptr.pointer_path
-        _record(versions, ptr, None, None, None, "")
+        present[ptr.model.name] = ptr.pointer_path
+        _record(versions, ptr.model.name, ptr, None, None, None, "")
     return bad
 
 
@@ -202,7 +200,7 @@ def _place_by_content(repo: Repo, events: dict[str, list[TagEvent]],
             ptr = pointer_mod.parse(raw.decode("utf-8"), path)
         except (MomaError, UnicodeDecodeError):
             continue
-        if ptr.model is None or ptr.model.get("name") != event.name:
+        if ptr.model is None or ptr.model.name != event.name:
             continue
         for v in versions[event.name]:
             if v.oid == ptr.oid and v.version is not None:

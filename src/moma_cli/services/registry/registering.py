@@ -3,14 +3,17 @@ section (metrics bound to the bytes they were measured on) and stage it."""
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
+from moma_cli.core.lineage import Lineage
+from moma_cli.core.modelmeta import ModelSection
 from moma_cli.errors import PathError
 from moma_cli.services import data, lineage, lockfile, model_loading, monitor
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
@@ -32,7 +35,7 @@ def add(
     stage: bool = True,
     cwd: Path | None = None,
     extra_model: dict[str, Any] | None = None,
-    lineage: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
 ) -> ModelVersion:
     """Track the file at `target` like `moma add` and write its `model:` section.
 
@@ -48,15 +51,15 @@ def add(
     data.add(repo, [rel], stage=False, cwd=repo.root, lineage=lineage)
     ptr = repo.load_pointer(pointer_mod.pointer_path_of(rel))
     if lineage is None:
-        kept = ptr.extra.get("lineage") if before == ptr.oid else None
-        ptr = ptr.with_extra(lineage=kept or lockfile.output_lineage(repo, rel, ptr.oid))
+        kept = ptr.lineage if before == ptr.oid else None
+        ptr = replace(ptr, lineage=kept or lockfile.output_lineage(repo, rel, ptr.oid))
     encoding, algo = ("dir", modelmeta.UNKNOWN) if ptr.is_dir else modelmeta.sniff(
         str(repo.abspath(rel)))
     # metrics and params describe the bytes they were recorded with: new content starts
     # without them unless given again
-    old = (ptr.model or {}) if before == ptr.oid else {
-        k: v for k, v in (ptr.model or {}).items()
-        if k in ("description", modelmeta.METRICS_FILE)}
+    section = ptr.model.to_mapping() if ptr.model is not None else {}
+    old = section if before == ptr.oid else {
+        k: v for k, v in section.items() if k in ("description", modelmeta.METRICS_FILE)}
     model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
     signature = None if ptr.is_dir else _signature(repo.abspath(rel), encoding)
     if signature:
@@ -65,8 +68,11 @@ def add(
     model["params"] = _plain(params if params is not None else old.get("params") or {})
     # metrics given are bound to these bytes; kept ones stay as recorded (a legacy,
     # unbound section is not vouched for by re-adding it)
-    recorded = (modelmeta.bind_metrics({}, _plain(metrics), ptr.oid) if metrics is not None
-                else {k: v for k, v in old.items() if k in modelmeta.METRICS_KEYS})
+    if metrics is not None:
+        plain = _plain(metrics)
+        recorded = {"metrics": plain} | ({"metrics_oid": ptr.oid} if plain else {})
+    else:
+        recorded = {k: v for k, v in old.items() if k in ("metrics", "metrics_oid")}
     model |= {"metrics": {}} | recorded
     source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(modelmeta.METRICS_FILE)
     if source:
@@ -76,7 +82,7 @@ def add(
     text = description if description is not None else old.get("description")
     if text:
         model["description"] = text
-    ptr = ptr.with_extra(model=model)
+    ptr = replace(ptr, model=ModelSection.from_mapping(model, ptr.pointer_path))
     repo.write_pointer(ptr)
     if stage:
         repo.git.add([ptr.pointer_path, posixpath.join(posixpath.dirname(rel), ".gitignore")])
@@ -96,20 +102,54 @@ def add_file(
     params_files: Sequence[str] = (),
     description: str | None = None,
     reference: str | None = None,
+    labels: str | None = None,
 ) -> ModelVersion:
     """`models:add` and `add --model`: the metrics of `metrics_file`, overridden by the
     given ones, lineage captured from `froms` and `params_files` when any are named, and
-    the profile of the training inputs in `reference` (what `moma monitor` measures drift
-    against)."""
-    recorded = read_metrics_file(repo, metrics_file) if metrics_file else {}
+    the profile of the training inputs in `reference`, else in the one CSV or JSON-lines
+    file among `froms` (what `moma monitor` measures drift against), its column `labels`
+    holding the training labels (`--target`)."""
+    recorded = (metrics_mod.read_file(repo.abspath(repo.relpath(metrics_file)), metrics_file)
+                if metrics_file else {})
     recorded.update(metrics or {})
     traced = lineage.capture(repo, froms, params_files) if froms or params_files else None
-    profile = (monitor.reference_profile(repo.abspath(repo.relpath(reference)), reference)
-               if reference else None)
+    source = training_data(traced)
+    if labels is not None and reference is None and source is None:
+        raise ModelError("--target names a column of the training data",
+                         hint="name the data with --reference DATA (or --from DATA.csv)")
+    profile = None
+    if reference:
+        profile = reference_section(repo, repo.relpath(reference), labels, reference)
+    elif source is not None:
+        try:
+            profile = reference_section(repo, source, labels)
+        except (PathError, monitor.MonitorError):
+            if labels is not None:
+                raise  # asked for: say why there is none
+            # the input is not checked out here, or no table: registered without a profile
     return add(repo, name, target,
                metrics=recorded if metrics_file or metrics is not None else None,
                metrics_file=metrics_file, params=params, description=description,
                lineage=traced, extra_model={"reference": profile} if profile else None)
+
+
+def reference_section(repo: Repo, rel: str, target: str | None,
+                      shown: str | None = None) -> dict[str, Any]:
+    """The `model.reference` profile of the training data at `rel`, with where it came from
+    (`source`, `target`): what `check --heal` profiles again for a retrained version."""
+    section = monitor.reference_profile(repo.abspath(rel), shown or rel, target)
+    return {"source": rel} | section
+
+
+DATA_SUFFIXES = (".csv", ".jsonl", ".ndjson")  # the training data reference_profile reads
+
+
+def training_data(lineage: Lineage | None) -> str | None:
+    """The path of the one CSV or JSON-lines input a lineage section records, what the
+    model was trained on; None when it records none, or several (which one is unknown)."""
+    deps = lineage.deps if lineage is not None else ()
+    data = [d["path"] for d in deps if d["path"].lower().endswith(DATA_SUFFIXES)]
+    return data[0] if len(data) == 1 else None
 
 
 def _signature(path: Path, encoding: str) -> dict[str, Any] | None:
@@ -133,7 +173,7 @@ def _current_oid(repo: Repo, rel: str) -> str | None:
 def _check_unique(repo: Repo, name: str, rel: str) -> None:
     pointers, _bad = repo.pointers()
     for ptr in pointers:
-        if ptr.model and ptr.model.get("name") == name and ptr.path != rel:
+        if ptr.model and ptr.model.name == name and ptr.path != rel:
             raise ModelError(f"model name {name!r} is already used by {ptr.path}",
                              hint="choose another name, or re-add that file to make a new "
                                   "version")
@@ -153,19 +193,3 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
             result[str(key)] = repr(value)
     return result
 
-
-def read_metrics_file(repo: Repo, path: str, cwd: Path | None = None) -> dict[str, Any]:
-    rel = repo.relpath(path, cwd)
-    try:
-        doc = json.loads(repo.abspath(rel).read_text())
-    except FileNotFoundError:
-        raise PathError(f"{path}: no such file") from None
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
-        raise ModelError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise ModelError(f"{path}: metrics must be a JSON object of name: value")
-    try:  # a "\ud800" escape parses, then fails every write and print of the pointer
-        json.dumps(doc, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ModelError(f"{path}: holds a string that is not valid UTF-8") from None
-    return {str(k): v for k, v in doc.items()}

@@ -31,10 +31,10 @@ from moma_cli.services.serving import inputs, traffic
 from moma_cli.services.serving.admin import AdminAccess
 from moma_cli.services.serving.metrics import CONTENT_TYPE, Metrics, model_info, version_label
 from moma_cli.services.serving.openapi import document
-from moma_cli.services.serving.predlog import PredictionLog
+from moma_cli.services.serving.predlog import REQUEST_ID_HEADER, PredictionLog, request_id_of
 from moma_cli.services.serving.settings import Workers
 from moma_cli.services.serving.shadow import Copy, Shadowing
-from moma_cli.services.serving.shared import SharedMetrics
+from moma_cli.services.serving.shared import SIGNAL_INTERVAL, ReloadSignal, SharedMetrics
 from moma_cli.services.serving.slots import ModelTable, ReloadReport, RequestError, Slot
 from moma_cli.services.serving.source import LoadedModel
 
@@ -51,11 +51,13 @@ class Server:
     """The state the routes share: served models, canary split, shadow worker, metrics,
     prediction log, poller, and where it listens (the admin access was decided for that
     host). `metrics_dir`: publish the metrics there and answer /metrics with the sum over
-    the workers that do (shared.py). `workers`: `run` starts that many processes."""
+    the workers that do (shared.py); `signal`: the reloads shared with those workers.
+    `workers`: `run` starts that many processes."""
 
     def __init__(self, table: ModelTable, host: str, port: int, admin: AdminAccess,
                  predlog: PredictionLog | None = None, poll: float = 0.0,
-                 metrics_dir: Path | None = None, workers: Workers | None = None) -> None:
+                 metrics_dir: Path | None = None, workers: Workers | None = None,
+                 signal: ReloadSignal | None = None) -> None:
         self.table = table
         self.host = host
         self.port = port
@@ -64,14 +66,17 @@ class Server:
         self.shared = (SharedMetrics(metrics_dir, self.metrics, lambda: self.table.all_slots)
                        if metrics_dir is not None else None)
         self.workers = workers
+        self.signal = signal
         self.predlog = predlog
         self.poll = poll
         self.splitter = traffic.Splitter()
         self.shadowing = Shadowing(self.metrics, predlog)
         self._stop = threading.Event()
 
-    def reload(self) -> ReloadReport:
-        report = self.table.reload()
+    def reload(self, signalled: bool = False) -> ReloadReport:
+        """Re-resolve every served ref; `signalled`: another worker reloaded and has
+        fetched the source for everyone, so this one does not fetch again."""
+        report = self.table.reload(refresh=not signalled)
         if report.switched:
             self.metrics.reloaded("switched", len(report.switched))
         if report.errors:
@@ -86,16 +91,32 @@ class Server:
         return report
 
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll):
+        """Reload every `poll` seconds, and whenever another worker signals a reload."""
+        wait = min(w for w in (self.poll, SIGNAL_INTERVAL if self.signal else 0.0) if w > 0)
+        due = time.monotonic() + self.poll
+        while not self._stop.wait(wait):
             try:
-                self.reload()
+                signalled = self.signal is not None and self.signal.received()
+                if self.poll > 0 and time.monotonic() >= due:
+                    due = time.monotonic() + self.poll
+                    self._reload_and_tell(self.reload())
+                elif signalled:
+                    self.reload(signalled=True)
             except Exception:  # noqa: BLE001 - the poller must outlive any one failure
                 log.exception("reload failed")
+
+    def _reload_and_tell(self, report: ReloadReport, asked: bool = False) -> ReloadReport:
+        """Signal the other workers after a reload that was asked for or switched a model:
+        the admin route reaches one worker, and a poll of a fetched clone may see a moved
+        tag in one worker seconds before the others' polls would."""
+        if self.signal is not None and (asked or report.switched):
+            self.signal.send()
+        return report
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         poller = None
-        if self.poll > 0:
+        if self.poll > 0 or self.signal is not None:
             poller = threading.Thread(target=self._poll_loop, name="moma-poll", daemon=True)
             poller.start()
         self.shadowing.start()
@@ -117,41 +138,59 @@ class Server:
     async def predict(self, request: Request) -> Response:
         start = time.perf_counter()
         labels = ("", "", "")  # model, version, role: none until a served model is found
+        request_id = request_id_of(request.headers.get(REQUEST_ID_HEADER))
+        sampled = self.predlog is not None and self.predlog.sampled()
+        answering: tuple[LoadedModel | None, str] = (None, "")  # for the log's request line
         try:
             target = self.table.find(request.path_params["target"])
-            labels = _labels(target.model, target.role)
+            labels, answering = _labels(target.model, target.role), (target.model, target.role)
             payload = inputs.parse_body(await _body(request))
             model, role = self.splitter.choose(target, traffic.request_key(
                 payload, request.headers.get(traffic.KEY_HEADER)))
-            labels = _labels(model, role)
+            labels, answering = _labels(model, role), (model, role)
             rows = inputs.rows_of(payload, model)
             try:
                 predictions, probabilities = await run_in_threadpool(model.predict, rows)
             except (ValueError, TypeError) as exc:
                 raise RequestError(422, f"model {model.resolved.label} rejected the inputs: "
                                         f"{str(exc)[:500]}") from None
-            sampled = self.predlog is not None and self.predlog.sampled()
-            request_id = os.urandom(8).hex() if sampled else None
-            if self.predlog is not None and request_id is not None:
+            if self.predlog is not None and sampled:
                 self.predlog.write(model, role, request_id, rows, predictions, probabilities)
             if target.shadow is not None:
-                self.shadowing.submit(Copy(target.shadow, payload, predictions, request_id))
+                self.shadowing.submit(Copy(target.shadow, payload, predictions,
+                                           request_id if sampled else None))
         except RequestError as exc:
             reason = {404: "unknown_model", 413: "too_large", 422: "invalid_input"}.get(
                 exc.status, "bad_request")
-            self.metrics.observe(*labels, exc.status, time.perf_counter() - start, reason)
-            return error_response(exc.status, exc.message, exc.hint)
+            return self._failed(exc.status, start, labels, reason, answering, request_id,
+                                sampled, exc.message, exc.hint)
         except Exception as exc:  # noqa: BLE001 - the client gets JSON, the log the traceback
             log.exception("prediction failed")
-            self.metrics.observe(*labels, 500, time.perf_counter() - start, "model_error")
-            return error_response(500, f"prediction failed: {type(exc).__name__}")
+            return self._failed(500, start, labels, "model_error", answering, request_id,
+                                sampled, f"prediction failed: {type(exc).__name__}")
         r = model.resolved
         body: dict[str, Any] = {"model": r.name, "version": r.version, "stage": r.stage,
-                                "role": role, "predictions": predictions}
+                                "role": role, "request_id": request_id,
+                                "predictions": predictions}
         if probabilities is not None:
             body["probabilities"] = probabilities
-        self.metrics.observe(*labels, 200, time.perf_counter() - start)
-        return JSONResponse(body)
+        seconds = time.perf_counter() - start
+        self.metrics.observe(*labels, 200, seconds)
+        if self.predlog is not None and sampled:
+            self.predlog.record(model, role, request_id, 200, seconds, len(rows))
+        return JSONResponse(body, headers={REQUEST_ID_HEADER: request_id})
+
+    def _failed(self, status: int, start: float, labels: tuple[str, str, str], reason: str,
+                answering: tuple[LoadedModel | None, str], request_id: str, sampled: bool,
+                message: str, hint: str | None = None) -> Response:
+        """A failed prediction counted in /metrics and the log, answered with its id."""
+        seconds = time.perf_counter() - start
+        self.metrics.observe(*labels, status, seconds, reason)
+        if self.predlog is not None and sampled:
+            self.predlog.record(*answering, request_id, status, seconds, 0)
+        response = error_response(status, message, hint)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
 
     async def list_models(self, request: Request) -> Response:
         shares = {v.canary.spec: v.percent for v in self.table.variants if v.canary}
@@ -177,7 +216,7 @@ class Server:
         except RequestError as exc:
             return error_response(exc.status, exc.message, exc.hint)
         try:
-            report = await run_in_threadpool(self.reload)
+            report = self._reload_and_tell(await run_in_threadpool(self.reload), asked=True)
         except MomaError as exc:
             return error_response(409, exc.message, exc.hint)
         return JSONResponse(asdict(report))

@@ -6,7 +6,8 @@ themselves (docs/serving.md):
     MOMA_SERVE_REPO=/srv/models MOMA_SERVE_HOST=127.0.0.1 \\
         uvicorn --factory moma_cli.services.serving.factory:create_app --workers 4
 
-Each worker resolves and loads the models itself and polls the stage tags itself.
+Each worker resolves and loads the models itself and polls the stage tags itself; with
+MOMA_SERVE_GIT_URL it serves that repository's registry from a shared clone (following.py).
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ def create_app() -> Any:
     env = os.environ
     try:
         options = settings.Settings.from_env(env)
-        repo = open_repo(Path(env[settings.REPO]) if env.get(settings.REPO) else None)
+        repo = (None if options.git_url else
+                open_repo(Path(env[settings.REPO]) if env.get(settings.REPO) else None))
         metrics_dir = env.get(settings.METRICS_DIR)
         server, report = serve.prepare(
             repo, options.refs, host=options.host, poll=options.poll,
             log_predictions=options.log_predictions, sample_rate=options.sample_rate,
             trusted_types=options.trusted_types, canaries=options.canaries,
-            shadows=options.shadows, metrics_dir=Path(metrics_dir) if metrics_dir else None)
+            shadows=options.shadows, metrics_dir=Path(metrics_dir) if metrics_dir else None,
+            git_url=options.git_url, workdir=options.workdir, trust=options.trust)
     except MomaError as exc:
         log.error("worker %d: %s%s", os.getpid(), exc.message,
                   f" (hint: {exc.hint})" if exc.hint else "")

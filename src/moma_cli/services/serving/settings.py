@@ -25,6 +25,9 @@ TRUST_TYPES = "MOMA_SERVE_TRUST_TYPES"
 CANARY = "MOMA_SERVE_CANARY"
 SHADOW = "MOMA_SERVE_SHADOW"
 METRICS_DIR = "MOMA_SERVE_METRICS_DIR"
+GIT_URL = "MOMA_SERVE_GIT_URL"
+WORKDIR = "MOMA_SERVE_WORKDIR"
+TRUST = "MOMA_SERVE_TRUST"
 # Not the address uvicorn binds (the app cannot see it): what decides who may call the
 # admin route. Unset means "maybe beyond loopback", so the route needs the token.
 UNKNOWN_HOST = "0.0.0.0"
@@ -46,26 +49,36 @@ class Settings:
     trusted_types: tuple[str, ...] = ()
     canaries: tuple[tuple[str, float], ...] = ()
     shadows: tuple[str, ...] = ()
+    git_url: str | None = None
+    workdir: Path | None = None
+    trust: bool = False
 
     def to_env(self, repo: Path) -> dict[str, str]:
         env = {REPO: str(repo), REFS: " ".join(self.refs), HOST: self.host,
                POLL: repr(self.poll), SAMPLE_RATE: repr(self.sample_rate),
                TRUST_TYPES: " ".join(self.trusted_types),
                CANARY: " ".join(f"{ref}={percent!r}" for ref, percent in self.canaries),
-               SHADOW: " ".join(self.shadows)}
+               SHADOW: " ".join(self.shadows), TRUST: "1" if self.trust else ""}
         if self.log_predictions is not None:
             env[LOG_PREDICTIONS] = str(self.log_predictions.absolute())
+        if self.git_url is not None:
+            env[GIT_URL] = self.git_url
+        if self.workdir is not None:
+            env[WORKDIR] = str(self.workdir.absolute())
         return env
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
-        log = env.get(LOG_PREDICTIONS)
+        log, workdir = env.get(LOG_PREDICTIONS), env.get(WORKDIR)
         return cls(refs=tuple(env.get(REFS, "").split()), host=env.get(HOST) or UNKNOWN_HOST,
                    poll=_number(env, POLL, cls.poll), log_predictions=Path(log) if log else None,
                    sample_rate=_number(env, SAMPLE_RATE, cls.sample_rate),
                    trusted_types=tuple(env.get(TRUST_TYPES, "").split()),
                    canaries=tuple(_canary(text, CANARY) for text in env.get(CANARY, "").split()),
-                   shadows=tuple(env.get(SHADOW, "").split()))
+                   shadows=tuple(env.get(SHADOW, "").split()),
+                   git_url=env.get(GIT_URL) or None,
+                   workdir=Path(workdir) if workdir else None,
+                   trust=env.get(TRUST, "") not in ("", "0"))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
-"""Metrics summed over worker processes: each worker publishes a snapshot of its counters
-to `<dir>/worker-<pid>.json`, and the one that answers /metrics adds them all up.
+"""What worker processes share through their state directory: metrics summed over them,
+and reloads that reach them all.
+
+Each worker publishes a snapshot of its counters to `<dir>/worker-<pid>.json`, and the one
+that answers /metrics adds them all up.
 
 Counters and histograms are summed over every file, a worker that has died included (what
 it counted still happened, and the sum never goes down). `moma_model_info` counts, for each
@@ -10,6 +13,12 @@ only sets an event, and a burst of them costs one write. Another worker's figure
 therefore up to WRITE_INTERVAL old, far below any scrape interval. Written with
 `atomic_open` without fsync: a reader sees a whole snapshot, and the directory is
 temporary, so durability would buy nothing.
+
+`POST /v1/admin/reload` reaches the one worker the kernel hands the connection to. That
+worker reloads, then writes a new token to `<dir>/reload` (`ReloadSignal`); every worker's
+poll loop reads the file every SIGNAL_INTERVAL and reloads when the token changed. A token,
+not a counter: two workers signalling at once would both write the same next number, and
+a reader compares for inequality only.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,6 +37,10 @@ from moma_cli.services.serving.metrics import Metrics, model_info
 from moma_cli.services.serving.slots import Slot
 
 WRITE_INTERVAL = 0.05
+# A worker sees another's reload within this; reading a 30-byte file 5 times a second
+# costs nothing next to a prediction.
+SIGNAL_INTERVAL = 0.2
+RELOAD_FILE = "reload"
 _SNAPSHOT = re.compile(r"worker-(\d+)\.json")
 
 log = logging.getLogger("moma.serve")
@@ -104,3 +118,31 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # someone else's process now holds the pid
         return False
     return True
+
+
+class ReloadSignal:
+    """A reload one worker made, for the others to make too (the module docstring)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / RELOAD_FILE
+        self._seen = self._read()  # what happened before this worker loaded its models
+
+    def _read(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def send(self) -> None:
+        token = f"{os.getpid()} {time.time_ns()}".encode()
+        with atomic_open(self.path, fsync=False) as fh:
+            fh.write(token)
+        self._seen = token
+
+    def received(self) -> bool:
+        """Whether another worker signalled since the last call."""
+        token = self._read()
+        if token == self._seen:
+            return False
+        self._seen = token
+        return True

@@ -188,14 +188,21 @@ class ModelTable:
             return [(name, DEFAULT_STAGE) for name in self.source.names()]
         return list(self.specs)
 
-    def reload(self) -> ReloadReport:
-        """Re-resolve every slot; load what moved, then swap it in.
+    def reload(self, refresh: bool = True) -> ReloadReport:
+        """Bring the source up to date (unless `refresh` is False: another process just
+        did), re-resolve every slot, load what moved, then swap it in.
 
         A model that fails to resolve or load keeps serving its current version and the
-        failure is reported, so a bad tag never takes a live model down.
+        failure is reported, so a bad tag never takes a live model down; a failed refresh
+        (the source's git host is down) is reported and the slots re-resolved as they were.
         """
         with self._reload_lock:
             report = ReloadReport()
+            if refresh:
+                try:
+                    self.source.refresh()
+                except MomaError as exc:
+                    report.errors.append(exc.message)
             for slot in self.all_slots:
                 self._reload_slot(slot, report)
             if self.auto:

@@ -44,28 +44,37 @@ class ModelSource(Protocol):
     def resolve(self, name: str, selector: str | None) -> ResolvedModel:
         """The model `name` at `selector` (None, a version number or a stage name)."""
 
+    def refresh(self) -> None:
+        """Bring the registry up to date before a reload re-resolves (a clone fetches)."""
+
 
 class RegistrySource:
-    """The registry (`services/registry/`) as a ModelSource."""
+    """The registry (`services/registry/`) as a ModelSource, read at git revision `rev`
+    (None: the checked-out branch and the work tree)."""
 
-    def __init__(self, repo: Repo) -> None:
+    def __init__(self, repo: Repo, rev: str | None = None) -> None:
         self.repo = repo
+        self.rev = rev
 
     def names(self) -> list[str]:
         from moma_cli.services.registry import resolving
 
-        return [v.name for v in resolving.list_models(self.repo).models]
+        return [v.name for v in resolving.list_models(self.repo, rev=self.rev).models]
 
     def resolve(self, name: str, selector: str | None) -> ResolvedModel:
         from moma_cli.services.registry import resolving
 
-        mv = resolving.resolve(self.repo, name if selector is None else f"{name}:{selector}")
+        mv = resolving.resolve(self.repo, name if selector is None else f"{name}:{selector}",
+                               rev=self.rev)
         if selector is not None and not selector.isdigit():
             stage: str | None = selector
         else:
             stage = mv.stages[0] if mv.stages else None
         return ResolvedModel(mv.name, mv.version, stage, mv.oid, mv.pointer.algo,
-                             mv.pointer.kind, dict(mv.pointer.model or {}))
+                             mv.pointer.kind, mv.meta.to_mapping())
+
+    def refresh(self) -> None:
+        """Nothing: the work tree and its tags are the registry."""
 
 
 @dataclass(frozen=True)
@@ -95,13 +104,14 @@ def cache_for(repo: Repo, algo: str) -> ObjectCache:
     return ObjectCache(repo.config.cache_dir, algo, repo.state)
 
 
-def load(repo: Repo, resolved: ResolvedModel,
-         trusted_types: Sequence[str] = ()) -> LoadedModel:
-    """Verify the cache object's hash, then load it by its recorded encoding."""
+def load(repo: Repo, resolved: ResolvedModel, trusted_types: Sequence[str] = (),
+         trust_pickle: bool = True) -> LoadedModel:
+    """Verify the cache object's hash, then load it by its recorded encoding; a pickle only
+    when `trust_pickle` (a model of another repository needs --trust)."""
     what = f"model {resolved.label} (object {short_oid(resolved.oid)})"
     path = _checked_file(repo, resolved, what)
     estimator = load_estimator(path, resolved.metadata.get("encoding"), what,
-                               trust_pickle=True, trusted_types=trusted_types)
+                               trust_pickle=trust_pickle, trusted_types=trusted_types)
     if not callable(getattr(estimator, "predict", None)):
         raise ModelLoadError(f"{what} is a {type(estimator).__name__}, which has no predict()")
     names = getattr(estimator, "feature_names_in_", None)

@@ -55,7 +55,7 @@ def push(
     plan = plan_pointers(repo, pointers)
     elsewhere = registry_pointers(repo)
     if scope is not None and not scope.empty:
-        found = revisions.pointers_at(repo, revisions.commits(repo, scope))
+        found = revisions.pointers_in(repo, revisions.commits(repo, scope))
         elsewhere += [(f" (at {where})", ptr) for where, ptr in found.pointers]
         invalid += [f"{where}: {exc.message}" for where, exc in found.errors]
     wanted = within_targets(repo, targets, cwd)

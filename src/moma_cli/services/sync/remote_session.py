@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from moma_cli.atomic import atomic_write_bytes
-from moma_cli.config import RemoteConfig, redact_url
+from moma_cli.config import RemoteConfig
+from moma_cli.credentials import redact_url
 from moma_cli.errors import ConfigError
 from moma_cli.services.progress import NOTICES
 from moma_cli.services.repo import Repo

@@ -1,4 +1,4 @@
-"""`moma status --remote`: the work tree's status plus what the remote lacks, of the
+"""`moma status -r`: the work tree's status plus what the remote lacks, of the
 workspace pointers and of every stage or semver registration; and `on_remote`."""
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ many small objects grouped into packs under `<root>/<algo>/packs/` (storage/pack
 `open_store` picks the backend. Two stores share one interface and the pack logic
 (`store.Store`): `local.LocalRemote` (a directory: os-level copies, temp sibling + one sync
 per batch + `os.replace`, so a half-written object never appears under its name) and
-`objectstore.FsspecRemote` (S3 and other fsspec stores: a single PUT is atomic, and s3fs
-aborts a multipart upload that fails). Each backend supplies a few primitives on the packs
+`objectstore.FsspecRemote` (S3 and other fsspec stores: a single PUT is atomic, and a
+multipart upload that fails is aborted). Each backend supplies a few primitives on the packs
 directory (`_pack_files`, `_read`, `_write`, `_remove`); the shared `Store` turns them into
 pack reads and writes. Existence is asked in batches by listing prefix directories, never
 one request per object when the store can list. `uploads()` is a batch too: a directory

@@ -67,7 +67,7 @@ class LocalRemote(Store):
         except FileNotFoundError:
             raise self._missing(oid) from None
 
-    def _loose_to_file(self, oid: str, dest: Path) -> None:
+    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
         try:
             copy_file(self.oid_to_path(oid), dest, 0o600)  # in the kernel: no Python buffers
         except FileNotFoundError:

@@ -1,26 +1,30 @@
-"""A remote on S3 or another fsspec store: a single PUT is atomic, and s3fs aborts a
-multipart upload that fails, so objects are uploaded right away, without temps."""
+"""A remote on S3 or another fsspec store: a single PUT is atomic, and a multipart upload
+is aborted when it fails (fs.put_in_parts), so objects are uploaded right away, without
+temps. Large S3 objects move in parallel parts both ways (fs.get_in_parts)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from moma_cli.core.hashing import is_valid_oid
-from moma_cli.storage import packs, transfer
+from moma_cli.storage import fs, packs, transfer
 from moma_cli.storage.fs import Location
 from moma_cli.storage.remote.store import PackFile, Store, Uploader, by_prefix
 
-# s3fs downloads a large object as one streamed GET (64 KiB reads, resumed with a Range
-# after a dropped connection), not in parallel ranged parts: s3fs holds each part whole in
-# memory, twice over (pulling 1 GiB in 256 MiB parts peaked at 1.35 GiB of RSS; DVC, with
-# s3fs's 50 MiB x 10, at 0.9 GiB), and moto copies the whole object for every ranged GET
-# (1 GiB from moto: 22 s in 50 MiB parts, 6 s in 256 MiB parts, 2 s in one stream). On S3
-# proper one object moves at one connection's speed; many objects still move in parallel.
-_STREAMED = {"max_concurrency": 1}
+# A large S3 object is downloaded by fs.get_in_parts (parallel ranged GETs streamed to
+# disk), not by s3fs's get_file: s3fs holds each part whole in memory, twice over (pulling
+# 1 GiB in 256 MiB parts peaked at 1.35 GiB of RSS; DVC, with s3fs's 50 MiB x 10, at
+# 0.9 GiB). Other fsspec stores stream it through get_file. From S3, objects over 1 MiB
+# are streamed too: 32 transfer threads reading 10 MiB objects whole would hold 320 MiB.
+_S3_IN_MEMORY = 1 << 20
+# Uploads read what they send into memory (a PUT's body, the parts in flight): the bytes
+# held at once by all threads are bounded by this budget (one upload may exceed it alone).
+_UPLOAD_BUDGET = 192 << 20
 _LIST_PAGE = 1000  # keys per S3 list request
 
 
@@ -31,6 +35,10 @@ class FsspecRemote(Store):
         self.fs = location.fs
         self.objects_dir = f"{location.root}/{algo}"
         self.packs_dir = f"{self.objects_dir}/{packs.DIR}"
+        self.is_s3 = location.protocol in ("s3", "s3a")
+        if self.is_s3:
+            self.in_memory_max = _S3_IN_MEMORY
+        self._budget = transfer.Budget(_UPLOAD_BUDGET)
 
     def oid_to_path(self, oid: str) -> str:
         return f"{self.objects_dir}/{oid[:2]}/{oid[2:]}"
@@ -80,9 +88,15 @@ class FsspecRemote(Store):
 
     def _upload(self, src: Path, oid: str) -> None:
         with self.location.translate():
-            # One PUT for small objects (atomic); s3fs switches to a multipart upload for
-            # large ones and aborts it if any part fails.
-            self.fs.put_file(str(src), self.oid_to_path(oid))
+            # One PUT for an object up to two parts (atomic); a multipart upload, aborted
+            # if any part fails, for larger ones.
+            size = os.stat(src).st_size
+            if self.is_s3 and size > 2 * fs.UPLOAD_PART_SIZE:
+                with self._budget.held(fs.UPLOAD_PARTS_IN_FLIGHT * fs.UPLOAD_PART_SIZE):
+                    fs.put_in_parts(self.location, src, self.oid_to_path(oid), size)
+            else:
+                with self._budget.held(size):
+                    self.fs.put_file(str(src), self.oid_to_path(oid))
 
     @contextlib.contextmanager
     def _object(self, oid: str) -> Iterator[str]:
@@ -101,10 +115,13 @@ class FsspecRemote(Store):
         with self._object(oid) as path:
             return bytes(self.fs.cat_file(path))
 
-    def _loose_to_file(self, oid: str, dest: Path) -> None:
-        options = _STREAMED if self.location.protocol in ("s3", "s3a") else {}
+    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
         with self._object(oid) as path:
-            self.fs.get_file(path, str(dest), **options)
+            if self.is_s3:
+                fs.get_in_parts(self.location, path, dest, size,
+                                min(fs.PARTS_IN_FLIGHT, self.jobs))
+            else:
+                self.fs.get_file(path, str(dest))
 
     def _loose_listing(self) -> dict[str, int]:
         with self.location.translate():

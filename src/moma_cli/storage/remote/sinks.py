@@ -1,5 +1,5 @@
 """Where objects read from a remote go (`Store.read_tasks`): into a cache batch (`Download`),
-or only through a hasher (`Digests`, for fsck --remote and push --verify)."""
+or only through a hasher (`Digests`, for fsck -r and push --verify)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Download:
 
 class Digests:
     """A sink that only hashes: oid -> (digest, bytes read) of each object read, and the
-    objects that were gone by the time they were read (fsck --remote, push --verify).
+    objects that were gone by the time they were read (fsck -r, push --verify).
     Large objects pass through a temp file in `tmp_dir`."""
 
     def __init__(self, algo: str, tmp_dir: Path) -> None:

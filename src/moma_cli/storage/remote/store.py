@@ -1,6 +1,6 @@
 """The `Store` base every remote shares: existence asked in batches, pack reads and writes
 on top of a few primitives each backend supplies, and what maintenance (`moma gc --remote`,
-`fsck --remote`, `remote clean`) needs: listing, delete, replace, clean_stale."""
+`fsck -r`, `remote clean`) needs: listing, delete, replace, clean_stale."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from moma_cli.storage.packs import Slot
 
 # Loose objects up to this size are read whole into memory (one GET); larger ones are
 # written straight to a local file (a kernel copy from a local remote, a streamed download).
+# A store may lower it (`in_memory_max`): S3 streams objects over 1 MiB to disk.
 _IN_MEMORY = 16 << 20
 # Packs built and sent at once: each is held in memory while it is sent.
 _PACKS_IN_FLIGHT = 4
@@ -61,6 +62,7 @@ class Store:
     """What every remote offers; subclasses supply the loose-object and packs-dir primitives."""
 
     location: Location
+    in_memory_max = _IN_MEMORY
 
     def __init__(self, location: Location, algo: str, index_dir: Path, jobs: int,
                  reread: bool) -> None:
@@ -98,8 +100,9 @@ class Store:
         """A small loose object's content; ObjectMissingError when it is not there."""
         raise NotImplementedError
 
-    def _loose_to_file(self, oid: str, dest: Path) -> None:
-        """Write a loose object to a new local file; ObjectMissingError when not there."""
+    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
+        """Write a loose object of `size` bytes to a new local file; ObjectMissingError
+        when not there."""
         raise NotImplementedError
 
     def _pack_files(self) -> dict[str, PackFile]:
@@ -252,8 +255,8 @@ class Store:
                 except ObjectMissingError as exc:
                     sink.stream(oid, self._gone(oid, exc))
                     return
-            if size > _IN_MEMORY:
-                sink.fill(oid, partial(self._loose_to_file, oid))
+            if size > self.in_memory_max:
+                sink.fill(oid, partial(self._loose_to_file, oid, size))
             else:
                 sink.stream(oid, self._loose_chunks(oid))
 

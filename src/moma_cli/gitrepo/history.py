@@ -1,0 +1,105 @@
+"""Commits: naming them, walking them, what they wrote, making one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from moma_cli.errors import GitError
+from moma_cli.gitrepo.runner import Runner
+
+
+class History(Runner):
+    """`Git`'s part for commits."""
+
+    def head(self) -> str | None:
+        out = self.run("rev-parse", "--verify", "-q", "HEAD", check=False).strip()
+        return out.decode() or None
+
+    def rev_parse(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise GitError(f"invalid revision {rev!r}")
+        out = self.run("rev-parse", "--verify", "-q", rev + "^{commit}", check=False).strip()
+        if not out:
+            raise GitError(f"unknown git revision {rev!r}", hint="see 'git log' for revisions")
+        return out.decode()
+
+    def is_shallow(self) -> bool:
+        return self.run("rev-parse", "--is-shallow-repository").strip() == b"true"
+
+    def has_commit(self, sha: str) -> bool:
+        """Whether `sha` is a commit this repository has (not a tag that would peel to one)."""
+        return self.run("cat-file", "-t", sha, check=False).strip() == b"commit"
+
+    def commit_headers(self, shas: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+        """sha -> (author date in ISO 8601, author name, author email, message) of the
+        named commits, in one `git log --no-walk`."""
+        if not shas:
+            return {}
+        out = self.run("log", "--no-walk=unsorted", "--format=%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1e",
+                       *shas, "--").decode("utf-8", "replace")
+        result = {}
+        for record in out.split("\x1e"):
+            fields = record.strip("\n").split("\x1f")
+            if len(fields) == 5:
+                result[fields[0]] = (fields[1], fields[2], fields[3], fields[4].strip())
+        return result
+
+    def commit_trees(self, *revs: str, walk: bool = True) -> dict[str, str]:
+        """commit -> root tree sha for `git rev-list REVS` (just the named tips unless `walk`).
+
+        `revs` are rev-list arguments such as `--branches`, `--tags`, `--all`, `--not`.
+        """
+        args = ["rev-list", "--format=%T", *([] if walk else ["--no-walk"]), *revs]
+        lines = self.run(*args).decode().split()
+        # Output alternates "commit <sha>" and "<tree>".
+        return {lines[i + 1]: lines[i + 2] for i in range(0, len(lines) - 2, 3)
+                if lines[i] == "commit"}
+
+    def stash_commits(self) -> list[str]:
+        """Every stash entry's commits: the work-tree commit and its index/untracked parents.
+
+        The first parent is the commit the stash was made on, which is history, not stash.
+        """
+        if not self.ok("rev-parse", "--verify", "-q", "refs/stash"):
+            return []
+        out = self.run("log", "-g", "--format=%H %P", "refs/stash").decode()
+        result: list[str] = []
+        for line in out.splitlines():
+            shas = line.split()
+            result += shas[:1] + shas[2:]
+        return result
+
+    def written_blobs(self, revs: Sequence[str], pathspec: str = "*.moma") -> list[tuple[str, str]]:
+        """(path, blob sha) of every version of `pathspec` written by the commits that
+        `git rev-list REVS` names (additions and modifications; deletions carry no data)."""
+        out = self.run("log", "--format=", "--raw", "-z", "--no-renames", "--no-abbrev",
+                       "--diff-filter=AMT", *revs, "--", pathspec).decode()
+        fields = [f for f in out.split("\0") if f.strip()]
+        # -z --raw: ":old_mode new_mode old_sha new_sha status" then the path, as two fields
+        return [(fields[i + 1], fields[i].split()[3]) for i in range(0, len(fields) - 1, 2)
+                if fields[i].lstrip("\n").startswith(":")]
+
+    def last_commit(self, path: str, rev: str | None = None) -> str | None:
+        """The newest commit of `rev` (default HEAD) that touched `path`."""
+        found = self.path_commits(path, rev, limit=1)
+        return found[0] if found else None
+
+    def path_commits(self, path: str, rev: str | None = None, pickaxe: str | None = None,
+                     limit: int | None = None) -> list[str]:
+        """Commits of `rev` (default HEAD) that touched `path`, newest first; with
+        `pickaxe`, only those that changed how often that string occurs in it."""
+        args = ["log", "--format=%H"] + ([f"-n{limit}"] if limit else []) + (
+            [f"-S{pickaxe}"] if pickaxe else [])
+        out = self.run(*args, rev or "HEAD", "--", path, check=False)
+        return out.decode().split()
+
+    def changed_paths(self, a: str, b: str) -> list[tuple[str, str]]:
+        """(status letter, path) of the files that differ between commits `a` and `b`."""
+        fields = self.run("diff", "--name-status", "-z", "--no-renames", a, b,
+                          "--").decode().split("\0")
+        return [(fields[i], fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+    def commit(self, message: str, paths: Sequence[str]) -> str:
+        """Commit exactly `paths` (whatever else is staged stays staged); the new commit."""
+        self.run("commit", "-q", "-m", message, "--only", "--", *paths)
+        return self.run("rev-parse", "HEAD").decode().strip()

@@ -1,0 +1,70 @@
+"""Annotated tags: the model registry's stages and versions (GTO's tags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from moma_cli.gitrepo.runner import Runner, parse_trailers
+
+
+@dataclass(frozen=True)
+class AnnotatedTag:
+    name: str
+    commit: str  # the commit it points at
+    author: str
+    email: str
+    date: str  # ISO 8601
+    subject: str
+    trailers: tuple[tuple[str, str], ...] = ()  # `Key: value` lines closing the message
+
+
+class Tags(Runner):
+    """`Git`'s part for the registry's tags."""
+
+    def tag_names(self) -> list[str]:
+        return self.run("for-each-ref", "--format=%(refname:lstrip=2)",
+                        "refs/tags").decode("utf-8", "replace").split()
+
+    def tag_ids(self) -> list[tuple[str, str]]:
+        """(name, object id) of every tag under refs/tags, sorted by name: read from the
+        refs alone (packed-refs), without opening a tag object, so 30,000 tags take
+        ~0.05 s where `tag_objects` takes ~0.3 s."""
+        out = self.run("for-each-ref", "refs/tags", "--format=%(objectname) %(refname:lstrip=2)")
+        return [(name, oid) for oid, _, name in
+                (line.partition(" ") for line in out.decode("utf-8", "replace").split("\n"))
+                if name]
+
+    def tag_objects(self) -> list[tuple[str, str, AnnotatedTag | None]]:
+        """(name, object id, what the tag says) of every tag under refs/tags, in one
+        `git for-each-ref`; None for a lightweight tag or one that does not point straight
+        at a commit."""
+        out = self.run(
+            "for-each-ref", "refs/tags",
+            "--format=%(refname:lstrip=2)%1f%(objectname)%1f%(objecttype)%1f%(*objecttype)"
+            "%1f%(*objectname)%1f%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:iso-strict)"
+            "%1f%(contents:subject)%1f%(contents:trailers:unfold,separator=%x1e)"
+        ).decode("utf-8", "replace")
+        tags: list[tuple[str, str, AnnotatedTag | None]] = []
+        for line in out.split("\n"):  # not splitlines(): it also splits at the \x1e
+            if not line:
+                continue
+            name, oid, kind, target, commit, author, email, date, subject, trailers = (
+                line.split("\x1f") + [""] * 10)[:10]
+            tag = None
+            if kind == "tag" and target == "commit" and commit:
+                tag = AnnotatedTag(name, commit, author, email, date, subject,
+                                   parse_trailers(trailers))
+            tags.append((name, oid, tag))
+        return tags
+
+    def committer(self) -> str:
+        """`Name <email>` of who git records as making a tag or commit here."""
+        ident = self.run("var", "GIT_COMMITTER_IDENT").decode("utf-8", "replace").strip()
+        return ident.rsplit(" ", 2)[0]  # without the timestamp and time zone
+
+    def create_tag(self, name: str, commit: str, message: str) -> bool:
+        """An annotated tag; False (nothing written) when the name is taken."""
+        if self.ok("rev-parse", "--verify", "-q", f"refs/tags/{name}"):
+            return False
+        self.run("tag", "-a", "-m", message, name, commit)
+        return True
