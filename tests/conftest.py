@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 if TYPE_CHECKING:
     from servetools import Registry, Running
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+PROJECT = Path(__file__).resolve().parents[1]  # the checkout: docs/, src/, .moma.example.yaml
+SRC = PROJECT / "src"
 
 # Fuzzing profiles: "ci" keeps the fuzz suite's share of `make test` small; run the long one by
 # hand with HYPOTHESIS_PROFILE=long. No deadline: a loaded 2-core CI machine is not a bug.

@@ -43,6 +43,15 @@ def layer_of(path: Path) -> str:
     return rel.parts[0].removesuffix(".py")
 
 
+def test_tests_mirror_the_package_tree() -> None:
+    """A test file lives in the directory of the package it tests (tests/services/serving/
+    for services/serving/), so a newcomer finds a module's tests where the module is."""
+    tests = PKG.parents[1] / "tests"
+    dirs = {p.relative_to(tests) for p in tests.rglob("*") if p.is_dir()
+            and p.name != "__pycache__" and "__pycache__" not in p.parts}
+    assert [d for d in sorted(dirs) if not (PKG / d).is_dir()] == []
+
+
 def test_every_module_has_a_layer() -> None:
     layers = {layer_of(p) for p in PKG.rglob("*.py")} - {"__init__", "__main__"}
     assert sorted(layers - ALLOWED.keys()) == []

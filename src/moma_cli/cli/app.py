@@ -63,7 +63,7 @@ def main_options(
 
 # Module of moma_cli.cli -> the commands (and command groups) its register() adds, in the
 # order `--help` lists them. Importing all the modules costs 0.02-0.04 s, so a command
-# imports only its own; tests/test_cli.py checks this table against register().
+# imports only its own; tests/cli/test_cli.py checks this table against register().
 COMMANDS: dict[str, tuple[str, ...]] = {
     "data": ("init", "add", "status", "checkout", "remove", "move"),
     "migrate": ("import-lfs", "import-dvc"),

@@ -14,7 +14,7 @@ from typing import Any
 from moma_cli import yamlio
 from moma_cli.core import hashing
 from moma_cli.core.lineage import Lineage
-from moma_cli.core.modelmeta import ModelSection
+from moma_cli.core.modelsection import ModelSection
 from moma_cli.core.paths import check_repo_relpath
 from moma_cli.errors import POINTER_HINT, MomaError, PointerError
 

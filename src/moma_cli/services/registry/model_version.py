@@ -9,7 +9,7 @@ from typing import Any
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.core.lineage import Lineage
-from moma_cli.core.modelmeta import ModelSection
+from moma_cli.core.modelsection import ModelSection
 from moma_cli.core.tags import Override
 from moma_cli.errors import MomaError
 from moma_cli.services.registry.index import Chain

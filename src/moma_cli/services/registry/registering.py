@@ -13,7 +13,7 @@ from moma_cli.core import metrics as metrics_mod
 from moma_cli.core import modelmeta, refs
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import Lineage
-from moma_cli.core.modelmeta import ModelSection
+from moma_cli.core.modelsection import METRICS_FILE, ModelSection
 from moma_cli.errors import PathError
 from moma_cli.services import data, lineage, lockfile, model_loading, monitor
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
@@ -59,7 +59,7 @@ def add(
     # without them unless given again
     section = ptr.model.to_mapping() if ptr.model is not None else {}
     old = section if before == ptr.oid else {
-        k: v for k, v in section.items() if k in ("description", modelmeta.METRICS_FILE)}
+        k: v for k, v in section.items() if k in ("description", METRICS_FILE)}
     model: dict[str, Any] = {"name": name, "encoding": encoding, "algo": algo}
     signature = None if ptr.is_dir else _signature(repo.abspath(rel), encoding)
     if signature:
@@ -74,9 +74,9 @@ def add(
     else:
         recorded = {k: v for k, v in old.items() if k in ("metrics", "metrics_oid")}
     model |= {"metrics": {}} | recorded
-    source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(modelmeta.METRICS_FILE)
+    source = repo.relpath(metrics_file, cwd) if metrics_file else old.get(METRICS_FILE)
     if source:
-        model[modelmeta.METRICS_FILE] = source
+        model[METRICS_FILE] = source
     if "reference" not in model and before == ptr.oid and "reference" in old:
         model["reference"] = old["reference"]  # the training inputs of these same bytes
     text = description if description is not None else old.get("description")

@@ -11,10 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_models import commit, save_model, show
 
 from conftest import Moma, configure
 from realtools import tool_venv
-from test_models import commit, save_model, show
 
 GTO_VERSION = "1.10.1"
 

@@ -8,12 +8,12 @@ import json
 import re
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
+from conftest import PROJECT
 from servetools import Registry, X
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "docs/grafana/moma-serving.json"
+DASHBOARD = PROJECT / "docs/grafana/moma-serving.json"
 _SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="')
 _METRIC = re.compile(r"\b(moma_[a-z_]+)\b")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from pathlib import Path
 
 import pytest
 
-from conftest import Moma, RemoteSpec, write
+from conftest import PROJECT, Moma, RemoteSpec, write
 from helpers import assert_one_error
 
-EXAMPLE = Path(__file__).resolve().parents[1] / ".moma.example.yaml"
+EXAMPLE = PROJECT / ".moma.example.yaml"
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, configure, git, register_model, write
+from conftest import PROJECT, Moma, configure, git, register_model, write
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT
 # pre-commit pip-installs moma and its dependencies. The sealed HOME hides the real user's
 # pip configuration (index mirrors) and download cache, which turns seconds into minutes, so
 # both are read here, at import, before any test replaces HOME. They only say where packages

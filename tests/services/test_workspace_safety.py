@@ -189,7 +189,7 @@ def test_temps_are_kept_while_another_moma_holds_the_lock(killed: Moma) -> None:
 
 @pytest.mark.parametrize("victim", ["README.md", "notes/README.md"])
 def test_checkout_never_overwrites_files_git_tracks(repo: Moma, victim: str) -> None:
-    # (a pointer over .moma.yaml is refused before that: tests/test_bad_input.py)
+    # (a pointer over .moma.yaml is refused before that: tests/cli/test_bad_input.py)
     write(repo.root / "notes/README.md", "committed notes")
     write(repo.root / "README.md", "committed readme")
     write(repo.root / "payload.bin", "attacker bytes")

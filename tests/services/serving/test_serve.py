@@ -218,7 +218,7 @@ def test_prediction_log_is_sampled_json_lines(tmp_path: Path, start: Any) -> Non
     assert [e["features"] for e in entries] == [dict(zip(FEATURES, row, strict=True))
                                                 for row in X[:2].tolist()]
     assert (request["status"], request["rows"], request["request"]) == (
-        200, 2, entries[0]["request"])  # how it went: tests/test_monitor.py reads it
+        200, 2, entries[0]["request"])  # how it went: tests/services/test_monitor.py reads it
     assert {(e["model"], e["version"], e["format"]) for e in entries} == {("iris", 2, 1)}
     assert entries[0]["ts"].endswith("Z") and len(entries[0]["probabilities"]) == 3
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from moma_cli.core import pointer
 from moma_cli.core.lineage import Lineage
-from moma_cli.core.modelmeta import ModelSection
+from moma_cli.core.modelsection import ModelSection
 from moma_cli.errors import MomaError
 
 OID = "a" * 64

@@ -16,13 +16,13 @@ import joblib
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
+from test_serve import Client, X, container_env, fitted, wait_until_up, workers_serving
 
 from conftest import Moma, git, make_repo
 from moma_cli.errors import MomaError
 from moma_cli.services import serve
 from moma_cli.services.repo import open_repo
 from realtools import free_port
-from test_serve import Client, X, container_env, fitted, wait_until_up, workers_serving
 
 
 @dataclass

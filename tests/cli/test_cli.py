@@ -15,7 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from conftest import Moma
+from conftest import PROJECT, Moma
 from moma_cli.cli.app import COMMANDS, full_app
 from moma_cli.cli.context import ErrorFunnel
 from moma_cli.errors import MomaError
@@ -164,7 +164,7 @@ def test_table_cells_are_shown_verbatim(capsys: Any) -> None:
     assert "[production] [bold]x[/bold]" in capsys.readouterr().out
 
 
-COMMANDS_MD = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+COMMANDS_MD = PROJECT / "docs" / "commands.md"
 
 
 def test_docs_commands_md_matches_help() -> None:

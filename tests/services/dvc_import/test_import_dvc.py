@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, clone_of, tree_bytes, write
+from conftest import PROJECT, Moma, clone_of, tree_bytes, write
 from moma_cli import yamlio
 from moma_cli.core import dvc
 from moma_cli.core.dvc_config import parse_config
@@ -76,7 +76,7 @@ def _build_template(dvc_bin: Path, top: Path) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1",
            "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com",
-           "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+           "PYTHONPATH": str(PROJECT / "src")}
     project = top / "project"
     project.mkdir()
 
