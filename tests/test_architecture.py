@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,16 @@ def test_tests_mirror_the_package_tree() -> None:
     dirs = {p.relative_to(tests) for p in tests.rglob("*") if p.is_dir()
             and p.name != "__pycache__" and "__pycache__" not in p.parts}
     assert [d for d in sorted(dirs) if not (PKG / d).is_dir()] == []
+
+
+def test_architecture_md_names_every_module() -> None:
+    """docs/architecture.md is the newcomer's map: a module it does not name is a room
+    nobody was told about."""
+    text = (PKG.parents[1] / "docs" / "architecture.md").read_text()
+    unnamed = [p.relative_to(PKG).as_posix() for p in sorted(PKG.rglob("*.py"))
+               if p.name not in ("__init__.py", "__main__.py")
+               and not re.search(rf"\b{re.escape(p.stem)}\b", text)]
+    assert unnamed == []
 
 
 def test_every_module_has_a_layer() -> None:
