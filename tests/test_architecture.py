@@ -28,7 +28,7 @@ ALLOWED = {
     "errors": set(),
 }
 ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo/clone.py", "s3fs": "storage/fs.py",
-                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
+                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/running.py",
                  "skops": "services/model_loading.py",
                  "onnxruntime": "services/model_loading.py",
                  "distributed": "services/pipeline/executors.py",
