@@ -36,6 +36,11 @@ class History(Runner):
         """Whether `sha` is a commit this repository has (not a tag that would peel to one)."""
         return self.run("cat-file", "-t", sha, check=False).strip() == b"commit"
 
+    def peels_to_commit(self, sha: str) -> bool:
+        """Whether this repository has `sha` and it is a commit or a tag of one (what a
+        pre-push hook's remote side names may be either)."""
+        return self.ok("cat-file", "-e", sha + "^{commit}")
+
     def commit_headers(self, shas: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
         """sha -> (author date in ISO 8601, author name, author email, message) of the
         named commits, in one `git log --no-walk`."""
