@@ -16,11 +16,12 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 ALLOWED = {
     "api": {"services", "core", "storage", "atomic", "errors"},
     "cli": {"cli", "services", "errors", "core", "config", "credentials"},
-    "services": {"services", "core", "storage", "gitrepo", "config", "atomic", "yamlio",
-                 "credentials", "errors"},
+    "services": {"services", "core", "storage", "gitrepo", "config", "config_keys", "atomic",
+                 "yamlio", "credentials", "errors"},
     "storage": {"storage", "core", "config", "atomic", "yamlio", "credentials", "errors"},
     "gitrepo": {"errors"},
     "config": {"core", "atomic", "yamlio", "credentials", "errors"},
+    "config_keys": {"yamlio", "credentials", "errors"},
     "core": {"core", "yamlio", "errors"},
     "atomic": set(),
     "credentials": set(),
@@ -28,7 +29,7 @@ ALLOWED = {
     "errors": set(),
 }
 ONLY_IMPORTER = {"rich": "cli/render.py", "git": "gitrepo/clone.py", "s3fs": "storage/fs.py",
-                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/app.py",
+                 "starlette": "services/serving/app.py", "uvicorn": "services/serving/running.py",
                  "skops": "services/model_loading.py",
                  "onnxruntime": "services/model_loading.py",
                  "distributed": "services/pipeline/executors.py",

@@ -1,5 +1,5 @@
-"""`moma exp run / show / diff / apply / branch / remove / push / pull` and `moma exp queue
-list / start / remove / clear`: experiments without a commit per run."""
+"""`moma exp run / show / diff / apply / branch / remove / push / pull`: experiments
+without a commit per run (`moma exp queue ...` is in exp_queue.py)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from moma_cli.cli import exp_queue, views
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Executor, Jobs, Json, RemoteName
+from moma_cli.cli.options import Jobs, Json, RemoteName
 
 if TYPE_CHECKING:
-    from moma_cli.services.experiments.queue import QueueEntry
     from moma_cli.services.experiments.records import Experiment
-    from moma_cli.services.experiments.running import ExpRun
     from moma_cli.services.experiments.sharing import ShareResult
 
 exp_app = typer.Typer(help="Run, compare and keep experiments (no commit per run).",
                       no_args_is_help=True)
-queue_app = typer.Typer(help="Experiments waiting to run, and running them N at once.",
-                        no_args_is_help=True)
 
 Name = Annotated[str, typer.Argument(help="Experiment name (see 'moma exp show').")]
 GitRemote = Annotated[str, typer.Argument(help="The git remote, e.g. origin.")]
@@ -35,11 +32,7 @@ def register(app: typer.Typer) -> None:
     exp_app.command("remove")(remove)
     exp_app.command("push")(push)
     exp_app.command("pull")(pull)
-    queue_app.command("list")(queue_list)
-    queue_app.command("start")(queue_start)
-    queue_app.command("remove")(queue_remove)
-    queue_app.command("clear")(queue_clear)
-    exp_app.add_typer(queue_app, name="queue")
+    exp_queue.register(exp_app)
     app.add_typer(exp_app, name="exp")
 
 
@@ -78,18 +71,18 @@ def run(
             render.print_json([vars(e) for e in added])
         for entry in [] if json_out else added:
             render.line(f"Queued experiment {entry.name}"
-                        + (f": {_values(entry.params)}" if entry.params else ""))
+                        + (f": {views.key_values(entry.params)}" if entry.params else ""))
         return
 
     def started(exp_name: str, params: dict[str, Any]) -> None:
         if not json_out:
-            render.line(f"Running experiment {exp_name}" + (f": {_values(params)}"
+            render.line(f"Running experiment {exp_name}" + (f": {views.key_values(params)}"
                                                             if params else ""))
 
     repo = open_repo()
     with repo.lock(OPTIONS.wait):
         result = running.run(repo, sets or [], name, on_start=started,
-                             on_done=None if json_out else _done)
+                             on_done=None if json_out else views.render_exp_run)
     if json_out:
         render.print_json({"base": result.base, "runs": [vars(r) for r in result.runs]})
     if not result.ok:
@@ -138,20 +131,6 @@ def _headers(keys: list[str]) -> list[str]:
     """`train.lr` for `params.yaml:train.lr`, unless another file has a key of that name."""
     short = [key.partition(":")[2] or key for key in keys]
     return [s if short.count(s) == 1 else key for s, key in zip(short, keys, strict=True)]
-
-
-def _done(r: ExpRun) -> None:
-    from moma_cli.cli import render
-
-    if r.ok:
-        render.line(f"Recorded experiment {r.name} ({r.duration:.1f} s)"
-                    + (f": {_values(r.metrics)}" if r.metrics else ""))
-    else:
-        render.error(f"experiment {r.name} failed, nothing recorded: {r.error}")
-
-
-def _values(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())
 
 
 def diff(
@@ -271,7 +250,6 @@ def pull(git_remote: GitRemote, names: Names = None, remote: RemoteName = None,
 
 
 def _report(result: ShareResult, verb: str, json_out: bool) -> None:
-    from moma_cli.cli import views
 
     if json_out:
         from moma_cli.cli import render
@@ -286,93 +264,3 @@ def _report(result: ShareResult, verb: str, json_out: bool) -> None:
     views.render_transfer(result.transfer, verb, lead)
     if not result.ok:
         raise typer.Exit(1)
-
-
-def queue_list(json_out: Json = False) -> None:
-    """List the queued, running and failed experiments, oldest first.
-
-    Example: moma exp queue list --json
-    """
-    from moma_cli.cli import render
-    from moma_cli.services.experiments import queue
-    from moma_cli.services.repo import open_repo
-
-    found = queue.entries(open_repo())
-    if json_out:
-        render.print_json([vars(e) for e in found])
-    elif found:
-        render.table(["Experiment", "State", "Base", "Queued", "Params", "Exit", "Error"],
-                     [_queue_row(e) for e in found])
-    else:
-        render.line("The queue is empty; add runs with 'moma exp run --queue -S KEY=VALUE'.")
-
-
-def _queue_row(e: QueueEntry) -> list[Any]:
-    return [e.name, e.state, e.base[:10], e.queued_at[:19].replace("T", " "),
-            _values(e.params), "" if e.exit is None else e.exit, e.error or ""]
-
-
-def queue_start(
-    jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", min=1,
-        help="Run up to N experiments at once, each in a process of its own (default: 1; "
-             "with dask://, as many as the workers take).")] = None,
-    executor: Executor = None,
-    json_out: Json = False,
-) -> None:
-    """Run the queued experiments, oldest first, until the queue is empty.
-
-    Each runs in a temporary work tree as 'moma exp run' does. A failed run stays in the
-    queue as failed, with its error and exit status; the others go on. Dask workers must
-    see the repository at the same path and have moma installed.
-
-    \b
-    Examples:
-      moma exp queue start -j 2
-      moma exp queue start --executor dask://scheduler:8786
-    """
-    from moma_cli.cli import render
-    from moma_cli.services.experiments import queue
-    from moma_cli.services.repo import open_repo
-
-    def started(entry: QueueEntry) -> None:
-        render.line(f"Running experiment {entry.name}"
-                    + (f": {_values(entry.params)}" if entry.params else ""))
-
-    result = queue.start(open_repo(), jobs, executor, on_start=None if json_out else started,
-                         on_done=None if json_out else _done)
-    if json_out:
-        render.print_json({"runs": [vars(r) for r in result.runs],
-                           "requeued": result.requeued})
-    elif not result.runs:
-        render.line("The queue is empty; nothing to run.")
-    if not result.ok:
-        raise typer.Exit(1)
-
-
-def queue_remove(
-    names: Annotated[list[str], typer.Argument(help="Queued or failed experiments.")],
-) -> None:
-    """Take experiments out of the queue.
-
-    Example: moma exp queue remove exp-1a2b3c
-    """
-    from moma_cli.cli import render
-    from moma_cli.services.experiments import queue
-    from moma_cli.services.repo import open_repo
-
-    for entry in queue.remove(open_repo(), names):
-        render.line(f"Removed {entry.state} experiment {entry.name} from the queue.")
-
-
-def queue_clear() -> None:
-    """Take every queued and failed experiment out of the queue (running ones stay).
-
-    Example: moma exp queue clear
-    """
-    from moma_cli.cli import render
-    from moma_cli.services.experiments import queue
-    from moma_cli.services.repo import open_repo
-
-    removed = queue.clear(open_repo())
-    render.line(f"Removed {len(removed)} experiments from the queue.")

@@ -9,6 +9,7 @@ import typer
 if TYPE_CHECKING:
     from moma_cli.core.lineage import Lineage
     from moma_cli.services.data_checkout import CheckoutResult
+    from moma_cli.services.experiments.running import ExpRun
     from moma_cli.services.registry.model_version import ModelVersion
     from moma_cli.services.sync.results import TransferResult
 
@@ -156,3 +157,19 @@ def _signature_text(signature: Any) -> str:
 
 def iso_date(date: str | None) -> str:
     return date.replace("T", " ")[:19] if date else ""
+
+
+def render_exp_run(r: ExpRun) -> None:
+    """One finished experiment run (`moma exp run`, `moma exp queue start`)."""
+    from moma_cli.cli import render
+
+    if r.ok:
+        render.line(f"Recorded experiment {r.name} ({r.duration:.1f} s)"
+                    + (f": {key_values(r.metrics)}" if r.metrics else ""))
+    else:
+        render.error(f"experiment {r.name} failed, nothing recorded: {r.error}")
+
+
+def key_values(values: dict[str, Any]) -> str:
+    """Params or metrics as `k=v, k=v`."""
+    return ", ".join(f"{k}={v}" for k, v in values.items())

@@ -3,9 +3,8 @@ module that imports it (lazily), and fetched from with the git binary."""
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 from moma_cli.errors import GitError
 from moma_cli.gitrepo.history import History
@@ -22,13 +21,6 @@ def _git_message(stderr: str) -> str:
 
 class Clone(History):
     """`Git`'s part for source repositories."""
-
-    @cached_property
-    def repo(self) -> Any:
-        """A GitPython Repo, imported on first use only."""
-        import git
-
-        return git.Repo(self.root)
 
     @classmethod
     def clone_source(cls, url: str, dest: Path) -> Self:

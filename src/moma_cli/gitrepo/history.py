@@ -7,6 +7,12 @@ from collections.abc import Sequence
 from moma_cli.errors import GitError
 from moma_cli.gitrepo.runner import Runner
 
+# One commit of `first_parent_log`: a record separator, then the fields a unit apart (the
+# message may hold newlines, so git's own separators would not do).
+_LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
+
+Change = tuple[str, str | None]  # (path, blob sha written; None when the commit deleted it)
+
 
 class History(Runner):
     """`Git`'s part for commits."""
@@ -29,6 +35,11 @@ class History(Runner):
     def has_commit(self, sha: str) -> bool:
         """Whether `sha` is a commit this repository has (not a tag that would peel to one)."""
         return self.run("cat-file", "-t", sha, check=False).strip() == b"commit"
+
+    def peels_to_commit(self, sha: str) -> bool:
+        """Whether this repository has `sha` and it is a commit or a tag of one (what a
+        pre-push hook's remote side names may be either)."""
+        return self.ok("cat-file", "-e", sha + "^{commit}")
 
     def commit_headers(self, shas: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
         """sha -> (author date in ISO 8601, author name, author email, message) of the
@@ -79,6 +90,27 @@ class History(Runner):
         return [(fields[i + 1], fields[i].split()[3]) for i in range(0, len(fields) - 1, 2)
                 if fields[i].lstrip("\n").startswith(":")]
 
+    def first_parent_log(self, revision: str, pathspec: str = "*.moma",
+                         ) -> list[tuple[str, str, str, str, str, list[Change]]]:
+        """(sha, ISO date, author, email, message, changes) of the first-parent commits of
+        `revision` (oldest first) that touched `pathspec`, in one `git log` pass.
+
+        `--first-parent` also makes git diff a merge against its first parent only, so a
+        merged branch counts as one change on this branch.
+        """
+        out = self.run(
+            "log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
+            "-z", f"--format={_LOG_FORMAT}", revision, "--", pathspec).decode("utf-8", "replace")
+        commits = []
+        for record in out.split("\x1e")[1:]:
+            sha, date, author, email, message, raw = record.split("\x1f", 5)
+            commits.append((sha, date, author, email, message.strip(), _raw_changes(raw)))
+        return commits
+
+    def first_parent_order(self, tip: str) -> list[str]:
+        """Every first-parent commit of `tip`, oldest first."""
+        return self.run("rev-list", "--first-parent", "--reverse", tip).decode().split()
+
     def last_commit(self, path: str, rev: str | None = None) -> str | None:
         """The newest commit of `rev` (default HEAD) that touched `path`."""
         found = self.path_commits(path, rev, limit=1)
@@ -103,3 +135,15 @@ class History(Runner):
         """Commit exactly `paths` (whatever else is staged stays staged); the new commit."""
         self.run("commit", "-q", "-m", message, "--only", "--", *paths)
         return self.run("rev-parse", "HEAD").decode().strip()
+
+
+def _raw_changes(raw: str) -> list[Change]:
+    fields = [f for f in raw.split("\0") if f]
+    changes: list[Change] = []
+    for meta, path in zip(fields[::2], fields[1::2], strict=False):
+        parts = meta.lstrip("\n:").split()
+        if len(parts) < 5:
+            continue
+        new, status = parts[3], parts[4]
+        changes.append((path, None if status.startswith("D") else new))
+    return changes

@@ -28,8 +28,17 @@ class Index(Runner):
         paths = list(dict.fromkeys(paths))
         gone = [p for p in paths if not os.path.lexists(self.root / p)]
         self.add([p for p in paths if p not in gone])
-        if gone:
-            self.run("rm", "--cached", "--quiet", "--ignore-unmatch", "--", *gone)
+        self.untrack(gone)
+
+    def untrack(self, paths: Sequence[str]) -> None:
+        """Out of the index, the files left on disk; a path git does not track is no error."""
+        if paths:
+            self.run("rm", "--cached", "--quiet", "--ignore-unmatch", "--", *paths)
+
+    def checkout_paths(self, rev: str, paths: Sequence[str]) -> None:
+        """`paths` as `rev` has them, into the index and the work tree."""
+        if paths:
+            self.run("checkout", "-q", rev, "--", *paths)
 
     def pointer_files(self) -> list[str]:
         """Tracked and untracked-not-ignored `*.moma` files of the work tree."""
@@ -86,6 +95,12 @@ class Index(Runner):
         if paths:
             self.run("restore", f"--source={rev}", "--worktree", "--",
                      *(":(literal)" + p for p in paths))
+
+    def changes_among(self, paths: Sequence[str]) -> list[str]:
+        """Files among `paths` that differ from HEAD in the work tree or the index, or that
+        git does not track (and does not ignore)."""
+        out = self.run("status", "--porcelain", "--", *paths).decode()
+        return [line[3:] for line in out.split("\n") if line]
 
     def unsaved(self) -> list[str]:
         """Tracked files with changes in the work tree or the index."""

@@ -77,9 +77,9 @@ def _heal(repo: Repo, policy: ModelPolicy, model: checks.ModelReport) -> HealRes
     outs = [out for s in order for out in dag.stages[s].outs]
     touched = [lockfile.LOCK_FILE, *(pointer_mod.pointer_path_of(o) for o in outs),
                *(m for s in order for m in dag.stages[s].metrics)]
-    dirty = repo.git.run("status", "--porcelain", "--", *touched).decode().split("\n")[0]
+    dirty = repo.git.changes_among(touched)
     if dirty:
-        raise MomaError(f"--heal would overwrite uncommitted changes: {dirty[3:]}",
+        raise MomaError(f"--heal would overwrite uncommitted changes: {dirty[0]}",
                         hint="commit or stash them, then run 'moma check --heal' again")
     committed = repo.git.tracked(touched)  # clean, so the index holds what HEAD holds
     model_pointer = pointer_mod.pointer_path_of(model.path)
@@ -161,10 +161,10 @@ def _downstream(dag: Dag, stage: str) -> list[str]:
 
 def _restore(repo: Repo, touched: list[str], committed: list[str], outs: list[str]) -> None:
     """Back to the last commit: pointers, lock and metrics files, then the outputs' data."""
-    if committed:
-        repo.git.run("checkout", "-q", "HEAD", "--", *committed)
-    for path in set(touched) - set(committed):  # files the failed run created
-        repo.git.run("rm", "-q", "--cached", "--ignore-unmatch", "--", path)
+    repo.git.checkout_paths("HEAD", committed)
+    created = sorted(set(touched) - set(committed))  # files the failed run created
+    repo.git.untrack(created)
+    for path in created:
         if os.path.lexists(repo.abspath(path)):
             os.unlink(repo.abspath(path))
     restorable = [o for o in outs if pointer_mod.pointer_path_of(o) in committed]

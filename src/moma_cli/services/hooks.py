@@ -181,7 +181,7 @@ def pushed_pointers(repo: Repo, git_remote: str, ref_lines: Iterable[str]
         tips.append(parts[1])
         remote_sha = parts[3]
         if _SHA.fullmatch(remote_sha) and not _ZERO_SHA.fullmatch(remote_sha) and \
-                repo.git.ok("cat-file", "-e", remote_sha + "^{commit}"):
+                repo.git.peels_to_commit(remote_sha):
             known.append("^" + remote_sha)
     if not tips:
         return [], []

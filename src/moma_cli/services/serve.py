@@ -123,7 +123,9 @@ def run(server: Any) -> str | None:
 
     Several workers publish their metrics to a private temporary directory, removed when
     they have all stopped."""
-    http = _http()
+    _http()
+    from moma_cli.services.serving import running as http
+
     if server.workers is None:
         stopped_by: str | None = http.run(server)
         return stopped_by

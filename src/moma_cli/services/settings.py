@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from moma_cli import config as config_mod
-from moma_cli import yamlio
+from moma_cli import config_keys, yamlio
 from moma_cli.core.stages import parse_stages
 from moma_cli.credentials import SECRET_OPTIONS, is_secret_key
 from moma_cli.errors import ConfigError, MomaError
@@ -40,7 +40,7 @@ def _file(local: bool) -> str:
 
 def get(root: Path, key: str, *, local: bool = False) -> Setting:
     """The value of `key`: the local layer's when set there (or with `local`, only it)."""
-    keys, kind = config_mod.setting_key(key)
+    keys, kind = config_keys.setting_key(key)
     for layer in ((True,) if local else (True, False)):
         found = _lookup(config_mod.read_layer(root, layer), keys)
         if found is not _MISSING:
@@ -50,13 +50,13 @@ def get(root: Path, key: str, *, local: bool = False) -> Setting:
 
 
 def set_(root: Path, key: str, text: str, *, local: bool = False) -> Setting:
-    keys, kind = config_mod.setting_key(key)
+    keys, kind = config_keys.setting_key(key)
     if not local and (kind == "secret" or is_secret_key(keys[-1])):
         raise ConfigError(f"{key}: a credential must not be written to the committed "
                           f"{config_mod.CONFIG_FILE}",
                           hint=f"write it to the git-ignored {config_mod.LOCAL_CONFIG_FILE}: "
                                f"moma config --local {key} VALUE")
-    value = config_mod.setting_value(key, kind, text)
+    value = config_keys.setting_value(key, kind, text)
     doc = config_mod.read_layer(root, local)
     wanted = _with(doc, keys, value)
     edited = yamlio.set_in_text(config_mod.read_layer_text(root, local), keys, value)
@@ -65,7 +65,7 @@ def set_(root: Path, key: str, text: str, *, local: bool = False) -> Setting:
 
 
 def unset(root: Path, key: str, *, local: bool = False) -> Setting:
-    keys, kind = config_mod.setting_key(key)
+    keys, kind = config_keys.setting_key(key)
     doc = config_mod.read_layer(root, local)
     old = _lookup(doc, keys)
     if old is _MISSING:

@@ -38,7 +38,6 @@ INDEX_FILE = "registry-index.json"
 # under a tip that deepening does not change. 3: tags.
 INDEX_VERSION = 3
 MAX_CHAINS = 4
-_LOG_FORMAT = "%x1e%H%x1f%aI%x1f%an%x1f%ae%x1f%B%x1f"
 UNSHALLOW_HINT = ("run 'git fetch --unshallow' (in CI check out the whole history: "
                   "GitHub Actions 'fetch-depth: 0', GitLab 'GIT_DEPTH: 0')")
 
@@ -146,23 +145,12 @@ class RegistryIndex:
         return list(chains[base]["commits"]) + self._log(f"{base}..{tip}")
 
     def _log(self, revision: str) -> list[list[Any]]:
-        """One `git log` pass: first-parent commits touching pointers, with their blobs.
-
-        `--first-parent` also makes git diff a merge against its first parent only, so a
-        merged branch counts as one change on this branch.
-        """
-        out = self.repo.git.run(
-            "log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
-            "-z", f"--format={_LOG_FORMAT}", revision, "--", "*.moma").decode("utf-8", "replace")
-        commits: list[list[Any]] = []
-        for record in out.split("\x1e")[1:]:
-            sha, date, author, email, message, raw = record.split("\x1f", 5)
-            commits.append([sha, date, author, email, message.strip(), _raw_changes(raw)])
-        return commits
+        """One `git log` pass: first-parent commits touching pointers, with their blobs
+        (as lists: the index is JSON)."""
+        return [list(commit) for commit in self.repo.git.first_parent_log(revision)]
 
     def _order(self, tip: str) -> list[str]:
-        out = self.repo.git.run("rev-list", "--first-parent", "--reverse", tip)
-        return out.decode().split()
+        return self.repo.git.first_parent_order(tip)
 
     # -- tags -------------------------------------------------------------------------------
     def tags(self) -> list[AnnotatedTag]:
@@ -253,18 +241,6 @@ def _model_pointer(doc: Any, pointer_path: str) -> pointer_mod.Pointer | None:
     except MomaError:
         return None
     return ptr if ptr.model is not None else None
-
-
-def _raw_changes(raw: str) -> list[tuple[str, str | None]]:
-    fields = [f for f in raw.split("\0") if f]
-    changes: list[tuple[str, str | None]] = []
-    for meta, path in zip(fields[::2], fields[1::2], strict=False):
-        parts = meta.lstrip("\n:").split()
-        if len(parts) < 5:
-            continue
-        new, status = parts[3], parts[4]
-        changes.append((path, None if status.startswith("D") else new))
-    return changes
 
 
 def _model_mapping(raw: bytes, pointer_path: str) -> dict[str, Any] | None:

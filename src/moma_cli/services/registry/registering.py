@@ -15,7 +15,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import Lineage
 from moma_cli.core.modelsection import METRICS_FILE, ModelSection
 from moma_cli.errors import PathError
-from moma_cli.services import data, lineage, lockfile, model_loading, monitor
+from moma_cli.services import data, lineage, lockfile, model_loading, monitor_inputs
 from moma_cli.services.registry.model_version import ModelError, ModelVersion
 from moma_cli.services.registry.reading import load
 from moma_cli.services.repo import Repo
@@ -123,7 +123,7 @@ def add_file(
     elif source is not None:
         try:
             profile = reference_section(repo, source, labels)
-        except (PathError, monitor.MonitorError):
+        except (PathError, monitor_inputs.MonitorError):
             if labels is not None:
                 raise  # asked for: say why there is none
             # the input is not checked out here, or no table: registered without a profile
@@ -137,7 +137,7 @@ def reference_section(repo: Repo, rel: str, target: str | None,
                       shown: str | None = None) -> dict[str, Any]:
     """The `model.reference` profile of the training data at `rel`, with where it came from
     (`source`, `target`): what `check --heal` profiles again for a retrained version."""
-    section = monitor.reference_profile(repo.abspath(rel), shown or rel, target)
+    section = monitor_inputs.reference_profile(repo.abspath(rel), shown or rel, target)
     return {"source": rel} | section
 
 
