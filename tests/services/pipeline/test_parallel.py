@@ -4,14 +4,19 @@ results (outputs, pointers, moma.lock) are those of a serial run."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from conftest import Moma, make_repo, write
+from helpers import temp_files
 from moma_cli import yamlio
 
 # Each branch stage marks itself started; with sync/on present it then waits for its peer's
@@ -147,3 +152,54 @@ def test_dask_cluster_runs_repro_with_same_hashes(branches: tuple[Moma, Moma],
     failed = remote("repro", "--executor", executor, ok=False)
     assert "stage 'left' failed: command exited with 1" in failed.stderr
     assert "    worker says no" in failed.stderr  # the worker's stderr, quoted
+
+
+# A branch that marks itself started, then waits for sync/go: killed meanwhile, it never
+# finishes on its own.
+WAIT = """
+import os, sys, time
+name = sys.argv[1]
+os.makedirs("sync", exist_ok=True)
+open(f"sync/{name}", "w").close()
+deadline = time.monotonic() + 60
+while not os.path.exists("sync/go"):
+    if time.monotonic() > deadline:
+        sys.exit(9)
+    time.sleep(0.02)
+open(f"{name}.txt", "w").write(f"made by {name}\\n")
+"""
+
+
+def _wait_for(paths: list[Path], proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not all(p.exists() for p in paths):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the stages never started"
+        time.sleep(0.02)
+
+
+def test_ctrl_c_of_a_parallel_repro_leaves_lock_and_cache_consistent(
+        branches: tuple[Moma, Moma]) -> None:
+    serial, repo = branches
+    serial("repro")
+    write(repo.root / "wait.py", WAIT)
+    doc = yamlio.loads((repo.root / ".moma.yaml").read_text())
+    for name in ("left", "right"):
+        doc["stages"][name]["cmd"] = f"{PY} wait.py {name}"
+    write(repo.root / ".moma.yaml", yamlio.dumps(doc))
+    # Ctrl-C in a terminal reaches the whole foreground process group: moma and its stages
+    proc = subprocess.Popen([PY, "-m", "moma_cli", "repro", "-j", "2"], cwd=repo.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _wait_for([repo.root / "sync/left", repo.root / "sync/right"], proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not (repo.root / "moma.lock").exists()  # nothing finished, nothing recorded
+    assert not any((repo.root / f"{o}.moma").exists() for o in ("left.txt", "right.txt"))
+    assert temp_files(repo.root / ".moma") == []
+    write(repo.root / "sync/go", "")
+    repo("repro", "-j", "2")
+    assert repo("fsck").exit_code == 0
+    assert (repo.root / "joined.txt").read_text() == "made by left\nmade by right\n"
+    assert _results(repo)["joined.txt.moma"] == _results(serial)["joined.txt.moma"]
