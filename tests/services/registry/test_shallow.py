@@ -163,8 +163,9 @@ def test_a_history_read_while_shallow_is_never_reused(origin: Moma, tmp_path: Pa
     # what an older moma cached here: the history as far as the shallow boundary
     index = RegistryIndex(open_repo(clone.root))
     tip = clone.git("rev-parse", "HEAD").strip()
+    order = index.repo.git.first_parent_order(tip)
     index.data = {"version": 1, "blobs": {},
-                  "chains": {tip: {"commits": index._log(tip), "order": index._order(tip)}}}
+                  "chains": {tip: {"commits": index._log(tip), "order": order}}}
     index.dirty = True
     index.save()
     clone.git("remote", "add", "origin", f"file://{origin.root}")

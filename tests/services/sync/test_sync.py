@@ -458,13 +458,8 @@ def test_wrong_credentials_give_a_clear_auth_error(
 
 def test_large_object_is_downloaded_to_a_file_and_verified(
         repo: Moma, any_remote: RemoteSpec, tmp_path: Path) -> None:
-    big = os.urandom((16 << 20) + 1)  # above what is read into memory: written to a file
-    write(repo.root / "big.bin", big)
-    repo("add", "big.bin")
-    any_remote.add_to(repo)
-    repo.git("add", "-A")
-    repo.git("commit", "-qm", "big")
-    repo("push")
+    # above what is read into memory: written to a file
+    big = _pushed_big(repo, any_remote, (16 << 20) + 1)
     assert json.loads(repo("fsck", "-c", "--json").stdout)["ok"]
     clone = clone_of(repo, tmp_path)
     clone("pull")

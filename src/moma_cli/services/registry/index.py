@@ -124,7 +124,7 @@ class RegistryIndex:
         chains: dict[str, Any] = self.data["chains"]
         cached = chains.get(tip)
         if cached is None:
-            order = self._order(tip)
+            order = self.repo.git.first_parent_order(tip)
             cached = {"commits": self._extend(chains, tip, order), "order": order}
             chains[tip] = cached
             for old in list(chains)[:-MAX_CHAINS]:
@@ -148,9 +148,6 @@ class RegistryIndex:
         """One `git log` pass: first-parent commits touching pointers, with their blobs
         (as lists: the index is JSON)."""
         return [list(commit) for commit in self.repo.git.first_parent_log(revision)]
-
-    def _order(self, tip: str) -> list[str]:
-        return self.repo.git.first_parent_order(tip)
 
     # -- tags -------------------------------------------------------------------------------
     def tags(self) -> list[AnnotatedTag]:
