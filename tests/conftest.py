@@ -148,11 +148,12 @@ def register_model(moma: Moma, name: str, metrics: dict[str, Any], env: dict[str
     """A model is a pointer with a `model:` section (what the registry writes)."""
     write(moma.root / f"{name}.pkl", f"weights of {name}")
     moma("add", f"{name}.pkl")
+    from helpers import with_sections
     from moma_cli.services.repo import open_repo
 
     repo = open_repo(moma.root)
     ptr = repo.load_pointer(f"{name}.pkl.moma")
-    repo.write_pointer(ptr.with_extra(model={"name": name, "metrics": metrics}))
+    repo.write_pointer(with_sections(ptr, model={"name": name, "metrics": metrics}))
     moma.git("add", "-A")
     subprocess.run(["git", "commit", "-qm", f"train {name}"], cwd=moma.root, check=True,
                    env=os.environ | (env or {}))

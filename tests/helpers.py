@@ -17,11 +17,15 @@ import os
 import stat
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from moma_cli.atomic import is_tmp_name
 from moma_cli.core import hashing
+from moma_cli.core.lineage import Lineage
+from moma_cli.core.modelsection import ModelSection
+from moma_cli.core.pointer import Pointer
 
 SKIP_DIRS = (".git", ".moma")
 
@@ -119,3 +123,21 @@ def read_only_dir(path: Path) -> Iterator[Path]:
             subprocess.run(["chattr", "-i", str(path)], check=True)
         else:
             path.chmod(0o755)
+
+
+def with_sections(ptr: Pointer, **sections: Any) -> Pointer:
+    """`ptr` with the given sections as plain mappings (None removes one), `model` and
+    `lineage` validated like those of a pointer read from a file: how a test writes a
+    pointer another tool or an older moma could have written."""
+    extra = dict(ptr.extra)
+    model, lineage = ptr.model, ptr.lineage
+    for key, value in sections.items():
+        if key == "model":
+            model = None if value is None else ModelSection.from_mapping(value, ptr.pointer_path)
+        elif key == "lineage":
+            lineage = None if value is None else Lineage.from_mapping(value, ptr.pointer_path)
+        elif value is None:
+            extra.pop(key, None)
+        else:
+            extra[key] = value
+    return replace(ptr, extra=extra, model=model, lineage=lineage)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import with_sections
 from moma_cli.core import pointer
 from moma_cli.core.lineage import Lineage
 from moma_cli.core.modelsection import ModelSection
@@ -126,7 +127,8 @@ _values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_s
 @given(st.dictionaries(_keys, _values, max_size=4), st.dictionaries(_keys, _values, max_size=4))
 def test_unknown_keys_of_both_sections_survive_a_round_trip(
         model_keys: dict[str, object], lineage_keys: dict[str, object]) -> None:
-    ptr = pointer.parse(good(), "m.pkl.moma").with_extra(
+    ptr = with_sections(
+        pointer.parse(good(), "m.pkl.moma"),
         model={"name": "m", **model_keys, "description": "d"},
         lineage={"deps": [], "code": None, "params": {}, "env": {}, **lineage_keys})
     again = pointer.parse(pointer.dumps(ptr), "m.pkl.moma")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import Moma, configure, register_model, write
+from helpers import with_sections
 from moma_cli.core import checks
 from moma_cli.errors import ConfigError
 from moma_cli.services.repo import open_repo
@@ -279,7 +280,7 @@ def test_metrics_in_a_pointer_for_other_bytes_fail_the_gate(repo: Moma, carried:
     r = open_repo(repo.root)
     assert first.model is not None
     model = first.model.to_mapping() | ({"metrics_oid": first.oid} if carried == "bound" else {})
-    r.write_pointer(r.load_pointer("credit-risk.pkl.moma").with_extra(model=model))
+    r.write_pointer(with_sections(r.load_pointer("credit-risk.pkl.moma"), model=model))
     repo.git("commit", "-qam", "retrain")
     out = repo("check", "--json", ok=False)
     [checked] = json.loads(out.stdout)["models"]

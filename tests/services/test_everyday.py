@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Moma, configure, register_model, write
+from helpers import with_sections
 from moma_cli.services import data_checkout
 from moma_cli.services.progress import Progress
 from moma_cli.services.repo import open_repo
@@ -113,7 +114,7 @@ def test_move_a_directory_keeps_the_pointers_other_sections(repo: Moma) -> None:
     added_and_committed(repo, "data")
     r = open_repo(repo.root)
     ptr = r.load_pointer("data.moma")
-    ptr = ptr.with_extra(model={"name": "ds"}, lineage={"code": "abc"}, meta={"owner": "me"})
+    ptr = with_sections(ptr, model={"name": "ds"}, lineage={"code": "abc"}, meta={"owner": "me"})
     r.write_pointer(ptr)
     repo("move", "data", "datasets/train")
     moved = open_repo(repo.root).load_pointer("datasets/train.moma")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import Moma, configure, write
+from helpers import with_sections
 from moma_cli.services.repo import open_repo
 
 TRAIN = "import pathlib; k = pathlib.Path('knob.txt').read_text(); " \
@@ -31,7 +32,7 @@ def pipeline(moma: Moma, knob: str, *deps: str) -> None:
          "--", sys.executable, "evaluate.py")
     repo = open_repo(moma.root)
     ptr = repo.load_pointer("model.pkl.moma")
-    repo.write_pointer(ptr.with_extra(model={"name": "credit-risk",
+    repo.write_pointer(with_sections(ptr, model={"name": "credit-risk",
                                              "metrics": {"latency_ms": float(knob)}}))
     configure(moma, {"credit-risk": {
         "checks": [{"metric": "latency_ms", "op": "<", "value": 50, "on_fail": "retrain"}],

@@ -8,7 +8,7 @@ fields without older ones dropping them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from moma_cli import yamlio
@@ -45,25 +45,6 @@ class Pointer:
     @property
     def is_dir(self) -> bool:
         return self.kind == "dir"
-
-    def with_extra(self, **sections: Any) -> Pointer:
-        """This pointer with the given sections, as plain mappings (None removes one);
-        `model` and `lineage` are validated like those of a pointer read from a file."""
-        extra = dict(self.extra)
-        model, lineage = self.model, self.lineage
-        for key, value in sections.items():
-            if key == "model":
-                model = None if value is None else ModelSection.from_mapping(value,
-                                                                             self.pointer_path)
-            elif key == "lineage":
-                lineage = None if value is None else Lineage.from_mapping(value,
-                                                                          self.pointer_path)
-            elif value is None:
-                extra.pop(key, None)
-            else:
-                extra[key] = value
-        return replace(self, extra=extra, model=model, lineage=lineage)
-
 
 
 def totals_mismatch(ptr: Pointer, nfiles: int, size: int) -> str:

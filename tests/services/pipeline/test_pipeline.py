@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Moma, make_repo, write
+from helpers import with_sections
 from moma_cli import yamlio
 from moma_cli.core import pointer
 
@@ -177,7 +178,7 @@ def test_lineage_names_exact_data_hash_and_commits(pipeline: Moma) -> None:
 
 def test_model_output_gets_lineage_section(pipeline: Moma) -> None:
     ptr = _ptr(pipeline, "model.pkl")
-    model = ptr.with_extra(model={"name": "tree", "encoding": "joblib"})
+    model = with_sections(ptr, model={"name": "tree", "encoding": "joblib"})
     (pipeline.root / "model.pkl.moma").write_text(pointer.dumps(model))
     pipeline("repro", "--force", "train")
     written = _ptr(pipeline, "model.pkl")
