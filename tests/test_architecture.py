@@ -169,7 +169,7 @@ def test_serve_loads_starlette_only_when_serving() -> None:
 # The commands are those people type most and those git hooks and pre-commit run on every
 # commit, checkout and push (docs/hooks.md); a failing hook prints its error without rich.
 HEAVY = ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic", "dask",
-         "distributed")
+         "distributed", "importlib.metadata")
 TRANSFER = ("moma_cli.services.sync.pushing", "moma_cli.services.sync.remote_status",
             "moma_cli.storage.transfer", "moma_cli.storage.remote", "concurrent.futures")
 NOT_LOADED: dict[tuple[str, ...], tuple[str, ...]] = {

@@ -9,7 +9,6 @@ hundred lines in every pointer.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import platform
 import re
 from dataclasses import dataclass, field
@@ -71,6 +70,8 @@ _DIST_DIR_RE = re.compile(r"(?P<name>[^-]+)-(?P<version>[^-]+?)(?:-py[^-]*)?\.(d
 
 def installed_packages() -> list[str]:
     """Sorted, de-duplicated `name==version` for every importable distribution."""
+    import importlib.metadata  # 30 ms (email, zipfile, csv): only recording lineage needs it
+
     found = set()
     for dist in importlib.metadata.distributions():
         path = getattr(dist, "_path", None)  # PathDistribution: its metadata directory
