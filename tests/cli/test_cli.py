@@ -59,6 +59,17 @@ def test_help_runs_in_a_fresh_process() -> None:
     assert "add" in out.stdout and "status" in out.stdout
 
 
+def test_the_command_index_lists_what_the_whole_app_lists() -> None:
+    """`moma --help` registers each command's help without its parameters (CommandIndex):
+    the listing must be the whole app's, line for line."""
+    def help_of(call: str) -> str:
+        return subprocess.run([sys.executable, "-c", f"from moma_cli.cli.app import *; {call}",
+                               "--help"], capture_output=True, text=True, check=True).stdout
+    index = help_of("main()")
+    assert index == help_of("full_app()()")
+    assert "models:list" in index and "hook " in index and "--wait SECONDS" in index
+
+
 def test_usage_error_exits_2() -> None:
     out = subprocess.run([sys.executable, "-m", "moma_cli", "add"], capture_output=True,
                          text=True)
@@ -154,6 +165,9 @@ def test_shell_completion_script_completes_commands(tmp_path: Any) -> None:
            "COMP_CWORD": "1"}
     out = subprocess.run([moma], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.stdout.split() == ["models:list", "models:log"]
+    env |= {"COMP_WORDS": "moma status --cl", "COMP_CWORD": "2"}  # a command's own options
+    out = subprocess.run([moma], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.stdout.split() == ["--cloud"]
 
 
 def test_table_cells_are_shown_verbatim(capsys: Any) -> None:
