@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Moma, write
+from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.services import walkstamp, workspace
 
@@ -150,3 +151,13 @@ def test_a_re_add_records_the_parts_of_its_new_listing(
     repo("add", "data")
     _rewrite(data / "d2/f07", "v3")
     assert "modified: d2/f07" in _both_ways(repo, walks)
+
+
+def test_a_listing_gone_from_the_cache_is_reported_as_without_parts(
+        repo: Moma, data: Path, walks: list[str]) -> None:
+    ptr = pointer.parse((repo.root / "data.moma").read_text(), "data.moma")
+    (repo.root / ".moma/cache/blake3" / ptr.oid[:2] / ptr.oid[2:]).unlink()
+    _rewrite(data / "d1/f05", "changed")
+    walks.clear()
+    out = repo("status", ok=False).stdout
+    assert len(walks) == 2 and "recorded listing not in cache" in out

@@ -76,10 +76,6 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
     top = str(repo.abspath(ptr.path))
     skipped = workspace.Skipped()
     record = walkstamp.PartsRecord.load(repo.state, top, ptr.oid)
-    if record is not None and repo.cache.exists(ptr.oid):
-        listing = str(repo.cache.checked_path(ptr.oid))
-        if os.path.getsize(listing) != record.size:  # not the listing the spans point into
-            record = None
     walk = walkstamp.WalkStamp(record)
     walk.consume(workspace.iter_walk(top, skipped))
     workspace.remove_tmps(repo, ptr.path, skipped.tmps)  # a killed checkout's, never data
@@ -89,8 +85,10 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
     stamp = walkstamp.clean_stamp(ptr, walk.hexdigest(), cached)
     if repo.state.is_clean(top, stamp):
         return StatusEntry(ptr.path, "ok")
-    if record is not None and walk.changed is not None:
-        return _parts_status(repo, ptr, top, listing, record, walk, (stamp, cached), jobs)
+    if record is not None and walk.changed is not None and repo.cache.exists(ptr.oid):
+        listing = str(repo.cache.checked_path(ptr.oid))
+        if os.path.getsize(listing) == record.size:  # the listing the spans point into
+            return _parts_status(repo, ptr, top, listing, record, walk, (stamp, cached), jobs)
     return _walked_status(repo, ptr, top, (stamp, cached), jobs)
 
 
