@@ -17,8 +17,11 @@ reused. Each step is one whole process, timed with its peak RSS (wait4), one aft
 With --dvc, DVC's add / status / status1 / push / pull are timed the same way on a tree of
 --dvc-files files (default 100,000: at a million DVC takes hours, dvc#7607).
 
+With --before SRC, another moma tree (e.g. main's, from `git archive main src`) is timed
+the same way first, as tool "before", for a before/after in one run.
+
 Usage: python bench/million.py [--files N] [--only cp,add,...] [--dvc] [--dvc-files N]
-                               [--no-moma] [--shaped-s3 PATH]
+                               [--no-moma] [--before SRC] [--shaped-s3 PATH]
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def modify(repo: Path, data: str, count: int, rep: int) -> None:
 def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Recorder,
              shaped: Path | None) -> None:
     name = tool.name
+    is_moma = isinstance(tool, bench.Moma)  # "moma", or "before" (--before)
     base = bench.RUNS / f"million-{name}-{count}"
     repo, remote, clone = base / "repo", base / "remote", base / "clone"
     for old in (repo, remote, clone):
@@ -110,7 +114,7 @@ def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Re
         bench.sh(cmd, repo)
     tool.init(repo)
     data = "data"
-    if name == "moma" and "cp" in steps:
+    if is_moma and "cp" in steps:
         rec.time(f"cp/{count}", ["cp", "-r", str(tree), str(repo / data)], repo, None)
     else:
         bench.sh(["cp", "-r", str(tree), str(repo / data)], repo)
@@ -125,7 +129,7 @@ def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Re
             modify(repo, data, count, rep)
             rec.time(f"status1/{name}/{count}", tool.status(), repo, tool.env, (0, 1))
         bench.sh(["git", "checkout", "-q", "."], repo)
-        bench.sh([*tool.exe, "checkout", *(["--force"] if name == "moma" else ["-f"])],
+        bench.sh([*tool.exe, "checkout", *(["--force"] if is_moma else ["-f"])],
                  repo, tool.env)
     tool.add_remote(repo, str(remote), None)
     bench.sh(["git", "commit", "-qam", "remote"], repo)
@@ -133,10 +137,10 @@ def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Re
         rec.time(f"push/{name}/{count}", tool.push(), repo, tool.env)
     if "pull" in steps:
         rec.time(f"pull/{name}/{count}", tool.clone_and_pull(repo, clone), base, tool.env)
-    if name == "moma" and "gc" in steps:
+    if is_moma and "gc" in steps:
         rec.time(f"gc/{name}/{count}", [*tool.exe, "gc", "--workspace", "--force"], repo,
                  tool.env)
-    if name == "moma" and "fsck" in steps:
+    if is_moma and "fsck" in steps:
         rec.time(f"fsck/{name}/{count}", [*tool.exe, "fsck"], repo, tool.env)
     if shaped is not None and {"s3push", "s3pull"} & set(steps):
         run_s3(tool, repo, base, count, steps, rec, shaped)
@@ -188,6 +192,7 @@ def main() -> None:
     parser.add_argument("--dvc", action="store_true", help="time DVC too, on --dvc-files")
     parser.add_argument("--dvc-files", type=int, default=100_000)
     parser.add_argument("--no-moma", action="store_true")
+    parser.add_argument("--before", type=Path, help="another moma src tree, timed first")
     parser.add_argument("--shaped-s3", type=Path, default=bench.HERE / "shaped_s3.py",
                         help="the shaped S3 module (s3push, s3pull); skipped if missing")
     args = parser.parse_args()
@@ -196,6 +201,8 @@ def main() -> None:
     out = datasets.WORK / f"million-{args.files}.json"
     rec = Recorder(out)
     tools: list[tuple[bench.Tool, int]] = []
+    if args.before is not None:
+        tools.append((bench.Moma(args.before.resolve(), "before"), args.files))
     if not args.no_moma:
         tools.append((bench.Moma(), args.files))
     if args.dvc:

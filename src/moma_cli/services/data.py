@@ -14,7 +14,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.lineage import Lineage
 from moma_cli.core.paths import is_within
 from moma_cli.errors import PathError
-from moma_cli.services import workspace
+from moma_cli.services import walkstamp, workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo, add_gitignore_entries
 
@@ -111,20 +111,18 @@ def _track_dir(
     jobs: int | None, progress: Progress, skipped: workspace.Skipped,
 ) -> pointer_mod.Pointer:
     algo = repo.cache.algo
-    stamper: workspace.WalkStamp | None = None
+    walked: str | None = None
     if store and existing is not None and existing.is_dir and existing.algo == algo:
         # A first walk for the stamp: unchanged since its listing was made, nothing to hash
         # or store. Otherwise a second walk feeds the hashing (a million files are never
         # held at once).
-        walked = workspace.walk_stamp(workspace.iter_walk(top, skipped))
+        walked = walkstamp.walk_stamp(workspace.iter_walk(top, skipped))
         workspace.remove_tmps(repo, rel, skipped.tmps)
-        stamp = workspace.clean_stamp(existing, walked, repo.cache.stamp())
+        stamp = walkstamp.clean_stamp(existing, walked, repo.cache.stamp())
         if repo.state.is_clean(top, stamp):
             return existing
-        files = workspace.iter_walk(top)
-    else:
-        stamper = workspace.WalkStamp()
-        files = stamper.feed(workspace.iter_walk(top, skipped))
+    stamper = walkstamp.WalkStamp()
+    files = stamper.feed(workspace.iter_walk(top, skipped if walked is None else None))
     totals = workspace.Totals()
     entries = totals.count(workspace.iter_entries(repo, top, files, store=store, jobs=jobs,
                                                   progress=progress))
@@ -133,16 +131,19 @@ def _track_dir(
         oid = hashing.hash_chunks(lines, algo)
         return pointer_mod.Pointer(rel, algo, oid, totals.size, "dir", totals.nfiles,
                                    **_kept(existing, oid))
-    oid = repo.cache.add_chunks(lines)
-    if stamper is not None:  # one walk: its temps are known now
+    oid = repo.cache.add_chunks(stamper.track(lines))
+    if walked is None:  # one walk: its temps are known now
         walked = stamper.hexdigest()
         workspace.remove_tmps(repo, rel, skipped.tmps)
     repo.state.put_listing(top, oid)
     ptr = pointer_mod.Pointer(rel, algo, oid, totals.size, "dir", totals.nfiles,
                               **_kept(existing, oid))
     # Every file is in the cache now: `status` and the next `add` of the same walk can
-    # answer from the stamp (the cache's is taken after the objects were stored).
-    repo.state.put_clean(top, workspace.clean_stamp(ptr, walked, repo.cache.stamp()))
+    # answer from the stamp (the cache's is taken after the objects were stored), and a
+    # `status` with a few files changed from the parts.
+    cached = repo.cache.stamp()
+    repo.state.put_clean(top, walkstamp.clean_stamp(ptr, walked, cached))
+    stamper.record(oid, cached).save(repo.state, top)
     return ptr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from moma_cli.core import manifest
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import Hasher, new_hasher, short_oid
 from moma_cli.errors import MomaError
-from moma_cli.services import workspace
+from moma_cli.services import walkstamp, workspace
 from moma_cli.services.repo import Repo
 
 
@@ -74,19 +75,58 @@ def _size_message(pointer_file: str, expected: int, actual: int) -> str:
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
     skipped = workspace.Skipped()
-    walked = workspace.walk_stamp(workspace.iter_walk(top, skipped))
+    record = walkstamp.PartsRecord.load(repo.state, top, ptr.oid)
+    walk = walkstamp.WalkStamp(record)
+    walk.consume(workspace.iter_walk(top, skipped))
     workspace.remove_tmps(repo, ptr.path, skipped.tmps)  # a killed checkout's, never data
     # Same pointer, same walk, same cache objects as when last found up to date: still so.
     # Taken before the comparison, so anything changing meanwhile only misses next time.
-    stamp = workspace.clean_stamp(ptr, walked, repo.cache.stamp())
+    cached = repo.cache.stamp()
+    stamp = walkstamp.clean_stamp(ptr, walk.hexdigest(), cached)
     if repo.state.is_clean(top, stamp):
         return StatusEntry(ptr.path, "ok")
-    # A second walk, streamed through the hashing: a million files are never held at once.
+    if record is not None and walk.changed is not None and repo.cache.exists(ptr.oid):
+        listing = str(repo.cache.checked_path(ptr.oid))
+        if os.path.getsize(listing) == record.size:  # the listing the spans point into
+            return _parts_status(repo, ptr, top, listing, record, walk, (stamp, cached), jobs)
+    return _walked_status(repo, ptr, top, (stamp, cached), jobs)
+
+
+def _parts_status(
+    repo: Repo, ptr: pointer_mod.Pointer, top: str, listing: str,
+    record: walkstamp.PartsRecord, walk: walkstamp.WalkStamp, stamps: tuple[str, str],
+    jobs: int | None,
+) -> StatusEntry:
+    """Only the parts whose digest changed: their files hashed (through the stat cache)
+    against the recorded lines of the parts no current part matches. The other parts are
+    the same files with the same stat keys as in the listing, so the listings differ
+    exactly where these do."""
+    assert walk.changed is not None
+    header, before = record.read_unmatched(listing, {p.digest for p in walk.parts})
+    entries = workspace.iter_entries(repo, top, walk.changed, store=False, jobs=jobs)
+    lines = list(manifest.encode_lines(entries, ptr.algo))  # at most _KEEP_MAX lines
+    if b"".join(lines[1:]) != before:
+        return StatusEntry(ptr.path, "modified", manifest.changes(
+            io.BytesIO(header + before), lines, short_oid(ptr.oid)))
+    # Touched, not changed: the listing is the recorded one, line for line.
+    stamp, cached = stamps
+    if cached != record.cached and not _complete(repo, ptr):
+        return StatusEntry(ptr.path, "not-in-cache")
+    repo.state.put_clean(top, stamp)
+    record.with_digests(walk.parts, cached).save(repo.state, top)
+    return StatusEntry(ptr.path, "ok")
+
+
+def _walked_status(repo: Repo, ptr: pointer_mod.Pointer, top: str, stamps: tuple[str, str],
+                   jobs: int | None) -> StatusEntry:
+    """A second walk, streamed through the hashing (a million files are never held at
+    once), its listing hashed and compared with the recorded one side by side."""
     totals = workspace.Totals()
     hasher = new_hasher(ptr.algo)
-    entries = totals.count(workspace.iter_entries(repo, top, workspace.iter_walk(top),
-                                                  store=False, jobs=jobs))
-    lines = _hashed(manifest.encode_lines(entries, ptr.algo), hasher)
+    walk = walkstamp.WalkStamp()
+    entries = totals.count(workspace.iter_entries(
+        repo, top, walk.feed(workspace.iter_walk(top)), store=False, jobs=jobs))
+    lines = walk.track(_hashed(manifest.encode_lines(entries, ptr.algo), hasher))
     recorded = repo.cache.checked_path(ptr.oid) if repo.cache.exists(ptr.oid) else None
     if recorded is None:
         for _ in lines:
@@ -98,15 +138,20 @@ def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> Statu
         if (totals.nfiles, totals.size) != (ptr.nfiles, ptr.size):
             return StatusEntry(ptr.path, "invalid", message=pointer_mod.totals_mismatch(
                 ptr, totals.nfiles, totals.size))
-        complete = recorded is not None and all(
-            repo.cache.exists(e.oid) for e in repo.cache.iter_manifest(ptr.oid))
-        if not complete:
+        if recorded is None or not _complete(repo, ptr):
             return StatusEntry(ptr.path, "not-in-cache")
+        stamp, cached = stamps
         repo.state.put_clean(top, stamp)
+        walk.record(ptr.oid, cached).save(repo.state, top)
         return StatusEntry(ptr.path, "ok")
     if recorded is None:
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")
     return StatusEntry(ptr.path, "modified", changes)
+
+
+def _complete(repo: Repo, ptr: pointer_mod.Pointer) -> bool:
+    """Every object of the directory's listing is in the cache."""
+    return all(repo.cache.exists(e.oid) for e in repo.cache.iter_manifest(ptr.oid))
 
 
 def _hashed(lines: Iterator[bytes], hasher: Hasher) -> Iterator[bytes]:

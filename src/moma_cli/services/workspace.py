@@ -1,9 +1,9 @@
 """Walking tracked data in the workspace and hashing it through the stat cache.
 
-Past the house's ~350 lines on purpose: the sorted walk, the walk stamp and the windowed
-hashing (a window of files: one stat-cache range query, one thread pool, one cache batch)
-are one pipeline that `add`, `status`, `fsck` and checkout stream a million files through;
-split, each part would have to know the others' window and ordering rules.
+Past the house's ~350 lines on purpose: the sorted walk and the windowed hashing (a window
+of files: one stat-cache range query, one thread pool, one cache batch) are one pipeline that
+`add`, `status`, `fsck` and checkout stream a million files through; split, each part would
+have to know the others' window and ordering rules.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from moma_cli.atomic import is_tmp_name, is_tmp_sibling
 from moma_cli.core import manifest
-from moma_cli.core.hashing import new_hasher
 from moma_cli.core.paths import is_reserved_name
-from moma_cli.core.pointer import Pointer
 from moma_cli.errors import PathError
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
@@ -158,44 +156,6 @@ def remove_tmps(repo: Repo, rel: str, found: list[str] | None = None) -> list[st
                 os.unlink(path)
                 removed.append(os.path.relpath(path, repo.root))
     return sorted(removed)
-
-
-def clean_stamp(ptr: Pointer, walked: str, cached: str) -> str:
-    """What a directory's state is remembered by once found up to date: its pointer, the
-    stamp of its walk and the cache's stamp. Equal stamps later: still up to date."""
-    return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{walked}:{cached}"
-
-
-def walk_stamp(files: Iterable[FileInfo]) -> str:
-    """A digest of a walk's names and stat keys: equal stamps, same files unchanged (to the
-    stat cache's standard)."""
-    stamp = WalkStamp()
-    for _ in stamp.feed(files):
-        pass
-    return stamp.hexdigest()
-
-
-class WalkStamp:
-    """`walk_stamp` taken while the walk passes through `feed`, so `add` walks once."""
-
-    def __init__(self) -> None:
-        self._hasher = new_hasher("blake3")
-
-    def feed(self, files: Iterable[FileInfo]) -> Iterator[FileInfo]:
-        lines: list[str] = []
-        for f in files:
-            lines.append(f"{f.relpath}\0{f.key.ino}\0{f.key.size}\0{f.key.mtime_ns}\n")
-            if len(lines) >= _WINDOW:
-                self._update(lines)
-            yield f
-        self._update(lines)
-
-    def _update(self, lines: list[str]) -> None:
-        self._hasher.update("".join(lines).encode(errors="surrogateescape"))
-        lines.clear()
-
-    def hexdigest(self) -> str:
-        return self._hasher.hexdigest()
 
 
 def file_info(path: str) -> FileInfo:

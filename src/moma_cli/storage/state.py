@@ -3,7 +3,8 @@
 One SQLite table keyed by the file's absolute path. Lookups for a whole directory are one
 range query into a dict, so `status` on 100k files does no per-file SQL. Beside it, `clean`
 remembers the stamp of each tracked directory last found up to date, so an unchanged
-directory is answered from its walk alone.
+directory is answered from its walk alone, and `parts` where each part of that walk is in
+its listing, so a changed one is answered from the parts that changed.
 
 It is only a cache: a corrupt file (a torn copy, a disk fault, any bytes at all) is deleted
 and rebuilt empty, which costs one re-hash of each file and is never an error. Losing the
@@ -117,6 +118,15 @@ class StateDB:
     def put_clean(self, path: str, stamp: str) -> None:
         self._write("INSERT OR REPLACE INTO clean VALUES (?, ?)", [(path, stamp)])
 
+    def get_parts(self, path: str) -> bytes | None:
+        """The parts record of `path` (`services/walkstamp.py` reads and writes it)."""
+        row = self._run(lambda db: db.execute(
+            "SELECT record FROM parts WHERE path = ?", (path,)).fetchone())
+        return bytes(row[0]) if row else None
+
+    def put_parts(self, path: str, record: bytes) -> None:
+        self._write("INSERT OR REPLACE INTO parts VALUES (?, ?)", [(path, record)])
+
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         def op(db: sqlite3.Connection) -> None:
             with db:  # one transaction
@@ -142,4 +152,7 @@ def _setup(conn: sqlite3.Connection) -> None:
     )
     conn.execute(
         "CREATE TABLE IF NOT EXISTS clean (path TEXT PRIMARY KEY, stamp TEXT) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS parts (path TEXT PRIMARY KEY, record BLOB) WITHOUT ROWID"
     )
