@@ -4,12 +4,15 @@ Builds (with one `git fast-import` stream and `git pack-refs`, in seconds) a rep
 20,000 first-parent commits in which 10,000 change one of 10 models (`model-0` ...
 `model-9`, 1,000 versions each), plus 30,000 annotated GTO tags (a semver registration of
 every version, then stage assignments), then times `moma models:list`, `models:show
-NAME:stage` and `models:log -n 20` as real processes, with a cold registry index (deleted
-before the run) and warm, alternating, medians of --repeat runs. With
+NAME:stage` and `models:log -n 20` as real processes, with a cold registry index (it and
+the registry summary deleted before the run) and warm, alternating, medians of --repeat
+runs. --commit-graph writes git's commit-graph file first (`git gc` does in real
+repositories; fast-import does not). With
 GTO_BIN=/path/to/venv/bin/gto it also times `gto show` on the same repository.
 
     python bench/registry.py [--commits 20000] [--versions 10000] [--models 10]
                              [--tags 30000] [--repeat 5] [--keep DIR] [--baseline SRC]
+                             [--commit-graph]
 """
 
 from __future__ import annotations
@@ -113,18 +116,26 @@ def in_process(root: Path, name: str) -> None:
     from moma_cli.services.repo import open_repo
 
     repo = open_repo(root)
-    (root / ".moma" / INDEX).unlink(missing_ok=True)
-    for label, call in (("log, cold index", lambda: resolving.log(repo, name)),
-                        ("log", lambda: resolving.log(repo, name)),
+    forget(root)
+    for label, call in (("log, cold index (full read)", lambda: resolving.log(repo, name)),
+                        ("log (full read)", lambda: resolving.log(repo, name)),
+                        ("list, summary computed", lambda: resolving.list_models(repo)),
                         ("list", lambda: resolving.list_models(repo)),
                         (f"resolve {name}:production",
-                         lambda: resolving.resolve(repo, f"{name}:production"))):
+                         lambda: resolving.resolve(repo, f"{name}:production")),
+                        ("log -n 20", lambda: resolving.log(repo, limit=20))):
         start = time.perf_counter()
         call()
         print(f"in-process {label:<36} {time.perf_counter() - start:6.3f} s")
 
 
-INDEX = "registry-index.json"
+CACHES = ("registry-index.json", "registry-summary.json")
+
+
+def forget(root: Path) -> None:
+    """A cold start: no registry index and no summary."""
+    for name in CACHES:
+        (root / ".moma" / name).unlink(missing_ok=True)
 
 
 def main() -> None:
@@ -139,6 +150,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, metavar="SRC",
                         help="also time this moma source tree (another checkout's src/), "
                              "alternating with this one, to compare before and after")
+    parser.add_argument("--commit-graph", action="store_true",
+                        help="write git's commit-graph file before timing")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="moma-bench-registry-"))
     trees = {"": SRC} | ({"baseline ": args.baseline.resolve()} if args.baseline else {})
@@ -148,6 +161,11 @@ def main() -> None:
             seconds = build(root, args.commits, args.versions, args.models, args.tags)
             print(f"build: {seconds:.2f} s ({args.commits} commits, {args.versions} versions "
                   f"of {args.models} models, {args.tags} tags)")
+        graph = root / ".git" / "objects" / "info" / "commit-graph"
+        if args.commit_graph and not graph.exists():
+            subprocess.run(["git", "commit-graph", "write", "--reachable"], cwd=root, check=True)
+        print(f"commit-graph: {'yes' if graph.exists() else 'no'}; load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         moma = [sys.executable, "-m", "moma_cli"]
         commands = {"models:list": [*moma, "models:list"],
                     f"models:show {name}:production":
@@ -165,11 +183,12 @@ def main() -> None:
                 for tree, src in trees.items():
                     env = dict(os.environ, PYTHONPATH=str(src))
                     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as users run it
-                    (root / ".moma" / INDEX).unlink(missing_ok=True)
+                    forget(root)
                     runs.setdefault(f"{tree}{label} (cold index)", []).append(
                         timed(cmd, root, env)[0])
                     runs.setdefault(f"{tree}{label}", []).append(timed(cmd, root, env)[0])
-        print(f"medians of {args.repeat} alternating runs")
+        print(f"medians of {args.repeat} alternating runs; load average now "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         for label, values in runs.items():
             print(f"{label:<52} {statistics.median(values):6.3f} s")
         in_process(root, name)

@@ -87,11 +87,13 @@ def list_(
       moma models:list --repo https://github.com/acme/registry --rev v2
     """
     from moma_cli.cli import render
-    from moma_cli.services.crossrepo import registry
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
     if source is not None:
+        # only here: the clone machinery costs ~0.1 s of imports (docs/performance.md)
+        from moma_cli.services.crossrepo import registry
+
         with here_locked() as here:
             listing = registry.list_models(here, source, rev=rev, deprecated=all_models)
     else:
@@ -143,7 +145,7 @@ def log(
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
-    versions = resolving.log(open_repo(), name, rev=rev)[:max_count]
+    versions = resolving.log(open_repo(), name, rev=rev, limit=max_count)
     if json_out:
         render.print_json({"versions": [v.to_json() for v in versions]})
         return
@@ -162,11 +164,12 @@ def show(ref: Ref, rev: Rev = None, source: SourceRepo = None, json_out: Json = 
       moma models:show credit-risk:production
       moma models:show credit-risk:production --repo ../registry --json
     """
-    from moma_cli.services.crossrepo import registry
     from moma_cli.services.registry import resolving
     from moma_cli.services.repo import open_repo
 
     if source is not None:
+        from moma_cli.services.crossrepo import registry  # ~0.1 s of imports: only here
+
         with here_locked() as here:
             version = registry.resolve(here, source, ref, rev=rev)
     else:

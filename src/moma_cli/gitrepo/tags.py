@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from moma_cli.gitrepo.runner import Runner, parse_trailers
@@ -28,11 +29,21 @@ class Tags(Runner):
     def tag_ids(self) -> list[tuple[str, str]]:
         """(name, object id) of every tag under refs/tags, sorted by name: read from the
         refs alone (packed-refs), without opening a tag object, so 30,000 tags take
-        ~0.05 s where `tag_objects` takes ~0.3 s."""
-        out = self.run("for-each-ref", "refs/tags", "--format=%(objectname) %(refname:lstrip=2)")
-        return [(name, oid) for oid, _, name in
-                (line.partition(" ") for line in out.decode("utf-8", "replace").split("\n"))
-                if name]
+        ~0.02 s where `tag_objects` takes ~0.3 s."""
+        return [(ref.removeprefix("refs/tags/"), oid) for oid, _, ref in
+                (line.partition(" ") for line in
+                 self._tag_listing().decode("utf-8", "replace").split("\n")) if ref]
+
+    def tag_listing_digest(self) -> str:
+        """A digest of the listing `tag_ids` reads: a tag made, moved or deleted by any
+        means changes it (a tag object's id names its content)."""
+        return hashlib.sha256(self._tag_listing()).hexdigest()
+
+    def _tag_listing(self) -> bytes:
+        # `show-ref`, not `for-each-ref --format`: the same lines (id, then ref name,
+        # sorted by name) in 0.02 s instead of 0.08 s for 30,000 packed tags. It exits
+        # 1 when there is no tag at all.
+        return self.run("show-ref", "--tags", check=False)
 
     def tag_objects(self) -> list[tuple[str, str, AnnotatedTag | None]]:
         """(name, object id, what the tag says) of every tag under refs/tags, in one

@@ -38,7 +38,7 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
     if chain is not None:
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
-        broken = _add_workspace(repo, versions, present)
+        broken = add_workspace(repo, versions, present)
     events = _tag_events(repo, index, chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
@@ -119,14 +119,14 @@ def _record(versions: dict[str, list[ModelVersion]], name: str, ptr: pointer_mod
     if history and history[-1].oid == ptr.oid:
         history[-1].pointer = ptr  # a metadata-only edit: same version, newer metadata
         return
-    number = len(history) + 1
+    number = history[-1].number + 1 if history else 1  # the history may be a summary's tail
     previous = history[-1].meta.metrics if history else None
     history.append(ModelVersion(name, number if commit else None, ptr.oid, ptr, commit,
                                 number=number, date=date, author=author, message=message,
                                 previous_metrics=previous))
 
 
-def _add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
+def add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
                    present: dict[str, str]) -> list[MomaError]:
     """Add the workspace's model pointers; returns the errors of those that do not parse
     (any of them may be a model)."""

@@ -9,6 +9,7 @@ from typing import Any
 from moma_cli.core import refs, tags
 from moma_cli.core.tags import Override
 from moma_cli.errors import MomaError
+from moma_cli.services.registry import summary
 from moma_cli.services.registry.index import RegistryIndex
 from moma_cli.services.registry.model_version import ModelError, ModelVersion, Registry, TagEvent
 from moma_cli.services.registry.reading import load, read_tags, tagged
@@ -21,6 +22,9 @@ def resolve(repo: Repo, ref: str, *, rev: str | None = None) -> ModelVersion:
     """`NAME` (latest, including uncommitted), `NAME:4`, `NAME:production`, `NAME@REV`
     (latest at a git revision, or the GTO registration `NAME@v1.2.0`)."""
     parsed = refs.parse(ref)
+    if parsed.version is None and parsed.semver is None and not _by_tag(repo, parsed, rev):
+        # the latest version or a stage holder: what the summary keeps
+        return resolve_parsed(repo, parsed, summary.read(repo, _rev_for(parsed, rev)).registry)
     return resolve_parsed(repo, parsed, _registry_for(repo, parsed, rev))
 
 
@@ -107,9 +111,9 @@ def list_models(repo: Repo, *, rev: str | None = None, deprecated: bool = False)
     """The latest version of every model present in the tip (or workspace) and the version
     in each stage, as `gto show` lists them; models deprecated with GTO (`NAME@deprecated`)
     only when asked for."""
-    registry = load(repo, rev)
+    registry = summary.read(repo, rev)
     present = [name for name in sorted(registry.present) if name in registry.versions]
-    hidden = [] if deprecated else [name for name in present if registry.deprecated(name)]
+    hidden = [] if deprecated else [name for name in present if name in registry.deprecated]
     names = [name for name in present if name not in hidden]
     stages = {name: {stage: v for v in registry.versions[name] for stage in v.stages}
               for name in names}
@@ -133,17 +137,23 @@ def pinned(repo: Repo) -> list[ModelVersion]:
             for v in history if v.commit is not None and (v.stages or v.semvers)]
 
 
-def log(repo: Repo, name: str | None = None, *, rev: str | None = None) -> list[ModelVersion]:
-    """Versions newest first: of one model, or of all models interleaved by date."""
+def log(repo: Repo, name: str | None = None, *, rev: str | None = None,
+        limit: int | None = None) -> list[ModelVersion]:
+    """Versions newest first: of one model, or of all models interleaved by date; the
+    `limit` newest only (up to summary.TAIL of them are read from the summary)."""
     if name is not None:
         refs.check_name(name)  # before any git call: names end up in git tag patterns
-    registry = load(repo, rev)
+    if limit is not None and limit <= summary.TAIL:
+        kept = summary.read(repo, rev)
+        found, order = kept.registry, kept.order
+    else:
+        found = load(repo, rev)
+        order = found.chain.order if found.chain else {}
     if name is not None:
-        return list(reversed(registry.of(name)))
-    order = registry.chain.order if registry.chain else {}
-    every = [v for history in registry.versions.values() for v in history]
+        return list(reversed(found.of(name)))[:limit]
+    every = [v for history in found.versions.values() for v in history]
     return sorted(every, key=lambda v: (v.uncommitted, order.get(v.commit or "", 0), v.name),
-                  reverse=True)
+                  reverse=True)[:limit]
 
 
 @dataclass
