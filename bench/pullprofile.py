@@ -1,6 +1,7 @@
-"""Where R10k's pull spends its time: a fresh `git clone` + `moma pull` of 10,000 x 4 KiB
-through the shaped S3 (bench/shaped_s3.py), with wall-clock timers on moma's phases and
-every HTTP request counted by kind (docs/performance.md, issue 17).
+"""Where a pull spends its time: a fresh `git clone` + `moma pull` of a data set (R10k's
+10,000 x 4 KiB by default, `--data big` for Rbig's 1 GiB) through the shaped S3
+(bench/shaped_s3.py), with wall-clock timers on moma's phases and every HTTP request
+counted by kind (docs/performance.md, issue 17).
 
 The repository is set up and pushed once, as bench/remote.py does; then each repetition
 clones it and runs `moma pull` in a child process that wraps the phase functions with timers
@@ -8,7 +9,8 @@ clones it and runs `moma pull` in a child process that wraps the phase functions
 For a function-level profile run the same pull under `python -m cProfile -o`, for the
 system calls under `strace -c -f` (both slow the run 2-3x; the timers here do not).
 
-Usage: python bench/pullprofile.py [-n 3] [--rtt-ms 40] [--mb-per-s 50]
+Usage: python bench/pullprofile.py [-n 3] [--data small10k|big|mid100] [--rtt-ms 40]
+                                   [--mb-per-s 50]
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ PHASES = [
     ("moma_cli.services.data_checkout", "", "checkout", "checkout into the workspace"),
     ("moma_cli.services.sync.fetching", "", "pull", "pull service total"),
 ]
+# Inside the phases above, summed over threads: where a large object's time goes.
+NESTED = [
+    ("moma_cli.storage.fs", "", "get_in_parts", "  of downloads: ranged GETs into the temp"),
+    ("moma_cli.core.hashing", "", "hash_path", "  of downloads: hashing whole files"),
+    ("moma_cli.storage.link", "Placement", "stage", "  of checkout: copies into temps"),
+    ("moma_cli.storage.link", "Placement", "commit", "  of checkout: sync + renames"),
+]
 
 
 def child(out: Path) -> None:
@@ -62,7 +71,7 @@ def child(out: Path) -> None:
                     times[phase] += time.perf_counter() - start
         setattr(owner, name, timed)
 
-    for module, cls, name, phase in PHASES:
+    for module, cls, name, phase in PHASES + NESTED:
         mod = importlib.import_module(module)
         wrap(getattr(mod, cls) if cls else mod, name, phase)
     send = endpoint.AioEndpoint._send
@@ -84,17 +93,17 @@ def child(out: Path) -> None:
     out.write_text(json.dumps({"times": times, "requests": requests}))
 
 
-def parent(reps: int, rtt_ms: float, mb_per_s: float) -> None:
+def parent(name: str, reps: int, rtt_ms: float, mb_per_s: float) -> None:
     import datasets
     import run
     import shaped_s3
 
-    source = datasets.build("small10k")["small10k"]
+    source = datasets.build(name)[name]
     moma = run.Moma()
     with shaped_s3.ShapedS3(rtt_ms=rtt_ms, mb_per_s=mb_per_s) as s3:
         s3.create_bucket("moma-pull-profile")
-        repo = run.fresh_repo(moma, "pullprofile", {"small10k": source}, "small10k")
-        run.sh(moma.add("small10k"), repo, moma.env)
+        repo = run.fresh_repo(moma, "pullprofile", {name: source}, name)
+        run.sh(moma.add(source.name), repo, moma.env)
         moma.add_remote(repo, "s3://moma-pull-profile/moma", s3.endpoint)
         run.sh(["git", "add", "-A"], repo)
         run.sh(["git", "commit", "-qm", "bench data"], repo)
@@ -115,7 +124,8 @@ def parent(reps: int, rtt_ms: float, mb_per_s: float) -> None:
                    "start-up (interpreter, imports, CLI)": pull - t["pull service total"],
                    **{p: t[p] for _, _, _, p in PHASES[:5]},
                    "rest of fetch (plans, manifests, cache checks)": fetch_rest,
-                   "checkout into the workspace": t["checkout into the workspace"]}
+                   "checkout into the workspace": t["checkout into the workspace"],
+                   **{p: t.get(p, 0.0) for _, _, _, p in NESTED}}
             row["total"] = clone + pull
             rows.append(row)
             print(f"rep {rep}: {row['total']:.2f} s, requests {got['requests']}",
@@ -130,6 +140,7 @@ def parent(reps: int, rtt_ms: float, mb_per_s: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--reps", type=int, default=3)
+    parser.add_argument("--data", default="small10k", choices=("small10k", "big", "mid100"))
     parser.add_argument("--rtt-ms", type=float, default=40)
     parser.add_argument("--mb-per-s", type=float, default=50)
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -138,7 +149,7 @@ def main() -> None:
         child(args.child)
     else:
         sys.path.insert(0, str(HERE))
-        parent(args.reps, args.rtt_ms, args.mb_per_s)
+        parent(args.data, args.reps, args.rtt_ms, args.mb_per_s)
 
 
 if __name__ == "__main__":

@@ -11,20 +11,25 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 TMP_MARK = ".moma-tmp-"
 # Up to this many files are fsynced one by one; above, one os.sync() is cheaper
 # (docs/performance.md: an fsync per 4 KiB file made adding 10k files take 7 s).
 FSYNC_EACH_MAX = 16
+P = TypeVar("P", str, Path)
 
 
-def tmp_sibling(path: Path) -> Path:
+def tmp_sibling(path: P) -> P:
     # 64 random bits: a cache batch or a checkout keeps up to 100k temps in one directory
     # at once, where 32 bits collided more often than not (birthday bound).
     # os.urandom rather than secrets.token_hex (the same bytes): importing secrets costs
     # 5 ms of every command.
-    return path.with_name(f"{TMP_MARK}{path.name}.{os.urandom(8).hex()}")
+    if isinstance(path, Path):
+        return path.with_name(f"{TMP_MARK}{path.name}.{os.urandom(8).hex()}")
+    # A string stays one (checkout's per-file loop: pathlib cost more than the syscalls).
+    head, name = os.path.split(path)
+    return os.path.join(head, f"{TMP_MARK}{name}.{os.urandom(8).hex()}")
 
 
 def is_tmp_name(name: str) -> bool:

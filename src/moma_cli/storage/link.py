@@ -22,6 +22,7 @@ _FICLONE = 0x40049409  # linux/fs.h
 _NO_REFLINKS = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS,
                   errno.EPERM, errno.EMLINK}
+_Path = str | Path
 
 
 class Placement:
@@ -35,20 +36,23 @@ class Placement:
         self.link_types = link_types
         self.mode = mode
         self.durable = durable  # also make the renames durable before commit() returns
-        self.staged: list[tuple[Path, Path]] = []
+        self.staged: list[tuple[str, str]] = []  # (temp, destination)
         self._refused: set[str] = set()  # link types this filesystem does not support
-        self._made: set[Path] = set()  # parent directories known to exist
+        self._made: set[str] = set()  # parent directories known to exist
 
-    def stage(self, cache_path: Path, dest: Path) -> str:
+    def stage(self, cache_path: str | Path, dest: str | Path) -> str:
         """Materialise the object in a temp next to `dest`; return the link type used.
 
         Per-file system calls are what checkout and local pushes of many small files cost:
         parents are created once, and a link type refused for lack of support (reflink
         on ext4) is not tried again for every file, which created and unlinked a temp each.
+        Paths are handled as strings: pathlib cost a 10k-file checkout more than its stats.
         """
-        if dest.parent not in self._made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            self._made.add(dest.parent)
+        dest = os.fspath(dest)
+        parent = os.path.dirname(dest)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
         last: OSError | None = None
         for kind in self.link_types:
             if kind in self._refused:
@@ -73,7 +77,7 @@ class Placement:
         if not self.staged:
             return
         flush([tmp for tmp, _ in self.staged])
-        parents = {dest.parent for _, dest in self.staged}
+        parents = {os.path.dirname(dest) for _, dest in self.staged}
         while self.staged:
             tmp, dest = self.staged[-1]
             os.replace(tmp, dest)
@@ -87,20 +91,20 @@ class Placement:
                 os.unlink(self.staged.pop()[0])
 
 
-def _reflink(src: Path, dst: Path, mode: int) -> None:
+def _reflink(src: _Path, dst: _Path, mode: int) -> None:
     with _opened(src, dst, mode) as (s, d):
         fcntl.ioctl(d, _FICLONE, s)
 
 
-def _hardlink(src: Path, dst: Path, mode: int) -> None:
+def _hardlink(src: _Path, dst: _Path, mode: int) -> None:
     os.link(src, dst)
 
 
-def _symlink(src: Path, dst: Path, mode: int) -> None:
+def _symlink(src: _Path, dst: _Path, mode: int) -> None:
     os.symlink(src, dst)
 
 
-def copy_file(src: Path, dst: Path, mode: int) -> None:
+def copy_file(src: _Path, dst: _Path, mode: int) -> None:
     """Copy `src` to a new file `dst` with exactly `mode`."""
     # Bare descriptors: open() adds an fstat, an ioctl and an lseek per file.
     with _opened(src, dst, mode) as (s, d):
@@ -127,7 +131,7 @@ SMALL_COPY = 64 << 10
 
 
 @contextlib.contextmanager
-def _opened(src: Path, dst: Path, mode: int) -> Iterator[tuple[int, int]]:
+def _opened(src: _Path, dst: _Path, mode: int) -> Iterator[tuple[int, int]]:
     """`src` for reading and a new `dst` with exactly `mode` (whatever the umask)."""
     s = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     try:

@@ -23,6 +23,8 @@ T = TypeVar("T")
 # What SQLite says about a file that is not, or no longer, a database. Not "locked", not
 # "readonly", not I/O errors: those are about the machine, and the file may be fine.
 _CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+# Paths per IN (...) query: below SQLite's oldest limit on bound variables (999).
+_IN_MAX = 900
 
 
 class StatKey(NamedTuple):
@@ -87,6 +89,21 @@ class StateDB:
         """`get_tree` for the paths from `first` to `last` inclusive: one window of a
         sorted walk, so a million files are looked up a window at a time."""
         return self._range("path >= ? AND path <= ?", first, last, algo)
+
+    def get_many(self, paths: Sequence[str], algo: str
+                 ) -> dict[str, tuple[int, int, int, str]]:
+        """`get_tree` for exactly these paths, in no order a range could cover (the cache
+        objects of a checkout window): a query per _IN_MAX paths, not one per path."""
+        found: dict[str, tuple[int, int, int, str]] = {}
+        for i in range(0, len(paths), _IN_MAX):
+            found.update(self._exact(paths[i:i + _IN_MAX], algo))
+        return found
+
+    def _exact(self, paths: Sequence[str], algo: str) -> dict[str, tuple[int, int, int, str]]:
+        marks = ",".join("?" * len(paths))
+        return self._run(lambda db: {r[0]: r[1:] for r in db.execute(
+            f"SELECT path, ino, size, mtime_ns, oid FROM stat WHERE path IN ({marks})"
+            " AND algo = ?", (*paths, algo))})
 
     def _range(self, where: str, low: str, high: str, algo: str
                ) -> dict[str, tuple[int, int, int, str]]:
