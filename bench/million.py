@@ -10,9 +10,11 @@ reused. Each step is one whole process, timed with its peak RSS (wait4), one aft
   status1    moma status, one file modified (3 runs, a different file each time)
   push       moma push to a local-directory remote (packs)
   pull       git clone + moma pull from it, into an empty cache
+  fetch      git clone + moma fetch from it (pull without the checkout), into an empty cache
   gc         moma gc --workspace --force (nothing to remove: the cost of deciding so)
   fsck       moma fsck (re-hash every cache object)
-  s3push / s3pull   push, clone + pull through bench/shaped_s3.py (40 ms, 50 MB/s), if present
+  s3push / s3pull / s3fetch   push, clone + pull, clone + fetch through bench/shaped_s3.py
+             (40 ms, 50 MB/s), if present
 
 With --dvc, DVC's add / status / status1 / push / pull are timed the same way on a tree of
 --dvc-files files (default 100,000: at a million DVC takes hours, dvc#7607).
@@ -41,7 +43,8 @@ import run as bench
 
 PER_DIR = 1000
 SIZE = 1024
-STEPS = ("cp", "add", "status", "status1", "push", "pull", "gc", "fsck", "s3push", "s3pull")
+STEPS = ("cp", "add", "status", "status1", "push", "pull", "fetch", "gc", "fsck", "s3push",
+         "s3pull", "s3fetch")
 
 
 def build_tree(top: Path, count: int) -> Path:
@@ -137,12 +140,18 @@ def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Re
         rec.time(f"push/{name}/{count}", tool.push(), repo, tool.env)
     if "pull" in steps:
         rec.time(f"pull/{name}/{count}", tool.clone_and_pull(repo, clone), base, tool.env)
+    if is_moma and "fetch" in steps:
+        fetch_clone = base / "fetch-clone"
+        bench._discard(fetch_clone)
+        cmd = ["sh", "-c", f"git clone -q '{repo}' '{fetch_clone}' && cd '{fetch_clone}' && "
+               f"{' '.join(tool.exe)} fetch"]
+        rec.time(f"fetch/{name}/{count}", cmd, base, tool.env)
     if is_moma and "gc" in steps:
         rec.time(f"gc/{name}/{count}", [*tool.exe, "gc", "--workspace", "--force"], repo,
                  tool.env)
     if is_moma and "fsck" in steps:
         rec.time(f"fsck/{name}/{count}", [*tool.exe, "fsck"], repo, tool.env)
-    if shaped is not None and {"s3push", "s3pull"} & set(steps):
+    if shaped is not None and {"s3push", "s3pull", "s3fetch"} & set(steps):
         run_s3(tool, repo, base, count, steps, rec, shaped)
 
 
@@ -165,12 +174,13 @@ def run_s3(tool: bench.Tool, repo: Path, base: Path, count: int, steps: list[str
         if "s3push" in steps:
             rec.time(f"s3push/{tool.name}/{count}", [*tool.exe, "push", "-r", "s3"], repo,
                      tool.env)
-        if "s3pull" in steps:
-            clone = base / "s3clone"
-            bench._discard(clone)
-            cmd = ["sh", "-c", f"git clone -q '{repo}' '{clone}' && cd '{clone}' && "
-                   f"{setup} && {exe} pull -r s3"]
-            rec.time(f"s3pull/{tool.name}/{count}", cmd, base, tool.env)
+        for step, command in (("s3pull", "pull"), ("s3fetch", "fetch")):
+            if step in steps:
+                clone = base / f"{step}-clone"
+                bench._discard(clone)
+                cmd = ["sh", "-c", f"git clone -q '{repo}' '{clone}' && cd '{clone}' && "
+                       f"{setup} && {exe} {command} -r s3"]
+                rec.time(f"{step}/{tool.name}/{count}", cmd, base, tool.env)
 
 
 def table(rows: dict[str, dict[str, object]]) -> str:

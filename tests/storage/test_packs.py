@@ -16,6 +16,7 @@ from helpers import cache_objects
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.errors import PackIndexError
+from moma_cli.services.sync import planning
 from moma_cli.storage import packs
 
 N_FILES = 200  # above packs.MIN_OBJECTS
@@ -124,6 +125,23 @@ def test_objects_are_grouped_by_size_and_reads_merged_across_small_gaps() -> Non
         ("a", a), ("b", b)]
 
 
+def test_index_finds_every_object_of_its_live_packs() -> None:
+    first = {f"{i:064x}": packs.Slot("p1", i * 10, 10) for i in range(3000)}
+    second = {f"{i:064x}": packs.Slot("p2", i, 1) for i in range(2000, 4000)}  # overlaps
+    index = packs.Index()
+    index.add("p1", first)
+    index.add("p2", second)
+    index.add("p1", first)  # a pack already there: nothing changes
+    assert index.get(f"{5:064x}") == packs.Slot("p1", 50, 10)
+    assert index.get(f"{2500:064x}") == packs.Slot("p2", 2500, 1)  # the later pack is read
+    assert f"{4000:064x}" not in index and index.get("f" * 64) is None
+    assert index.pack_ids() == ["p1", "p2"] and index.slots("p1") == first
+    index.drop("p2")
+    assert index.get(f"{2500:064x}") == packs.Slot("p1", 25000, 10)  # the other copy
+    assert f"{3500:064x}" not in index
+    assert dict(index.items()) == first and len(index) == 3000
+
+
 # -- push and pull through packs -------------------------------------------------------------
 
 
@@ -146,6 +164,66 @@ def test_many_small_files_travel_in_packs(repo: Moma, any_remote: RemoteSpec,
     assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
     assert (clone.root / "big.bin").read_bytes() == (repo.root / "big.bin").read_bytes()
     assert json.loads(clone("fsck", "-c", "--json").stdout)["ok"]
+
+
+def test_a_directory_moves_a_window_at_a_time(repo: Moma, any_remote: RemoteSpec,
+                                             tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Windows of 70: two become packs, the last 60 files (fewer than MIN_OBJECTS) go loose;
+    # the last file repeats the first one's bytes, which the first window already sent.
+    monkeypatch.setattr(planning, "WINDOW", 70)
+    write(repo.root / "data/d3/z-copy.txt", _content(0))
+    _project(repo, any_remote)
+    report = json.loads(repo("push", "--json").stdout)
+    assert report["ok"] and len(report["transferred"]) == N_FILES + 2
+    assert report["skipped"] == 1  # the copy: on the remote by its window
+    assert len(any_remote.packs()) == 4  # two packs and their indexes
+    objects = any_remote.objects()
+    assert len(objects) == N_FILES + 2
+    assert all(hash_bytes(blob, "blake3") == oid for oid, blob in objects.items())
+    assert "0 files pushed" in repo("push").stdout
+
+    clone = clone_of(repo, tmp_path)
+    assert f"{N_FILES + 2} files fetched" in clone("pull").stdout
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    assert json.loads(clone("fsck", "-c", "--json").stdout)["ok"]
+
+
+def test_a_fetch_reads_packs_in_their_order_not_once_per_window(
+        repo: Moma, any_remote: RemoteSpec, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _project(repo, any_remote)
+    repo("push")  # one window: one pack, its objects in oid order, not the listing's
+    reads: list[packs.Span] = []
+    spans = packs.spans
+    monkeypatch.setattr(packs, "spans", lambda located: reads.extend(spans(located)) or
+                        spans(located))
+    monkeypatch.setattr(planning, "WINDOW", 70)  # every window wants objects of all the pack
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    assert tree_bytes(clone.root / "data") == tree_bytes(repo.root / "data")
+    # Each byte of the pack is read once, a window's worth of objects at a time.
+    assert sum(len(span.oids) for span in reads) == N_FILES
+    assert all(a.end <= b.start for a, b in zip(reads, reads[1:], strict=False))
+
+
+def test_a_file_missing_from_the_cache_holds_its_listing_back(
+        repo: Moma, any_remote: RemoteSpec, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(planning, "WINDOW", 70)
+    _project(repo, any_remote)
+    lost = _oid(_content(120))  # data/d2/f120.txt, in the second window
+    path = cache_objects(repo.root)[lost]
+    os.chmod(path.parent, 0o755)
+    path.unlink()
+    res = repo("push", "--json", ok=False)
+    report = json.loads(res.stdout)
+    listing = _listing_oid(repo)
+    assert report["failed"][lost] == f"data/d2/f120.txt: object {lost[:8]} is not in the cache"
+    assert report["failed"][listing] == (f"data: directory listing {listing[:8]} not pushed: "
+                                         "1 of its files are not on the remote")
+    assert lost not in report["transferred"] and listing not in report["transferred"]
+    assert len(report["transferred"]) == N_FILES  # the other files and big.bin
+    assert any_remote.oids() == set(report["transferred"])
 
 
 def test_few_small_files_stay_loose(repo: Moma, any_remote: RemoteSpec) -> None:

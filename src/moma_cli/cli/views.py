@@ -51,8 +51,8 @@ def registered(version: ModelVersion) -> str:
 
 
 def transfer_json(r: TransferResult) -> dict[str, object]:
-    return {"remote": r.remote, "ok": r.ok, "transferred": r.transferred, "skipped": r.skipped,
-            "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
+    return {"remote": r.remote, "ok": r.ok, "transferred": list(r.transferred),
+            "skipped": r.skipped, "failed": r.failed, "invalid": r.invalid, "repaired": r.repaired,
             "cleaned": r.cleaned, "warnings": r.warnings}
 
 

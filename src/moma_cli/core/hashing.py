@@ -17,6 +17,7 @@ from moma_cli.errors import PointerError
 
 ALGORITHMS = ("blake3", "sha256")
 OID_PATTERN = "[0-9a-f]{64}"
+OID_BYTES = 32  # an oid's digest, as bytes (OID_PATTERN's 64 hex digits)
 _OID_RE = re.compile(OID_PATTERN)
 
 # Buffers at least this large are hashed with blake3's internal thread pool.

@@ -23,6 +23,7 @@ the pack cannot back is refused with the whole index, before anything believes i
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,156 @@ def decode_index(data: bytes, packid: str, algo: str, pack_size: int,
         raise index_error(packid, f"describes {starts[-1]} bytes, the pack has {pack_size}",
                           where)
     return slots
+
+
+_WIDTH = hashing.OID_BYTES
+
+
+class Index:
+    """oid -> Slot for every object of the packs added: what a remote's packs hold, asked
+    for every object a push or pull moves.
+
+    Flat arrays, not a Python object per object: a dict of Slots cost ~300 bytes an object
+    (300 MB for a million packed files, more than the rest of a push). Here the digests lie
+    in one bytearray, pack numbers, offsets and sizes in arrays, and an open-addressing
+    table of record numbers is keyed by the digest's first 8 bytes (oids are uniform
+    hashes): ~60 bytes an object. A dropped pack's records stay until the next lookup
+    rebuilds the table without them (gc drops many packs in a row).
+    """
+
+    _EMPTY = -1
+
+    def __init__(self) -> None:
+        self._packids: list[str] = []  # pack number -> packid
+        self._ranges: dict[str, range] = {}  # live packid -> its record numbers
+        self._digests = bytearray()
+        self._pack = array("I")
+        self._offset = array("Q")
+        self._size = array("Q")
+        self._table = array("i", [self._EMPTY]) * 64
+        self._used = 0
+        self._stale = False  # a pack was dropped: the table needs a rebuild
+        self._marked = bytearray()  # per record: 1 when a fetch wants it (`mark`)
+
+    def __len__(self) -> int:
+        return sum(len(records) for records in self._ranges.values())
+
+    def pack_ids(self) -> list[str]:
+        return list(self._ranges)
+
+    def add(self, packid: str, slots: dict[str, Slot]) -> None:
+        """Add a pack's objects (a pack of that name already here holds the same ones:
+        its name is the hash of its index)."""
+        if packid in self._ranges:
+            return
+        number = len(self._packids)
+        self._packids.append(packid)
+        first = len(self._pack)
+        for oid, slot in slots.items():
+            self._digests += bytes.fromhex(oid)
+            self._pack.append(number)
+            self._offset.append(slot.offset)
+            self._size.append(slot.size)
+        self._ranges[packid] = range(first, len(self._pack))
+        if not self._stale:
+            for record in self._ranges[packid]:
+                self._insert(record)
+
+    def drop(self, packid: str) -> None:
+        if self._ranges.pop(packid, None) is not None:
+            self._stale = True
+
+    def slots(self, packid: str) -> dict[str, Slot]:
+        """The objects of one pack, in pack order."""
+        return {self._digest(r).hex(): Slot(packid, self._offset[r], self._size[r])
+                for r in self._ranges[packid]}
+
+    def _digest(self, record: int) -> bytes:
+        return bytes(self._digests[record * _WIDTH:(record + 1) * _WIDTH])
+
+    def get(self, oid: str) -> Slot | None:
+        if self._stale:
+            self._rebuild()
+        key = bytes.fromhex(oid)
+        if len(key) != _WIDTH:
+            return None
+        record = self._table[self._find(key)]
+        if record == self._EMPTY:
+            return None
+        return Slot(self._packids[self._pack[record]], self._offset[record], self._size[record])
+
+    def mark(self, oid: str) -> bool:
+        """Note that a fetch wants this object (`take_marked` hands it out); False when it
+        is in no pack."""
+        if self._stale:
+            self._rebuild()
+        key = bytes.fromhex(oid)
+        record = self._table[self._find(key)] if len(key) == _WIDTH else self._EMPTY
+        if record == self._EMPTY:
+            return False
+        self._marked.extend(bytes(len(self._pack) - len(self._marked)))
+        self._marked[record] = 1
+        return True
+
+    def take_marked(self, limit: int) -> Iterator[dict[str, Slot]]:
+        """The marked objects in pack order, up to `limit` at a time; their marks are
+        cleared as they are handed out."""
+        marked = self._marked
+        located: dict[str, Slot] = {}
+        for packid, records in list(self._ranges.items()):
+            record = marked.find(1, records.start, records.stop)
+            while record >= 0:
+                marked[record] = 0
+                located[self._digest(record).hex()] = Slot(packid, self._offset[record],
+                                                           self._size[record])
+                if len(located) >= limit:
+                    yield located
+                    located = {}
+                record = marked.find(1, record + 1, records.stop)
+        if located:
+            yield located
+
+    def __contains__(self, oid: object) -> bool:
+        return isinstance(oid, str) and self.get(oid) is not None
+
+    def _find(self, key: bytes) -> int:
+        """The table position holding `key`'s record, or the empty one where it would go."""
+        table, digests = self._table, self._digests
+        mask = len(table) - 1
+        at = int.from_bytes(key[:8], "little") & mask
+        while (record := table[at]) != self._EMPTY and \
+                digests[record * _WIDTH:(record + 1) * _WIDTH] != key:
+            at = (at + 1) & mask
+        return at
+
+    def _insert(self, record: int) -> None:
+        if 2 * (self._used + 1) > len(self._table):
+            self._grow(2 * len(self._table))
+        at = self._find(self._digest(record))
+        if self._table[at] == self._EMPTY:
+            self._used += 1
+        self._table[at] = record  # an object in two packs: the later one is read
+
+    def _grow(self, size: int) -> None:
+        records = [r for r in self._table if r != self._EMPTY]
+        self._table = array("i", [self._EMPTY]) * size
+        self._used = 0
+        for record in records:
+            self._insert(record)
+
+    def _rebuild(self) -> None:
+        """Keep only the live packs' records, in a fresh table."""
+        fresh = Index()
+        for packid in self._ranges:
+            fresh.add(packid, self.slots(packid))
+        self._packids, self._ranges, self._digests = fresh._packids, fresh._ranges, fresh._digests
+        self._pack, self._offset, self._size = fresh._pack, fresh._offset, fresh._size
+        self._table, self._used, self._stale = fresh._table, fresh._used, False
+        self._marked = bytearray()  # marks are for one fetch, which drops no pack
+
+    def items(self) -> Iterator[tuple[str, Slot]]:
+        for packid in list(self._ranges):
+            yield from self.slots(packid).items()
 
 
 def group(objects: Iterable[tuple[str, int]], target: int = TARGET_BYTES) -> list[list[str]]:

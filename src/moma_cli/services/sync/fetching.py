@@ -5,18 +5,21 @@ fetched through its source repository's remote."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.sources import Source, source_of
-from moma_cli.errors import MomaError, RemoteError
+from moma_cli.errors import HashMismatchError, MomaError, ObjectMissingError, RemoteError
 from moma_cli.services import data_checkout, workspace
 from moma_cli.services.crossrepo import clones
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
-from moma_cli.services.sync.planning import Plan, expand, plan_pointers
+from moma_cli.services.sync import planning
+from moma_cli.services.sync.planning import Transfer, expand
 from moma_cli.services.sync.remote_session import Remote, open_remote
 from moma_cli.services.sync.results import (
     CORRUPT_HINT,
@@ -27,6 +30,7 @@ from moma_cli.services.sync.results import (
 )
 from moma_cli.storage import transfer
 from moma_cli.storage.remote.sinks import Download
+from moma_cli.storage.remote.store import Sink
 
 
 def fetch(
@@ -83,15 +87,33 @@ def _through_source(repo: Repo, ptr: pointer_mod.Pointer, source: Source,
 
 def _fetch_pointers(repo: Repo, r: Remote, pointers: list[pointer_mod.Pointer],
                     progress: Progress) -> TransferResult:
-    plan = plan_pointers(repo, pointers)
-    # Manifests not cached yet come first: they say which files a directory needs.
-    result = _fetch(repo, r, {p.oid for p in plan.unlisted}, plan, progress)
-    listed = plan_pointers(repo, [p for p in plan.unlisted if repo.cache.exists(p.oid)])
-    plan.files |= listed.files
-    plan.names |= listed.names
-    plan.sizes |= listed.sizes
-    rest = (plan.files | plan.manifests) - set(result.transferred) - set(result.failed)
-    result.merge(_fetch(repo, r, rest, plan, progress))
+    """Fetch what the pointers need a window at a time (planning.WINDOW objects), so memory
+    does not grow with a directory's size: loose objects as each window comes, packed ones
+    marked, then read pack by pack (`Store.defer_packed`); one cache batch per window."""
+    plan = Transfer()
+    for ptr in pointers:
+        plan.add(ptr)
+    for oid in plan.listings:  # a damaged listing is quarantined here, then fetched again
+        with contextlib.suppress(ObjectMissingError, HashMismatchError):
+            repo.cache.checked_path(oid)
+    result = TransferResult(remote=r.name)
+    progress.start(f"fetching from {r.name}", plan.total or None)
+    # Listings not cached yet come first: they say which files a directory needs.
+    listings = plan.listing_window(plan.listings)
+    _fetch(repo, r, listings.names, listings.sizes, result, progress)
+    for window in plan.windows(repo, plan.listings):
+        _fetch(repo, r, window.names, window.sizes, result, progress, defer=True)
+    unnamed: dict[str, str] = {}
+    for located in r.store.deferred_reads(planning.WINDOW):
+        unnamed.update(_download(repo, r, partial(r.store.span_tasks, located), result,
+                                 progress))
+    progress.finish()
+    if unnamed:  # rare: read the listings again for the paths these objects belong to
+        names: dict[str, str] = {}
+        for window in plan.windows(repo, plan.listings):
+            for oid in unnamed.keys() & window.names.keys():
+                names.setdefault(oid, window.names[oid])
+        _record_failures(result, unnamed, names)
     return result
 
 
@@ -105,34 +127,52 @@ def fetch_oids(
 ) -> TransferResult:
     """Download these objects into the cache unless it has them; each is verified."""
     r = open_remote(repo, remote, jobs, create=False)
-    return _fetch(repo, r, set(oids), Plan(), progress)
-
-
-def _fetch(repo: Repo, r: Remote, oids: set[str], plan: Plan,
-           progress: Progress) -> TransferResult:
     result = TransferResult(remote=r.name)
-    todo = sorted(oid for oid in oids if not repo.cache.exists(oid))
-    result.skipped = len(oids) - len(todo)
-    if not todo:
-        return result
-    progress.start(f"fetching from {r.name}", len(todo))
-    # One batch: downloads are written without an fsync each, then made durable together.
+    wanted = set(oids)
+    progress.start(f"fetching from {r.name}", len(wanted))
+    _fetch(repo, r, dict.fromkeys(wanted, ""), {}, result, progress)
+    progress.finish()
+    return result
+
+
+def _fetch(repo: Repo, r: Remote, names: dict[str, str], sizes: dict[str, int],
+           result: TransferResult, progress: Progress, *, defer: bool = False) -> None:
+    """Download into `result` those of these objects (oid -> workspace path, "" when none)
+    the cache lacks; with `defer`, packed ones are only marked (`Store.defer_packed`)."""
+    todo = sorted(oid for oid in names if not repo.cache.exists(oid))
+    result.skipped += len(names) - len(todo)
+    progress.advance(len(names) - len(todo))
+    if defer:
+        todo = r.store.defer_packed(todo)
+    if todo:
+        failed = _download(repo, r, partial(r.store.read_tasks, todo, sizes), result, progress)
+        _record_failures(result, failed, names)
+
+
+def _download(repo: Repo, r: Remote, tasks_for: Callable[[Sink], list[transfer.Task]],
+              result: TransferResult, progress: Progress) -> dict[str, str]:
+    """Run the tasks `tasks_for(sink)` into one cache batch: downloads are written without
+    an fsync each, then made durable together before any gets its name. Returns the
+    failures (oid -> message)."""
     with repo.cache.batch() as batch:
         try:
-            work = r.store.read_tasks(todo, plan.sizes, Download(r.store, batch))
+            work = tasks_for(Download(r.store, batch))
             done, failed = transfer.run_tasks(work, jobs=r.jobs, on_done=progress.advance)
         except RemoteError:  # keep what arrived before the remote failed
             batch.commit()
             raise
-    progress.finish()
     _remember_verified(repo, done)
-    result.transferred = done
-    result.failed = named_failures(failed, plan.names)
+    result.transferred += done
+    return failed
+
+
+def _record_failures(result: TransferResult, failed: dict[str, str],
+                     names: dict[str, str]) -> None:
+    result.failed.update(named_failures(failed, {oid: n for oid, n in names.items() if n}))
     if any("is corrupt" in msg for msg in failed.values()):
         result.hint = CORRUPT_HINT
     elif failed:
-        result.hint = MISSING_HINT
-    return result
+        result.hint = result.hint or MISSING_HINT
 
 
 def _remember_verified(repo: Repo, oids: list[str]) -> None:

@@ -1,10 +1,12 @@
-"""Which oids a set of pointers needs (`Plan`): files, directory manifests and their entries,
-each with the workspace path it belongs to; and which pointers a transfer covers."""
+"""Which oids a set of pointers needs: all at once (`Plan`: files, directory manifests and
+their entries, each with the workspace path it belongs to), or a window at a time for push
+and fetch (`Transfer`), so that a directory of a million files is never held whole; and
+which pointers a transfer covers."""
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +51,75 @@ def plan_pointers(repo: Repo, pointers: Iterable[pointer_mod.Pointer], plan: Pla
             plan.names.setdefault(entry.oid, posixpath.join(ptr.path, entry.relpath) + where)
             plan.sizes[entry.oid] = entry.size
     return plan
+
+
+# Objects per window of a transfer: the add/status walk's window (workspace._WINDOW). What a
+# transfer holds per object of a window (names, sizes, existence, verification, upload
+# tasks) is ~1.5 KB, so a window costs ~50 MB whatever the directory's size.
+WINDOW = 32_768
+
+
+@dataclass(frozen=True)
+class Window:
+    """Up to WINDOW objects of a transfer, each with the workspace path it belongs to and its
+    size when known; `listing`: the directory listing whose entries these are (None for
+    file pointers and listings themselves)."""
+
+    names: dict[str, str]  # oid -> workspace path
+    sizes: dict[str, int]
+    listing: str | None = None
+
+
+@dataclass
+class Transfer:
+    """What a push or fetch moves: the objects of file pointers, and directories, whose
+    listings are read a window of entries at a time (`windows`)."""
+
+    files: dict[str, tuple[str, int]] = field(default_factory=dict)  # oid -> (name, size)
+    # listing oid -> (directory path, what follows paths in messages)
+    listings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    total: int = 0  # objects, counted from the pointers (for progress)
+
+    def add(self, ptr: pointer_mod.Pointer, where: str = "") -> None:
+        """Add a pointer's objects; `where` follows its path in messages (see plan_pointers)."""
+        if ptr.is_dir:
+            if ptr.oid not in self.listings:
+                self.listings[ptr.oid] = (ptr.path, where)
+                self.total += 1 + (ptr.nfiles or 0)
+        elif ptr.oid not in self.files:
+            self.files[ptr.oid] = (ptr.path + where, ptr.size)
+            self.total += 1
+
+    def windows(self, repo: Repo, listings: Iterable[str]) -> Iterator[Window]:
+        """The file pointers' objects, then the entries of each of these `listings` (those
+        in the cache and intact: a damaged one is quarantined and skipped), WINDOW at a time."""
+        files = ((oid, name, size) for oid, (name, size) in self.files.items())
+        yield from _windows(files, None)
+        for listing in listings:
+            top, where = self.listings[listing]
+            try:
+                entries = ((e.oid, posixpath.join(top, e.relpath) + where, e.size)
+                           for e in repo.cache.iter_manifest(listing))
+                yield from _windows(entries, listing)
+            except (ObjectMissingError, HashMismatchError):
+                continue
+
+    def listing_window(self, listings: Iterable[str]) -> Window:
+        """The listings themselves, as one window (their sizes are not in the pointers)."""
+        return Window({oid: "".join(self.listings[oid]) for oid in listings}, {})
+
+
+def _windows(objects: Iterable[tuple[str, str, int]], listing: str | None) -> Iterator[Window]:
+    names: dict[str, str] = {}
+    sizes: dict[str, int] = {}
+    for oid, name, size in objects:
+        names.setdefault(oid, name)
+        sizes[oid] = size
+        if len(names) >= WINDOW:
+            yield Window(names, sizes, listing)
+            names, sizes = {}, {}
+    if names:
+        yield Window(names, sizes, listing)
 
 
 def expand(repo: Repo, pointers: Iterable[pointer_mod.Pointer]) -> set[str]:

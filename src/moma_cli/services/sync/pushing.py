@@ -24,8 +24,8 @@ from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.registry.model_version import ModelVersion
 from moma_cli.services.repo import Repo
 from moma_cli.services.sync.planning import (
-    Plan,
-    plan_pointers,
+    Transfer,
+    Window,
     registry_pointers,
     version_label,
     within_targets,
@@ -52,7 +52,9 @@ def push(
     `targets` limit all of them to those paths."""
     pointers, errors = repo.pointers(targets, cwd)
     invalid = [e.message for e in errors]
-    plan = plan_pointers(repo, pointers)
+    plan = Transfer()
+    for ptr in pointers:
+        plan.add(ptr)
     elsewhere = registry_pointers(repo)
     if scope is not None and not scope.empty:
         found = revisions.pointers_in(repo, revisions.commits(repo, scope))
@@ -61,10 +63,9 @@ def push(
     wanted = within_targets(repo, targets, cwd)
     for where, ptr in elsewhere:
         if wanted(ptr.path):
-            plan_pointers(repo, [ptr], plan, where)
+            plan.add(ptr, where)
     r = open_remote(repo, remote, jobs, create=True, verify=verify)
-    result = _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests,
-                   verify, progress)
+    result = _push(repo, r, plan, verify, progress)
     result.invalid = invalid
     result.warnings = sorted(r.store.damaged.values())
     # One listing: what killed pushes left behind (temps, incomplete multipart uploads).
@@ -87,12 +88,11 @@ def push_pointers(
 ) -> TransferResult:
     """Upload what the remote lacks of these pointers' objects; each comes with the text
     that follows its path in messages ("" for a work-tree pointer)."""
-    plan = Plan()
+    plan = Transfer()
     for where, ptr in labelled:
-        plan_pointers(repo, [ptr], plan, where)
+        plan.add(ptr, where)
     r = open_remote(repo, remote, jobs, create=True)
-    return _push(repo, r, plan.files | plan.manifests, plan.names, plan.manifests, False,
-                 progress)
+    return _push(repo, r, plan, False, progress)
 
 
 def publish(repo: Repo, version: ModelVersion,
@@ -112,42 +112,62 @@ def publish(repo: Repo, version: ModelVersion,
                                                    f"{exc.message}"})
 
 
-def _push(repo: Repo, r: Remote, oids: set[str], names: dict[str, str],
-          manifests: set[str], verify: bool, progress: Progress) -> TransferResult:
+def _push(repo: Repo, r: Remote, plan: Transfer, verify: bool,
+          progress: Progress) -> TransferResult:
+    """Push `plan` a window at a time (planning.WINDOW objects: existence, verification,
+    upload, each durable on the remote before the next window), so memory does not grow
+    with a directory's size; the listings go last, each only once every file it lists is
+    on the remote."""
     result = TransferResult(remote=r.name)
-    present = r.store.existing(oids)
-    result.skipped = len(present)
-    todo = sorted(oids - present)
-    local = [oid for oid in todo if repo.cache.exists(oid)]
-    for oid in sorted(set(todo) - set(local)):
-        result.failed[oid] = f"object {hashing.short_oid(oid)} is not in the cache"
-    sizes, corrupt = _verified_cache(repo, local, r.jobs)
-    result.failed.update(corrupt)
-    first = [oid for oid in sizes if oid not in manifests]
-    last = [oid for oid in sizes if oid in manifests]
-    progress.start(f"pushing to {r.name}", len(first) + len(last))
-
-    done, failed = _upload(repo, r, first, sizes, progress)
-    result.transferred += done
-    result.failed.update(failed)
-    on_remote = present | set(done)
-    ready, blocked = _complete_manifests(repo, r, last, on_remote)
-    result.failed.update(blocked)
-    # A second batch: a listing lands only once every file it names is durably there.
-    done, failed = _upload(repo, r, ready, sizes, progress)
+    progress.start(f"pushing to {r.name}", plan.total or None)
+    lacking: dict[str, int] = {}  # listing -> how many of its files are not on the remote
+    for window in plan.windows(repo, plan.listings):
+        failed = _push_window(repo, r, window, verify, result, progress)
+        if window.listing is not None and failed:
+            lacking[window.listing] = lacking.get(window.listing, 0) + failed
+    for oid, count in lacking.items():
+        result.failed[oid] = (f"{''.join(plan.listings[oid])}: directory listing "
+                              f"{hashing.short_oid(oid)} not pushed: {count} of its files are "
+                              "not on the remote")
+    ready = [oid for oid in plan.listings if oid not in lacking]
+    _push_window(repo, r, plan.listing_window(ready), verify, result, progress)
     progress.finish()
-    result.transferred += done
-    result.failed.update(failed)
-    if verify:
-        result.repaired, failed = _repair(repo, r, sorted(present & oids), progress)
-        result.failed.update(failed)
-    result.failed = named_failures(result.failed, names)
     return result
+
+
+def _push_window(repo: Repo, r: Remote, window: Window, verify: bool, result: TransferResult,
+                 progress: Progress) -> int:
+    """Upload what the remote lacks of one window into `result`; returns how many of the
+    window's objects are not on the remote afterwards."""
+    oids = set(window.names)
+    present = r.store.existing(oids)
+    result.skipped += len(present)
+    failed: dict[str, str] = {}
+    local = []
+    for oid in sorted(oids - present):
+        if repo.cache.exists(oid):
+            local.append(oid)
+        else:
+            failed[oid] = f"object {hashing.short_oid(oid)} is not in the cache"
+    sizes, corrupt = _verified_cache(repo, local, r.jobs)
+    failed.update(corrupt)
+    progress.advance(len(failed) + (0 if verify else len(present)))
+    done, not_sent = _upload(repo, r, list(sizes), sizes, progress)
+    result.transferred += done
+    failed.update(not_sent)
+    lacking = len(failed)
+    if verify and present:
+        repaired, unrepaired = _repair(repo, r, sorted(present), progress)
+        result.repaired += repaired
+        failed.update(unrepaired)
+    result.failed.update(named_failures(failed, window.names))
+    return lacking
 
 
 def _upload(repo: Repo, r: Remote, oids: list[str], sizes: dict[str, int],
             progress: Progress) -> tuple[list[str], dict[str, str]]:
-    """Send these cache objects: many small ones in packs, the others one by one."""
+    """Send these cache objects: many small ones in packs, the others one by one. They are
+    on the remote, durably, once this returns."""
     objects = [(oid, repo.cache.oid_to_path(oid), sizes[oid]) for oid in oids]
     with r.store.uploads() as upload:
         return transfer.run_tasks(r.store.upload_tasks(objects, upload), jobs=r.jobs,
@@ -156,15 +176,15 @@ def _upload(repo: Repo, r: Remote, oids: list[str], sizes: dict[str, int],
 
 def _verified_cache(repo: Repo, oids: list[str],
                     jobs: int) -> tuple[dict[str, int], dict[str, str]]:
-    """Check cache objects against their names before they leave (stat-cache memo), so a
-    damaged cache object is never pushed; damaged ones are quarantined. Returns the good
-    ones with their sizes, and the damaged ones with a message."""
+    """Check cache objects against their names before they leave (stat-cache memo, one
+    lookup each: a window's objects are scattered over the whole cache), so a damaged cache
+    object is never pushed; damaged ones are quarantined. Returns the good ones with their
+    sizes, and the damaged ones with a message."""
     infos = []  # relpath carries the oid the object is named after
     for oid in oids:
         path = str(repo.cache.oid_to_path(oid))
         infos.append(workspace.FileInfo(oid, path, workspace.StatKey.of(os.stat(path))))
-    actual = workspace.oids_of(repo, infos, store=False, tree=str(repo.cache.objects_dir),
-                               jobs=jobs)
+    actual = workspace.oids_of(repo, infos, store=False, jobs=jobs)
     good: dict[str, int] = {}
     corrupt: dict[str, str] = {}
     for info in infos:
@@ -177,33 +197,13 @@ def _verified_cache(repo: Repo, oids: list[str],
     return good, corrupt
 
 
-def _complete_manifests(repo: Repo, r: Remote, manifests: list[str],
-                        on_remote: set[str]) -> tuple[list[str], dict[str, str]]:
-    """Manifests whose every entry is on the remote; the others are held back."""
-    needs = {oid: {e.oid for e in repo.cache.iter_manifest(oid)} for oid in manifests}
-    unknown = set().union(*needs.values()) - on_remote if needs else set()
-    if unknown:
-        on_remote = on_remote | r.store.existing(unknown)
-    ready, blocked = [], {}
-    for oid, entries in needs.items():
-        lacking = entries - on_remote
-        if lacking:
-            blocked[oid] = (f"directory listing {hashing.short_oid(oid)} not pushed: "
-                            f"{len(lacking)} of its files are not on the remote")
-        else:
-            ready.append(oid)
-    return ready, blocked
-
-
 def _repair(repo: Repo, r: Remote, oids: list[str],
             progress: Progress) -> tuple[list[str], dict[str, str]]:
     """push --verify: re-hash remote copies; replace those that do not match their name
     with the cache's copy. Returns (repaired, failed: oid -> message)."""
-    progress.start(f"verifying {r.name}", len(oids))
     digests = Digests(repo.cache.algo, repo.cache.tmp_dir)
     _, failed = transfer.run_tasks(r.store.read_tasks(oids, {}, digests), jobs=r.jobs,
                                    on_done=progress.advance)
-    progress.finish()
     good = {}
     for oid in [oid for oid, (digest, _) in digests.found.items() if digest != oid]:
         try:

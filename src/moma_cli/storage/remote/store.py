@@ -17,7 +17,7 @@ from moma_cli.core.hashing import is_valid_oid
 from moma_cli.errors import ObjectMissingError, PackIndexError
 from moma_cli.storage import packs, transfer
 from moma_cli.storage.fs import Location
-from moma_cli.storage.packs import Slot
+from moma_cli.storage.packs import Slot, Span
 
 # Loose objects up to this size are read whole into memory (one GET); larger ones are
 # written straight to a local file (a kernel copy from a local remote, a streamed download).
@@ -71,7 +71,7 @@ class Store:
         self.index_dir = index_dir
         self.jobs = jobs
         self.reread = reread
-        self._packs: dict[str, dict[str, Slot]] | None = None  # packid -> its objects
+        self._packs: packs.Index | None = None  # what the remote's packs hold
         # packid -> why its index is not trusted (its pack is ignored): the message names it
         self.damaged: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -120,40 +120,60 @@ class Store:
         raise NotImplementedError
 
     # -- packs ----------------------------------------------------------------------------
-    def packs(self) -> dict[str, dict[str, Slot]]:
+    def packs(self) -> packs.Index:
         """Every complete pack on the remote whose index can be trusted (one listing,
-        indexes cached locally); the others are noted in `damaged`."""
+        indexes cached locally); the others are noted in `damaged`. Indexes are read in
+        parallel and decoded one at a time into the compact `packs.Index`, so a million
+        packed objects never exist as Python objects all at once."""
         if self._packs is None:
             files = self._pack_files()
             ids = sorted(name.removesuffix(packs.INDEX_SUFFIX) for name in files
                          if name.endswith(packs.INDEX_SUFFIX))
             ids = [i for i in ids if is_valid_oid(i) and i + packs.PACK_SUFFIX in files]
-            loaded = transfer.parallel_map(partial(self._load_index, files=files), ids,
-                                           self.jobs)
-            self._packs = {packid: slots for packid, slots in zip(ids, loaded, strict=True)
-                           if slots is not None}
+            index = packs.Index()
+            fetched = transfer.parallel_map(partial(self._index_bytes, files=files), ids,
+                                            self.jobs)
+            for packid, (data, local) in zip(ids, fetched, strict=True):
+                slots = self._decoded(packid, data, local, files)
+                if slots is not None:
+                    index.add(packid, slots)
+            self._packs = index
         return self._packs
 
-    def _packed(self) -> dict[str, Slot]:
-        return {oid: slot for slots in self.packs().values() for oid, slot in slots.items()}
-
-    def _load_index(self, packid: str, files: dict[str, PackFile]) -> dict[str, Slot] | None:
-        """A pack's index, from the local copy or the remote, checked against the pack's
-        size in the listing `files` (a local copy too: the pack may have been replaced).
-        None when the pack is gone, or its index not trusted (noted in `damaged`)."""
-        pack_size = files[packid + packs.PACK_SUFFIX].size
-        where = self.location.describe()
-        local = self.index_dir / (packid + packs.INDEX_SUFFIX)
+    def _index_bytes(self, packid: str, files: dict[str, PackFile]) -> tuple[bytes | None, bool]:
+        """A pack's index: (bytes, True) from the local copy, else (bytes, False) read from
+        the remote; (None, False) when it is gone or its size is refused (`damaged`)."""
         if not self.reread:
-            with contextlib.suppress(OSError, PackIndexError):
-                return packs.decode_index(local.read_bytes(), packid, self.algo, pack_size,
-                                          where)
+            with contextlib.suppress(OSError):
+                return (self.index_dir / (packid + packs.INDEX_SUFFIX)).read_bytes(), True
+        return self._remote_index(packid, files), False
+
+    def _remote_index(self, packid: str, files: dict[str, PackFile]) -> bytes | None:
         try:
-            packs.check_index_size(packid, files[packid + packs.INDEX_SUFFIX].size, where)
-            data = self._read(packid + packs.INDEX_SUFFIX)
-            slots = packs.decode_index(data, packid, self.algo, pack_size, where)
+            packs.check_index_size(packid, files[packid + packs.INDEX_SUFFIX].size,
+                                   self.location.describe())
+            return self._read(packid + packs.INDEX_SUFFIX)
         except FileNotFoundError:  # removed since the listing
             return None
+        except PackIndexError as exc:
+            self.damaged[packid] = exc.message
+            return None
+
+    def _decoded(self, packid: str, data: bytes | None, local: bool,
+                 files: dict[str, PackFile]) -> dict[str, Slot] | None:
+        """A pack's objects, checked against the pack's size in the listing `files` (a
+        local copy too: the pack may have been replaced; then the remote's is read). None
+        when the pack is gone, or its index not trusted (noted in `damaged`)."""
+        pack_size = files[packid + packs.PACK_SUFFIX].size
+        where = self.location.describe()
+        if data is not None and local:
+            with contextlib.suppress(PackIndexError):
+                return packs.decode_index(data, packid, self.algo, pack_size, where)
+            data = self._remote_index(packid, files)
+        if data is None:
+            return None
+        try:
+            slots = packs.decode_index(data, packid, self.algo, pack_size, where)
         except PackIndexError as exc:
             self.damaged[packid] = exc.message
             return None
@@ -176,7 +196,7 @@ class Store:
         if self._packs is not None:
             slots = packs.decode_index(index, packid, self.algo, len(pack))
             with self._lock:
-                self._packs[packid] = slots
+                self._packs.add(packid, slots)
                 self.damaged.pop(packid, None)  # a crafted pack of that name is replaced
         return packid
 
@@ -185,12 +205,12 @@ class Store:
         self._remove([packid + packs.INDEX_SUFFIX])
         self._remove([packid + packs.PACK_SUFFIX])
         if self._packs is not None:
-            self._packs.pop(packid, None)
+            self._packs.drop(packid)
 
     def _repack(self, packid: str, keep: Sequence[str],
                 fresh: dict[str, bytes] | None = None) -> None:
         """Replace a pack by one holding only `keep`, with `fresh` bytes where given."""
-        slots = self.packs()[packid]
+        slots = self.packs().slots(packid)
         data = memoryview(self._read(packid + packs.PACK_SUFFIX))
         fresh = fresh or {}
         objects = [(oid, fresh[oid] if oid in fresh else
@@ -207,7 +227,8 @@ class Store:
         wanted = set(oids)
         if not wanted:
             return set()
-        packed = wanted & self._packed().keys()
+        index = self.packs()
+        packed = {oid for oid in wanted if oid in index}
         rest = wanted - packed
         return packed | (self._existing_loose(rest) if rest else set())
 
@@ -235,17 +256,8 @@ class Store:
         """Tasks that read these objects into `sink`; a packed object comes out of a ranged
         read shared with its neighbours. `sizes` are known sizes (saves a request each)."""
         wanted = list(oids)
-        index = self._packed() if wanted else {}
-        located = {oid: index[oid] for oid in wanted if oid in index}
-
-        def read(span: packs.Span) -> list[tuple[str, str | None]]:
-            try:
-                data = self._read(span.packid + packs.PACK_SUFFIX, span.start, span.end)
-            except FileNotFoundError:  # removed since the index was read
-                return [(oid, transfer.attempt(sink.stream, oid, self._gone(oid)))
-                        for oid in span.oids]
-            return [(oid, transfer.attempt(lambda o, v: sink.stream(o, [v]), oid, view))
-                    for oid, view in span.objects(data)]
+        index = self.packs() if wanted else packs.Index()
+        located = {oid: slot for oid in wanted if (slot := index.get(oid)) is not None}
 
         def read_loose(oid: str) -> None:
             size = sizes.get(oid)
@@ -260,9 +272,34 @@ class Store:
             else:
                 sink.stream(oid, self._loose_chunks(oid))
 
-        tasks: list[transfer.Task] = [partial(read, span) for span in packs.spans(located)]
         loose = [oid for oid in wanted if oid not in located]
-        return tasks + transfer.tasks(read_loose, loose, self.jobs)
+        return self.span_tasks(located, sink) + transfer.tasks(read_loose, loose, self.jobs)
+
+    def defer_packed(self, oids: Iterable[str]) -> list[str]:
+        """Mark the packed ones of these objects for `deferred_reads`, and return the others.
+        A fetch streaming a directory a window at a time reads packs in their own order:
+        a window's objects may lie scattered over every pack (packs made by another push
+        order), and reading the packs for each window would read them once per window."""
+        index = self.packs()
+        return [oid for oid in oids if not index.mark(oid)]
+
+    def deferred_reads(self, limit: int) -> Iterator[dict[str, Slot]]:
+        """The objects `defer_packed` marked, in pack order, up to `limit` at a time (each
+        for `span_tasks`)."""
+        return self.packs().take_marked(limit)
+
+    def span_tasks(self, located: dict[str, Slot], sink: Sink) -> list[transfer.Task]:
+        """Tasks that read these packed objects into `sink`, neighbours sharing a read."""
+        return [partial(self._read_span, span, sink) for span in packs.spans(located)]
+
+    def _read_span(self, span: Span, sink: Sink) -> list[tuple[str, str | None]]:
+        try:
+            data = self._read(span.packid + packs.PACK_SUFFIX, span.start, span.end)
+        except FileNotFoundError:  # removed since the index was read
+            return [(oid, transfer.attempt(sink.stream, oid, self._gone(oid)))
+                    for oid in span.oids]
+        return [(oid, transfer.attempt(lambda o, v: sink.stream(o, [v]), oid, view))
+                for oid, view in span.objects(data)]
 
     def _loose_chunks(self, oid: str) -> Iterator[bytes]:
         yield self._loose_bytes(oid)
@@ -270,7 +307,7 @@ class Store:
     def listing(self) -> dict[str, int]:
         """Every object on the remote with its size."""
         objects = self._loose_listing()
-        objects.update((oid, slot.size) for oid, slot in self._packed().items())
+        objects.update((oid, slot.size) for oid, slot in self.packs().items())
         return objects
 
     def delete(self, oids: Sequence[str]) -> None:
@@ -278,7 +315,8 @@ class Store:
         and is rewritten without them when only some do."""
         doomed = set(oids)
         self._delete_loose(sorted(doomed))
-        for packid, slots in list(self.packs().items()):
+        for packid in self.packs().pack_ids():
+            slots = self.packs().slots(packid)
             if doomed.isdisjoint(slots):
                 continue
             self._repack(packid, [oid for oid in slots if oid not in doomed])
@@ -286,12 +324,13 @@ class Store:
     def replace(self, good: dict[str, Path]) -> None:
         """Overwrite the remote's copies of these objects with the cache files given
         (`push --verify` repairing damaged copies)."""
-        index = self._packed()
+        index = self.packs()
         loose = [oid for oid in good if oid not in index]
         with self.uploads() as upload:
             for oid in loose:
                 upload(good[oid], oid)
-        for packid, slots in list(self.packs().items()):
+        for packid in index.pack_ids():
+            slots = index.slots(packid)
             fresh = {oid: good[oid].read_bytes() for oid in slots if oid in good}
             if fresh:
                 self._repack(packid, list(slots), fresh)
