@@ -203,10 +203,10 @@ def _rm(path: Path) -> None:
 
 
 # What a repetition leaves (a cache, a clone, a remote) is moved to a trash directory, not
-# deleted, and deleted when the run ends. On ext4 without a journal (this VM), the kernel skips inodes
-# freed in the last 5-35 s when it allocates new ones (ialloc.c recently_deleted): deleting
-# 10k files right before a timed command made that command's file creations 5-30x slower
-# (0.03 against 0.2-0.8 ms each), for whichever tool came next.
+# deleted, and deleted when the run ends. On ext4 without a journal (this VM), the kernel
+# skips inodes freed in the last 5-35 s when it allocates new ones (ialloc.c
+# recently_deleted): deleting 10k files right before a timed command made that command's
+# file creations 5-30x slower (0.03 against 0.2-0.8 ms each), for whichever tool came next.
 def _disk_activity() -> int:
     """Sectors written plus discarded so far, over all block devices (/proc/diskstats)."""
     total = 0
