@@ -143,7 +143,7 @@ def _track_dir(
     # `status` with a few files changed from the parts.
     cached = repo.cache.stamp()
     repo.state.put_clean(top, walkstamp.clean_stamp(ptr, walked, cached))
-    stamper.record(oid, cached).save(repo.state, top)
+    stamper.record(walkstamp.described(ptr), cached).save(repo.state, top)
     return ptr
 
 

@@ -75,7 +75,7 @@ def _size_message(pointer_file: str, expected: int, actual: int) -> str:
 def _dir_status(repo: Repo, ptr: pointer_mod.Pointer, jobs: int | None) -> StatusEntry:
     top = str(repo.abspath(ptr.path))
     skipped = workspace.Skipped()
-    record = walkstamp.PartsRecord.load(repo.state, top, ptr.oid)
+    record = walkstamp.PartsRecord.load(repo.state, top, walkstamp.described(ptr))
     walk = walkstamp.WalkStamp(record)
     walk.consume(workspace.iter_walk(top, skipped))
     workspace.remove_tmps(repo, ptr.path, skipped.tmps)  # a killed checkout's, never data
@@ -142,7 +142,7 @@ def _walked_status(repo: Repo, ptr: pointer_mod.Pointer, top: str, stamps: tuple
             return StatusEntry(ptr.path, "not-in-cache")
         stamp, cached = stamps
         repo.state.put_clean(top, stamp)
-        walk.record(ptr.oid, cached).save(repo.state, top)
+        walk.record(walkstamp.described(ptr), cached).save(repo.state, top)
         return StatusEntry(ptr.path, "ok")
     if recorded is None:
         return StatusEntry(ptr.path, "modified", message="recorded listing not in cache")

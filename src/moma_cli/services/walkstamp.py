@@ -37,6 +37,13 @@ def clean_stamp(ptr: Pointer, walked: str, cached: str) -> str:
     return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{walked}:{cached}"
 
 
+def described(ptr: Pointer) -> str:
+    """What a parts record is kept for: the listing and the totals the pointer claims. A
+    record found for the same listing under edited totals would vouch for a pointer that
+    only the full comparison can refuse ("records 3 files")."""
+    return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}"
+
+
 def walk_stamp(files: Iterable[FileInfo]) -> str:
     """A digest of a walk's names and stat keys: equal stamps, same files unchanged (to the
     stat cache's standard)."""
@@ -52,8 +59,9 @@ class Part(NamedTuple):
 
 @dataclass(frozen=True)
 class PartsRecord:
-    """Where each part of a walk found up to date is in the listing `listing` (an oid):
-    `spans[i]` is (digest, first byte, end byte) of part i's lines."""
+    """Where each part of a walk found up to date is in the listing of the pointer
+    `listing` describes (`described`): `spans[i]` is (digest, first byte, end byte) of part
+    i's lines."""
 
     listing: str
     cached: str  # the cache's stamp then: unchanged, every object of the listing is there
@@ -171,6 +179,7 @@ class WalkStamp:
         self._size = offset
 
     def record(self, listing: str, cached: str) -> PartsRecord:
-        """The parts record of this walk's listing `listing`, once `track` has seen it."""
+        """The parts record of this walk's listing, for the pointer `listing` describes
+        (`described`), once `track` has seen the listing."""
         assert len(self.spans) == len(self.parts), "the listing did not follow the walk"
         return PartsRecord(listing, cached, self._size, tuple(self.spans))
