@@ -119,30 +119,32 @@ class StateDB:
 
     def get_listing(self, path: str) -> str | None:
         """The manifest oid a workspace directory was last added from or checked out to."""
-        row = self._run(lambda db: db.execute(
-            "SELECT oid FROM listing WHERE path = ?", (path,)).fetchone())
-        return str(row[0]) if row else None
+        value = self._value("listing", "oid", path)
+        return str(value) if value is not None else None
 
     def put_listing(self, path: str, oid: str) -> None:
         self._write("INSERT OR REPLACE INTO listing VALUES (?, ?)", [(path, oid)])
 
     def is_clean(self, path: str, stamp: str) -> bool:
         """Whether `path` was last found up to date in exactly the state `stamp` describes."""
-        row = self._run(lambda db: db.execute(
-            "SELECT stamp FROM clean WHERE path = ?", (path,)).fetchone())
-        return row is not None and row[0] == stamp
+        return self._value("clean", "stamp", path) == stamp
 
     def put_clean(self, path: str, stamp: str) -> None:
         self._write("INSERT OR REPLACE INTO clean VALUES (?, ?)", [(path, stamp)])
 
     def get_parts(self, path: str) -> bytes | None:
         """The parts record of `path` (`services/walkstamp.py` reads and writes it)."""
-        row = self._run(lambda db: db.execute(
-            "SELECT record FROM parts WHERE path = ?", (path,)).fetchone())
-        return bytes(row[0]) if row else None
+        value = self._value("parts", "record", path)
+        return bytes(value) if value is not None else None
 
     def put_parts(self, path: str, record: bytes) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?, ?)", [(path, record)])
+
+    def _value(self, table: str, column: str, path: str) -> object:
+        """`column` of the row of `path` in one of the per-path tables, or None."""
+        row = self._run(lambda db: db.execute(
+            f"SELECT {column} FROM {table} WHERE path = ?", (path,)).fetchone())
+        return row[0] if row else None
 
     def _write(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
         def op(db: sqlite3.Connection) -> None:
