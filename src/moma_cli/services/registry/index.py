@@ -23,6 +23,7 @@ computed in one: `full_history` deepens the clone from `origin` first, or refuse
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,8 +125,14 @@ class RegistryIndex:
         chains: dict[str, Any] = self.data["chains"]
         cached = chains.get(tip)
         if cached is None:
-            order = self.repo.git.first_parent_order(tip)
-            cached = {"commits": self._extend(chains, tip, order), "order": order}
+            if chains:
+                order = self.repo.git.first_parent_order(tip)
+                touched = self._extend(chains, tip, order)
+            else:  # nothing to extend: `git log` beside `rev-list`, not after it
+                pending = self.repo.git.start_first_parent_log(tip)
+                order = self.repo.git.first_parent_order(tip)
+                touched = [list(commit) for commit in pending()]
+            cached = {"commits": touched, "order": order}
             chains[tip] = cached
             for old in list(chains)[:-MAX_CHAINS]:
                 del chains[old]
@@ -151,21 +158,28 @@ class RegistryIndex:
 
     # -- tags -------------------------------------------------------------------------------
     def tags(self) -> list[AnnotatedTag]:
-        """Every annotated tag of a commit under refs/tags, sorted by name: the tag
-        objects are read (all at once) only when an id is new."""
+        """Every annotated tag of a commit under refs/tags, sorted by name."""
+        return self.start_tags()()
+
+    def start_tags(self) -> Callable[[], list[AnnotatedTag]]:
+        """`tags`, started now: the tag objects are read (all at once, by a git process
+        that runs while the caller reads the history) only when an id is new."""
         listing = self.repo.git.tag_ids()
         known: dict[str, Any] = self.data["tags"]
-        if any(oid not in known for _name, oid in listing):
-            read = self.repo.git.tag_objects()
-            listing = [(name, oid) for name, oid, _tag in read]  # a tag may have moved since
-            known = {oid: None if t is None else [t.commit, t.author, t.email, t.date,
-                                                  t.subject, [list(p) for p in t.trailers]]
-                     for _name, oid, t in read}
-            self.data["tags"] = known
+        if all(oid in known for _name, oid in listing):
+            return lambda: [AnnotatedTag(name, f[0], f[1], f[2], f[3], f[4],
+                                         tuple((k, v) for k, v in f[5]) if f[5] else ())
+                            for name, oid in listing if (f := known[oid])]
+        pending = self.repo.git.start_tag_objects()
+
+        def finish() -> list[AnnotatedTag]:
+            read = pending()  # a tag may have moved since the listing: this is newer
+            self.data["tags"] = {oid: None if t is None else [
+                t.commit, t.author, t.email, t.date, t.subject, [list(p) for p in t.trailers]]
+                for _name, oid, t in read}
             self.dirty = True
-        return [AnnotatedTag(name, f[0], f[1], f[2], f[3], f[4],
-                             tuple((k, v) for k, v in f[5]) if f[5] else ())
-                for name, oid in listing if (f := known[oid])]
+            return [t for _name, _oid, t in read if t is not None]
+        return finish
 
     # -- pointer blobs ----------------------------------------------------------------------
     def pointers(self, shas: set[str], paths: dict[str, str]) -> dict[str, pointer_mod.Pointer]:
@@ -178,8 +192,7 @@ class RegistryIndex:
         missing = [s for s in shas if s not in result or (blobs[s] and not result[s])]
         if missing:
             for sha, raw in self.repo.git.cat_blobs(missing).items():
-                blobs[sha] = _model_mapping(raw, paths[sha])
-                result[sha] = _model_pointer(blobs[sha], paths[sha])
+                blobs[sha], result[sha] = _model_entry(raw, paths[sha])
             self.dirty = True
         return {sha: ptr for sha, ptr in result.items() if ptr is not None}
 
@@ -240,19 +253,35 @@ def _model_pointer(doc: Any, pointer_path: str) -> pointer_mod.Pointer | None:
     return ptr if ptr.model is not None else None
 
 
-def _model_mapping(raw: bytes, pointer_path: str) -> dict[str, Any] | None:
-    """The pointer as a JSON-able mapping if it is a valid model pointer, else None.
+def _model_entry(raw: bytes, pointer_path: str,
+                 ) -> tuple[dict[str, Any] | None, pointer_mod.Pointer | None]:
+    """The JSON-able mapping the index keeps for a blob and its model pointer, or (None,
+    None) when it is not a valid model pointer. The pointer is the one the kept mapping
+    gives back on the next read (so a cold read and a warm one agree), built here
+    without a second validation when the mapping is plain JSON already.
 
     A quick byte test first: most pointers in a big repo are data, not models.
     """
     if b"model:" not in raw:
-        return None
+        return None, None
     try:
         ptr = pointer_mod.parse(raw.decode("utf-8"), pointer_path)
     except (MomaError, UnicodeDecodeError):
-        return None
+        return None, None
     if ptr.model is None:
-        return None
+        return None, None
     doc = pointer_mod.to_mapping(ptr)
-    return json.loads(json.dumps(doc, default=str))
+    if _is_json(doc):
+        return doc, ptr
+    doc = json.loads(json.dumps(doc, default=str))  # YAML dates, binary, int keys...
+    return doc, _model_pointer(doc, pointer_path)
 
+
+def _is_json(value: Any) -> bool:
+    """Whether `value` comes back from JSON as it is (str keys, JSON scalars)."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and _is_json(v) for k, v in value.items())
+    if kind is list:
+        return all(_is_json(v) for v in value)
+    return value is None or kind is str or kind is int or kind is float or kind is bool

@@ -12,12 +12,15 @@ in a shallow clone `NAME:production` and `NAME@v1.2.0` are read from the tags al
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core import refs, tags
 from moma_cli.errors import MomaError
-from moma_cli.services.registry.index import Chain, RegistryIndex
+from moma_cli.gitrepo import AnnotatedTag
+from moma_cli.services.registry.index import Chain, RegistryIndex, full_history
 from moma_cli.services.registry.model_version import ModelVersion, Registry, TagEvent
 from moma_cli.services.repo import Repo
 
@@ -29,8 +32,30 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
 
     `workspace` (default: only when reading the current branch) adds uncommitted pointers.
     """
+    with _collector_paused():
+        return _load(repo, rev, workspace)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A full read builds a few hundred thousand objects that all live on (pointers, tag
+    events, the index), no cycles among them; the cycle collector walked them all again
+    and again: 0.44 s of a cold 3.6 s read at 10,000 versions and 30,000 tags."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(repo: Repo, rev: str | None, workspace: bool | None) -> Registry:
     index = RegistryIndex(repo)
     tip = repo.git.rev_parse(refs.check_rev(rev)) if rev else repo.git.head()
+    if tip:  # before the tags are listed: deepening a shallow clone may fetch some
+        full_history(repo, "numbering model versions")
+    pending_tags = index.start_tags()  # git reads the tag objects beside the history
     chain = index.chain(tip) if tip else None
     versions: dict[str, list[ModelVersion]] = {}
     present: dict[str, str] = {}
@@ -39,7 +64,7 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
         broken = add_workspace(repo, versions, present)
-    events = _tag_events(repo, index, chain, versions)
+    events = _tag_events(repo, pending_tags(), chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
         (v.name, v.version): v for history in versions.values() for v in history
@@ -142,10 +167,10 @@ def add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
     return bad
 
 
-def _tag_events(repo: Repo, index: RegistryIndex, chain: Chain | None,
+def _tag_events(repo: Repo, found: list[AnnotatedTag], chain: Chain | None,
                 versions: dict[str, list[ModelVersion]]) -> dict[str, list[TagEvent]]:
     """Every registry tag, placed on the version in force at its commit."""
-    events = read_tags(index)
+    events = tag_events(found)
     for name, evs in events.items():
         placer = _Placer(chain, versions.get(name, []))
         for event in evs:
@@ -156,8 +181,13 @@ def _tag_events(repo: Repo, index: RegistryIndex, chain: Chain | None,
 
 def read_tags(index: RegistryIndex) -> dict[str, list[TagEvent]]:
     """Every GTO-grammar annotated tag, oldest first."""
+    return tag_events(index.tags())
+
+
+def tag_events(annotated: list[AnnotatedTag]) -> dict[str, list[TagEvent]]:
+    """The GTO-grammar tags among `annotated`, as events by model, oldest first."""
     events: dict[str, list[TagEvent]] = {}
-    for found in index.tags():
+    for found in annotated:
         parsed = tags.parse(found.name)
         if parsed is None:
             continue  # tags outside the grammar are not registry events
