@@ -253,3 +253,12 @@ def test_the_subset_is_read_here_as_yaml_reads_it(text: str) -> None:
 @pytest.mark.parametrize("text", LEFT_TO_YAML + sorted(READ_HERE))
 def test_examples_agree_with_yaml(text: str) -> None:
     assert_agrees(text)
+
+
+def test_empty_collections_are_new_each_time() -> None:
+    """Lines are parsed once and remembered: a `{}` or `[]` must still be a fresh value."""
+    first, second = canonical.read("a: {}\nb: []\n"), canonical.read("a: {}\nb: []\n")
+    assert first is not None and second is not None
+    first["a"]["x"] = 1
+    first["b"].append(2)
+    assert second == {"a": {}, "b": []}

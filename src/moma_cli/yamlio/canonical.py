@@ -54,6 +54,9 @@ class _NotCanonical(Exception):
     pass
 
 
+_OPENS, _NEW_MAP, _NEW_SEQ = object(), object(), object()
+
+
 def read(text: str) -> dict[str, Any] | None:
     """The mapping `text` holds when it is in the subset, else None."""
     try:
@@ -66,14 +69,13 @@ def _read(text: str) -> dict[str, Any]:
     root: dict[str, Any] = {}
     stack: list[tuple[int, Any]] = [(0, root)]  # open collections: (indent, dict or list)
     opener: tuple[int, dict[str, Any], str] | None = None  # a `key:` awaiting its block
-    fullmatch = _LINE.fullmatch
     for line in text[:-1].split("\n"):
-        match = fullmatch(line)
-        if match is None:
-            raise _NotCanonical
-        spaces, dash, key, value, item = match.groups()
-        indent = len(spaces)
-        if dash is not None:  # a sequence item
+        indent, dash, key, value = _cached_line(line) if len(line) <= MAX_CACHED else _line(line)
+        if value is _NEW_MAP:
+            value = {}
+        elif value is _NEW_SEQ:
+            value = []
+        if dash:  # a sequence item
             if opener is not None:  # the first: an indentless sequence under the key
                 if indent != opener[0]:
                     raise _NotCanonical
@@ -88,14 +90,12 @@ def _read(text: str) -> dict[str, Any]:
                     raise _NotCanonical
             items = stack[-1][1]
             if key is None:
-                items.append(item if item[0] not in _SLOW_VALUE else _scalar(item))
+                items.append(value)
                 continue
             entry: dict[str, Any] = {}  # `- key: ...`: a mapping item, keys at indent + 2
             items.append(entry)
             indent += 2
             stack.append((indent, entry))
-        elif key is None:
-            raise _NotCanonical  # a bare scalar line
         elif opener is not None:  # the first key of the opener's mapping
             if indent != opener[0] + 2:
                 raise _NotCanonical
@@ -109,21 +109,46 @@ def _read(text: str) -> dict[str, Any]:
                 stack.pop()
             if stack[-1][0] != indent:
                 raise _NotCanonical
-        if len(stack) > MAX_DEPTH or len(key) > MAX_KEY:
+        if len(stack) > MAX_DEPTH or key is None:  # (only an item has no key)
             raise _NotCanonical
         mapping = stack[-1][1]
-        if key[0] in _SLOW_KEY:
-            key = _key(key)
         if key in mapping:
             raise _NotCanonical  # YAML refuses it, with the line
-        if value is None:
+        if value is _OPENS:
             opener = (indent, mapping, key)
             mapping[key] = None  # holds the key's place in the order
         else:
-            mapping[key] = value if value[0] not in _SLOW_VALUE else _scalar(value)
+            mapping[key] = value
     if opener is not None:
         raise _NotCanonical  # `key:` and nothing: null, left to YAML
     return root
+
+
+def _line(line: str) -> tuple[int, bool, str | None, Any]:
+    """(indent, whether it is a sequence item, its key or None, its value or _OPENS for a
+    `key:` whose block follows)."""
+    match = _LINE.fullmatch(line)
+    if match is None:
+        raise _NotCanonical
+    spaces, dash, key, value, item = match.groups()
+    if key is None:
+        if dash is None:
+            raise _NotCanonical  # a bare scalar line
+        return len(spaces), True, None, _value(item)
+    if len(key) > MAX_KEY:
+        raise _NotCanonical
+    key = key if key[0] not in _SLOW_KEY else _key(key)
+    return len(spaces), dash is not None, key, _OPENS if value is None else _value(value)
+
+
+# Most lines recur from one pointer to the next (`hash: sha256`, `  name: clf`): each is
+# matched once. Short lines only, so the memory held stays small whatever the input.
+MAX_CACHED = 200
+_cached_line = lru_cache(maxsize=8192)(_line)
+
+
+def _value(text: str) -> Any:
+    return text if text[0] not in _SLOW_VALUE else _scalar(text)
 
 
 def _key(text: str) -> str:
@@ -139,9 +164,9 @@ def _scalar(text: str) -> Any:
     if text[0] == "'":
         return text[1:-1].replace("''", "'")
     if text == "{}":
-        return {}
+        return _NEW_MAP  # a new one each time: the line's parse is shared
     if text == "[]":
-        return []
+        return _NEW_SEQ
     tag = _resolved(text)
     if tag == _STR:
         return text
