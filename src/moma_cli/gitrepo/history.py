@@ -111,7 +111,12 @@ class History(Runner):
 
     def first_parent_order(self, tip: str) -> list[str]:
         """Every first-parent commit of `tip`, oldest first."""
-        return self.run("rev-list", "--first-parent", "--reverse", tip).decode().split()
+        return self.start_first_parent_order(tip)()
+
+    def start_first_parent_order(self, tip: str) -> Callable[[], list[str]]:
+        """`first_parent_order`, started now: call the result for the commits."""
+        started = self.start("rev-list", "--first-parent", "--reverse", tip)
+        return lambda: started.output().decode().split()
 
     def last_commit(self, path: str, rev: str | None = None) -> str | None:
         """The newest commit of `rev` (default HEAD) that touched `path`."""

@@ -120,26 +120,28 @@ class RegistryIndex:
         self.dirty = False
 
     # -- history ----------------------------------------------------------------------------
-    def chain(self, tip: str) -> Chain:
+    def start_chain(self, tip: str) -> Callable[[], Chain]:
+        """Start reading the chain of `tip`; call the result for it. On a cold index
+        `rev-list` and `git log` run side by side while the caller does something else
+        (reads the tags)."""
         full_history(self.repo, "numbering model versions")
         chains: dict[str, Any] = self.data["chains"]
-        cached = chains.get(tip)
-        if cached is None:
-            if chains:
-                order = self.repo.git.first_parent_order(tip)
-                touched = self._extend(chains, tip, order)
-            else:  # nothing to extend: `git log` beside `rev-list`, not after it
-                pending = self.repo.git.start_first_parent_log(tip)
-                order = self.repo.git.first_parent_order(tip)
-                touched = [list(commit) for commit in pending()]
-            cached = {"commits": touched, "order": order}
-            chains[tip] = cached
+        if tip in chains:
+            return lambda: _chain(chains[tip])
+        pending_order = self.repo.git.start_first_parent_order(tip)
+        # nothing to extend: the whole log, at once; else only what follows a cached tip
+        pending_log = None if chains else self.repo.git.start_first_parent_log(tip)
+
+        def finish() -> Chain:
+            order = pending_order()
+            touched = ([list(commit) for commit in pending_log()] if pending_log
+                       else self._extend(chains, tip, order))
+            chains[tip] = cached = {"commits": touched, "order": order}
             for old in list(chains)[:-MAX_CHAINS]:
                 del chains[old]
             self.dirty = True
-        commits = [Commit(c[0], c[1], c[2], c[3], c[4], [(p, b) for p, b in c[5]])
-                   for c in cached["commits"]]
-        return Chain(commits, {sha: i for i, sha in enumerate(cached["order"])})
+            return _chain(cached)
+        return finish
 
     def _extend(self, chains: dict[str, Any], tip: str, order: list[str]) -> list[list[Any]]:
         """Commits of `tip`: when a cached tip is on its first-parent line (a branch moved
@@ -195,6 +197,12 @@ class RegistryIndex:
                 blobs[sha], result[sha] = _model_entry(raw, paths[sha])
             self.dirty = True
         return {sha: ptr for sha, ptr in result.items() if ptr is not None}
+
+
+def _chain(cached: dict[str, Any]) -> Chain:
+    commits = [Commit(c[0], c[1], c[2], c[3], c[4], [(p, b) for p, b in c[5]])
+               for c in cached["commits"]]
+    return Chain(commits, {sha: i for i, sha in enumerate(cached["order"])})
 
 
 def _valid_index(data: Any) -> bool:
@@ -277,11 +285,19 @@ def _model_entry(raw: bytes, pointer_path: str,
     return doc, _model_pointer(doc, pointer_path)
 
 
+_JSON_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def _is_json(value: Any) -> bool:
-    """Whether `value` comes back from JSON as it is (str keys, JSON scalars)."""
+    """Whether `value` comes back from JSON as it is (str keys, JSON scalars). A loop
+    over a mapping, not `all()` over a generator: it runs on every blob of a cold read."""
     kind = type(value)
     if kind is dict:
-        return all(type(k) is str and _is_json(v) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _JSON_SCALARS
+                                        and not _is_json(item)):
+                return False
+        return True
     if kind is list:
-        return all(_is_json(v) for v in value)
-    return value is None or kind is str or kind is int or kind is float or kind is bool
+        return all(type(item) in _JSON_SCALARS or _is_json(item) for item in value)
+    return kind in _JSON_SCALARS

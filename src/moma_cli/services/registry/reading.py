@@ -20,7 +20,7 @@ from moma_cli.core import pointer as pointer_mod
 from moma_cli.core import refs, tags
 from moma_cli.errors import MomaError
 from moma_cli.gitrepo import AnnotatedTag
-from moma_cli.services.registry.index import Chain, RegistryIndex, full_history
+from moma_cli.services.registry.index import Chain, RegistryIndex
 from moma_cli.services.registry.model_version import ModelVersion, Registry, TagEvent
 from moma_cli.services.repo import Repo
 
@@ -53,10 +53,13 @@ def _collector_paused() -> Iterator[None]:
 def _load(repo: Repo, rev: str | None, workspace: bool | None) -> Registry:
     index = RegistryIndex(repo)
     tip = repo.git.rev_parse(refs.check_rev(rev)) if rev else repo.git.head()
-    if tip:  # before the tags are listed: deepening a shallow clone may fetch some
-        full_history(repo, "numbering model versions")
-    pending_tags = index.start_tags()  # git reads the tag objects beside the history
-    chain = index.chain(tip) if tip else None
+    # three git processes side by side (rev-list, git log, the tag objects), the tags
+    # turned into events while the other two still run; the chain first, as deepening a
+    # shallow clone may fetch tags
+    pending_chain = index.start_chain(tip) if tip else None
+    pending_tags = index.start_tags()
+    events = tag_events(pending_tags())
+    chain = pending_chain() if pending_chain else None
     versions: dict[str, list[ModelVersion]] = {}
     present: dict[str, str] = {}
     broken: list[MomaError] = []
@@ -64,7 +67,7 @@ def _load(repo: Repo, rev: str | None, workspace: bool | None) -> Registry:
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
         broken = add_workspace(repo, versions, present)
-    events = _tag_events(repo, pending_tags(), chain, versions)
+    _place_events(repo, events, chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
         (v.name, v.version): v for history in versions.values() for v in history
@@ -167,16 +170,14 @@ def add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
     return bad
 
 
-def _tag_events(repo: Repo, found: list[AnnotatedTag], chain: Chain | None,
-                versions: dict[str, list[ModelVersion]]) -> dict[str, list[TagEvent]]:
-    """Every registry tag, placed on the version in force at its commit."""
-    events = tag_events(found)
+def _place_events(repo: Repo, events: dict[str, list[TagEvent]], chain: Chain | None,
+                  versions: dict[str, list[ModelVersion]]) -> None:
+    """Every registry tag placed on the version in force at its commit."""
     for name, evs in events.items():
         placer = _Placer(chain, versions.get(name, []))
         for event in evs:
             event.version = placer.version_at(event.commit)
     _place_by_content(repo, events, versions)
-    return events
 
 
 def read_tags(index: RegistryIndex) -> dict[str, list[TagEvent]]:
