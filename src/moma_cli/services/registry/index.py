@@ -166,9 +166,10 @@ class RegistryIndex:
     def start_tags(self) -> Callable[[], list[AnnotatedTag]]:
         """`tags`, started now: the tag objects are read (all at once, by a git process
         that runs while the caller reads the history) only when an id is new."""
-        listing = self.repo.git.tag_ids()
         known: dict[str, Any] = self.data["tags"]
-        if all(oid in known for _name, oid in listing):
+        # a cold index knows no tag: no listing to compare (0.02-0.1 s of show-ref)
+        listing = self.repo.git.tag_ids() if known else None
+        if listing is not None and all(oid in known for _name, oid in listing):
             return lambda: [AnnotatedTag(name, f[0], f[1], f[2], f[3], f[4],
                                          tuple((k, v) for k, v in f[5]) if f[5] else ())
                             for name, oid in listing if (f := known[oid])]
@@ -176,10 +177,12 @@ class RegistryIndex:
 
         def finish() -> list[AnnotatedTag]:
             read = pending()  # a tag may have moved since the listing: this is newer
-            self.data["tags"] = {oid: None if t is None else [
+            fresh = {oid: None if t is None else [
                 t.commit, t.author, t.email, t.date, t.subject, [list(p) for p in t.trailers]]
                 for _name, oid, t in read}
-            self.dirty = True
+            if fresh != known:  # (a repository without tags: nothing to write)
+                self.data["tags"] = fresh
+                self.dirty = True
             return [t for _name, _oid, t in read if t is not None]
         return finish
 

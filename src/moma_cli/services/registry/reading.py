@@ -53,12 +53,11 @@ def _collector_paused() -> Iterator[None]:
 def _load(repo: Repo, rev: str | None, workspace: bool | None) -> Registry:
     index = RegistryIndex(repo)
     tip = repo.git.rev_parse(refs.check_rev(rev)) if rev else repo.git.head()
-    # three git processes side by side (rev-list, git log, the tag objects), the tags
-    # turned into events while the other two still run; the chain first, as deepening a
-    # shallow clone may fetch tags
+    # three git processes side by side (rev-list, git log, the tag objects: the slowest,
+    # 0.7 s at 30,000 tags under load, read last); the chain first, as deepening a shallow
+    # clone may fetch tags
     pending_chain = index.start_chain(tip) if tip else None
     pending_tags = index.start_tags()
-    events = tag_events(pending_tags())
     chain = pending_chain() if pending_chain else None
     versions: dict[str, list[ModelVersion]] = {}
     present: dict[str, str] = {}
@@ -67,6 +66,7 @@ def _load(repo: Repo, rev: str | None, workspace: bool | None) -> Registry:
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
         broken = add_workspace(repo, versions, present)
+    events = tag_events(pending_tags())
     _place_events(repo, events, chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
