@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from moma_cli.errors import GitError
 from moma_cli.gitrepo.runner import Runner
@@ -98,18 +98,25 @@ class History(Runner):
         `--first-parent` also makes git diff a merge against its first parent only, so a
         merged branch counts as one change on this branch.
         """
-        out = self.run(
+        return self.start_first_parent_log(revision, pathspec)()
+
+    def start_first_parent_log(self, revision: str, pathspec: str = "*.moma",
+                               ) -> Callable[[], list[tuple[str, str, str, str, str,
+                                                            list[Change]]]]:
+        """`first_parent_log`, started now: call the result for the commits."""
+        started = self.start(
             "log", "--first-parent", "--reverse", "--no-renames", "--raw", "--no-abbrev",
-            "-z", f"--format={_LOG_FORMAT}", revision, "--", pathspec).decode("utf-8", "replace")
-        commits = []
-        for record in out.split("\x1e")[1:]:
-            sha, date, author, email, message, raw = record.split("\x1f", 5)
-            commits.append((sha, date, author, email, message.strip(), _raw_changes(raw)))
-        return commits
+            "-z", f"--format={_LOG_FORMAT}", revision, "--", pathspec)
+        return lambda: _log_commits(started.output())
 
     def first_parent_order(self, tip: str) -> list[str]:
         """Every first-parent commit of `tip`, oldest first."""
-        return self.run("rev-list", "--first-parent", "--reverse", tip).decode().split()
+        return self.start_first_parent_order(tip)()
+
+    def start_first_parent_order(self, tip: str) -> Callable[[], list[str]]:
+        """`first_parent_order`, started now: call the result for the commits."""
+        started = self.start("rev-list", "--first-parent", "--reverse", tip)
+        return lambda: started.output().decode().split()
 
     def last_commit(self, path: str, rev: str | None = None) -> str | None:
         """The newest commit of `rev` (default HEAD) that touched `path`."""
@@ -135,6 +142,14 @@ class History(Runner):
         """Commit exactly `paths` (whatever else is staged stays staged); the new commit."""
         self.run("commit", "-q", "-m", message, "--only", "--", *paths)
         return self.run("rev-parse", "HEAD").decode().strip()
+
+
+def _log_commits(out: bytes) -> list[tuple[str, str, str, str, str, list[Change]]]:
+    commits = []
+    for record in out.decode("utf-8", "replace").split("\x1e")[1:]:
+        sha, date, author, email, message, raw = record.split("\x1f", 5)
+        commits.append((sha, date, author, email, message.strip(), _raw_changes(raw)))
+    return commits
 
 
 def _raw_changes(raw: str) -> list[Change]:

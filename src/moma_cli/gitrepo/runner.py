@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -71,12 +72,14 @@ class Runner:
             env: dict[str, str] | None = None) -> bytes:
         proc = self._proc(args, input, env)
         if check and proc.returncode != 0:
-            lines = proc.stderr.decode(errors="replace").strip().splitlines()
-            # git's first fatal line says what went wrong; the lines after it are advice
-            fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
-            message = (fatal or lines[-1:] or [str(proc.returncode)])[0]
-            raise GitError(f"git {args[0]} failed: {message}")
+            raise _failed(args, proc.returncode, proc.stderr)
         return proc.stdout
+
+    def start(self, *args: str) -> Started:
+        """Start `git args` and return at once; `Started.output()` waits for it. Lets
+        the registry's reads run side by side (the tag objects, `rev-list` and `git log`
+        of a cold read: on two cores about half their time)."""
+        return Started(args, self.root)
 
     def ok(self, *args: str) -> bool:
         return bool(self._proc(args).returncode == 0)
@@ -86,6 +89,48 @@ class Runner:
         out = self.run("rev-parse", "--git-path", "hooks").decode().strip()
         path = Path(out)
         return path if path.is_absolute() else self.root / path
+
+
+class Started:
+    """A running git command whose output goes to unnamed temporary files, not pipes: a
+    pipe would stop git at 64 KiB until this process read it, and the tag listing of
+    30,000 tags is 5 MB."""
+
+    def __init__(self, args: Sequence[str], root: Path) -> None:
+        self.args = args
+        # they outlive this call: `output` (or a failed start) closes them
+        self.out = tempfile.TemporaryFile()  # noqa: SIM115
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115
+        try:
+            self.proc = subprocess.Popen(["git", *args], cwd=root, stdin=subprocess.DEVNULL,
+                                         stdout=self.out, stderr=self.err, env=no_git_env())
+        except BaseException:
+            self.close()
+            raise
+
+    def output(self) -> bytes:
+        """What git wrote to stdout; GitError when it failed, as `Runner.run`."""
+        try:
+            code = self.proc.wait()
+            self.out.seek(0)
+            if code != 0:
+                self.err.seek(0)
+                raise _failed(self.args, code, self.err.read())
+            return self.out.read()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.out.close()
+        self.err.close()
+
+
+def _failed(args: Sequence[str], returncode: int, stderr: bytes) -> GitError:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    # git's first fatal line says what went wrong; the lines after it are advice
+    fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+    message = (fatal or lines[-1:] or [str(returncode)])[0]
+    return GitError(f"git {args[0]} failed: {message}")
 
 
 def check_remote(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from moma_cli.gitrepo.runner import Runner, parse_trailers
@@ -29,7 +30,7 @@ class Tags(Runner):
     def tag_ids(self) -> list[tuple[str, str]]:
         """(name, object id) of every tag under refs/tags, sorted by name: read from the
         refs alone (packed-refs), without opening a tag object, so 30,000 tags take
-        ~0.02 s where `tag_objects` takes ~0.3 s."""
+        ~0.02 s where reading the tag objects takes ~0.3 s."""
         return [(ref.removeprefix("refs/tags/"), oid) for oid, _, ref in
                 (line.partition(" ") for line in
                  self._tag_listing().decode("utf-8", "replace").split("\n")) if ref]
@@ -45,28 +46,16 @@ class Tags(Runner):
         # 1 when there is no tag at all.
         return self.run("show-ref", "--tags", check=False)
 
-    def tag_objects(self) -> list[tuple[str, str, AnnotatedTag | None]]:
-        """(name, object id, what the tag says) of every tag under refs/tags, in one
-        `git for-each-ref`; None for a lightweight tag or one that does not point straight
-        at a commit."""
-        out = self.run(
+    def start_tag_objects(self) -> Callable[[], list[tuple[str, str, AnnotatedTag | None]]]:
+        """Start one `git for-each-ref` of every tag under refs/tags; call the result for
+        (name, object id, what the tag says) of each, None for a lightweight tag or one
+        that does not point straight at a commit."""
+        started = self.start(
             "for-each-ref", "refs/tags",
             "--format=%(refname:lstrip=2)%1f%(objectname)%1f%(objecttype)%1f%(*objecttype)"
             "%1f%(*objectname)%1f%(taggername)%1f%(taggeremail:trim)%1f%(taggerdate:iso-strict)"
-            "%1f%(contents:subject)%1f%(contents:trailers:unfold,separator=%x1e)"
-        ).decode("utf-8", "replace")
-        tags: list[tuple[str, str, AnnotatedTag | None]] = []
-        for line in out.split("\n"):  # not splitlines(): it also splits at the \x1e
-            if not line:
-                continue
-            name, oid, kind, target, commit, author, email, date, subject, trailers = (
-                line.split("\x1f") + [""] * 10)[:10]
-            tag = None
-            if kind == "tag" and target == "commit" and commit:
-                tag = AnnotatedTag(name, commit, author, email, date, subject,
-                                   parse_trailers(trailers))
-            tags.append((name, oid, tag))
-        return tags
+            "%1f%(contents:subject)%1f%(contents:trailers:unfold,separator=%x1e)")
+        return lambda: _annotated_tags(started.output())
 
     def committer(self) -> str:
         """`Name <email>` of who git records as making a tag or commit here."""
@@ -79,3 +68,18 @@ class Tags(Runner):
             return False
         self.run("tag", "-a", "-m", message, name, commit)
         return True
+
+
+def _annotated_tags(out: bytes) -> list[tuple[str, str, AnnotatedTag | None]]:
+    tags: list[tuple[str, str, AnnotatedTag | None]] = []
+    for line in out.decode("utf-8", "replace").split("\n"):  # not splitlines(): \x1e
+        if not line:
+            continue
+        name, oid, kind, target, commit, author, email, date, subject, trailers = (
+            line.split("\x1f") + [""] * 10)[:10]
+        tag = None
+        if kind == "tag" and target == "commit" and commit:
+            tag = AnnotatedTag(name, commit, author, email, date, subject,
+                               parse_trailers(trailers) if trailers else ())
+        tags.append((name, oid, tag))
+    return tags

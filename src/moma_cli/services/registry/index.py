@@ -23,6 +23,7 @@ computed in one: `full_history` deepens the clone from `origin` first, or refuse
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,20 +120,28 @@ class RegistryIndex:
         self.dirty = False
 
     # -- history ----------------------------------------------------------------------------
-    def chain(self, tip: str) -> Chain:
+    def start_chain(self, tip: str) -> Callable[[], Chain]:
+        """Start reading the chain of `tip`; call the result for it. On a cold index
+        `rev-list` and `git log` run side by side while the caller does something else
+        (reads the tags)."""
         full_history(self.repo, "numbering model versions")
         chains: dict[str, Any] = self.data["chains"]
-        cached = chains.get(tip)
-        if cached is None:
-            order = self.repo.git.first_parent_order(tip)
-            cached = {"commits": self._extend(chains, tip, order), "order": order}
-            chains[tip] = cached
+        if tip in chains:
+            return lambda: _chain(chains[tip])
+        pending_order = self.repo.git.start_first_parent_order(tip)
+        # nothing to extend: the whole log, at once; else only what follows a cached tip
+        pending_log = None if chains else self.repo.git.start_first_parent_log(tip)
+
+        def finish() -> Chain:
+            order = pending_order()
+            touched = ([list(commit) for commit in pending_log()] if pending_log
+                       else self._extend(chains, tip, order))
+            chains[tip] = cached = {"commits": touched, "order": order}
             for old in list(chains)[:-MAX_CHAINS]:
                 del chains[old]
             self.dirty = True
-        commits = [Commit(c[0], c[1], c[2], c[3], c[4], [(p, b) for p, b in c[5]])
-                   for c in cached["commits"]]
-        return Chain(commits, {sha: i for i, sha in enumerate(cached["order"])})
+            return _chain(cached)
+        return finish
 
     def _extend(self, chains: dict[str, Any], tip: str, order: list[str]) -> list[list[Any]]:
         """Commits of `tip`: when a cached tip is on its first-parent line (a branch moved
@@ -151,21 +160,31 @@ class RegistryIndex:
 
     # -- tags -------------------------------------------------------------------------------
     def tags(self) -> list[AnnotatedTag]:
-        """Every annotated tag of a commit under refs/tags, sorted by name: the tag
-        objects are read (all at once) only when an id is new."""
-        listing = self.repo.git.tag_ids()
+        """Every annotated tag of a commit under refs/tags, sorted by name."""
+        return self.start_tags()()
+
+    def start_tags(self) -> Callable[[], list[AnnotatedTag]]:
+        """`tags`, started now: the tag objects are read (all at once, by a git process
+        that runs while the caller reads the history) only when an id is new."""
         known: dict[str, Any] = self.data["tags"]
-        if any(oid not in known for _name, oid in listing):
-            read = self.repo.git.tag_objects()
-            listing = [(name, oid) for name, oid, _tag in read]  # a tag may have moved since
-            known = {oid: None if t is None else [t.commit, t.author, t.email, t.date,
-                                                  t.subject, [list(p) for p in t.trailers]]
-                     for _name, oid, t in read}
-            self.data["tags"] = known
-            self.dirty = True
-        return [AnnotatedTag(name, f[0], f[1], f[2], f[3], f[4],
-                             tuple((k, v) for k, v in f[5]) if f[5] else ())
-                for name, oid in listing if (f := known[oid])]
+        # a cold index knows no tag: no listing to compare (0.02-0.1 s of show-ref)
+        listing = self.repo.git.tag_ids() if known else None
+        if listing is not None and all(oid in known for _name, oid in listing):
+            return lambda: [AnnotatedTag(name, f[0], f[1], f[2], f[3], f[4],
+                                         tuple((k, v) for k, v in f[5]) if f[5] else ())
+                            for name, oid in listing if (f := known[oid])]
+        pending = self.repo.git.start_tag_objects()
+
+        def finish() -> list[AnnotatedTag]:
+            read = pending()  # a tag may have moved since the listing: this is newer
+            fresh = {oid: None if t is None else [
+                t.commit, t.author, t.email, t.date, t.subject, [list(p) for p in t.trailers]]
+                for _name, oid, t in read}
+            if fresh != known:  # (a repository without tags: nothing to write)
+                self.data["tags"] = fresh
+                self.dirty = True
+            return [t for _name, _oid, t in read if t is not None]
+        return finish
 
     # -- pointer blobs ----------------------------------------------------------------------
     def pointers(self, shas: set[str], paths: dict[str, str]) -> dict[str, pointer_mod.Pointer]:
@@ -178,10 +197,15 @@ class RegistryIndex:
         missing = [s for s in shas if s not in result or (blobs[s] and not result[s])]
         if missing:
             for sha, raw in self.repo.git.cat_blobs(missing).items():
-                blobs[sha] = _model_mapping(raw, paths[sha])
-                result[sha] = _model_pointer(blobs[sha], paths[sha])
+                blobs[sha], result[sha] = _model_entry(raw, paths[sha])
             self.dirty = True
         return {sha: ptr for sha, ptr in result.items() if ptr is not None}
+
+
+def _chain(cached: dict[str, Any]) -> Chain:
+    commits = [Commit(c[0], c[1], c[2], c[3], c[4], [(p, b) for p, b in c[5]])
+               for c in cached["commits"]]
+    return Chain(commits, {sha: i for i, sha in enumerate(cached["order"])})
 
 
 def _valid_index(data: Any) -> bool:
@@ -240,19 +264,43 @@ def _model_pointer(doc: Any, pointer_path: str) -> pointer_mod.Pointer | None:
     return ptr if ptr.model is not None else None
 
 
-def _model_mapping(raw: bytes, pointer_path: str) -> dict[str, Any] | None:
-    """The pointer as a JSON-able mapping if it is a valid model pointer, else None.
+def _model_entry(raw: bytes, pointer_path: str,
+                 ) -> tuple[dict[str, Any] | None, pointer_mod.Pointer | None]:
+    """The JSON-able mapping the index keeps for a blob and its model pointer, or (None,
+    None) when it is not a valid model pointer. The pointer is the one the kept mapping
+    gives back on the next read (so a cold read and a warm one agree), built here
+    without a second validation when the mapping is plain JSON already.
 
     A quick byte test first: most pointers in a big repo are data, not models.
     """
     if b"model:" not in raw:
-        return None
+        return None, None
     try:
         ptr = pointer_mod.parse(raw.decode("utf-8"), pointer_path)
     except (MomaError, UnicodeDecodeError):
-        return None
+        return None, None
     if ptr.model is None:
-        return None
+        return None, None
     doc = pointer_mod.to_mapping(ptr)
-    return json.loads(json.dumps(doc, default=str))
+    if _is_json(doc):
+        return doc, ptr
+    doc = json.loads(json.dumps(doc, default=str))  # YAML dates, binary, int keys...
+    return doc, _model_pointer(doc, pointer_path)
 
+
+_JSON_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _is_json(value: Any) -> bool:
+    """Whether `value` comes back from JSON as it is (str keys, JSON scalars). A loop
+    over a mapping, not `all()` over a generator: it runs on every blob of a cold read."""
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _JSON_SCALARS
+                                        and not _is_json(item)):
+                return False
+        return True
+    if kind is list:
+        return all(type(item) in _JSON_SCALARS or _is_json(item) for item in value)
+    return kind in _JSON_SCALARS

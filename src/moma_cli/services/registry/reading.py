@@ -12,11 +12,14 @@ in a shallow clone `NAME:production` and `NAME@v1.2.0` are read from the tags al
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core import refs, tags
 from moma_cli.errors import MomaError
+from moma_cli.gitrepo import AnnotatedTag
 from moma_cli.services.registry.index import Chain, RegistryIndex
 from moma_cli.services.registry.model_version import ModelVersion, Registry, TagEvent
 from moma_cli.services.repo import Repo
@@ -29,9 +32,33 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
 
     `workspace` (default: only when reading the current branch) adds uncommitted pointers.
     """
+    with _collector_paused():
+        return _load(repo, rev, workspace)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """A full read builds a few hundred thousand objects that all live on (pointers, tag
+    events, the index), no cycles among them; the cycle collector walked them all again
+    and again: 0.44 s of a cold 3.6 s read at 10,000 versions and 30,000 tags."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _load(repo: Repo, rev: str | None, workspace: bool | None) -> Registry:
     index = RegistryIndex(repo)
     tip = repo.git.rev_parse(refs.check_rev(rev)) if rev else repo.git.head()
-    chain = index.chain(tip) if tip else None
+    # three git processes side by side (rev-list, git log, the tag objects: the slowest,
+    # 0.7 s at 30,000 tags under load, read last); the chain first, as deepening a shallow
+    # clone may fetch tags
+    pending_chain = index.start_chain(tip) if tip else None
+    pending_tags = index.start_tags()
+    chain = pending_chain() if pending_chain else None
     versions: dict[str, list[ModelVersion]] = {}
     present: dict[str, str] = {}
     broken: list[MomaError] = []
@@ -39,7 +66,8 @@ def load(repo: Repo, rev: str | None = None, *, workspace: bool | None = None) -
         _replay(index, chain, versions, present)
     if workspace if workspace is not None else rev is None:
         broken = add_workspace(repo, versions, present)
-    events = _tag_events(repo, index, chain, versions)
+    events = tag_events(pending_tags())
+    _place_events(repo, events, chain, versions)
     index.save()
     numbered: dict[tuple[str, int | None], ModelVersion] = {
         (v.name, v.version): v for history in versions.values() for v in history
@@ -142,22 +170,25 @@ def add_workspace(repo: Repo, versions: dict[str, list[ModelVersion]],
     return bad
 
 
-def _tag_events(repo: Repo, index: RegistryIndex, chain: Chain | None,
-                versions: dict[str, list[ModelVersion]]) -> dict[str, list[TagEvent]]:
-    """Every registry tag, placed on the version in force at its commit."""
-    events = read_tags(index)
+def _place_events(repo: Repo, events: dict[str, list[TagEvent]], chain: Chain | None,
+                  versions: dict[str, list[ModelVersion]]) -> None:
+    """Every registry tag placed on the version in force at its commit."""
     for name, evs in events.items():
         placer = _Placer(chain, versions.get(name, []))
         for event in evs:
             event.version = placer.version_at(event.commit)
     _place_by_content(repo, events, versions)
-    return events
 
 
 def read_tags(index: RegistryIndex) -> dict[str, list[TagEvent]]:
     """Every GTO-grammar annotated tag, oldest first."""
+    return tag_events(index.tags())
+
+
+def tag_events(annotated: list[AnnotatedTag]) -> dict[str, list[TagEvent]]:
+    """The GTO-grammar tags among `annotated`, as events by model, oldest first."""
     events: dict[str, list[TagEvent]] = {}
-    for found in index.tags():
+    for found in annotated:
         parsed = tags.parse(found.name)
         if parsed is None:
             continue  # tags outside the grammar are not registry events

@@ -2,7 +2,9 @@
 
 Pointers and config files come from git, i.e. from anyone who can push: they are read with
 the safe loader only, duplicate keys are an error (silently keeping the last one hides
-merge accidents), and anchors/aliases are refused so an alias bomb cannot expand.
+merge accidents), and anchors/aliases are refused so an alias bomb cannot expand. Text in
+the layout `dumps` writes is read by `canonical` first, which gives the same value or
+leaves the text to YAML.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 from moma_cli.errors import MomaError
+from moma_cli.yamlio import canonical
 
 _BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
@@ -103,6 +106,12 @@ def loads(text: str, source: str = "<string>") -> Any:
     """Parse YAML text strictly; errors name the source and line."""
     if len(text) > MAX_YAML_BYTES:
         raise YamlError(f"{source}: file is larger than {MAX_YAML_BYTES // 1024} KiB")
+    quick = canonical.read(text)  # moma's own layout, read without PyYAML's constructor
+    return quick if quick is not None else _pyyaml_loads(text, source)
+
+
+def _pyyaml_loads(text: str, source: str) -> Any:
+    """`loads` by PyYAML alone: what the canonical reader is checked against."""
     try:
         alias_free = "&" not in text and "*" not in text
         loader = _FastStrictLoader if alias_free and _FastStrictLoader else _StrictLoader
