@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core.hashing import is_valid_oid
+from moma_cli.core.hashing import Hasher, is_valid_oid
 from moma_cli.storage import fs, packs, transfer
 from moma_cli.storage.fs import Location
 from moma_cli.storage.remote.store import PackFile, Store, Uploader, by_prefix
@@ -118,13 +118,15 @@ class FsspecRemote(Store):
         with self._object(oid) as path:
             return bytes(self.fs.cat_file(path))
 
-    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
+    def _loose_to_file(self, oid: str, size: int, dests: Sequence[Path], hasher: Hasher) -> bool:
         with self._object(oid) as path:
             if self.is_s3:
-                fs.get_in_parts(self.location, path, dest, size,
-                                min(fs.PARTS_IN_FLIGHT, self.jobs))
-            else:
+                fs.get_in_parts(self.location, path, dests, size,
+                                min(fs.PARTS_IN_FLIGHT, self.jobs), hasher)
+                return True
+            for dest in dests:
                 self.fs.get_file(path, str(dest))
+            return False
 
     def _loose_listing(self) -> dict[str, int]:
         with self.location.translate():
