@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 from blake3 import blake3
 
 from conftest import Moma, write
+from moma_cli.core.hashing import Hasher
 from moma_cli.storage.cache import ObjectCache
 
 
@@ -87,3 +89,60 @@ def test_default_cache_type_copies_on_add(repo: Moma) -> None:
                                                                              "blake3"))
     assert obj.stat().st_ino != (repo.root / "model.bin").stat().st_ino
     assert os.access(repo.root / "model.bin", os.W_OK)
+
+
+def _writer(data: bytes, feed: bool) -> Callable[[Sequence[Path], Hasher], bool]:
+    """A `Writer` that writes `data` to every path, and feeds the hasher if `feed`."""
+    def write(paths: Sequence[Path], hasher: Hasher) -> bool:
+        for path in paths:
+            path.write_bytes(data)
+        if feed:
+            hasher.update(data)
+        return feed
+    return write
+
+
+@pytest.mark.parametrize("feed", [True, False])  # hashed on the way in / from the file
+def test_a_download_within_spare_copies_leaves_a_spare_once_in_the_cache(
+        tmp_path: Path, feed: bool) -> None:
+    data = os.urandom(2 << 20)
+    cache = ObjectCache(tmp_path / "cache", "blake3")
+    oid = digest(data, "blake3")
+    with cache.spare_copies():
+        with cache.batch() as batch:
+            batch.add_written(oid, len(data), _writer(data, feed), "remote")
+            assert cache.take_spare(cache.object_path(oid)) is None  # not before the commit
+        spare = cache.take_spare(cache.object_path(oid))
+        assert spare is not None and Path(spare).read_bytes() == data
+        assert os.stat(spare).st_ino != cache.oid_to_path(oid).stat().st_ino
+        assert cache.take_spare(cache.object_path(oid)) is None  # taken once
+        os.unlink(spare)
+    assert cache.verify(oid) and os.listdir(cache.tmp_dir) == []
+
+
+def test_spares_are_not_kept_for_a_corrupt_download_nor_after_the_block(tmp_path: Path) -> None:
+    good, bad = os.urandom(2 << 20), os.urandom(2 << 20)
+    cache = ObjectCache(tmp_path / "cache", "blake3")
+    with cache.spare_copies():
+        with cache.batch() as batch:
+            batch.add_written(digest(good, "blake3"), len(good), _writer(good, True), "remote")
+            with pytest.raises(Exception, match="is corrupt"):
+                batch.add_written(digest(good + b"x", "blake3"), len(bad),
+                                  _writer(bad, True), "remote")
+        assert len(os.listdir(cache.tmp_dir)) == 1  # the good object's spare only
+    assert os.listdir(cache.tmp_dir) == []  # an unused spare is removed with the block
+    assert list(cache.iter_oids()) == [digest(good, "blake3")]
+
+
+def test_without_spare_copies_a_download_is_written_once(tmp_path: Path) -> None:
+    data = os.urandom(2 << 20)
+    written: list[int] = []
+    cache = ObjectCache(tmp_path / "cache", "blake3")
+
+    def write(paths: Sequence[Path], hasher: Hasher) -> bool:
+        written.append(len(paths))
+        return _writer(data, False)(paths, hasher)
+
+    with cache.batch() as batch:
+        batch.add_written(digest(data, "blake3"), len(data), write, "remote")
+    assert written == [1] and os.listdir(cache.tmp_dir) == []

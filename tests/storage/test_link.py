@@ -51,3 +51,30 @@ def test_copies_are_exact_whatever_their_size(tmp_path: Path, size: int) -> None
     link.copy_file(src, tmp_path / "dst", 0o444)
     assert (tmp_path / "dst").read_bytes() == src.read_bytes()
     assert (tmp_path / "dst").stat().st_mode & 0o777 == 0o444
+
+
+def test_a_copy_takes_the_spare_offered_and_copies_without_one(tmp_path: Path) -> None:
+    first, second = objects(tmp_path, 2)
+    spare = tmp_path / "spare"
+    spare.write_bytes(b"object 0")
+    offered = {str(first): str(spare)}
+    placement = link.Placement(["reflink", "copy"], spare=lambda p: offered.pop(p, None))
+    placement.stage(first, tmp_path / "ws" / "a")
+    placement.stage(second, tmp_path / "ws" / "b")
+    placement.stage(first, tmp_path / "ws" / "c")  # the spare is gone: a copy
+    placement.commit()
+    assert not spare.exists()
+    a, b, c = (tmp_path / "ws" / n for n in "abc")
+    assert (a.read_bytes(), b.read_bytes(), c.read_bytes()) == (b"object 0", b"object 1",
+                                                                 b"object 0")
+    assert {p.stat().st_mode & 0o777 for p in (a, b, c)} == {0o644}
+    assert len({p.stat().st_ino for p in (first, a, c)}) == 3
+
+
+def test_copies_probes_the_link_types_in_order(tmp_path: Path) -> None:
+    src, dst = tmp_path / "cache", tmp_path / "ws"
+    dst.mkdir()
+    assert link.copies(["copy"], src, dst)
+    assert not link.copies(["hardlink", "copy"], src, dst)
+    assert not link.copies(["symlink"], src, dst)
+    assert os.listdir(src) == [] and os.listdir(dst) == []

@@ -109,7 +109,7 @@ class _Checkout:
         self.force = force
         self.progress = progress
         self.seen = 0  # files looked at since the last progress update
-        self.placement = link.Placement(repo.config.link_types)
+        self.placement = link.Placement(repo.config.link_types, spare=repo.cache.take_spare)
         self.placed: list[tuple[str, str, str]] = []  # (rel, dest, oid) staged, not renamed
 
     def pointer(self, ptr: pointer_mod.Pointer) -> None:

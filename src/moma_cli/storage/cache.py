@@ -17,7 +17,7 @@ import errno
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -47,6 +47,9 @@ class ObjectCache:
         self.quarantine_dir = root / "quarantine"
         # Indexes of remote packs, kept once read (storage/packs.py): named by their hash.
         self.pack_indexes_dir = root / "packs" / algo
+        # Within `spare_copies()`: object path -> a second copy of a large object downloaded
+        # by this process, which a checkout that copies takes instead of copying again.
+        self.spares: dict[str, str] | None = None
 
     # -- naming ---------------------------------------------------------------------------
     def oid_to_path(self, oid: str) -> Path:
@@ -167,6 +170,37 @@ class ObjectCache:
                      "the cache.dir setting",
             ) from None
 
+    @contextlib.contextmanager
+    def spare_copies(self) -> Iterator[None]:
+        """Within the block, each large download is written twice as it arrives, to its
+        cache temp and to a spare temp, and the spare is kept once the object is verified
+        and in the cache (`take_spare`). For a pull that checks out by copying (no reflinks
+        here): the second write of every byte overlaps the download instead of following
+        it, where copying 1 GiB out of the cache afterwards took 1.3-5 s on this disk
+        (docs/performance.md). Spares nobody took are removed when the block ends."""
+        self.spares = {}
+        try:
+            yield
+        finally:
+            spares, self.spares = self.spares, None
+            for spare in spares.values():
+                _unlink_quietly(Path(spare))
+
+    def take_spare(self, object_path: str) -> str | None:
+        """The spare copy of the object at `object_path` (an `object_path(oid)`), now the
+        caller's to rename, or None. Its bytes were written from the same verified chunks
+        as the object's; one whose size differs from the object's is dropped."""
+        spare = self.spares.pop(object_path, None) if self.spares else None
+        if spare is None:
+            return None
+        try:
+            if os.stat(spare).st_size == os.stat(object_path).st_size:
+                return spare
+        except FileNotFoundError:
+            return None
+        _unlink_quietly(Path(spare))
+        return None
+
     # -- reading and verifying ------------------------------------------------------------
     def hash_file(self, path: str | Path, size: int | None = None) -> str:
         """Hash a file without copying it."""
@@ -260,6 +294,7 @@ class Batch:
     def __init__(self, cache: ObjectCache) -> None:
         self.cache = cache
         self.pending: list[tuple[Path, str]] = []
+        self.spares: list[tuple[Path, str]] = []  # (spare temp, oid) of verified downloads
 
     def add_file(self, src: str | Path) -> tuple[str, int]:
         """Hash `src` into a temp copy; return (oid, size). Nothing is written for content
@@ -341,23 +376,35 @@ class Batch:
         self._accept(tmp, oid, hasher.hexdigest(), source)
         return size
 
-    def add_written(self, oid: str, write: Callable[[Path], object], source: str) -> int:
-        """`add_stream` for a large download: `write(path)` creates the file (a kernel copy,
-        a streamed download), which is then hashed from the page cache."""
+    def add_written(self, oid: str, size: int,
+                    write: Callable[[Sequence[Path], hashing.Hasher], bool], source: str) -> int:
+        """`add_stream` for a large download of `size` bytes: `write(paths, hasher)` creates
+        the files (kernel copies, a streamed download that hashes as it goes); a file it
+        did not hash is hashed from the page cache. The second file, a spare copy, is
+        written only within `ObjectCache.spare_copies()`, and kept only with the object."""
         cache = self.cache
         tmp = tmp_sibling(cache.tmp_dir / "object")
+        paths = [tmp] if cache.spares is None else [tmp, tmp_sibling(cache.tmp_dir / "spare")]
         cache.tmp_dir.mkdir(parents=True, exist_ok=True)
+        hasher = hashing.new_hasher(cache.algo, size)
         try:
-            write(tmp)
-            os.chmod(tmp, OBJECT_MODE)
-            size = os.stat(tmp).st_size
-            actual = hashing.hash_path(tmp, cache.algo, size)
-        except BaseException as exc:
-            _unlink_quietly(tmp)
-            cache._check_space(exc, source)
+            try:
+                hashed = write(paths, hasher)
+                os.chmod(tmp, OBJECT_MODE)
+                written = os.stat(tmp).st_size
+                actual = (hasher.hexdigest() if hashed
+                          else hashing.hash_path(tmp, cache.algo, written))
+            except BaseException as exc:
+                _unlink_quietly(tmp)
+                cache._check_space(exc, source)
+                raise
+            self._accept(tmp, oid, actual, source)
+        except BaseException:
+            for spare in paths[1:]:
+                _unlink_quietly(spare)
             raise
-        self._accept(tmp, oid, actual, source)
-        return size
+        self.spares += [(spare, oid) for spare in paths[1:]]
+        return written
 
     def _accept(self, tmp: Path, oid: str, actual: str, source: str) -> None:
         """Keep a downloaded temp for the commit if its bytes hash to `oid`; otherwise keep
@@ -403,10 +450,22 @@ class Batch:
             os.replace(tmp, os.path.join(parent, oid[2:]))
             self.pending.pop()  # only once renamed: discard() removes a temp that failed
         flush(sorted(made))
+        self._keep_spares()
+
+    def _keep_spares(self) -> None:
+        """Hand the spares of the objects now in the cache to `ObjectCache.spares`."""
+        cache = self.cache
+        while self.spares:
+            spare, oid = self.spares.pop()
+            if cache.spares is None or cache.spares.setdefault(cache.object_path(oid),
+                                                               str(spare)) != str(spare):
+                _unlink_quietly(spare)
 
     def discard(self) -> None:
         while self.pending:
             _unlink_quietly(self.pending.pop()[0])
+        while self.spares:
+            _unlink_quietly(self.spares.pop()[0])
 
 
 def _not_cached(oid: str) -> ObjectMissingError:

@@ -13,13 +13,16 @@ import contextlib
 import errno
 import functools
 import os
+import queue
 import re
-from collections.abc import Awaitable, Callable, Iterator
+import threading
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from moma_cli.config import RemoteConfig
+from moma_cli.core.hashing import Hasher
 from moma_cli.credentials import redact
 from moma_cli.errors import RemoteError
 
@@ -41,6 +44,7 @@ _URL_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://(.*)$")
 PART_SIZE = 16 << 20
 PARTS_IN_FLIGHT = 16
 _PART_READ = 256 << 10
+_HASH_READ = 4 << 20  # read back for the hash in pieces of this size
 # An upload holds each of its parts in memory while it is sent, and the HTTP stack a copy:
 # 8 parts of 16 MiB peaked at 342 MiB of RSS pushing 1 GiB; 8 of 8 MiB hold half that.
 UPLOAD_PART_SIZE = 8 << 20
@@ -233,45 +237,94 @@ def check_reachable(location: Location, *, create: bool) -> None:
             ) from None
 
 
-def get_in_parts(location: Location, path: str, dest: Path, size: int,
-                 parts_in_flight: int = PARTS_IN_FLIGHT) -> None:
-    """Download the S3 object at `path` (`size` bytes) into the new file `dest` in parallel
-    ranged GETs, each written at its offset as it arrives.
+def get_in_parts(location: Location, path: str, dests: Sequence[Path], size: int,
+                 parts_in_flight: int = PARTS_IN_FLIGHT, hasher: Hasher | None = None) -> None:
+    """Download the S3 object at `path` (`size` bytes) into each of the new files `dests`
+    in parallel ranged GETs, every chunk written at its offset as it arrives.
 
-    The caller verifies the whole file's hash before using it (cache.Batch.add_written): a
-    part that is short, or whose bytes were damaged, leaves a file that does not hash to
-    the oid and is quarantined. A part cut short by a dropped connection is read again,
-    up to S3FS_RETRIES times; a missing object is a FileNotFoundError.
+    With a `hasher`, this thread feeds it the first file's bytes in order while the later
+    parts are still arriving, read back from the page cache as each run of complete parts
+    grows: hashing the whole file afterwards added 0.3-0.7 s to a 1 GiB pull. The caller
+    compares the digest with the oid before using any of the files (cache.Batch.add_written):
+    a part that is short, or whose bytes were damaged, leaves a first file that does not
+    hash to the oid. The other files get the same chunks, each write checked whole. A part
+    cut short by a dropped connection is read again, up to S3FS_RETRIES times; a missing
+    object is a FileNotFoundError.
     """
-
-    import fsspec.asyn
+    import asyncio
 
     fs = location.fs
     bucket, key, _ = fs.split_path(path)
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fds: list[int] = []
+    # Offsets of the parts written whole, then None once every part has stopped.
+    done: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+    stop = threading.Event()  # the hashing failed: the parts give up at their next chunk
 
     async def part(start: int, end: int) -> None:
         for attempt in range(S3FS_RETRIES + 1):
             try:
-                await _read_range(fs, bucket, key, start, end, fd)
+                await _read_range(fs, bucket, key, start, end, fds, stop)
+                done.put(start)
                 return
             except Exception as exc:
                 if not _is_dropped(exc) or attempt == S3FS_RETRIES:
                     raise
 
     async def every_part() -> None:
-        await _all_or_nothing([functools.partial(part, start, min(start + PART_SIZE, size))
-                               for start in range(0, size, PART_SIZE)], parts_in_flight)
+        try:
+            await _all_or_nothing([functools.partial(part, start, min(start + PART_SIZE, size))
+                                   for start in range(0, size, PART_SIZE)], parts_in_flight)
+        finally:
+            done.put(None)
 
     try:
-        fsspec.asyn.sync(fs.loop, every_part)
+        for i, dest in enumerate(dests):  # the first is read back for the hash
+            flags = (os.O_RDWR if i == 0 else os.O_WRONLY) | os.O_CREAT | os.O_EXCL
+            fds.append(os.open(dest, flags | os.O_CLOEXEC, 0o600))
+        future = asyncio.run_coroutine_threadsafe(every_part(), fs.loop)
+        ended = False
+        try:
+            if hasher is not None:
+                ended = _hash_in_order(fds[0], size, done, hasher)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            while not ended:  # the files are closed only once no part writes to them
+                ended = done.get() is None
+        future.result()
     finally:
-        os.close(fd)
+        for fd in fds:
+            os.close(fd)
 
 
-async def _read_range(fs: Any, bucket: str, key: str, start: int, end: int, fd: int) -> None:
-    """Write bytes [start, end) of the object at their offsets in `fd` (at most those,
-    even from a server that ignores the range)."""
+def _hash_in_order(fd: int, size: int, done: queue.SimpleQueue[int | None],
+                   hasher: Hasher) -> bool:
+    """Feed `hasher` the file's bytes from the start, as far as the parts written whole
+    (their offsets arrive on `done`) reach. True once it has taken the end mark (None);
+    False when the file ended early (its digest will not match)."""
+    complete: set[int] = set()
+    hashed = 0
+    buf = bytearray(_HASH_READ)
+    view = memoryview(buf)
+    while (start := done.get()) is not None:
+        complete.add(start)
+        while hashed in complete and hashed < size:
+            complete.discard(hashed)
+            end = min(hashed + PART_SIZE, size)
+            while hashed < end:
+                n = os.preadv(fd, [view[:min(_HASH_READ, end - hashed)]], hashed)
+                if n == 0:
+                    return False
+                hasher.update(view[:n])
+                hashed += n
+    return True
+
+
+async def _read_range(fs: Any, bucket: str, key: str, start: int, end: int,
+                      fds: Sequence[int], stop: threading.Event) -> None:
+    """Write bytes [start, end) of the object at their offsets in each of `fds` (at most
+    those, even from a server that ignores the range)."""
     response = await fs._call_s3("get_object", Bucket=bucket, Key=key,
                                  Range=f"bytes={start}-{end - 1}")
     body = response["Body"]
@@ -281,7 +334,11 @@ async def _read_range(fs: Any, bucket: str, key: str, start: int, end: int, fd: 
             chunk = await body.read(min(_PART_READ, end - offset))
             if not chunk:
                 break  # short: the hash check of the whole file reports it
-            os.pwrite(fd, chunk, offset)
+            if stop.is_set():
+                raise OSError(errno.ECANCELED, "download stopped")
+            for fd in fds:
+                if os.pwrite(fd, chunk, offset) != len(chunk):
+                    raise OSError(errno.EIO, f"short write at offset {offset}")
             offset += len(chunk)
     finally:
         body.close()

@@ -13,7 +13,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from moma_cli.atomic import flush, tmp_sibling
@@ -32,10 +32,14 @@ class Placement:
     called from several threads (each call owns its temp; list appends are atomic)."""
 
     def __init__(self, link_types: Sequence[str], mode: int = 0o644,
-                 durable: bool = False) -> None:
+                 durable: bool = False, spare: Callable[[str], str | None] | None = None,
+                 ) -> None:
         self.link_types = link_types
         self.mode = mode
         self.durable = durable  # also make the renames durable before commit() returns
+        # cache path -> a copy of that object to rename instead of copying it (the cache's
+        # `take_spare`): a pull's large downloads were written twice as they arrived.
+        self.spare = spare
         self.staged: list[tuple[str, str]] = []  # (temp, destination)
         self._refused: set[str] = set()  # link types this filesystem does not support
         self._made: set[str] = set()  # parent directories known to exist
@@ -58,6 +62,9 @@ class Placement:
             if kind in self._refused:
                 continue
             tmp = tmp_sibling(dest)
+            if kind == "copy" and self._take_spare(os.fspath(cache_path), tmp):
+                self.staged.append((tmp, dest))
+                return kind
             try:
                 _LINKERS[kind](cache_path, tmp, self.mode)
             except OSError as exc:
@@ -72,6 +79,21 @@ class Placement:
             self.staged.append((tmp, dest))
             return kind
         raise last or OSError(errno.EOPNOTSUPP, "no link type worked")
+
+    def _take_spare(self, cache_path: str, tmp: str) -> bool:
+        """Rename a spare copy of the object to `tmp`, with the mode a copy gets; False
+        when there is none, or it is on another filesystem (it is dropped: copy instead)."""
+        spare = self.spare(cache_path) if self.spare is not None else None
+        if spare is None:
+            return False
+        try:
+            os.chmod(spare, self.mode)
+            os.rename(spare, tmp)
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(spare)
+            return False
+        return True
 
     def commit(self) -> None:
         if not self.staged:
@@ -194,10 +216,19 @@ def _copy_windows(src_fd: int, dst_fd: int, size: int) -> int:
 _LINKERS = {"reflink": _reflink, "hardlink": _hardlink, "symlink": _symlink, "copy": copy_file}
 
 
-def working_types(src_dir: Path, dst_dir: Path) -> dict[str, bool]:
+def copies(link_types: Sequence[str], src_dir: Path, dst_dir: Path) -> bool:
+    """Whether objects in `src_dir`'s filesystem reach `dst_dir` as copies: the first of
+    `link_types` that works between them is a copy (reflinks refused, as on ext4)."""
+    works = working_types(src_dir, dst_dir, link_types, first=True)
+    return next((kind for kind in link_types if works.get(kind)), None) == "copy"
+
+
+def working_types(src_dir: Path, dst_dir: Path, kinds: Sequence[str] = tuple(_LINKERS),
+                  *, first: bool = False) -> dict[str, bool]:
     """Which link types work from a file in `src_dir` (the cache's tmp/) to one in `dst_dir`
     (`moma doctor`): hardlinks and reflinks stop at a filesystem's edge. Probed with moma's
-    temps, removed afterwards (a killed probe leaves only names fsck cleans)."""
+    temps, removed afterwards (a killed probe leaves only names fsck cleans). With `first`,
+    the probing stops at the first of `kinds` that works."""
     src_dir.mkdir(parents=True, exist_ok=True)
     src = tmp_sibling(src_dir / "link-probe")
     found: dict[str, bool] = {}
@@ -207,16 +238,18 @@ def working_types(src_dir: Path, dst_dir: Path) -> dict[str, bool]:
             os.write(fd, b"moma link probe\n")
         finally:
             os.close(fd)
-        for kind, linker in _LINKERS.items():
+        for kind in kinds:
             dst = tmp_sibling(dst_dir / "link-probe")
             try:
-                linker(src, dst, 0o644)
+                _LINKERS[kind](src, dst, 0o644)
                 found[kind] = True
             except OSError:
                 found[kind] = False
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(dst)
+            if first and found[kind]:
+                break
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(src)

@@ -507,6 +507,32 @@ def test_large_s3_object_pulled_in_ranged_parts_is_byte_identical(
     assert not any((clone.root / ".moma/cache/tmp").iterdir())
 
 
+def test_a_pulled_large_object_reaches_each_path_as_its_own_copy(
+        repo: Moma, s3_remote: RemoteSpec, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from moma_cli.storage import fs
+
+    # Written twice as it arrives (cache and a spare the first path takes), copied for the
+    # second path: three inodes, none shared with the read-only cache object.
+    monkeypatch.setattr(fs, "PART_SIZE", 4 << 20)
+    big = _pushed_big(repo, s3_remote, (9 << 20) + 7)
+    write(repo.root / "again.bin", big)
+    repo("add", "again.bin")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "again")
+    repo("push")
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    oid = _oid(repo, "big.bin")
+    paths = [clone.root / "big.bin", clone.root / "again.bin",
+             clone.root / ".moma/cache/blake3" / oid[:2] / oid[2:]]
+    assert all(p.read_bytes() == big for p in paths)
+    assert len({p.stat().st_ino for p in paths}) == 3
+    assert [p.stat().st_mode & 0o777 for p in paths] == [0o644, 0o644, 0o444]
+    assert not any((clone.root / ".moma/cache/tmp").iterdir())
+    assert json.loads(clone("fsck", "--json").stdout)["ok"]
+
+
 def test_a_corrupt_part_of_a_large_s3_object_is_detected_and_nothing_stored(
         repo: Moma, s3_remote: RemoteSpec, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ from moma_cli.services.sync.results import (
     TransferResult,
     named_failures,
 )
-from moma_cli.storage import transfer
+from moma_cli.storage import link, transfer
 from moma_cli.storage.remote.sinks import Download
 from moma_cli.storage.remote.store import Sink
 
@@ -195,10 +195,17 @@ def pull(
     cwd: Path | None = None,
     progress: Progress = SILENT,
 ) -> PullResult:
-    """fetch, then checkout: the workspace gets everything that could be downloaded."""
-    fetched = fetch(repo, targets, remote=remote, jobs=jobs, cwd=cwd, progress=progress)
-    result = PullResult(**vars(fetched))
-    result.checkout = data_checkout.checkout(repo, targets, force=force, cwd=cwd,
-                                             progress=progress)
+    """fetch, then checkout: the workspace gets everything that could be downloaded.
+
+    When checkout copies (the default `reflink,copy` without reflinks), large downloads are
+    written twice as they arrive, and checkout renames the second copy into place
+    (`ObjectCache.spare_copies`) instead of copying the object out of the cache afterwards.
+    """
+    copies = link.copies(repo.config.link_types, repo.cache.tmp_dir, repo.root)
+    with repo.cache.spare_copies() if copies else contextlib.nullcontext():
+        fetched = fetch(repo, targets, remote=remote, jobs=jobs, cwd=cwd, progress=progress)
+        result = PullResult(**vars(fetched))
+        result.checkout = data_checkout.checkout(repo, targets, force=force, cwd=cwd,
+                                                 progress=progress)
     return result
 

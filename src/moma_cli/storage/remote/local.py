@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from moma_cli.atomic import atomic_write_bytes, flush, is_tmp_name
-from moma_cli.core.hashing import is_valid_oid
+from moma_cli.core.hashing import Hasher, is_valid_oid
 from moma_cli.storage import packs, transfer
 from moma_cli.storage.cache import OBJECT_MODE
 from moma_cli.storage.fs import Location
@@ -67,11 +67,13 @@ class LocalRemote(Store):
         except FileNotFoundError:
             raise self._missing(oid) from None
 
-    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
+    def _loose_to_file(self, oid: str, size: int, dests: Sequence[Path], hasher: Hasher) -> bool:
         try:
-            copy_file(self.oid_to_path(oid), dest, 0o600)  # in the kernel: no Python buffers
+            for dest in dests:  # in the kernel: no Python buffers
+                copy_file(self.oid_to_path(oid), dest, 0o600)
         except FileNotFoundError:
             raise self._missing(oid) from None
+        return False
 
     def _files(self) -> Iterator[tuple[str, os.DirEntry[str]]]:
         """(prefix, entry) for every file in the prefix directories: objects, and the temps

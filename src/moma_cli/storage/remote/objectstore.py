@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from moma_cli.core.hashing import is_valid_oid
+from moma_cli.core.hashing import Hasher, is_valid_oid
 from moma_cli.storage import fs, packs, transfer
 from moma_cli.storage.fs import Location
 from moma_cli.storage.remote.store import PackFile, Store, Uploader, by_prefix
@@ -25,8 +25,9 @@ _S3_IN_MEMORY = 1 << 20
 # Uploads read what they send into memory (a PUT's body, the parts in flight): the bytes
 # held at once by all threads are bounded by this budget (one upload may exceed it alone).
 # Pushing 100 x 10 MiB through bench/shaped_s3.py peaked at 455 MiB of RSS with a budget
-# of 192 MiB, 307 MiB with 64, and 349 MiB with 32: below 64 MiB the budget is not what
-# the memory is (one run each, not profiled further).
+# of 192 MiB and 307-315 MiB with 64; the rest was not uploads but the cache objects that
+# push checks first, mapped for hashing by 32 threads at once (core/hashing.py now maps
+# two windows at a time): 211 MiB with 64 since.
 _UPLOAD_BUDGET = 64 << 20
 _LIST_PAGE = 1000  # keys per S3 list request
 
@@ -118,13 +119,15 @@ class FsspecRemote(Store):
         with self._object(oid) as path:
             return bytes(self.fs.cat_file(path))
 
-    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
+    def _loose_to_file(self, oid: str, size: int, dests: Sequence[Path], hasher: Hasher) -> bool:
         with self._object(oid) as path:
             if self.is_s3:
-                fs.get_in_parts(self.location, path, dest, size,
-                                min(fs.PARTS_IN_FLIGHT, self.jobs))
-            else:
+                fs.get_in_parts(self.location, path, dests, size,
+                                min(fs.PARTS_IN_FLIGHT, self.jobs), hasher)
+                return True
+            for dest in dests:
                 self.fs.get_file(path, str(dest))
+            return False
 
     def _loose_listing(self) -> dict[str, int]:
         with self.location.translate():

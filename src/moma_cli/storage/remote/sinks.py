@@ -26,8 +26,8 @@ class Download:
     def stream(self, oid: str, chunks: Iterable[bytes | memoryview]) -> object:
         return self.batch.add_stream(oid, chunks, self.source)
 
-    def fill(self, oid: str, write: Writer) -> object:
-        return self.batch.add_written(oid, write, self.source)
+    def fill(self, oid: str, size: int, write: Writer) -> object:
+        return self.batch.add_written(oid, size, write, self.source)
 
 
 class Digests:
@@ -54,13 +54,15 @@ class Digests:
         self.found[oid] = (hasher.hexdigest(), nbytes)
         return None
 
-    def fill(self, oid: str, write: Writer) -> object:
+    def fill(self, oid: str, size: int, write: Writer) -> object:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         tmp = tmp_sibling(self.tmp_dir / "verify")
+        hasher = hashing.new_hasher(self.algo, size)
         try:
-            write(tmp)
+            hashed = write([tmp], hasher)
             nbytes = os.stat(tmp).st_size
-            self.found[oid] = (hashing.hash_path(tmp, self.algo, nbytes), nbytes)
+            digest = hasher.hexdigest() if hashed else hashing.hash_path(tmp, self.algo, nbytes)
+            self.found[oid] = (digest, nbytes)
         except ObjectMissingError:
             self.vanished.append(oid)
         finally:

@@ -13,7 +13,7 @@ from typing import NamedTuple, Protocol
 
 from moma_cli.atomic import atomic_write_bytes, is_tmp_name
 from moma_cli.core import hashing
-from moma_cli.core.hashing import is_valid_oid
+from moma_cli.core.hashing import Hasher, is_valid_oid
 from moma_cli.errors import ObjectMissingError, PackIndexError
 from moma_cli.storage import packs, transfer
 from moma_cli.storage.fs import Location
@@ -28,8 +28,9 @@ _PACKS_IN_FLIGHT = 4
 # Upload one cache file under an oid; thread-safe. Objects uploaded in an `uploads()` block
 # are on the remote, under their names, once the block has exited without an exception.
 Uploader = Callable[[Path, str], object]
-# Writes one object's bytes to a new local file at the path given.
-Writer = Callable[[Path], object]
+# Writes one object's bytes to each of the new local files at the paths given; True when
+# it has also fed them, in order, to the hasher given (else the caller hashes the first).
+Writer = Callable[[Sequence[Path], Hasher], bool]
 
 
 class PackFile(NamedTuple):
@@ -46,8 +47,9 @@ class Sink(Protocol):
     def stream(self, oid: str, chunks: Iterable[bytes | memoryview]) -> object:
         """Take an object as chunks (small objects, objects out of packs)."""
 
-    def fill(self, oid: str, write: Writer) -> object:
-        """Take a large object, which `write(path)` writes to a new local file."""
+    def fill(self, oid: str, size: int, write: Writer) -> object:
+        """Take a large object of `size` bytes, which `write(paths, hasher)` writes to new
+        local files."""
 
 
 def by_prefix(oids: Iterable[str]) -> dict[str, set[str]]:
@@ -100,9 +102,9 @@ class Store:
         """A small loose object's content; ObjectMissingError when it is not there."""
         raise NotImplementedError
 
-    def _loose_to_file(self, oid: str, size: int, dest: Path) -> None:
-        """Write a loose object of `size` bytes to a new local file; ObjectMissingError
-        when not there."""
+    def _loose_to_file(self, oid: str, size: int, dests: Sequence[Path], hasher: Hasher) -> bool:
+        """Write a loose object of `size` bytes to each of the new local files `dests`
+        (a `Writer`); ObjectMissingError when not there."""
         raise NotImplementedError
 
     def _pack_files(self) -> dict[str, PackFile]:
@@ -268,7 +270,7 @@ class Store:
                     sink.stream(oid, self._gone(oid, exc))
                     return
             if size > self.in_memory_max:
-                sink.fill(oid, partial(self._loose_to_file, oid, size))
+                sink.fill(oid, size, partial(self._loose_to_file, oid, size))
             else:
                 sink.stream(oid, self._loose_chunks(oid))
 
