@@ -166,8 +166,8 @@ class _Checkout:
     def _dir(self, ptr: pointer_mod.Pointer) -> None:
         # Two streaming passes over the listing instead of one list: the first validates
         # every entry and the totals before any path is built or written, the second
-        # materialises a window at a time. A million-entry manifest then costs time, not
-        # memory.
+        # materialises a window at a time (and `_remember` reads its raw lines once more).
+        # A million-entry manifest then costs time, not memory.
         algo = self.repo.cache.algo
         totals = workspace.Totals()
         try:
