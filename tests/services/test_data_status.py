@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Moma, write
+from conftest import Moma, clone_of, write
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
 from moma_cli.services import walkstamp, workspace
@@ -161,3 +161,75 @@ def test_a_listing_gone_from_the_cache_is_reported_as_without_parts(
     walks.clear()
     out = repo("status", ok=False).stdout
     assert len(walks) == 2 and "recorded listing not in cache" in out
+
+
+def _listed_parts(repo: Moma) -> int:
+    with sqlite3.connect(repo.root / ".moma/state.db") as db:
+        return int(db.execute("SELECT count(*) FROM parts").fetchone()[0])
+
+
+def test_status_after_a_checkout_is_answered_from_one_walk(
+        repo: Moma, data: Path, walks: list[str]) -> None:
+    _forget_parts(repo)  # what a fresh clone has: nothing from an add
+    shutil.rmtree(data)
+    repo("checkout")
+    walks.clear()
+    assert "up to date" in repo("status").stdout
+    assert len(walks) == 1  # the clean stamp the checkout left, no second walk
+    _rewrite(data / "d1/f05", "changed after the checkout")
+    assert "modified: d1/f05" in _both_ways(repo, walks)  # and its parts
+
+
+def test_a_checkout_finding_every_file_in_place_leaves_the_stamps_too(
+        repo: Moma, data: Path, walks: list[str]) -> None:
+    _forget_parts(repo)
+    assert "36 unchanged" in repo("checkout").stdout
+    walks.clear()
+    assert "up to date" in repo("status").stdout
+    assert len(walks) == 1
+
+
+def test_a_pull_leaves_the_stamps_of_the_directories_it_checks_out(
+        repo: Moma, data: Path, walks: list[str], tmp_path: Path) -> None:
+    repo("remote", "add", "storage", str(tmp_path / "remote"), "--default")
+    repo.git("add", "-A")
+    repo.git("commit", "-qm", "data")
+    repo("push")
+    clone = clone_of(repo, tmp_path)
+    clone("pull")
+    walks.clear()
+    assert "up to date" in clone("status").stdout
+    assert len(walks) == 1
+
+
+def test_a_checkout_that_did_not_place_every_file_leaves_no_parts(
+        repo: Moma, data: Path, walks: list[str]) -> None:
+    _forget_parts(repo)
+    oid = hash_bytes((data / "d2/f03").read_bytes(), "blake3")
+    (repo.root / ".moma/cache/blake3" / oid[:2] / oid[2:]).unlink()
+    shutil.rmtree(data)
+    assert "data/d2/f03" in repo("checkout", ok=False).stderr
+    assert _listed_parts(repo) == 0
+    walks.clear()
+    assert "deleted: d2/f03" in repo("status", ok=False).stdout
+    assert len(walks) == 2  # the full comparison, as without any record
+
+
+def test_a_listing_not_as_add_writes_it_is_never_remembered_as_up_to_date(
+        repo: Moma, data: Path, walks: list[str]) -> None:
+    """Same entries, other bytes (a crafted or foreign listing): the full comparison says
+    "modified", so a checkout must not leave a stamp that says up to date."""
+    ptr_file = repo.root / "data.moma"
+    ptr = pointer.parse(ptr_file.read_text(), "data.moma")
+    objects = repo.root / ".moma/cache/blake3"
+    crafted = (objects / ptr.oid[:2] / ptr.oid[2:]).read_bytes().replace(b'",', b'", ')
+    oid = hash_bytes(crafted, "blake3")
+    write(objects / oid[:2] / oid[2:], crafted)
+    ptr_file.write_text(ptr_file.read_text().replace(ptr.oid, oid))
+    _forget_parts(repo)
+    shutil.rmtree(data)
+    repo("checkout")
+    assert _listed_parts(repo) == 0
+    walks.clear()
+    assert "modified:     data" in repo("status", ok=False).stdout
+    assert len(walks) == 2

@@ -61,6 +61,64 @@ def test_failed_batch_leaves_no_objects_and_no_temps(tmp_path: Path) -> None:
     assert os.listdir(cache.tmp_dir) == []
 
 
+def test_commit_behind_renames_only_synced_temps_and_the_exit_waits_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A window handed to the thread is synced before any of it is renamed; what follows
+    it is renamed by the batch's exit, after one more sync."""
+    events: list[str] = []
+    real_sync, real_replace = os.sync, os.replace
+    monkeypatch.setattr(os, "sync", lambda: (events.append("sync"), real_sync())[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"),
+                                                     real_replace(a, b))[1])
+    cache = ObjectCache(tmp_path / "cache", "blake3")
+    paths = [write(tmp_path / f"f{i}", f"file {i}") for i in range(40)]
+    with cache.batch() as batch:
+        first = [batch.add_file(p, 6 if i < 10 else 7)[0] for i, p in enumerate(paths[:20])]
+        batch.commit_behind()
+        rest = [batch.add_file(p)[0] for p in paths[20:]]
+    assert events[0] == "sync" and events[1:21] == ["rename"] * 20
+    assert events[21] == "sync" and events[22:42] == ["rename"] * 20
+    assert events[42:] == ["sync"]  # the renames durable before anything names them
+    assert sorted(cache.iter_oids()) == sorted(first + rest)
+    assert all(cache.verify(oid) for oid in first + rest)
+    assert os.listdir(cache.tmp_dir) == []
+
+
+def test_a_failure_behind_is_raised_and_leaves_no_temps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from moma_cli.errors import NoSpaceError
+
+    real_replace = os.replace
+
+    def full(a: str, b: str) -> None:
+        if b.endswith(digest(b"file 3", "blake3")[2:]):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "replace", full)
+    cache = ObjectCache(tmp_path / "cache", "blake3")
+    paths = [write(tmp_path / f"f{i}", f"file {i}") for i in range(30)]
+    with pytest.raises(NoSpaceError), cache.batch() as batch:
+        for p in paths[:20]:
+            batch.add_file(p)
+        batch.commit_behind()
+        for p in paths[20:]:
+            batch.add_file(p)
+    assert os.listdir(cache.tmp_dir) == []
+    assert all(cache.verify(oid) for oid in cache.iter_oids())  # whole, or absent
+
+
+def test_a_small_file_that_changed_since_the_walk_is_read_whole(tmp_path: Path) -> None:
+    src = write(tmp_path / "grew", b"x" * 5000)
+    cache = ObjectCache(tmp_path / "cache", "blake3")
+    with cache.batch() as batch:
+        oid, size, key = batch.add_file(src, 100)  # the walk saw 100 bytes
+    assert (oid, size) == (digest(b"x" * 5000, "blake3"), 5000)
+    assert key.size == 5000 and cache.oid_to_path(oid).read_bytes() == b"x" * 5000
+
+
 def test_add_with_hardlink_cache_type_links_workspace_files(repo: Moma) -> None:
     (repo.root / ".moma.yaml").write_text("core:\n  hash: blake3\ncache:\n  type: hardlink,copy\n")
     files = {f"data/f{i}.txt": f"row {i}\n".encode() for i in range(20)}

@@ -141,9 +141,7 @@ def _track_dir(
     # Every file is in the cache now: `status` and the next `add` of the same walk can
     # answer from the stamp (the cache's is taken after the objects were stored), and a
     # `status` with a few files changed from the parts.
-    cached = repo.cache.stamp()
-    repo.state.put_clean(top, walkstamp.clean_stamp(ptr, walked, cached))
-    stamper.record(walkstamp.described(ptr), cached).save(repo.state, top)
+    stamper.remember(repo.state, top, ptr, walked, repo.cache.stamp())
     return ptr
 
 

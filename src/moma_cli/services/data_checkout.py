@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from moma_cli.core import manifest
+from moma_cli.core import hashing, manifest
 from moma_cli.core import pointer as pointer_mod
 from moma_cli.core.hashing import short_oid
 from moma_cli.core.paths import is_within
@@ -22,7 +22,7 @@ from moma_cli.errors import (
     PathError,
     PointerError,
 )
-from moma_cli.services import workspace
+from moma_cli.services import walkstamp, workspace
 from moma_cli.services.progress import SILENT, Progress
 from moma_cli.services.repo import Repo
 from moma_cli.storage import link
@@ -111,6 +111,10 @@ class _Checkout:
         self.seen = 0  # files looked at since the last progress update
         self.placement = link.Placement(repo.config.link_types, spare=repo.cache.take_spare)
         self.placed: list[tuple[str, str, str]] = []  # (rel, dest, oid) staged, not renamed
+        # This window's files known to hold their object, by the stat key the stat cache
+        # has for them (dest -> key), and the unchanged ones still to be looked up so.
+        self.vouched: dict[str, StatKey] = {}
+        self.same: list[_Wanted] = []
 
     def pointer(self, ptr: pointer_mod.Pointer) -> None:
         try:
@@ -126,6 +130,8 @@ class _Checkout:
             self.seen = 0
             self.placement.discard()
             self.placed.clear()
+            self.vouched.clear()
+            self.same.clear()
 
     def _flush(self) -> None:
         """Rename the staged files into place (one sync for all) and remember their oids."""
@@ -133,21 +139,42 @@ class _Checkout:
         algo = self.repo.cache.algo
         rows = []
         for rel, dest, oid in self.placed:
-            rows.append((dest, StatKey.of(os.stat(dest)), algo, oid))
+            st = os.lstat(dest)
+            if stat.S_ISREG(st.st_mode):
+                self.vouched[dest] = key = StatKey.of(st)
+            else:  # moma's symlink: the row is the object's (no walk takes a symlink)
+                key = StatKey.of(os.stat(dest))
+            rows.append((dest, key, algo, oid))
             self.result.restored.append(rel)
         self.placed.clear()
         if rows:
             self.repo.state.put_many(rows)
+        self._vouch_same()
+
+    def _vouch_same(self) -> None:
+        """The unchanged files whose stat key the stat cache maps to their object (their
+        check just put it there, or found it), and whose object the cache holds."""
+        same, cache = self.same, self.repo.cache
+        known = self.repo.state.get_many([w.dest for w in same], cache.algo)
+        for w in same:
+            st = os.lstat(w.dest)
+            if stat.S_ISREG(st.st_mode) and cache.exists(w.oid) and \
+                    known.get(w.dest) == (st.st_ino, st.st_size, st.st_mtime_ns, w.oid):
+                self.vouched[w.dest] = StatKey.of(st)
+        same.clear()
 
     def _dir(self, ptr: pointer_mod.Pointer) -> None:
         # Two streaming passes over the listing instead of one list: the first validates
         # every entry and the totals before any path is built or written, the second
-        # materialises a window at a time. A million-entry manifest then costs time, not
-        # memory.
+        # materialises a window at a time (and `_remember` reads its raw lines once more).
+        # A million-entry manifest then costs time, not memory.
+        algo = self.repo.cache.algo
+        totals = workspace.Totals()
         try:
-            nfiles = size = 0
-            for entry in self.repo.cache.iter_manifest(ptr.oid):
-                nfiles, size = nfiles + 1, size + entry.size
+            # Re-encoded as `add` writes listings: only such a listing can be remembered
+            # as the walk's (a crafted one, same entries, other bytes, is "modified").
+            canonical = ptr.oid == hashing.hash_chunks(manifest.encode_lines(
+                totals.count(self.repo.cache.iter_manifest(ptr.oid)), algo), algo)
         except ObjectMissingError:
             self.result.missing.append(ptr.path)
             return
@@ -157,8 +184,9 @@ class _Checkout:
         except PointerError as exc:
             self.result.invalid.append(f"{ptr.pointer_path}: {exc.message}")
             return
-        if (nfiles, size) != (ptr.nfiles, ptr.size):
-            self.result.invalid.append(pointer_mod.totals_mismatch(ptr, nfiles, size))
+        if (totals.nfiles, totals.size) != (ptr.nfiles, ptr.size):
+            self.result.invalid.append(pointer_mod.totals_mismatch(ptr, totals.nfiles,
+                                                                   totals.size))
             return
         top = self.repo.abspath(ptr.path)
         # The directory itself inside the repository too: with an empty listing no file's
@@ -168,18 +196,50 @@ class _Checkout:
             self._conflict_or_clear(ptr.path, top)
         # Listing paths are checked relative paths (manifest.iter_decode): joined by hand.
         rel_top, abs_top = ptr.path, str(top)
+        # The walk `status` will make, taken from the files as they are placed or found.
+        walk: walkstamp.WalkStamp | None = walkstamp.WalkStamp() if canonical else None
         window: list[_Wanted] = []
         for entry in self.repo.cache.iter_manifest(ptr.oid):
             window.append(_Wanted(f"{rel_top}/{entry.relpath}", f"{abs_top}/{entry.relpath}",
                                   entry.oid, entry.size))
             if len(window) >= _WINDOW:
-                self._window(window)
+                walk = self._walked(walk, self._window(window), len(rel_top) + 1)
                 window = []
-        self._window(window)  # before looking for stale files, which must not see our temps
+        # Before looking for stale files, which must not see our temps.
+        walk = self._walked(walk, self._window(window), len(rel_top) + 1)
         if top.is_dir():
             self.result.stale_tmp += workspace.remove_tmps(self.repo, ptr.path)
             self._remove_stale(ptr, top)
-            self.repo.state.put_listing(str(top), ptr.oid)
+            self.repo.state.put_listing(abs_top, ptr.oid)
+            if walk is not None:
+                self._remember(ptr, abs_top, walk)
+
+    def _walked(self, walk: walkstamp.WalkStamp | None, window: list[_Wanted], cut: int
+                ) -> walkstamp.WalkStamp | None:
+        """`walk` with this window's files taken in; None once a file is not known to hold
+        its object (not written, in conflict, ...): nothing is remembered then."""
+        vouched, self.vouched = self.vouched, {}
+        if walk is None:
+            return None
+        files = []
+        for w in window:
+            key = vouched.get(w.dest)
+            if key is None:
+                return None
+            files.append(workspace.FileInfo(w.rel[cut:], w.dest, key))
+        walk.consume(files, last=False)
+        return walk
+
+    def _remember(self, ptr: pointer_mod.Pointer, top: str, walk: walkstamp.WalkStamp
+                  ) -> None:
+        """Leave what `add` leaves: the next `status` answers from the walk, or from the
+        parts that changed since, instead of a second walk and the whole listing."""
+        walk.consume((), last=True)
+        cached = self.repo.cache.stamp()
+        with open(self.repo.cache.object_path(ptr.oid), "rb") as fh:  # canonical: the
+            for _ in walk.track(fh):  # lines `add` would write, byte for byte
+                pass
+        walk.remember(self.repo.state, top, ptr, walk.hexdigest(), cached)
 
     def _remove_stale(self, ptr: pointer_mod.Pointer, top: Path) -> None:
         """Delete files the previous version of this directory had and this one has not,
@@ -208,9 +268,10 @@ class _Checkout:
                 os.unlink(info.path)
                 self.result.removed.append(posixpath.join(ptr.path, info.relpath))
 
-    def _window(self, wanted: list[_Wanted]) -> None:
+    def _window(self, wanted: list[_Wanted]) -> list[_Wanted]:
         """Check out these files: each destination is looked at, the objects of those to
-        write are verified together, then staged and renamed into place together."""
+        write are verified together, then staged and renamed into place together.
+        Returns `wanted`, whose files holding their object are now in `vouched`."""
         todo: list[tuple[_Wanted, bool]] = []  # (file, whether a directory is in the way)
         for w in wanted:
             self.seen += 1
@@ -239,6 +300,7 @@ class _Checkout:
                 self.placement.stage(source[0], w.dest)
                 self.placed.append((w.rel, w.dest, w.oid))
         self._flush()
+        return wanted
 
     def _may_replace(self, w: _Wanted) -> bool:
         """Whether the file in the way at `w.dest` may be replaced: not when it is already
@@ -248,6 +310,7 @@ class _Checkout:
         if current == w.oid:
             if self._check_size(w.rel, w.oid, w.size, os.stat(dest).st_size):
                 self.result.unchanged += 1
+                self.same.append(w)
             return False
         if current is None or not self.repo.cache.exists(current):
             if not self.force:

@@ -31,17 +31,18 @@ _KEEP_MAX = 65536
 _RECORD_VERSION = 1
 
 
-def clean_stamp(ptr: Pointer, walked: str, cached: str) -> str:
-    """What a directory's state is remembered by once found up to date: its pointer, the
-    stamp of its walk and the cache's stamp. Equal stamps later: still up to date."""
-    return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}:{walked}:{cached}"
-
-
 def described(ptr: Pointer) -> str:
     """What a parts record is kept for: the listing and the totals the pointer claims. A
     record found for the same listing under edited totals would vouch for a pointer that
     only the full comparison can refuse ("records 3 files")."""
     return f"{ptr.oid}:{ptr.nfiles}:{ptr.size}"
+
+
+def clean_stamp(ptr: Pointer, walked: str, cached: str) -> str:
+    """What a directory's state is remembered by once found up to date: its pointer (as
+    `described`), the stamp of its walk and the cache's stamp. Equal stamps later: still
+    up to date."""
+    return f"{described(ptr)}:{walked}:{cached}"
 
 
 def walk_stamp(files: Iterable[FileInfo]) -> str:
@@ -118,10 +119,13 @@ class WalkStamp:
         self._ends: list[int] = []  # files walked at the end of each part
         self.spans: list[tuple[str, int, int]] = []
         self._size = 0  # of the listing `track` saw
+        self._lines: list[str] = []  # of the part being walked
+        self._part: list[FileInfo] = []
 
-    def feed(self, files: Iterable[FileInfo]) -> Iterator[FileInfo]:
-        lines: list[str] = []
-        part: list[FileInfo] = []
+    def feed(self, files: Iterable[FileInfo], *, last: bool = True) -> Iterator[FileInfo]:
+        """The files, each taken into its part as it passes. With `last=False` more of the
+        same walk follow in later calls (checkout hands its windows on one by one)."""
+        lines, part = self._lines, self._part
         keep = self._recorded is not None
         crc = zlib.crc32
         for f in files:
@@ -134,11 +138,11 @@ class WalkStamp:
             if not crc(rel.encode(errors="surrogateescape")) & _CUT_MASK:
                 self._end(lines, part)
             yield f
-        if lines:
+        if last and lines:
             self._end(lines, part)
 
-    def consume(self, files: Iterable[FileInfo]) -> None:
-        for _ in self.feed(files):
+    def consume(self, files: Iterable[FileInfo], *, last: bool = True) -> None:
+        for _ in self.feed(files, last=last):
             pass
 
     def _end(self, lines: list[str], part: list[FileInfo]) -> None:
@@ -183,3 +187,12 @@ class WalkStamp:
         (`described`), once `track` has seen the listing."""
         assert len(self.spans) == len(self.parts), "the listing did not follow the walk"
         return PartsRecord(listing, cached, self._size, tuple(self.spans))
+
+    def remember(self, state: StateDB, top: str, ptr: Pointer, walked: str, cached: str
+                 ) -> None:
+        """What `add` and checkout leave once the directory at `top` holds `ptr`'s listing
+        (seen by `track`) and the cache every object of it: the clean stamp of the walk
+        `walked` and this walk's parts record, so that the next `status` is answered from
+        the walk alone, or from the parts that changed."""
+        state.put_clean(top, clean_stamp(ptr, walked, cached))
+        self.record(described(ptr), cached).save(state, top)

@@ -205,9 +205,10 @@ def iter_entries(
     progress: Progress = SILENT,
 ) -> Iterator[manifest.Entry]:
     """The manifest entries of a directory's walk `files` (in walk order), hashed through
-    the stat cache a window of _WINDOW files at a time: one range query, one thread pool
-    and (with `store`) one cache batch per window, so memory does not grow with the
-    number of files. Every object is in the cache once the iterator is exhausted."""
+    the stat cache a window of _WINDOW files at a time: one range query per window, one
+    thread pool, and (with `store`) a window's objects synced and renamed into the cache
+    while the next window is hashed, so memory does not grow with the number of files.
+    Every object is in the cache, durably, once the iterator is exhausted."""
     algo = repo.cache.algo
     with _Resolver(repo, store=store, jobs=jobs, progress=progress) as res:
         window: list[FileInfo] = []
@@ -220,7 +221,7 @@ def iter_entries(
                 break
             known = repo.state.get_between(window[0].path, window[-1].path, algo)
             oids = res.resolve(window, known)
-            res.commit()
+            res.commit_behind()
             for f in window:
                 yield manifest.Entry(f.relpath, oids[f.path], f.key.size)
             window = []
@@ -267,10 +268,11 @@ class _Resolver:
         if self.pool is not None:
             self.progress.finish()
 
-    def commit(self) -> None:
-        """Sync and rename what the batch holds so far (bounds its memory)."""
+    def commit_behind(self) -> None:
+        """Sync and rename what the batch holds so far (bounds its memory) on a thread,
+        while the next window is hashed; the batch's exit waits for it."""
         if self.batch is not None:
-            self.batch.commit()
+            self.batch.commit_behind()
 
     def resolve(self, files: list[FileInfo],
                 known: dict[str, tuple[int, int, int, str]] | None) -> dict[str, str]:
@@ -319,10 +321,13 @@ class _Resolver:
                 if linked is not None:  # verified unchanged by link_file
                     done.append((info, linked[0], True))
                     continue
-            oid = batch.add_file(info.path)[0] if batch is not None else \
-                cache.hash_file(info.path, info.key.size)
+            if batch is not None:
+                oid, _, after = batch.add_file(info.path, info.key.size)
+            else:
+                oid = cache.hash_file(info.path, info.key.size)
+                after = StatKey.of(os.stat(info.path))
             # Only remember the hash if the file did not change while we read it.
-            done.append((info, oid, StatKey.of(os.stat(info.path)) == info.key))
+            done.append((info, oid, after == info.key))
         return done
 
 

@@ -19,7 +19,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from moma_cli.atomic import flush, is_tmp_name, tmp_sibling
 from moma_cli.core import hashing, manifest
@@ -27,8 +27,12 @@ from moma_cli.errors import HashMismatchError, NoSpaceError, ObjectMissingError
 from moma_cli.storage.link import COPY_RANGE_REFUSED, copy_range
 from moma_cli.storage.state import StateDB, StatKey
 
+if TYPE_CHECKING:
+    import threading
+
 OBJECT_MODE = 0o444
 T = TypeVar("T")
+P = TypeVar("P", str, Path)
 _SMALL = 1 << 20
 _LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
 _CHUNK = 4 << 20
@@ -44,6 +48,7 @@ class ObjectCache:
         self.objects_dir = root / algo
         self._objects_str = str(self.objects_dir)
         self.tmp_dir = root / "tmp"
+        self._tmp_str = str(self.tmp_dir)
         self.quarantine_dir = root / "quarantine"
         # Indexes of remote packs, kept once read (storage/packs.py): named by their hash.
         self.pack_indexes_dir = root / "packs" / algo
@@ -103,7 +108,8 @@ class ObjectCache:
     def add_file(self, src: str | Path) -> tuple[str, int]:
         """Hash `src` while copying it into the cache; return (oid, size)."""
         with self.batch() as batch:
-            return batch.add_file(src)
+            oid, size, _ = batch.add_file(src)
+            return oid, size
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[Batch]:
@@ -293,25 +299,58 @@ class Batch:
 
     def __init__(self, cache: ObjectCache) -> None:
         self.cache = cache
-        self.pending: list[tuple[Path, str]] = []
+        self.pending: list[tuple[str | Path, str]] = []
         self.spares: list[tuple[Path, str]] = []  # (spare temp, oid) of verified downloads
+        # `commit_behind`: the temps its thread syncs and renames, what it raised, and the
+        # prefix directories renamed into since the last `commit` flushed them.
+        self._behind: list[tuple[str | Path, str]] = []
+        self._thread: threading.Thread | None = None
+        self._failed: BaseException | None = None
+        self._renamed: set[str] = set()
 
-    def add_file(self, src: str | Path) -> tuple[str, int]:
-        """Hash `src` into a temp copy; return (oid, size). Nothing is written for content
-        the cache already has (small files are hashed before any write)."""
+    def add_file(self, src: str | Path, size_hint: int | None = None
+                 ) -> tuple[str, int, StatKey]:
+        """Hash `src` into a temp copy; return (oid, size, the stat key of `src` once read:
+        if it is the key the caller saw before, the file did not change meanwhile). Nothing
+        is written for content the cache already has (small files are hashed before any
+        write). `size_hint`: the size a walk saw, which spares a small file's probes."""
+        if size_hint is not None and size_hint <= _SMALL:
+            stored = self._add_small(src, size_hint)
+            if stored is not None:
+                return stored
         cache = self.cache
         with open(src, "rb", buffering=0) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size <= _SMALL:
                 data = fh.readall()
-                oid = hashing.hash_bytes(data, cache.algo)
-                if not cache.exists(oid):
-                    self.pending.append((_write_small(cache.tmp_dir, data), oid))
-                return oid, len(data)
+                key = StatKey.of(os.fstat(fh.fileno()))
+                return self._add_bytes(data), len(data), key
             tmp, out = cache._new_tmp()
             oid, size = self._fill(tmp, out, lambda: _copy_and_hash(fh, out, tmp, cache.algo, size))
+            key = StatKey.of(os.fstat(fh.fileno()))
         self.pending.append((tmp, oid))
-        return oid, size
+        return oid, size, key
+
+    def _add_small(self, src: str | Path, size: int) -> tuple[str, int, StatKey] | None:
+        """`add_file` of a file a walk saw at `size` bytes, in four system calls (open, one
+        read, fstat, close; `open()` + `readall()` made nine, with a stat after): None when
+        the file is no longer `size` bytes, for `add_file` to read it the general way."""
+        fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, size + 1)  # one byte more: a file that grew is seen
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if len(data) != st.st_size:  # not the whole file, as it is now
+            return None
+        return self._add_bytes(data), len(data), StatKey.of(st)
+
+    def _add_bytes(self, data: bytes) -> str:
+        cache = self.cache
+        oid = hashing.hash_bytes(data, cache.algo)
+        if not cache.exists(oid):
+            self.pending.append((_write_small(cache._tmp_str, data), oid))
+        return oid
 
     def link_file(self, src: str | Path, expected: StatKey) -> tuple[str, int] | None:
         """Hardlink `src` into the cache instead of copying it; return (oid, size).
@@ -436,21 +475,58 @@ class Batch:
         The second sync makes the renames durable before the caller writes a pointer that
         names these objects.
         """
+        self._wait()
+        if self.pending:
+            self._sync_and_rename(self.pending)
+        if self._renamed:
+            flush(sorted(self._renamed))
+            self._renamed.clear()
+        self._keep_spares()  # only now are their objects in the cache, durably
+
+    def commit_behind(self) -> None:
+        """`commit` of the temps written so far, on a thread, while the caller writes the
+        next ones (add's next window): the sync, which waits for the disk, and the renames
+        then overlap the hashing instead of stopping it. The previous hand-off is waited
+        for first, so at most two windows of temps exist at once. Each object is still
+        renamed only after a sync that began once its temp was complete; the renames are
+        made durable by a later sync (the next hand-off's, or `commit`'s, which the caller
+        waits for before it writes a pointer)."""
+        import threading
+
+        self._wait()
         if not self.pending:
             return
-        flush([tmp for tmp, _ in self.pending])
-        made: set[str] = set()
-        while self.pending:
-            tmp, oid = self.pending[-1]
-            parent = os.path.join(self.cache.objects_dir, oid[:2])
+        self._behind, self.pending = self.pending, []
+        self._thread = threading.Thread(target=self._commit_behind, name="moma-commit",
+                                        daemon=True)
+        self._thread.start()
+
+    def _commit_behind(self) -> None:
+        try:
+            self._sync_and_rename(self._behind)
+        except BaseException as exc:  # raised in the caller's thread by `_wait`
+            self._failed = exc
+
+    def _wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._failed is not None:
+            failed, self._failed = self._failed, None
+            raise failed
+
+    def _sync_and_rename(self, items: list[tuple[str | Path, str]]) -> None:
+        flush([tmp for tmp, _ in items])
+        objects, made = self.cache._objects_str, self._renamed
+        while items:
+            tmp, oid = items[-1]
+            parent = f"{objects}/{oid[:2]}"
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
             # An object already present is identical (same oid), so replacing it is harmless.
-            os.replace(tmp, os.path.join(parent, oid[2:]))
-            self.pending.pop()  # only once renamed: discard() removes a temp that failed
-        flush(sorted(made))
-        self._keep_spares()
+            os.replace(tmp, f"{parent}/{oid[2:]}")
+            items.pop()  # only once renamed: discard() removes a temp that failed
 
     def _keep_spares(self) -> None:
         """Hand the spares of the objects now in the cache to `ObjectCache.spares`."""
@@ -462,8 +538,12 @@ class Batch:
                 _unlink_quietly(spare)
 
     def discard(self) -> None:
-        while self.pending:
-            _unlink_quietly(self.pending.pop()[0])
+        if self._thread is not None:  # never unlink under a thread still renaming
+            self._thread.join()
+            self._thread = None
+        for items in (self.pending, self._behind):
+            while items:
+                _unlink_quietly(items.pop()[0])
         while self.spares:
             _unlink_quietly(self.spares.pop()[0])
 
@@ -473,19 +553,21 @@ def _not_cached(oid: str) -> ObjectMissingError:
                               hint="run 'moma fetch' to download it from the remote")
 
 
-def _open_tmp(tmp_dir: Path) -> tuple[Path, int]:
+def _open_tmp(tmp_dir: P) -> tuple[P, int]:
     """A new temp, created read-only: the mode binds later opens only, so the writer can
-    still fill it, and the commit needs no chmod."""
-    tmp = tmp_sibling(tmp_dir / "object")
+    still fill it, and the commit needs no chmod. A string directory gives a string path
+    (add's per-file loop: pathlib cost more than the system calls)."""
+    tmp = tmp_sibling(tmp_dir / "object" if isinstance(tmp_dir, Path)
+                      else f"{tmp_dir}/object")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        return tmp, os.open(tmp, flags, OBJECT_MODE)
+        return tmp, os.open(tmp, flags, OBJECT_MODE)  # type: ignore[return-value]
     except FileNotFoundError:  # first write into this cache
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        return tmp, os.open(tmp, flags, OBJECT_MODE)
+        os.makedirs(tmp_dir, exist_ok=True)
+        return tmp, os.open(tmp, flags, OBJECT_MODE)  # type: ignore[return-value]
 
 
-def _write_small(tmp_dir: Path, data: bytes) -> Path:
+def _write_small(tmp_dir: str, data: bytes) -> str:
     """Write a temp with bare syscalls: per-file overhead is what adding 10k files costs."""
     tmp, fd = _open_tmp(tmp_dir)
     try:
@@ -511,7 +593,7 @@ def _unlink_restoring(tmp: Path, mode: int) -> None:
     _unlink_quietly(tmp)
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 

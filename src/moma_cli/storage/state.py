@@ -17,7 +17,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 # What SQLite says about a file that is not, or no longer, a database. Not "locked", not
@@ -140,7 +140,7 @@ class StateDB:
     def put_parts(self, path: str, record: bytes) -> None:
         self._write("INSERT OR REPLACE INTO parts VALUES (?, ?)", [(path, record)])
 
-    def _value(self, table: str, column: str, path: str) -> object:
+    def _value(self, table: str, column: str, path: str) -> Any:
         """`column` of the row of `path` in one of the per-path tables, or None."""
         row = self._run(lambda db: db.execute(
             f"SELECT {column} FROM {table} WHERE path = ?", (path,)).fetchone())
