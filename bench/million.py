@@ -23,7 +23,7 @@ With --before SRC, another moma tree (e.g. main's, from `git archive main src`) 
 the same way first, as tool "before", for a before/after in one run.
 
 Usage: python bench/million.py [--files N] [--only cp,add,...] [--dvc] [--dvc-files N]
-                               [--no-moma] [--before SRC] [--shaped-s3 PATH]
+                               [--no-moma] [--before SRC] [--shaped-s3 PATH] [--drop-tree]
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def modify(repo: Path, data: str, count: int, rep: int) -> None:
 
 
 def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Recorder,
-             shaped: Path | None) -> None:
+             shaped: Path | None, drop_tree: bool = False) -> None:
     name = tool.name
     is_moma = isinstance(tool, bench.Moma)  # "moma", or "before" (--before)
     base = bench.RUNS / f"million-{name}-{count}"
@@ -121,6 +121,10 @@ def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Re
         rec.time(f"cp/{count}", ["cp", "-r", str(tree), str(repo / data)], repo, None)
     else:
         bench.sh(["cp", "-r", str(tree), str(repo / data)], repo)
+    if drop_tree:  # a million files take ~4 GB per copy, and the disk is shared
+        bench._discard(tree)
+        bench._discard(tree.with_name(tree.name + ".complete"))
+        bench._empty_trash()
     rec.time(f"add/{name}/{count}", tool.add(data), repo, tool.env)
     bench.sh(["git", "add", "-A"], repo)
     bench.sh(["git", "commit", "-qm", "data"], repo)
@@ -140,12 +144,14 @@ def run_tool(tool: bench.Tool, tree: Path, count: int, steps: list[str], rec: Re
         rec.time(f"push/{name}/{count}", tool.push(), repo, tool.env)
     if "pull" in steps:
         rec.time(f"pull/{name}/{count}", tool.clone_and_pull(repo, clone), base, tool.env)
+        _drop(clone)
     if is_moma and "fetch" in steps:
         fetch_clone = base / "fetch-clone"
         bench._discard(fetch_clone)
         cmd = ["sh", "-c", f"git clone -q '{repo}' '{fetch_clone}' && cd '{fetch_clone}' && "
                f"{' '.join(tool.exe)} fetch"]
         rec.time(f"fetch/{name}/{count}", cmd, base, tool.env)
+        _drop(fetch_clone)
     if is_moma and "gc" in steps:
         rec.time(f"gc/{name}/{count}", [*tool.exe, "gc", "--workspace", "--force"], repo,
                  tool.env)
@@ -181,6 +187,13 @@ def run_s3(tool: bench.Tool, repo: Path, base: Path, count: int, steps: list[str
                 cmd = ["sh", "-c", f"git clone -q '{repo}' '{clone}' && cd '{clone}' && "
                        f"{setup} && {exe} {command} -r s3"]
                 rec.time(f"{step}/{tool.name}/{count}", cmd, base, tool.env)
+                _drop(clone)
+
+
+def _drop(clone: Path) -> None:
+    """A clone is measured once: its copy of the data (~8 GB at a million) goes at once."""
+    bench._discard(clone)
+    bench._empty_trash()
 
 
 def table(rows: dict[str, dict[str, object]]) -> str:
@@ -203,6 +216,8 @@ def main() -> None:
     parser.add_argument("--dvc-files", type=int, default=100_000)
     parser.add_argument("--no-moma", action="store_true")
     parser.add_argument("--before", type=Path, help="another moma src tree, timed first")
+    parser.add_argument("--drop-tree", action="store_true",
+                        help="delete the built tree once copied (it is built again next time)")
     parser.add_argument("--shaped-s3", type=Path, default=bench.HERE / "shaped_s3.py",
                         help="the shaped S3 module (s3push, s3pull); skipped if missing")
     args = parser.parse_args()
@@ -225,7 +240,7 @@ def main() -> None:
     try:
         for tool, count in tools:
             tree = build_tree(datasets.DATA / f"files{count}", count)
-            run_tool(tool, tree, count, steps, rec, shaped)
+            run_tool(tool, tree, count, steps, rec, shaped, args.drop_tree)
     finally:
         bench._empty_trash()
         print(table(rec.rows))

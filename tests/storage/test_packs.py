@@ -15,9 +15,11 @@ from conftest import Moma, RemoteSpec, clone_of, git, tree_bytes, write
 from helpers import cache_objects
 from moma_cli.core import pointer
 from moma_cli.core.hashing import hash_bytes
-from moma_cli.errors import PackIndexError
+from moma_cli.errors import HashMismatchError, PackIndexError
 from moma_cli.services.sync import planning
 from moma_cli.storage import packs
+from moma_cli.storage.fs import Location
+from moma_cli.storage.remote.local import LocalRemote
 
 N_FILES = 200  # above packs.MIN_OBJECTS
 
@@ -140,6 +142,25 @@ def test_index_finds_every_object_of_its_live_packs() -> None:
     assert index.get(f"{2500:064x}") == packs.Slot("p1", 25000, 10)  # the other copy
     assert f"{3500:064x}" not in index
     assert dict(index.items()) == first and len(index) == 3000
+
+
+def test_a_pack_is_built_from_the_files_and_refuses_one_that_changed_size(
+        tmp_path: Path) -> None:
+    store = LocalRemote(Location("r", str(tmp_path / "remote"), "local",
+                                 str(tmp_path / "remote")), "blake3", tmp_path / "idx", 2, False)
+    files = []
+    for i in range(3):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(_content(i))
+        files.append((_oid(_content(i)), path, len(_content(i))))
+    packid = store.pack_files(files)
+    data = (tmp_path / "remote" / "blake3" / packs.DIR / (packid + packs.PACK_SUFFIX)).read_bytes()
+    assert data == b"".join(_content(i) for i in range(3))
+    assert all(store.packs().get(oid) is not None for oid, _, _ in files)
+    for size in (files[1][2] - 1, files[1][2] + 1):  # shrank or grew since it was verified
+        changed = [files[0], (files[1][0], files[1][1], size), files[2]]
+        with pytest.raises(HashMismatchError, match=f"{files[1][0][:8]}.* changed while"):
+            store.pack_files(changed)
 
 
 # -- push and pull through packs -------------------------------------------------------------

@@ -125,7 +125,7 @@ class LocalRemote(Store):
                 return fh.read()
             return os.pread(fh.fileno(), (end or 0) - start, start)
 
-    def _write(self, name: str, data: bytes) -> None:
+    def _write(self, name: str, data: bytes | bytearray) -> None:
         self.packs_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.packs_dir / name, data, OBJECT_MODE)
         flush([self.packs_dir])  # the rename is durable before anything names this file

@@ -192,7 +192,7 @@ class FsspecRemote(Store):
         with self.location.translate():
             return bytes(self.fs.cat_file(f"{self.packs_dir}/{name}", start=start, end=end))
 
-    def _write(self, name: str, data: bytes) -> None:
+    def _write(self, name: str, data: bytes | bytearray) -> None:
         with self.location.translate():
             self.fs.pipe_file(f"{self.packs_dir}/{name}", data)
 

@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 from moma_cli.atomic import atomic_write_bytes, is_tmp_name
 from moma_cli.core import hashing
 from moma_cli.core.hashing import Hasher, is_valid_oid
-from moma_cli.errors import ObjectMissingError, PackIndexError
+from moma_cli.errors import HashMismatchError, ObjectMissingError, PackIndexError
 from moma_cli.storage import packs, transfer
 from moma_cli.storage.fs import Location
 from moma_cli.storage.packs import Slot, Span
@@ -114,7 +114,7 @@ class Store:
     def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
         raise NotImplementedError
 
-    def _write(self, name: str, data: bytes) -> None:
+    def _write(self, name: str, data: bytes | bytearray) -> None:
         """Write a file in the packs dir atomically and durably."""
         raise NotImplementedError
 
@@ -189,9 +189,30 @@ class Store:
 
     def write_pack(self, objects: Sequence[tuple[str, bytes | memoryview]]) -> str:
         """Store these objects as one pack: the pack first, then its index."""
-        index = packs.encode_index([(oid, len(data)) for oid, data in objects], self.algo)
+        return self._store_pack([(oid, len(data)) for oid, data in objects],
+                                b"".join(data for _, data in objects))
+
+    def pack_files(self, objects: Sequence[tuple[str, Path, int]]) -> str:
+        """Store these (oid, cache path, size) files as one pack. The pack is read straight
+        into one buffer of its size: a list of the files' bytes joined into the pack held
+        it twice (4 packs in flight: 64 MB instead of 32). A file whose size is not the
+        one given (changed since it was verified) fails the pack."""
+        pack = bytearray(sum(size for _, _, size in objects))
+        at = 0
+        with memoryview(pack) as view:
+            for oid, path, size in objects:
+                with open(path, "rb") as fh:
+                    if fh.readinto(view[at:at + size]) != size or fh.read(1):
+                        raise HashMismatchError(f"cache object {hashing.short_oid(oid)} "
+                                                "changed while it was being pushed")
+                at += size
+        return self._store_pack([(oid, size) for oid, _, size in objects], pack)
+
+    def _store_pack(self, objects: Sequence[tuple[str, int]], pack: bytes | bytearray) -> str:
+        """Write a pack holding `objects` (oid, size), back to back in `pack`, then its
+        index."""
+        index = packs.encode_index(objects, self.algo)
         packid = hashing.hash_bytes(index, self.algo)
-        pack = b"".join(data for _, data in objects)
         self._write(packid + packs.PACK_SUFFIX, pack)
         self._write(packid + packs.INDEX_SUFFIX, index)
         self._keep_index(packid, index)
@@ -243,11 +264,12 @@ class Store:
             small = []
         packed = {oid for oid, _ in small}
         paths = {oid: path for oid, path, _ in objects}
+        sizes = dict(small)
         gate = threading.BoundedSemaphore(_PACKS_IN_FLIGHT)
 
         def send(oids: list[str]) -> None:
             with gate:
-                self.write_pack([(oid, paths[oid].read_bytes()) for oid in oids])
+                self.pack_files([(oid, paths[oid], sizes[oid]) for oid in oids])
 
         tasks = [transfer.whole(send, group) for group in packs.group(small)]
         loose = [oid for oid, _, _ in objects if oid not in packed]
