@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moma_cli.storage import heap
 from moma_cli.storage.fs import Location
 from moma_cli.storage.remote.local import LocalRemote
 from moma_cli.storage.remote.objectstore import FsspecRemote
@@ -27,5 +28,6 @@ def open_store(location: Location, algo: str, index_dir: Path, jobs: int, *,
                reread: bool = False) -> Store:
     """`index_dir`: where pack indexes read from remotes are kept (they never change);
     `reread`: read every index from the remote again, to check it (fsck, push --verify)."""
+    heap.keep_large_buffers_mapped()  # packs and bodies are freed back, not kept in heaps
     store_type = LocalRemote if location.is_local else FsspecRemote
     return store_type(location, algo, index_dir, jobs, reread)
