@@ -15,7 +15,7 @@ PKG = Path(__file__).resolve().parents[1] / "src" / "moma_cli"
 # layer -> layers it may import from
 ALLOWED = {
     "api": {"services", "core", "storage", "atomic", "errors"},
-    "cli": {"cli", "services", "errors", "core", "config", "credentials"},
+    "cli": {"cli", "services", "errors", "core", "config", "credentials", "atomic"},
     "services": {"services", "core", "storage", "gitrepo", "config", "config_keys", "atomic",
                  "yamlio", "credentials", "errors"},
     "storage": {"storage", "core", "config", "atomic", "yamlio", "credentials", "errors"},
@@ -170,17 +170,19 @@ def test_serve_loads_starlette_only_when_serving() -> None:
 # commit, checkout and push (docs/hooks.md); a failing hook prints its error without rich.
 HEAVY = ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic", "dask",
          "distributed", "importlib.metadata")
+# The commands of cli/fastspec.FAST run without Typer (and the click it vendors).
+TYPER = ("typer", "typer._click")
 TRANSFER = ("moma_cli.services.sync.pushing", "moma_cli.services.sync.remote_status",
             "moma_cli.storage.transfer", "moma_cli.storage.remote", "concurrent.futures")
 NOT_LOADED: dict[tuple[str, ...], tuple[str, ...]] = {
     ("--help",): (*HEAVY, "moma_cli.services.data", "moma_cli.services.repo"),
-    ("status",): HEAVY,
-    ("checkout",): HEAVY,
-    ("hook", "pointers", "data.txt.moma"): (*HEAVY, *TRANSFER),
-    ("hook", "pointers", "gone.txt.moma"): (*HEAVY, *TRANSFER),
-    ("hook", "large-files", "data.txt", "--max-kb", "1"): (*HEAVY, *TRANSFER),
-    ("hook", "pre-push", "origin", "url"): HEAVY,
-    ("check", "--json"): (*HEAVY, "moma_cli.services.heal", "moma_cli.services.monitor",
+    ("status",): (*HEAVY, *TYPER),
+    ("checkout",): (*HEAVY, *TYPER),
+    ("hook", "pointers", "data.txt.moma"): (*HEAVY, *TRANSFER, *TYPER),
+    ("hook", "pointers", "gone.txt.moma"): (*HEAVY, *TRANSFER, *TYPER),
+    ("hook", "large-files", "data.txt", "--max-kb", "1"): (*HEAVY, *TRANSFER, *TYPER),
+    ("hook", "pre-push", "origin", "url"): (*HEAVY, *TYPER),
+    ("check", "--json"): (*HEAVY, *TYPER, "moma_cli.services.heal", "moma_cli.services.monitor",
                           "moma_cli.services.pipeline", "urllib.request"),
 }
 
@@ -191,7 +193,7 @@ def test_hook_speed_commands_load_nothing_heavy(repo: Moma) -> None:
     repo("add", "data.txt")
     register_model(repo, "clf", {"accuracy": 0.9})
     configure(repo, {"clf": {"checks": ["accuracy >= 0.8"]}})
-    runner = ("import sys\nfrom moma_cli.cli.app import main\n"
+    runner = ("import sys\nfrom moma_cli.cli.fastpath import main\n"
               "try:\n    main()\nexcept SystemExit:\n    pass\n"
               "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n")
     for command, unwanted in NOT_LOADED.items():

@@ -1,3 +1,3 @@
-from moma_cli.cli.app import main
+from moma_cli.cli.fastpath import main
 
 main()

@@ -16,8 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from conftest import PROJECT, Moma
-from moma_cli.cli.app import COMMANDS, full_app
-from moma_cli.cli.context import ErrorFunnel
+from moma_cli.cli.app import COMMANDS, ErrorFunnel, full_app
 from moma_cli.errors import MomaError
 
 

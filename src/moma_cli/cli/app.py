@@ -20,10 +20,41 @@ from importlib import import_module
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from moma_cli import __version__
-from moma_cli.cli.context import OPTIONS, ErrorFunnel
+from moma_cli.cli.context import apply_global_options, failure_code
 from moma_cli.cli.options import command_index
+
+
+class ErrorFunnel(TyperGroup):
+    """The root command: every outcome of any command becomes an exit code
+    (context.failure_code). Usage errors stay click's (exit 2)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from moma_cli.cli.options import upgrade_legacy_options
+
+        upgraded, warnings = upgrade_legacy_options(args)
+        if warnings:
+            from moma_cli.cli import render
+
+            for warning in warnings:
+                render.warn(warning)
+        return list(super().parse_args(ctx, upgraded))
+
+    def invoke(self, ctx: Any) -> Any:
+        # --json anywhere after the command: a script reads stdout, so errors go there too
+        wants_json = "--json" in [*getattr(ctx, "protected_args", []), *ctx.args]
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # a usage error (exit 2) is click's to report
+        except BaseException as exc:  # noqa: BLE001 - the funnel, bugs included
+            code = failure_code(exc, wants_json)
+            if code is None:
+                raise
+            raise typer.Exit(code) from None
+
 
 SETTINGS: dict[str, Any] = dict(
     name="moma",
@@ -55,12 +86,7 @@ def main_options(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
-    OPTIONS.verbose = verbose
-    OPTIONS.wait = wait
-    from moma_cli.cli import render
-    from moma_cli.services.progress import NOTICES
-
-    NOTICES.show = render.warn
+    apply_global_options(verbose, wait)
 
 
 # Module of moma_cli.cli -> the commands (and command groups) its register() adds, in the

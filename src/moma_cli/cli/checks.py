@@ -8,26 +8,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from moma_cli.cli.options import Json
+from moma_cli.errors import ExitCode
 
 if TYPE_CHECKING:
+    import typer
+
+    from moma_cli.cli.options import Feedback, Json, Window
     from moma_cli.services.checks import CheckReport, ModelReport
     from moma_cli.services.heal import HealResult
     from moma_cli.services.monitor import MonitorResult
     from moma_cli.services.repo import Repo
 
-Window = Annotated[str | None, typer.Option(
-    "--window", metavar="DURATION",
-    help="Only log lines of the last DURATION (e.g. 30m, 1h, 7d).")]
-Feedback = Annotated[Path | None, typer.Option(
-    "--feedback", metavar="FILE",
-    help="True labels of served requests (CSV or JSON lines: request_id, label[, row]): "
-         "gives live.accuracy.")]
-
-
 def register(app: typer.Typer) -> None:
+    from moma_cli.cli.options import bind_annotations
+
+    bind_annotations(globals())
     app.command("check")(check)
     app.command("monitor")(monitor)
 
@@ -75,6 +70,8 @@ def check(
     from moma_cli.services.repo import open_repo
 
     if rollback and (heal or metrics is not None):
+        import typer  # a usage error: Typer's to report (fastpath.run)
+
         raise typer.BadParameter("--rollback goes with the recorded and --live metrics "
                                  "only", param_hint="--rollback")
     if rollback:
@@ -88,7 +85,7 @@ def check(
     else:
         _render(report, heals)
     if not report.ok or not all(h.healed for h in heals):
-        raise typer.Exit(1)
+        raise SystemExit(ExitCode.FAILURE)
 
 
 def _run(repo: Repo, refs: list[str] | None, metrics: Path | None, heal: bool,
@@ -134,7 +131,7 @@ def _check_and_roll_back(repo: Repo, refs: list[str] | None, live: Path | None,
             else:
                 render.warn(f"rollback {r.model}: {r.message}")
     if not result.report.ok:
-        raise typer.Exit(1)
+        raise SystemExit(ExitCode.FAILURE)
 
 
 def _render(report: CheckReport, heals: list[HealResult]) -> None:
@@ -272,4 +269,6 @@ def _seconds(window: str | None) -> int | None:
     try:
         return parse_duration(window, "--window")
     except ConfigError as exc:
+        import typer  # a usage error: Typer's to report (fastpath.run)
+
         raise typer.BadParameter(exc.message, param_hint="--window") from None

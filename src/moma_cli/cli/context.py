@@ -1,15 +1,12 @@
-"""Global options and the error funnel shared by every command."""
+"""Global options and the error funnel shared by every command (no Typer: the fast path
+imports this too)."""
 
 from __future__ import annotations
 
 import contextlib
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-import typer
-from typer.core import TyperGroup
+from typing import TYPE_CHECKING
 
 from moma_cli.errors import ExitCode, MomaError
 
@@ -40,51 +37,48 @@ def here_locked() -> Iterator[Repo | None]:
         yield repo
 
 
-class ErrorFunnel(TyperGroup):
-    """The root command: maps every outcome of any command to an exit code. MomaError -> 1
-    with one clear line, an OSError -> 1 naming its file, Ctrl-C -> 130, anything else -> 3
-    ('a bug'), with a traceback only under --verbose. Usage errors stay click's (exit 2)."""
+def failure_code(exc: BaseException, wants_json: bool) -> int | None:
+    """What every command's failure means: MomaError -> 1 with one clear line, an OSError
+    -> 1 naming its file, Ctrl-C -> 130, anything else -> 3 ('a bug'), with a traceback
+    only under --verbose; None for an exit on purpose (SystemExit), which stays as raised.
+    Shared by Typer's root command (ErrorFunnel) and the fast path (cli/fastpath.py)."""
+    from moma_cli.cli import render
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from moma_cli.cli.options import upgrade_legacy_options
+    if isinstance(exc, MomaError):
+        if OPTIONS.verbose:
+            _print_traceback()
+        render.error(exc.message, exc.hint)
+        if wants_json:
+            render.json_error(exc.message, exc.hint)
+        return ExitCode.FAILURE
+    if isinstance(exc, KeyboardInterrupt):
+        render.error("interrupted")
+        return ExitCode.INTERRUPTED
+    if not isinstance(exc, Exception):  # SystemExit: an exit on purpose
+        return None
+    if OPTIONS.verbose:
+        _print_traceback()
+    if isinstance(exc, OSError):
+        # os.replace(tmp, dest) names the temp first: the destination is what to show.
+        where = exc.filename2 or exc.filename or ""
+        render.error(f"{exc.strerror or exc}: {where}".rstrip(": "))
+        return ExitCode.FAILURE
+    render.error(f"internal error: {type(exc).__name__}: {exc}",
+                 "run with --verbose and report it at the moma issue tracker")
+    return ExitCode.BUG
 
-        upgraded, warnings = upgrade_legacy_options(args)
-        if warnings:
-            from moma_cli.cli import render
 
-            for warning in warnings:
-                render.warn(warning)
-        return list(super().parse_args(ctx, upgraded))
+def _print_traceback() -> None:
+    import traceback  # --verbose only
 
-    def invoke(self, ctx: Any) -> Any:
-        from moma_cli.cli import render
+    traceback.print_exc()
 
-        # --json anywhere after the command: a script reads stdout, so errors go there too
-        wants_json = "--json" in [*getattr(ctx, "protected_args", []), *ctx.args]
-        try:
-            return super().invoke(ctx)
-        except MomaError as exc:
-            if OPTIONS.verbose:
-                traceback.print_exc()
-            render.error(exc.message, exc.hint)
-            if wants_json:
-                render.json_error(exc.message, exc.hint)
-            raise typer.Exit(ExitCode.FAILURE) from None
-        except KeyboardInterrupt:
-            render.error("interrupted")
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
-        except (typer.Exit, typer.Abort, SystemExit, typer.TyperException):
-            raise  # a usage error (exit 2) is click's to report
-        except OSError as exc:
-            if OPTIONS.verbose:
-                traceback.print_exc()
-            # os.replace(tmp, dest) names the temp first: the destination is what to show.
-            where = exc.filename2 or exc.filename or ""
-            render.error(f"{exc.strerror or exc}: {where}".rstrip(": "))
-            raise typer.Exit(ExitCode.FAILURE) from None
-        except Exception as exc:  # noqa: BLE001 - the funnel for bugs
-            if OPTIONS.verbose:
-                traceback.print_exc()
-            render.error(f"internal error: {type(exc).__name__}: {exc}",
-                         "run with --verbose and report it at the moma issue tracker")
-            raise typer.Exit(ExitCode.BUG) from None
+
+def apply_global_options(verbose: bool, wait: float) -> None:
+    """`moma -v` and `moma --wait S`, before any command (both paths)."""
+    from moma_cli.cli import render
+    from moma_cli.services.progress import NOTICES
+
+    OPTIONS.verbose = verbose
+    OPTIONS.wait = wait
+    NOTICES.show = render.warn

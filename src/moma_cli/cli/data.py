@@ -5,18 +5,22 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
 from moma_cli.cli import views
 from moma_cli.cli.context import OPTIONS
-from moma_cli.cli.options import Jobs, Json, Reference, Target
+from moma_cli.errors import ExitCode
 
 if TYPE_CHECKING:
+    import typer
+
+    from moma_cli.cli.options import Jobs, Json, Reference, Target
     from moma_cli.services.data_status import StatusResult
     from moma_cli.services.sync.remote_status import RegistryGap
 
 
 def register(app: typer.Typer) -> None:
+    from moma_cli.cli.options import bind_annotations
+
+    bind_annotations(globals())
     app.command("init")(init)
     app.command("add")(add)
     app.command("status")(status)
@@ -174,7 +178,7 @@ def status(
             render.warn(f"{gap.ref} (v{gap.version}) points at data remote '{gap.remote}' "
                         f"lacks ({gap.lacking} object(s) of {gap.path}); run 'moma push'")
     if not result.clean:
-        raise typer.Exit(1)
+        raise SystemExit(ExitCode.FAILURE)
 
 
 def checkout(
@@ -202,7 +206,7 @@ def checkout(
     else:
         views.render_checkout(result)
     if not result.ok:
-        raise typer.Exit(1)
+        raise SystemExit(ExitCode.FAILURE)
 
 
 

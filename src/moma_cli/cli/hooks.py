@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from moma_cli.cli.options import Json
+from moma_cli.errors import ExitCode
 
 if TYPE_CHECKING:
-    from moma_cli.services.hooks import HooksResult, Problem
+    import typer
 
-hook_app = typer.Typer(help="Checks run from git hooks and the pre-commit framework.",
-                       no_args_is_help=True)
-Files = Annotated[list[str], typer.Argument(help="Files to check (pre-commit passes them).")]
+    from moma_cli.cli.options import Files, Json
+    from moma_cli.services.hooks import HooksResult, Problem
 
 
 def register(app: typer.Typer) -> None:
+    from moma_cli.cli.options import bind_annotations
+
+    bind_annotations(globals())
     app.command("install")(install)
     app.command("uninstall")(uninstall)
+    hook_app = typer.Typer(help="Checks run from git hooks and the pre-commit framework.",
+                           no_args_is_help=True)
+    hook_app.command("pre-push")(pre_push)
+    hook_app.command("pointers")(pointers)
+    hook_app.command("large-files")(large_files)
     app.add_typer(hook_app, name="hook")
 
 
@@ -59,7 +64,6 @@ def _render(result: HooksResult, json_out: bool) -> None:
         render.line(f"{change.hook}: {change.action} ({change.path})")
 
 
-@hook_app.command("pre-push")
 def pre_push(
     remote: Annotated[str, typer.Argument(help="The git remote being pushed to.")],
     url: Annotated[str, typer.Argument(help="Its URL (given by git; unused).")] = "",
@@ -80,7 +84,6 @@ def pre_push(
                           json_out=False)
 
 
-@hook_app.command("pointers")
 def pointers(files: Files) -> None:
     """Fail when a pointer does not parse or its object is not in the cache.
 
@@ -92,7 +95,6 @@ def pointers(files: Files) -> None:
     _problems(hooks.check_pointers(open_repo(), files))
 
 
-@hook_app.command("large-files")
 def large_files(
     files: Files,
     max_kb: Annotated[int, typer.Option("--max-kb", min=1,
@@ -114,4 +116,4 @@ def _problems(problems: list[Problem]) -> None:
     for problem in problems:
         render.error(f"{problem.path}: {problem.message}", problem.hint)
     if problems:
-        raise typer.Exit(1)
+        raise SystemExit(ExitCode.FAILURE)

@@ -1,8 +1,15 @@
-"""Options and arguments several commands share, and the parsing of `key=value` options."""
+"""Options and arguments several commands share, and the parsing of `key=value` options.
+
+The hook-speed command modules (data, checks, hooks) import neither Typer nor these at
+import time, so the fast path (cli/fastpath.py) can run them without Typer: their
+annotations stay strings, which Typer evaluates in the module's globals once register()
+has bound `typer` and these names there (bind_annotations).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -36,6 +43,23 @@ Target = Annotated[str | None, typer.Option(
     "--target", metavar="COLUMN",
     help="The column of the training data holding the labels: profiled as the "
          "distribution live predictions are compared with, not as a feature.")]
+Files = Annotated[list[str], typer.Argument(help="Files to check (pre-commit passes them).")]
+Window = Annotated[str | None, typer.Option(
+    "--window", metavar="DURATION",
+    help="Only log lines of the last DURATION (e.g. 30m, 1h, 7d).")]
+Feedback = Annotated[Path | None, typer.Option(
+    "--feedback", metavar="FILE",
+    help="True labels of served requests (CSV or JSON lines: request_id, label[, row]): "
+         "gives live.accuracy.")]
+SHARED = ("Json", "Jobs", "Executor", "Targets", "RemoteName", "Rev", "SourceRepo", "Ref",
+          "Reference", "Target", "Files", "Window", "Feedback")
+
+
+def bind_annotations(namespace: dict[str, Any]) -> None:
+    """Gives a hook-speed command module the names its string annotations use."""
+    namespace["typer"] = typer
+    namespace["Path"] = Path
+    namespace.update({name: globals()[name] for name in SHARED})
 
 
 def key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:

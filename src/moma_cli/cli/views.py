@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import typer
+from moma_cli.errors import ExitCode
 
 if TYPE_CHECKING:
     from moma_cli.core.lineage import Lineage
@@ -64,7 +64,7 @@ def report_transfer(result: TransferResult, verb: str, json_out: bool) -> None:
     else:
         render_transfer(result, verb)
     if not result.ok:
-        raise typer.Exit(1)
+        raise SystemExit(ExitCode.FAILURE)
 
 
 def render_transfer(r: TransferResult, verb: str, lead: str | None = None) -> None:

@@ -9,7 +9,6 @@ hundred lines in every pointer.
 from __future__ import annotations
 
 import hashlib
-import platform
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -94,6 +93,8 @@ def packages_digest(packages: list[str]) -> str:
 
 @cache
 def environment() -> dict[str, Any]:
+    import platform  # 2 ms at import: only when recording an environment
+
     return {
         "python": platform.python_version(),
         "platform": f"{platform.system()}-{platform.machine()}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from moma_cli.gitrepo.runner import Runner
@@ -15,6 +14,8 @@ class Lfs(Runner):
     def lfs_files(self) -> list[str] | None:
         """The paths `git lfs ls-files` reports (LFS files of HEAD); None when git-lfs is
         not installed or cannot answer (a version without --json; no commit yet)."""
+        import shutil  # 3 ms at import, and every command loads this module
+
         if shutil.which("git-lfs") is None:
             return None
         proc = self._proc(["lfs", "ls-files", "--json"])

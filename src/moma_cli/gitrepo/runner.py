@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -97,6 +96,8 @@ class Started:
     30,000 tags is 5 MB."""
 
     def __init__(self, args: Sequence[str], root: Path) -> None:
+        import tempfile  # 4 ms at import (shutil, random): only for these side-by-side reads
+
         self.args = args
         # they outlive this call: `output` (or a failed start) closes them
         self.out = tempfile.TemporaryFile()  # noqa: SIM115

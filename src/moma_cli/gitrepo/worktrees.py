@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from moma_cli.gitrepo.runner import Runner
@@ -24,6 +23,8 @@ class Worktrees(Runner):
     def worktree_remove(self, path: Path) -> None:
         """Remove a work tree made by `worktree_add`, whatever the run left in it."""
         self.run("worktree", "remove", "--force", "--force", str(path), check=False)
+        import shutil  # 3 ms at import, and every command loads this module
+
         shutil.rmtree(path, ignore_errors=True)
         self.run("worktree", "prune", check=False)
 
