@@ -82,7 +82,9 @@ def test_large_files_and_pointer_checks(repo: Moma) -> None:
     repo("hook", "pointers", "model.pkl.moma", "small.txt")
     write(repo.root / "broken.moma", "moma: 1\nhash: blake3\noid: xyz\n")
     out = repo("hook", "pointers", "model.pkl.moma", "broken.moma", ok=False)
-    assert "broken.moma: 'oid' is not a valid blake3 digest" in out.stderr
+    assert "error: broken.moma: 'oid' is not a valid blake3 digest\n" in out.stderr
+    out = repo("hook", "pointers", "gone.moma", ok=False)
+    assert out.stderr.splitlines()[0] == "error: gone.moma: pointer file not found"
     for obj in (repo.root / ".moma" / "cache").rglob("*"):
         if obj.is_file():
             obj.chmod(0o644)

@@ -114,6 +114,6 @@ def _problems(problems: list[Problem]) -> None:
     from moma_cli.cli import render
 
     for problem in problems:
-        render.error(f"{problem.path}: {problem.message}", problem.hint)
+        render.error(problem.message, problem.hint)
     if problems:
         raise SystemExit(ExitCode.FAILURE)

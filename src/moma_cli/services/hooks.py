@@ -224,8 +224,7 @@ def pre_push(repo: Repo, git_remote: str, ref_lines: Iterable[str]) -> TransferR
 
 @dataclass
 class Problem:
-    path: str
-    message: str
+    message: str  # names the file, as a MomaError's does
     hint: str | None = None
 
 
@@ -239,7 +238,7 @@ def check_pointers(repo: Repo, files: Sequence[str]) -> list[Problem]:
         try:
             ptr = repo.load_pointer(rel)
         except MomaError as exc:
-            problems.append(Problem(rel, exc.message, exc.hint))
+            problems.append(Problem(exc.message, exc.hint))
             continue
         if not repo.cache.exists(ptr.oid):
             unsaved.append(ptr)
@@ -250,7 +249,7 @@ def check_pointers(repo: Repo, files: Sequence[str]) -> list[Problem]:
 
         pushed = on_remote(repo, {p.oid for p in unsaved})
     where = f"neither in the cache nor on remote '{remote}'" if remote else "not in the cache"
-    problems += [Problem(p.pointer_path, f"object {p.oid[:12]} of {p.path} is {where}",
+    problems += [Problem(f"{p.pointer_path}: object {p.oid[:12]} of {p.path} is {where}",
                          f"run 'moma add {p.path}' or 'moma pull'")
                  for p in unsaved if p.oid not in pushed]
     return problems
@@ -265,7 +264,7 @@ def large_files(repo: Repo, files: Sequence[str], max_kb: int) -> list[Problem]:
             continue
         size = path.stat().st_size
         if size > max_kb * 1024:
-            problems.append(Problem(rel, f"{size // 1024} KiB is over the {max_kb} KiB limit",
+            problems.append(Problem(f"{rel}: {size // 1024} KiB is over the {max_kb} KiB limit",
                                     f"git rm --cached {shlex.quote(rel)} && "
                                     f"moma add {shlex.quote(rel)}"))
     return problems
