@@ -34,6 +34,10 @@ class PointerError(MomaError):
     pass
 
 
+class YamlError(MomaError):
+    pass
+
+
 POINTER_HINT = ("restore the pointer with 'git checkout -- PATH.moma', or run 'moma add PATH' "
                 "to write it again")
 

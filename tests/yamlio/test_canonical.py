@@ -8,16 +8,19 @@ quoting, stray characters, truncation)."""
 from __future__ import annotations
 
 import string
+import subprocess
+import sys
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moma_cli import yamlio
 from moma_cli.core import pointer
 from moma_cli.errors import MomaError
-from moma_cli.yamlio import canonical
+from moma_cli.yamlio import canonical, strict
 
 MANY = settings(max_examples=max(200, settings.default.max_examples))
 
@@ -40,7 +43,7 @@ def same(a: Any, b: Any) -> bool:
 def yaml_says(text: str) -> Any:
     """What PyYAML's strict load gives, or the MomaError it raises."""
     try:
-        return yamlio._pyyaml_loads(text, "p.moma")
+        return strict.loads(text, "p.moma")
     except MomaError as exc:
         return exc
 
@@ -65,7 +68,7 @@ ODD = ["yes", "No", "on", "OFF", "y", "n", "true", "False", "null", "Null", "~",
        "{}", "[]", "a, b", " a", "a ", "a  b", "---", "...", "é", "\u2028", "\x85", "\t",
        "\ufeff", "\x00", "\U0001f600", "9" * 19, "9" * 30, "1." + "0" * 30,
        "a" * 200]
-words = st.text(alphabet=string.ascii_letters + string.digits + "_./-+=@'?~(),:", min_size=1,
+words = st.text(alphabet=string.ascii_letters + string.digits + "_./-+=<>@'?~(),:", min_size=1,
                 max_size=10)
 odd_strings = st.one_of(st.sampled_from(ODD), words, st.text(max_size=12),
                         st.lists(words, min_size=1, max_size=3).map(" ".join))
@@ -188,6 +191,33 @@ def test_any_dumped_document_is_read_as_yaml_does_or_left_to_it(text: str) -> No
     assert_agrees(text)
 
 
+class _IndentedSequences(yaml.SafeDumper):
+    """Sequences two spaces in from their key, as people write config by hand."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def dumped_indented(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_IndentedSequences, sort_keys=False, allow_unicode=True,
+                     width=1000)
+
+
+@MANY
+@given(plain_docs.filter(lambda d: isinstance(d, dict) and d).map(dumped_indented))
+def test_reads_indented_sequences_as_yaml_does(text: str) -> None:
+    assert assert_agrees(text) is not None, text
+
+
+@MANY
+@given(st.one_of(documents.map(dumped_indented),
+                 plain_docs.filter(lambda d: isinstance(d, dict) and d).map(dumped_indented)
+                 .flatmap(edited)))
+def test_indented_documents_and_their_edits_are_read_as_yaml_does_or_left_to_it(
+        text: str) -> None:
+    assert_agrees(text)
+
+
 @MANY
 @given(st.one_of(documents, plain_docs.filter(lambda d: isinstance(d, dict) and d))
        .map(yamlio.dumps).flatmap(edited))
@@ -199,7 +229,7 @@ def test_hostile_edits_are_read_as_yaml_does_or_left_to_it(text: str) -> None:
 @given(pointers().flatmap(edited))
 def test_an_edited_pointer_parses_as_with_yaml_alone(text: str) -> None:
     """The same Pointer or the same error, whichever reader ran."""
-    assert parsed_with(yamlio.loads, text) == parsed_with(yamlio._pyyaml_loads, text)
+    assert parsed_with(yamlio.loads, text) == parsed_with(strict.loads, text)
 
 
 def parsed_with(loads: Any, text: str) -> Any:
@@ -218,7 +248,8 @@ LEFT_TO_YAML = [
     "a: 1\na: 2\n", "'a': 1\na: 2\n", "a: yes\n", "a: 0755\n", "a: 1_000\n", "a: 1:30\n",
     "a: 2001-01-01\n", "a: ~\n", "a: .inf\n", "a: 1_0.5\n", "on: 1\n", "1: x\n", "null: x\n",
     "a: &x 1\nb: *x\n", "a: !!python/object/apply:os.system ['true']\n", "a: !!str 1\n",
-    "a:\n  - x\n", "a:\n- x\n  b: 1\n", "a: b\n  c\n", "a: 'x\n  y'\n", 'a: "x"\n',
+    "a:\n   - x\n", "a:\n  - x\n b: 1\n", "a:\n  - x\n  b: 1\n", "a:\n- x\n  b: 1\n",
+    "a: b\n  c\n", "a: 'x\n  y'\n", 'a: "x"\n',
     "a:  x\n", "a: x \n", "a: x #c\n", "a: x\n# c\n", "a: x\n\nb: y\n", "- a\n", "a:\n",
     "a:\nb: 1\n", "a: 1", "\ufeffa: 1\n", "a: 1\r\n", "---\na: 1\n", "a: 1\n...\n",
     "a: -\n", "a: - x\n", "a: ? x\n", "a: :x\n", "a: x: y\n", "a: [x]\n", "a: {b: 1}\n",
@@ -241,6 +272,9 @@ READ_HERE = {
     {"a": None, "b": True}, "a: s3://b/p?x=1\n": {"a": "s3://b/p?x=1"},
     "a:\n- 1\n- b: 2\n  c:\n  - x\n  d: 3\ne: f g\n":
     {"a": [1, {"b": 2, "c": ["x"], "d": 3}], "e": "f g"},
+    "checks:\n- accuracy >= 0.8\n- loss < 0.5\n": {"checks": ["accuracy >= 0.8", "loss < 0.5"]},
+    "a:\n  b:\n    - x\n    - c: 1\n      d:\n        - y\n  e: 2\n":
+    {"a": {"b": ["x", {"c": 1, "d": ["y"]}], "e": 2}},
 }
 
 
@@ -262,3 +296,31 @@ def test_empty_collections_are_new_each_time() -> None:
     first["a"]["x"] = 1
     first["b"].append(2)
     assert second == {"a": {}, "b": []}
+
+
+# -- the types of plain scalars, without PyYAML ----------------------------------------------
+
+scalar_texts = st.one_of(st.sampled_from(ODD), st.text(
+    alphabet="0123456789_.:+-eEbxXaAfFiInNtTZ ~=<!&*yYsSlLuUoO\t", max_size=16))
+
+
+@MANY
+@given(scalar_texts)
+def test_plain_scalars_get_the_type_pyyaml_gives_them(text: str) -> None:
+    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+    assert f"tag:yaml.org,2002:{canonical._resolved(text)}" == tag
+
+
+def test_every_typed_first_character_is_known() -> None:
+    """A plain scalar starting with any other character is taken as a string unasked."""
+    firsts = yaml.resolver.Resolver.yaml_implicit_resolvers
+    assert None not in firsts
+    assert {k for k in firsts if k} == canonical._TYPED_FIRST
+
+
+def test_reading_moma_s_own_layout_does_not_import_pyyaml() -> None:
+    code = ("import sys\nfrom moma_cli import yamlio\n"
+            "assert yamlio.loads('moma: 1\\noid: 3fa9\\nsize: 12\\n') is not None\n"
+            "print('yaml' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,7 +1,8 @@
-"""A line reader for the YAML moma itself writes: block mappings and indentless block
-sequences of one-line scalars, as `dumps` lays out pointers. PyYAML's constructor is Python
-even under the C loader: ~200 us a pointer, 2.1 s for the 10,000 of the registry benchmark
-(docs/performance.md), where this reads one in ~15 us.
+"""A line reader for the YAML moma itself writes: block mappings and block sequences of
+one-line scalars, as `dumps` lays out pointers (sequences indentless) and as people write
+config (sequences indented by two). PyYAML's constructor is Python even under the C loader:
+~200 us a pointer, 2.1 s for the 10,000 of the registry benchmark (docs/performance.md),
+where this reads one in ~15 us, and importing PyYAML costs a hook command ~15 ms.
 
 `read` returns exactly what the strict loader would return, or None for anything it does not
 recognise exactly, and the caller then runs the full load, which decides (and words the
@@ -20,11 +21,9 @@ import re
 from functools import lru_cache
 from typing import Any
 
-import yaml
-
 # Inside a plain scalar: characters that never end it or start a token there. A ':' or a
 # space is allowed only before one of them, so `: ` and ` #` (a value, a comment) never occur.
-_INNER = r"[A-Za-z0-9_./+=@'?~(),-]"
+_INNER = r"[A-Za-z0-9_./+=<>@'?~(),-]"  # `<>`: checks say `accuracy >= 0.8`
 # A plain scalar cannot start with an indicator; `-` only when a non-space follows (`- ` is a
 # sequence entry).
 _PLAIN = rf"(?:[A-Za-z0-9_./+]|-(?={_INNER})){_INNER}*(?:[: ]{_INNER}+)*"
@@ -38,14 +37,29 @@ _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})\.[0-9]{1,20}(?:e[-+][0-9]{1,3})?"
 MAX_KEY = 128
 MAX_DEPTH = 16
 
-_STR, _INT_TAG, _FLOAT_TAG, _BOOL, _NULL = (
-    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
-_RESOLVER = yaml.resolver.Resolver()
-# The first characters for which YAML may resolve a plain scalar to something else than a
-# string: for the others (`sha256`, `joblib`, most keys) nothing is asked, the text is it.
-_TYPED_FIRST = frozenset(k for k in yaml.resolver.Resolver.yaml_implicit_resolvers if k)
-if None in yaml.resolver.Resolver.yaml_implicit_resolvers:  # a resolver for any text
-    _TYPED_FIRST = frozenset(chr(c) for c in range(128))
+_STR, _INT_TAG, _FLOAT_TAG, _BOOL, _NULL = "str", "int", "float", "bool", "null"
+# YAML 1.1's implicit types (yaml.org/type), in the order PyYAML's resolver tries them: a
+# plain scalar is of the first type whose pattern it matches whole, else a string. Written
+# out here so that reading a pointer does not import PyYAML (yamlio/strict.py);
+# tests/yamlio/test_canonical.py checks that PyYAML's resolver gives the same types.
+_IMPLICIT = re.compile("|".join(f"(?P<{tag}>{pattern})" for tag, pattern in (
+    (_BOOL, r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"),
+    (_FLOAT_TAG, r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+             r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)"
+             r"|\.(?:nan|NaN|NAN)"),
+    (_INT_TAG, r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
+               r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"),
+    ("merge", r"<<"),
+    (_NULL, r"~|null|Null|NULL|"),
+    ("timestamp", r"[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)"
+                  r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?"
+                  r"(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?"),
+    ("value", r"="),
+    ("yaml", r"[!&*]"),
+)))
+# The first characters of those patterns' texts: a plain scalar starting with another one
+# (`sha256`, `joblib`, most keys) is a string without asking.
+_TYPED_FIRST = frozenset("yYnNtTfFoO" "-+0123456789." "<" "~" "=" "!&*")
 _SLOW_KEY = _TYPED_FIRST | {"'"}
 _SLOW_VALUE = _TYPED_FIRST | {"'", "{", "["}
 
@@ -76,8 +90,8 @@ def _read(text: str) -> dict[str, Any]:
         elif value is _NEW_SEQ:
             value = []
         if dash:  # a sequence item
-            if opener is not None:  # the first: an indentless sequence under the key
-                if indent != opener[0]:
+            if opener is not None:  # the first: a sequence under the key, at its indent or two in
+                if indent != opener[0] and indent != opener[0] + 2:
                     raise _NotCanonical
                 items: list[Any] = []
                 opener[1][opener[2]] = items
@@ -183,5 +197,6 @@ def _scalar(text: str) -> Any:
 
 @lru_cache(maxsize=4096)
 def _resolved(text: str) -> str:
-    """The tag YAML's own resolver gives the plain scalar `text`."""
-    return str(_RESOLVER.resolve(yaml.ScalarNode, text, (True, False)))
+    """The YAML 1.1 type of the plain scalar `text`: `int`, `str`, `timestamp` ..."""
+    match = _IMPLICIT.fullmatch(text)
+    return _STR if match is None else str(match.lastgroup)
