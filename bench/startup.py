@@ -28,10 +28,16 @@ PY = sys.executable
 # As the installed `moma` script runs it: an import of the entry point, no runpy (`-m`
 # costs 4 ms more); each source tree's own __main__ calls its own entry point.
 MOMA = [PY, "-c", "import moma_cli.__main__"]
+STATUS_STDLIB = ("import dataclasses, datetime, fnmatch, hashlib, json, mmap, pathlib, sqlite3, "
+                 "subprocess, threading, typing, zlib")
 # label -> argv, run in the small repository.
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": [PY, "-c", "pass"],
     "python -c 'import typer'": [PY, "-c", "import typer"],
+    # The standard library `moma status` loads beyond `python -c pass` (these and what they
+    # import: inspect, ast, dis, tokenize, enum, urllib, ipaddress, selectors, ...): the floor
+    # of any status written with them.
+    "python -c 'import <status's stdlib>'": [PY, "-c", STATUS_STDLIB],
     "moma --help": [*MOMA, "--help"],
     "moma status": [*MOMA, "status"],
     "moma hook pointers (pre-commit)": [*MOMA, "hook", "pointers", "data.csv.moma",
