@@ -170,18 +170,24 @@ def test_serve_loads_starlette_only_when_serving() -> None:
 # commit, checkout and push (docs/hooks.md); a failing hook prints its error without rich.
 HEAVY = ("s3fs", "fsspec", "joblib", "sklearn", "git", "rich", "pydantic", "dask",
          "distributed", "importlib.metadata")
-# The commands of cli/fastspec.FAST run without Typer (and the click it vendors), and read
-# the pointers and config moma wrote without PyYAML (yamlio/canonical.py).
-FAST_PATH = ("typer", "typer._click", "yaml")
+# The commands of cli/fastspec.FAST run without Typer (and the click it vendors), read the
+# pointers and config moma wrote without PyYAML (yamlio/canonical.py), and in a blake3
+# repository never load OpenSSL (hashlib).
+FAST_PATH = ("typer", "typer._click", "yaml", "hashlib")
+# The pre-commit checks open no stat cache.
+NO_STATE = ("sqlite3",)
 TRANSFER = ("moma_cli.services.sync.pushing", "moma_cli.services.sync.remote_status",
             "moma_cli.storage.transfer", "moma_cli.storage.remote", "concurrent.futures")
 NOT_LOADED: dict[tuple[str, ...], tuple[str, ...]] = {
     ("--help",): (*HEAVY, "moma_cli.services.data", "moma_cli.services.repo"),
     ("status",): (*HEAVY, *FAST_PATH),
     ("checkout",): (*HEAVY, *FAST_PATH),
-    ("hook", "pointers", "data.txt.moma"): (*HEAVY, *TRANSFER, *FAST_PATH),
-    ("hook", "pointers", "gone.txt.moma"): (*HEAVY, *TRANSFER, *FAST_PATH),
-    ("hook", "large-files", "data.txt", "--max-kb", "1"): (*HEAVY, *TRANSFER, *FAST_PATH),
+    ("hook", "pointers", "data.txt.moma"): (*HEAVY, *TRANSFER, *FAST_PATH,
+                                            *NO_STATE),
+    ("hook", "pointers", "gone.txt.moma"): (*HEAVY, *TRANSFER, *FAST_PATH,
+                                            *NO_STATE),
+    ("hook", "large-files", "data.txt", "--max-kb", "1"): (*HEAVY, *TRANSFER, *FAST_PATH,
+                                                           *NO_STATE),
     ("hook", "pre-push", "origin", "url"): (*HEAVY, *FAST_PATH),
     ("check", "--json"): (*HEAVY, *FAST_PATH, "moma_cli.services.heal", "moma_cli.services.monitor",
                           "moma_cli.services.pipeline", "urllib.request"),

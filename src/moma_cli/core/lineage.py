@@ -8,7 +8,6 @@ hundred lines in every pointer.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -88,6 +87,8 @@ def _normalize(name: str) -> str:
 
 
 def packages_digest(packages: list[str]) -> str:
+    import hashlib  # OpenSSL's loader: 2.5 ms of every command that reads a pointer
+
     return "sha256:" + hashlib.sha256("\n".join(packages).encode()).hexdigest()
 
 

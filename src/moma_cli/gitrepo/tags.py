@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +37,8 @@ class Tags(Runner):
     def tag_listing_digest(self) -> str:
         """A digest of the listing `tag_ids` reads: a tag made, moved or deleted by any
         means changes it (a tag object's id names its content)."""
+        import hashlib  # OpenSSL's loader: 2.5 ms of every hook command otherwise
+
         return hashlib.sha256(self._tag_listing()).hexdigest()
 
     def _tag_listing(self) -> bytes:

@@ -14,10 +14,12 @@ and rebuilt empty, which costs one re-hash of each file and is never an error. L
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+if TYPE_CHECKING:
+    import sqlite3
 
 T = TypeVar("T")
 # What SQLite says about a file that is not, or no longer, a database. Not "locked", not
@@ -43,6 +45,10 @@ class StateDB:
         self._conn: sqlite3.Connection | None = None
 
     def _db(self) -> sqlite3.Connection:
+        # Imported when first used: sqlite3 (and the datetime it loads) is 2 ms of every
+        # hook command that never opens the stat cache (`hook large-files`, `hook pointers`).
+        import sqlite3
+
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # check_same_thread=False: hashing workers report back to the main thread only,
@@ -58,6 +64,8 @@ class StateDB:
 
     def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """`op` on the database; once more on a fresh one if the file is corrupt."""
+        import sqlite3
+
         try:
             return op(self._db())
         except sqlite3.DatabaseError as exc:
