@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -12,12 +13,9 @@ import pytest
 
 # Frees a mapped buffer (glibc then raises its mmap threshold to its size), allocates and
 # frees another, and prints how much memory glibc still holds from the system because of
-# the second one: its heap (`arena`) plus its own mappings (`hblkhd`), from `mallinfo2`.
-# glibc's own figures, not the kernel's RssAnon, which read 0 KiB kept in two CI runs of
-# the whole suite (never when the file ran alone): what glibc holds does not depend on how
-# the kernel counts pages. The RssAnon change is printed beside it, so a failure shows both.
-# glibc serves a request from memory its heap already has free before it maps any, so the
-# buffers are 8 MiB larger than that.
+# the second one: its heap (`arena`) plus its own mappings (`hblkhd`), from `mallinfo2`,
+# with the RssAnon change beside it. The buffers are 8 MiB larger than the heap's free
+# memory, which glibc would use before mapping anything (the threshold would never rise).
 _PROBE = """
 import ctypes, json, sys
 from moma_cli.storage import heap
@@ -46,8 +44,14 @@ glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's ma
 
 
 def _retained(mode: str) -> dict[str, int | bool | None]:
+    # glibc's defaults: any MALLOC_* setting turns its dynamic threshold off, and a test
+    # process that started a Dask LocalCluster has MALLOC_TRIM_THRESHOLD_ set (the Nanny
+    # writes distributed.nanny.pre-spawn-environ into its own environment): inherited, it
+    # made this probe see nothing kept in whole-suite runs, never when the file ran alone.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k != "GLIBC_TUNABLES"}
     out = subprocess.run([sys.executable, "-c", _PROBE, mode], check=True,
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, env=env).stdout
     result: dict[str, int | bool | None] = json.loads(out)
     return result
 

@@ -133,9 +133,16 @@ def test_unknown_executor_or_missing_extra_is_refused(branches: tuple[Moma, Moma
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as local:
-        yield local.scheduler_address
+    # The Nanny writes distributed.nanny.pre-spawn-environ (MALLOC_TRIM_THRESHOLD_) into
+    # this process's own environment, where every later test's subprocesses would inherit it.
+    environ = dict(os.environ)
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as local:
+            yield local.scheduler_address
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def test_dask_cluster_runs_repro_with_same_hashes(branches: tuple[Moma, Moma],
