@@ -4,6 +4,7 @@ sync per batch, then `os.replace`, so a half-written object never appears under 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -125,9 +126,9 @@ class LocalRemote(Store):
                 return fh.read()
             return os.pread(fh.fileno(), (end or 0) - start, start)
 
-    def _write(self, name: str, data: bytes | bytearray) -> None:
+    def _write(self, name: str, data: io.BytesIO) -> None:
         self.packs_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.packs_dir / name, data, OBJECT_MODE)
+        atomic_write_bytes(self.packs_dir / name, data.getvalue(), OBJECT_MODE)
         flush([self.packs_dir])  # the rename is durable before anything names this file
 
     def _remove(self, names: Sequence[str]) -> None:

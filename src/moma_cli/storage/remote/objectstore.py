@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -192,9 +193,12 @@ class FsspecRemote(Store):
         with self.location.translate():
             return bytes(self.fs.cat_file(f"{self.packs_dir}/{name}", start=start, end=end))
 
-    def _write(self, name: str, data: bytes | bytearray) -> None:
+    def _write(self, name: str, data: io.BytesIO) -> None:
         with self.location.translate():
-            self.fs.pipe_file(f"{self.packs_dir}/{name}", data)
+            if self.is_s3:  # streamed from the buffer, not copied (fs.upload_body)
+                fs.put_body(self.location, f"{self.packs_dir}/{name}", data)
+            else:
+                self.fs.pipe_file(f"{self.packs_dir}/{name}", data.getvalue())
 
     def _remove(self, names: Sequence[str]) -> None:
         if names:

@@ -5,6 +5,7 @@ on top of a few primitives each backend supplies, and what maintenance (`moma gc
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
@@ -16,7 +17,7 @@ from moma_cli.core import hashing
 from moma_cli.core.hashing import Hasher, is_valid_oid
 from moma_cli.errors import HashMismatchError, ObjectMissingError, PackIndexError
 from moma_cli.storage import packs, transfer
-from moma_cli.storage.fs import Location
+from moma_cli.storage.fs import Location, upload_body
 from moma_cli.storage.packs import Slot, Span
 
 # Loose objects up to this size are read whole into memory (one GET); larger ones are
@@ -114,7 +115,7 @@ class Store:
     def _read(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
         raise NotImplementedError
 
-    def _write(self, name: str, data: bytes | bytearray) -> None:
+    def _write(self, name: str, data: io.BytesIO) -> None:
         """Write a file in the packs dir atomically and durably."""
         raise NotImplementedError
 
@@ -190,16 +191,17 @@ class Store:
     def write_pack(self, objects: Sequence[tuple[str, bytes | memoryview]]) -> str:
         """Store these objects as one pack: the pack first, then its index."""
         return self._store_pack([(oid, len(data)) for oid, data in objects],
-                                b"".join(data for _, data in objects))
+                                io.BytesIO(b"".join(data for _, data in objects)))
 
     def pack_files(self, objects: Sequence[tuple[str, Path, int]]) -> str:
         """Store these (oid, cache path, size) files as one pack. The pack is read straight
-        into one buffer of its size: a list of the files' bytes joined into the pack held
-        it twice (4 packs in flight: 64 MB instead of 32). A file whose size is not the
-        one given (changed since it was verified) fails the pack."""
-        pack = bytearray(sum(size for _, _, size in objects))
+        into one buffer of its size, the body it is uploaded from (`upload_body`): a list of
+        the files' bytes joined into the pack held it twice (4 packs in flight: 64 MB
+        instead of 32). A file whose size is not the one given (changed since it was
+        verified) fails the pack."""
+        pack = upload_body(sum(size for _, _, size in objects))
         at = 0
-        with memoryview(pack) as view:
+        with pack.getbuffer() as view:
             for oid, path, size in objects:
                 with open(path, "rb") as fh:
                     if fh.readinto(view[at:at + size]) != size or fh.read(1):
@@ -208,16 +210,17 @@ class Store:
                 at += size
         return self._store_pack([(oid, size) for oid, _, size in objects], pack)
 
-    def _store_pack(self, objects: Sequence[tuple[str, int]], pack: bytes | bytearray) -> str:
+    def _store_pack(self, objects: Sequence[tuple[str, int]], pack: io.BytesIO) -> str:
         """Write a pack holding `objects` (oid, size), back to back in `pack`, then its
         index."""
         index = packs.encode_index(objects, self.algo)
         packid = hashing.hash_bytes(index, self.algo)
         self._write(packid + packs.PACK_SUFFIX, pack)
-        self._write(packid + packs.INDEX_SUFFIX, index)
+        self._write(packid + packs.INDEX_SUFFIX, io.BytesIO(index))
         self._keep_index(packid, index)
         if self._packs is not None:
-            slots = packs.decode_index(index, packid, self.algo, len(pack))
+            slots = packs.decode_index(index, packid, self.algo,
+                                       sum(size for _, size in objects))
             with self._lock:
                 self._packs.add(packid, slots)
                 self.damaged.pop(packid, None)  # a crafted pack of that name is replaced
