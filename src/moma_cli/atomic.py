@@ -92,7 +92,8 @@ def flush(paths: Sequence[str | Path]) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes | bytearray, mode: int = 0o644) -> None:
+def atomic_write_bytes(path: Path, data: bytes | bytearray | memoryview,
+                       mode: int = 0o644) -> None:
     with atomic_open(path, mode) as fh:
         fh.write(data)
 

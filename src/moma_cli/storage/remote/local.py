@@ -128,7 +128,8 @@ class LocalRemote(Store):
 
     def _write(self, name: str, data: io.BytesIO) -> None:
         self.packs_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(self.packs_dir / name, data.getvalue(), OBJECT_MODE)
+        with data.getbuffer() as view:  # the pack's own buffer: getvalue() would copy it
+            atomic_write_bytes(self.packs_dir / name, view, OBJECT_MODE)
         flush([self.packs_dir])  # the rename is durable before anything names this file
 
     def _remove(self, names: Sequence[str]) -> None:
