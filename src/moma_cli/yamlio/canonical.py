@@ -44,9 +44,10 @@ _STR, _INT_TAG, _FLOAT_TAG, _BOOL, _NULL = "str", "int", "float", "bool", "null"
 # tests/yamlio/test_canonical.py checks that PyYAML's resolver gives the same types.
 _IMPLICIT = re.compile("|".join(f"(?P<{tag}>{pattern})" for tag, pattern in (
     (_BOOL, r"yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"),
-    (_FLOAT_TAG, r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
-             r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)"
-             r"|\.(?:nan|NaN|NAN)"),
+    (_FLOAT_TAG, r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?"
+                 r"|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+                 r"|[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)"
+                 r"|\.(?:nan|NaN|NAN)"),
     (_INT_TAG, r"[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+"
                r"|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+"),
     ("merge", r"<<"),
